@@ -1,0 +1,120 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotStarted means the function certainly did not run: the invocation was
+// rejected before any user code could start (throttled, refused, not
+// deployed, connection refused). A backend must not return ErrNotStarted if
+// the platform might have run the function.
+var ErrNotStarted = errors.New("backends: task not started")
+
+// ErrClosed is returned by Invoke after Close.
+var ErrClosed = fmt.Errorf("backends: backend closed: %w", ErrNotStarted)
+
+// Task is one invocation request.
+type Task struct {
+	// ID names the invocation for logs and errors, e.g.
+	// "job-1f3a/stage-0/task-12/attempt-1". Backends must not parse it.
+	ID string
+	// Payload is the serialized task descriptor. The backend delivers it
+	// unchanged to the worker's Handler. Backends must not modify it.
+	Payload []byte
+}
+
+// Result is what a completed invocation returned.
+type Result struct {
+	// Payload is the serialized result produced by the worker's Handler.
+	// The caller owns it.
+	Payload []byte
+	// Invocation describes how the platform ran the task.
+	Invocation Invocation
+}
+
+// Invocation records platform-level facts about one invocation, as far as the
+// backend can observe them.
+type Invocation struct {
+	// Sent is when the client sent the request; Returned is when the
+	// response arrived. Both are measured on the client's clock.
+	Sent, Returned time.Time
+	// Instance identifies the function instance (container, microVM,
+	// process, goroutine slot) that ran the task, where known.
+	Instance string
+	// Cold reports whether this invocation started a new instance.
+	Cold bool
+}
+
+// Backend runs tasks on a function platform.
+//
+// Invoke is safe for concurrent use; the engine bounds how many calls are in
+// flight. Invoke blocks until the task completes, fails or ctx is done; when
+// ctx is done it returns promptly with an error wrapping ctx.Err() (the task
+// may still be running remotely). A returned error wraps ErrNotStarted only if
+// the task certainly did not run. A task that ran and failed is reported as a
+// *FunctionError.
+//
+// Close releases the backend's resources and waits for the goroutines it
+// owns. It is idempotent. Invoke after Close returns ErrClosed.
+type Backend interface {
+	Invoke(ctx context.Context, t Task) (Result, error)
+	Close() error
+}
+
+// Handler is the worker side of a task: it receives the payload the client
+// passed to Invoke and returns the result payload. The engine's worker
+// runtime provides it; in-process backends call it directly.
+type Handler func(ctx context.Context, payload []byte) ([]byte, error)
+
+// FunctionError reports that the function ran and failed: it returned an
+// error, panicked, timed out or ran out of memory on the platform.
+type FunctionError struct {
+	// Backend names the backend, e.g. "local".
+	Backend string
+	// Type classifies the failure, e.g. "error", "panic", "timeout".
+	Type string
+	// Message is the function's error text.
+	Message string
+}
+
+func (e *FunctionError) Error() string {
+	return fmt.Sprintf("backends: %s function failed (%s): %s", e.Backend, e.Type, e.Message)
+}
+
+// Traits describes what a platform offers. Zero values mean unknown or
+// unlimited.
+type Traits struct {
+	// Name is the backend's name, e.g. "local", "aws".
+	Name string
+	// MaxConcurrency is the most invocations that may run at once.
+	MaxConcurrency int
+	// MemoryMiB is the memory configured per instance.
+	MemoryMiB int
+	// VCPUs is the CPU share per instance at MemoryMiB.
+	VCPUs float64
+	// MaxPayloadBytes is the largest synchronous request or response.
+	MaxPayloadBytes int
+	// Timeout is the longest an invocation may run.
+	Timeout time.Duration
+	// PricePerGBSecond and PricePerRequest are in US dollars.
+	PricePerGBSecond float64
+	PricePerRequest  float64
+}
+
+// Describer is implemented by backends that know their platform's traits.
+// The engine falls back to zero Traits (unknown) when a backend does not
+// implement it.
+type Describer interface {
+	Traits() Traits
+}
+
+// TraitsOf returns b's traits, or Traits{} if b does not implement Describer.
+func TraitsOf(b Backend) Traits {
+	if d, ok := b.(Describer); ok {
+		return d.Traits()
+	}
+	return Traits{}
+}
