@@ -1,0 +1,348 @@
+package wire
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Kind is the type of a frame.
+type Kind uint8
+
+// Frame kinds.
+const (
+	// KindHello is the client's first frame: Magic followed by the token.
+	KindHello Kind = 1
+	// KindWelcome is the server's answer to an accepted Hello.
+	KindWelcome Kind = 2
+	// KindCall invokes a method; its payload is an encoded Call.
+	KindCall Kind = 3
+	// KindReply answers the Call with the same id; payload is a Reply.
+	KindReply Kind = 4
+	// KindCancel abandons the blocking call with the same id.
+	KindCancel Kind = 5
+	// KindGoAway tells the peer why the connection is being closed; its
+	// payload is the reason as text.
+	KindGoAway Kind = 6
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindHello:
+		return "hello"
+	case KindWelcome:
+		return "welcome"
+	case KindCall:
+		return "call"
+	case KindReply:
+		return "reply"
+	case KindCancel:
+		return "cancel"
+	case KindGoAway:
+		return "goaway"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// HeaderSize is the fixed part of a frame after the length: kind and id.
+const HeaderSize = 1 + 8
+
+// Magic opens every Hello payload and names the protocol version.
+const Magic = "GALEDSO1"
+
+// HelloLimit is the largest frame a server reads before the peer is
+// authenticated.
+const HelloLimit = 4096
+
+// Errors returned by the decoders.
+var (
+	// ErrFrameTooLarge means a frame's declared length exceeds the limit.
+	ErrFrameTooLarge = errors.New("wire: frame too large")
+	// ErrMalformed means a frame or payload does not decode.
+	ErrMalformed = errors.New("wire: malformed frame")
+)
+
+// Frame is one decoded frame. Payload aliases the buffer given to ReadFrame.
+type Frame struct {
+	Kind    Kind
+	ID      uint64
+	Payload []byte
+}
+
+// ReadFrame reads one frame from r. A frame whose declared length exceeds
+// limit is refused with ErrFrameTooLarge before anything is allocated. buf is
+// reused when large enough; the returned payload aliases it.
+func ReadFrame(r *bufio.Reader, limit int, buf []byte) (Frame, []byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return Frame{}, buf, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if uint64(n) > uint64(limit) {
+		return Frame{}, buf, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
+	}
+	if n < HeaderSize {
+		return Frame{}, buf, fmt.Errorf("%w: length %d shorter than header", ErrMalformed, n)
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, buf, err
+	}
+	f, err := ParseFrame(buf)
+	return f, buf, err
+}
+
+// ParseFrame decodes a frame body (everything after the length).
+func ParseFrame(b []byte) (Frame, error) {
+	if len(b) < HeaderSize {
+		return Frame{}, fmt.Errorf("%w: %d bytes shorter than header", ErrMalformed, len(b))
+	}
+	k := Kind(b[0])
+	if k < KindHello || k > KindGoAway {
+		return Frame{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[0])
+	}
+	return Frame{Kind: k, ID: binary.BigEndian.Uint64(b[1:9]), Payload: b[HeaderSize:]}, nil
+}
+
+// StartFrame appends a frame header with a placeholder length to dst; call
+// FinishFrame with the returned offset after appending the payload.
+func StartFrame(dst []byte, k Kind, id uint64) ([]byte, int) {
+	off := len(dst)
+	dst = append(dst, 0, 0, 0, 0, byte(k))
+	dst = binary.BigEndian.AppendUint64(dst, id)
+	return dst, off
+}
+
+// FinishFrame patches the length of the frame started at off. It returns the
+// frame's size on the wire.
+func FinishFrame(dst []byte, off int) int {
+	n := len(dst) - off - 4
+	binary.BigEndian.PutUint32(dst[off:], uint32(n))
+	return n
+}
+
+// AppendFrame appends a complete frame with the given payload.
+func AppendFrame(dst []byte, k Kind, id uint64, payload []byte) []byte {
+	dst, off := StartFrame(dst, k, id)
+	dst = append(dst, payload...)
+	FinishFrame(dst, off)
+	return dst
+}
+
+// AppendBytes appends a uvarint length and b.
+func AppendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// AppendString appends a uvarint length and s.
+func AppendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// Decoder reads fields from a payload, remembering the first error.
+type Decoder struct {
+	b   []byte
+	err error
+}
+
+// NewDecoder returns a decoder over b.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+
+// Err returns the first decoding error.
+func (d *Decoder) Err() error { return d.err }
+
+// Rest returns the bytes not read yet.
+func (d *Decoder) Rest() []byte { return d.b }
+
+func (d *Decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated or invalid %s", ErrMalformed, what)
+	}
+	d.b = nil
+}
+
+// Uvarint reads an unsigned varint.
+func (d *Decoder) Uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// Byte reads one byte.
+func (d *Decoder) Byte(what string) byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.fail(what)
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+// Bytes reads a length-prefixed field; the result aliases the payload.
+func (d *Decoder) Bytes(what string) []byte {
+	n := d.Uvarint(what)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// String reads a length-prefixed string.
+func (d *Decoder) String(what string) string { return string(d.Bytes(what)) }
+
+// Call flags.
+const (
+	// FlagPersistent asks that an object created by this call be persistent.
+	FlagPersistent uint8 = 1 << 0
+)
+
+// MaxArgs bounds the number of arguments of one call.
+const MaxArgs = 1 << 16
+
+// Call is the payload of a KindCall frame: invoke Method on the object
+// (Type, Key), creating it with Init if it does not exist.
+type Call struct {
+	Type, Key, Method string
+	Flags             uint8
+	// Init carries creation parameters (parties of a barrier, permits of a
+	// semaphore, ...). Objects check it against their own on every call.
+	Init []byte
+	// Args are the encoded arguments, one field per argument.
+	Args [][]byte
+}
+
+// AppendCall appends c's payload encoding to dst.
+func AppendCall(dst []byte, c *Call) []byte {
+	dst = AppendString(dst, c.Type)
+	dst = AppendString(dst, c.Key)
+	dst = AppendString(dst, c.Method)
+	dst = append(dst, c.Flags)
+	dst = AppendBytes(dst, c.Init)
+	dst = binary.AppendUvarint(dst, uint64(len(c.Args)))
+	for _, a := range c.Args {
+		dst = AppendBytes(dst, a)
+	}
+	return dst
+}
+
+// DecodeCall decodes a Call payload. The returned slices alias p.
+func DecodeCall(p []byte) (Call, error) {
+	d := NewDecoder(p)
+	c := Call{
+		Type:   d.String("type"),
+		Key:    d.String("key"),
+		Method: d.String("method"),
+		Flags:  d.Byte("flags"),
+		Init:   d.Bytes("init"),
+	}
+	n := d.Uvarint("argument count")
+	if d.err == nil && (n > MaxArgs || n > uint64(len(d.b))) {
+		// Every argument takes at least one byte (its length), so a count
+		// above the bytes left is malformed; checking first keeps the
+		// allocation below bounded by the frame.
+		d.fail("argument count")
+	}
+	if d.err == nil && n > 0 {
+		c.Args = make([][]byte, 0, n)
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			c.Args = append(c.Args, d.Bytes("argument"))
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("call (trailing bytes)")
+	}
+	if d.err != nil {
+		return Call{}, d.err
+	}
+	return c, nil
+}
+
+// Reply status codes. CodeOK carries a result; every other code carries an
+// error message. The codes are part of the protocol: do not renumber.
+const (
+	CodeOK            uint8 = 0
+	CodeUnknownType   uint8 = 1
+	CodeUnknownMethod uint8 = 2
+	CodeBadArgs       uint8 = 3
+	CodeMethodError   uint8 = 4
+	CodePanic         uint8 = 5
+	CodeCancelled     uint8 = 6
+	CodeMismatch      uint8 = 7
+	CodeAlreadySet    uint8 = 8
+	CodeShutdown      uint8 = 9
+	CodeInternal      uint8 = 10
+	CodeOutOfRange    uint8 = 11
+	CodePersist       uint8 = 12
+	CodeBroken        uint8 = 13
+)
+
+// Reply is the payload of a KindReply frame.
+type Reply struct {
+	Code uint8
+	// Body is the result when Code is CodeOK, else the error message.
+	Body []byte
+}
+
+// AppendReply appends r's payload encoding to dst.
+func AppendReply(dst []byte, r Reply) []byte {
+	dst = append(dst, r.Code)
+	return append(dst, r.Body...)
+}
+
+// DecodeReply decodes a Reply payload; Body aliases p.
+func DecodeReply(p []byte) (Reply, error) {
+	if len(p) < 1 {
+		return Reply{}, fmt.Errorf("%w: empty reply", ErrMalformed)
+	}
+	if p[0] > CodeBroken {
+		return Reply{}, fmt.Errorf("%w: unknown reply code %d", ErrMalformed, p[0])
+	}
+	return Reply{Code: p[0], Body: p[1:]}, nil
+}
+
+// AppendHello appends a Hello payload carrying token.
+func AppendHello(dst []byte, token string) []byte {
+	dst = append(dst, Magic...)
+	return append(dst, token...)
+}
+
+// CheckHello reports whether a Hello payload carries the expected token.
+// The comparison is constant-time in the token's contents and length: both
+// sides are hashed to fixed-size digests before comparing.
+func CheckHello(p []byte, token string) error {
+	if len(p) < len(Magic) || string(p[:len(Magic)]) != Magic {
+		return fmt.Errorf("%w: hello without %q magic (not a Gale DSO client, or another protocol version)", ErrMalformed, Magic)
+	}
+	got := sha256.Sum256(p[len(Magic):])
+	want := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return errors.New("wire: wrong token")
+	}
+	return nil
+}
