@@ -1,13 +1,3 @@
-// Package objstore defines Gale's object storage interface and resolves
-// storage URLs (file:///dir, /dir, s3://bucket/prefix) to stores.
-//
-// Object storage holds job input, the data-shipping shuffle's intermediate
-// objects and job output. Implementations: the local filesystem (this
-// package, NewFS) and S3 (package backends/aws); further clouds register
-// their schemes with a Resolver.
-//
-// Keys are slash-separated names relative to the store's root, never starting
-// with a slash. This package may import only the standard library.
 package objstore
 
 import (

@@ -1,0 +1,28 @@
+// Package objstore defines Gale's object storage interface and resolves
+// storage URLs (file:///dir, /dir, s3://bucket/prefix) to stores.
+//
+// Object storage holds job input, the data-shipping shuffle's intermediate
+// objects and job output. Implementations: the local filesystem (this
+// package, NewFS) and S3 (package backends/aws); further clouds register
+// their schemes with a Resolver.
+//
+// Keys are slash-separated names relative to the store's root, never starting
+// with a slash; ValidateKey states the rules every store applies to the keys
+// it writes. A Put is atomic: the object appears whole once Put returns nil,
+// or not at all. Optional capabilities (Renamer, Copier) are detected by type
+// assertion, and Move falls back to Get, Put and Delete without them.
+//
+// A minimal use:
+//
+//	r := objstore.NewResolver()
+//	r.Register("s3", aws.S3Opener(aws.DefaultS3Config()))
+//	st, err := r.Open(ctx, "s3://bucket/jobs/42")
+//	...
+//	err = st.Put(ctx, "out/part-00000", f)
+//	objs, err := objstore.ListAll(ctx, st, "out/")
+//
+// The conformance suite every Store must pass is in package objstoretest.
+//
+// This package may import only the standard library. It starts no goroutines;
+// a Store's methods run on their caller's goroutine.
+package objstore
