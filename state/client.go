@@ -1,0 +1,392 @@
+package state
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/galeproject/gale/state/internal/wire"
+	"github.com/galeproject/gale/state/ring"
+)
+
+// Client calls shared objects on a set of DSO servers. It keeps one
+// connection per server, pipelines every call on it (many calls in flight,
+// answered in any order), and re-dials a server whose connection broke on
+// the next call. It is safe for concurrent use.
+type Client struct {
+	cfg   ClientConfig
+	ring  *ring.Ring
+	slots map[string]*slot
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // reader goroutines and compensations
+	done   chan struct{}
+}
+
+type slot struct {
+	addr string
+	mu   sync.Mutex // serializes dialing
+	cur  atomic.Pointer[clientConn]
+}
+
+// Dial validates cfg and connects to every server, authenticating with the
+// token. It fails, naming the server, if one cannot be reached or refuses
+// the token.
+func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fill()
+	r, err := ring.New(cfg.Servers, cfg.VirtualNodes)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	c := &Client{cfg: cfg, ring: r, slots: map[string]*slot{}, done: make(chan struct{})}
+	for _, a := range cfg.Servers {
+		c.slots[a] = &slot{addr: a}
+	}
+	for _, a := range cfg.Servers {
+		if _, err := c.conn(ctx, c.slots[a]); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Close closes every connection; calls in flight fail with ErrConnLost. It
+// waits for the client's goroutines and is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.done)
+	c.mu.Unlock()
+	for _, s := range c.slots {
+		if cc := s.cur.Load(); cc != nil {
+			cc.fail(ErrClosed)
+		}
+	}
+	c.wg.Wait()
+	return nil
+}
+
+// Servers returns the servers' addresses, sorted.
+func (c *Client) Servers() []string { return c.ring.Nodes() }
+
+// Locate returns the address of the server that holds (typ, key).
+func (c *Client) Locate(typ, key string) string { return c.ring.Locate(ring.ObjectKey(typ, key)) }
+
+func (c *Client) conn(ctx context.Context, s *slot) (*clientConn, error) {
+	if cc := s.cur.Load(); cc != nil && !cc.broken() {
+		return cc, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc := s.cur.Load(); cc != nil && !cc.broken() {
+		return cc, nil
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	cc, err := c.dial(ctx, s.addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = cc.nc.Close()
+		return nil, ErrClosed
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	s.cur.Store(cc)
+	go cc.readLoop()
+	return cc, nil
+}
+
+func (c *Client) dial(ctx context.Context, addr string) (*clientConn, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, addr, err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	dl, _ := dctx.Deadline()
+	_ = nc.SetDeadline(dl)
+	stop := context.AfterFunc(dctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := nc.Write(wire.AppendFrame(nil, wire.KindHello, 0, wire.AppendHello(nil, c.cfg.Token))); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w: %s: sending hello: %w", ErrUnavailable, addr, err)
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	f, _, err := wire.ReadFrame(br, c.cfg.MaxFrameBytes, nil)
+	if err != nil {
+		_ = nc.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("state: connecting to %s: %w", addr, ctx.Err())
+		}
+		return nil, fmt.Errorf("%w: %s: no answer to hello (is it a Gale DSO server?): %w", ErrUnavailable, addr, err)
+	}
+	switch f.Kind {
+	case wire.KindWelcome:
+	case wire.KindGoAway:
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w by %s: %s (check ClientConfig.Token)", ErrAuth, addr, f.Payload)
+	default:
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w: %s answered hello with %v", ErrUnavailable, addr, f.Kind)
+	}
+	if !stop() {
+		_ = nc.Close()
+		return nil, fmt.Errorf("state: connecting to %s: %w", addr, dctx.Err())
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return &clientConn{c: c, addr: addr, nc: nc, br: br, bw: bufio.NewWriterSize(nc, 64<<10),
+		pending: map[uint64]*pendingCall{}}, nil
+}
+
+// clientConn is one authenticated connection. Its reader goroutine is
+// owned by the Client (counted in c.wg) and ends when the connection does.
+type clientConn struct {
+	c    *Client
+	addr string
+	nc   net.Conn
+	br   *bufio.Reader
+
+	writers atomic.Int32
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+
+	nextID  atomic.Uint64
+	mu      sync.Mutex
+	pending map[uint64]*pendingCall
+	err     error // set once broken
+	isDead  atomic.Bool
+}
+
+type pendingCall struct {
+	ch chan wire.Reply // cap 1
+	// late, if set, runs when a reply arrives after the caller gave up.
+	late func(wire.Reply)
+	gone bool
+}
+
+func (cc *clientConn) broken() bool { return cc.isDead.Load() }
+
+// fail marks the connection broken with err and fails every pending call.
+func (cc *clientConn) fail(err error) {
+	cc.mu.Lock()
+	if cc.err != nil {
+		cc.mu.Unlock()
+		return
+	}
+	cc.err = err
+	cc.isDead.Store(true)
+	var ps []*pendingCall
+	for _, p := range cc.pending {
+		if !p.gone {
+			ps = append(ps, p)
+		}
+	}
+	cc.pending = nil
+	cc.mu.Unlock()
+	_ = cc.nc.Close()
+	for _, p := range ps {
+		p.ch <- wire.Reply{Code: codeConnLost}
+	}
+}
+
+func (cc *clientConn) readLoop() {
+	defer cc.c.wg.Done()
+	var err error
+	for {
+		var f wire.Frame
+		f, _, err = wire.ReadFrame(cc.br, cc.c.cfg.MaxFrameBytes, nil)
+		if err != nil {
+			break
+		}
+		if f.Kind == wire.KindGoAway {
+			err = fmt.Errorf("server said: %s", f.Payload)
+			break
+		}
+		if f.Kind != wire.KindReply {
+			err = fmt.Errorf("unexpected %v frame from server", f.Kind)
+			break
+		}
+		r, derr := wire.DecodeReply(f.Payload)
+		if derr != nil {
+			err = derr
+			break
+		}
+		cc.mu.Lock()
+		p := cc.pending[f.ID]
+		delete(cc.pending, f.ID)
+		gone := p != nil && p.gone
+		cc.mu.Unlock()
+		if p == nil {
+			continue
+		}
+		if gone {
+			if p.late != nil {
+				p.late(r)
+			}
+			continue
+		}
+		p.ch <- r
+	}
+	cc.fail(fmt.Errorf("%w: %s: %w", ErrConnLost, cc.addr, err))
+}
+
+func (cc *clientConn) connErr() error {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.err
+}
+
+// request is one call as the typed handles build it.
+type request struct {
+	typ, key, method string
+	flags            uint8
+	init             []byte
+	args             [][]byte
+	// blocking calls send a Cancel frame when their caller gives up.
+	blocking bool
+	// compensate, for calls with a side effect on success (semaphore
+	// acquire), undoes it when the success arrives after the caller gave up.
+	compensate func(ctx context.Context) error
+}
+
+// codeConnLost is a client-side pseudo reply code: the connection broke.
+const codeConnLost = 255
+
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// do sends r to the server that owns the object and waits for the reply.
+func (c *Client) do(ctx context.Context, r *request) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	addr := c.ring.Locate(ring.ObjectKey(r.typ, r.key))
+	cc, err := c.conn(ctx, c.slots[addr])
+	if err != nil {
+		return nil, err
+	}
+	id := cc.nextID.Add(1)
+	bp := framePool.Get().(*[]byte)
+	frame, off := wire.StartFrame((*bp)[:0], wire.KindCall, id)
+	frame = wire.AppendCall(frame, &wire.Call{Type: r.typ, Key: r.key, Method: r.method, Flags: r.flags, Init: r.init, Args: r.args})
+	if n := wire.FinishFrame(frame, off); n > c.cfg.MaxFrameBytes {
+		*bp = frame
+		framePool.Put(bp)
+		return nil, fmt.Errorf("%w: %s(%q).%s request is %d bytes, limit %d", ErrFrameTooLarge, r.typ, r.key, r.method, n, c.cfg.MaxFrameBytes)
+	}
+	p := &pendingCall{ch: make(chan wire.Reply, 1)}
+	cc.mu.Lock()
+	if cc.err != nil {
+		err := cc.err
+		cc.mu.Unlock()
+		return nil, err
+	}
+	cc.pending[id] = p
+	cc.mu.Unlock()
+
+	cc.writers.Add(1)
+	cc.wmu.Lock()
+	_, werr := cc.bw.Write(frame)
+	if cc.writers.Add(-1) == 0 && werr == nil {
+		// The last writer in line flushes for everyone queued behind the
+		// lock, so concurrent calls share one syscall.
+		werr = cc.bw.Flush()
+	}
+	cc.wmu.Unlock()
+	*bp = frame
+	framePool.Put(bp)
+	if werr != nil {
+		cc.fail(fmt.Errorf("%w: %s: %w", ErrConnLost, addr, werr))
+	}
+
+	select {
+	case rep := <-p.ch:
+		return c.result(cc, r, rep)
+	case <-ctx.Done():
+		cc.mu.Lock()
+		if _, still := cc.pending[id]; still {
+			p.gone = true
+			if r.compensate != nil {
+				p.late = func(rep wire.Reply) {
+					if rep.Code == wire.CodeOK {
+						c.goCompensate(r.compensate)
+					}
+				}
+			}
+			cc.mu.Unlock()
+			if r.blocking {
+				cc.sendCancel(id)
+			}
+			return nil, fmt.Errorf("state: %s(%q).%s: %w", r.typ, r.key, r.method, ctx.Err())
+		}
+		cc.mu.Unlock()
+		// The reply raced with the cancellation: it is in p.ch.
+		return c.result(cc, r, <-p.ch)
+	}
+}
+
+func (c *Client) goCompensate(f func(context.Context) error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		// Close fails every connection first, so this call ends promptly
+		// when the client closes; the timeout bounds it otherwise.
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CompensateTimeout)
+		defer cancel()
+		_ = f(ctx)
+	}()
+}
+
+func (cc *clientConn) sendCancel(id uint64) {
+	frame := wire.AppendFrame(nil, wire.KindCancel, id, nil)
+	cc.writers.Add(1)
+	cc.wmu.Lock()
+	_, err := cc.bw.Write(frame)
+	if cc.writers.Add(-1) == 0 && err == nil {
+		err = cc.bw.Flush()
+	}
+	cc.wmu.Unlock()
+	if err != nil {
+		cc.fail(fmt.Errorf("%w: %s: %w", ErrConnLost, cc.addr, err))
+	}
+}
+
+func (c *Client) result(cc *clientConn, r *request, rep wire.Reply) ([]byte, error) {
+	switch rep.Code {
+	case wire.CodeOK:
+		return rep.Body, nil
+	case codeConnLost:
+		return nil, fmt.Errorf("state: %s(%q).%s: %w", r.typ, r.key, r.method, cc.connErr())
+	}
+	return nil, &CallError{Server: cc.addr, Type: r.typ, Key: r.key, Method: r.method, Code: rep.Code, Message: string(rep.Body)}
+}

@@ -1,0 +1,157 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// ServerConfig configures a DSO server.
+type ServerConfig struct {
+	// Addr is the TCP address to listen on. Default "127.0.0.1:0" (a free
+	// loopback port; read it back with Server.Addr).
+	Addr string
+	// Listener, if set, is used instead of listening on Addr. The server
+	// takes ownership and closes it.
+	Listener net.Listener
+	// Token is the shared secret every client must present. Required.
+	Token string
+	// MaxFrameBytes is the largest frame accepted from an authenticated
+	// client. Default 64 MiB.
+	MaxFrameBytes int
+	// MaxInflightPerConn bounds the calls one connection may have running
+	// at once (parked blocking calls do not count). Default 4096.
+	MaxInflightPerConn int
+	// HandshakeTimeout bounds how long an unauthenticated connection may
+	// take to present its token. Default 5 s.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds Close: connections are closed at once, then Close
+	// waits this long for goroutines to finish. Default 5 s.
+	CloseTimeout time.Duration
+	// Registry holds the user-defined object types this server can host.
+	// Optional.
+	Registry *Registry
+	// DataDir, if set, is where persistent objects are stored (snapshot +
+	// append-only log). Without it, creating a persistent object fails.
+	DataDir string
+	// SyncWrites makes every log append fsync before the call returns
+	// (survives machine crashes, not only server restarts). Default false.
+	SyncWrites bool
+}
+
+// DefaultServerConfig returns a configuration with every default filled in;
+// Token must still be set.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		Addr:               "127.0.0.1:0",
+		MaxFrameBytes:      64 << 20,
+		MaxInflightPerConn: 4096,
+		HandshakeTimeout:   5 * time.Second,
+		CloseTimeout:       5 * time.Second,
+	}
+}
+
+func (c *ServerConfig) fill() {
+	d := DefaultServerConfig()
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = d.MaxFrameBytes
+	}
+	if c.MaxInflightPerConn == 0 {
+		c.MaxInflightPerConn = d.MaxInflightPerConn
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = d.CloseTimeout
+	}
+}
+
+// Validate reports every problem with c. Zero values mean defaults.
+func (c ServerConfig) Validate() error {
+	var errs []error
+	if c.Token == "" {
+		errs = append(errs, errors.New("state: ServerConfig.Token is required (clients authenticate with it)"))
+	}
+	if c.MaxFrameBytes < 0 || (c.MaxFrameBytes > 0 && c.MaxFrameBytes < 1024) {
+		errs = append(errs, fmt.Errorf("state: ServerConfig.MaxFrameBytes must be 0 (default) or >= 1024, got %d", c.MaxFrameBytes))
+	}
+	if c.MaxInflightPerConn < 0 {
+		errs = append(errs, fmt.Errorf("state: ServerConfig.MaxInflightPerConn must be >= 0, got %d", c.MaxInflightPerConn))
+	}
+	if c.HandshakeTimeout < 0 {
+		errs = append(errs, fmt.Errorf("state: ServerConfig.HandshakeTimeout must be >= 0, got %v", c.HandshakeTimeout))
+	}
+	if c.CloseTimeout < 0 {
+		errs = append(errs, fmt.Errorf("state: ServerConfig.CloseTimeout must be >= 0, got %v", c.CloseTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// ClientConfig configures a DSO client.
+type ClientConfig struct {
+	// Servers lists every DSO server's address. Objects are placed on them
+	// by consistent hashing, so every client and server must use the same
+	// list. Required.
+	Servers []string
+	// Token is the servers' shared secret. Required.
+	Token string
+	// VirtualNodes per server on the hash ring. Default ring.DefaultVirtualNodes.
+	VirtualNodes int
+	// MaxFrameBytes is the largest frame sent or accepted; calls whose
+	// request exceeds it fail without being sent. Default 64 MiB; keep it
+	// equal to the servers'.
+	MaxFrameBytes int
+	// DialTimeout bounds connecting and authenticating to one server.
+	// Default 5 s.
+	DialTimeout time.Duration
+	// CompensateTimeout bounds the background call a client makes to give
+	// back a semaphore permit granted after its caller gave up. Default 5 s.
+	CompensateTimeout time.Duration
+}
+
+func (c *ClientConfig) fill() {
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = 64 << 20
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.CompensateTimeout == 0 {
+		c.CompensateTimeout = 5 * time.Second
+	}
+}
+
+// Validate reports every problem with c. Zero values mean defaults.
+func (c ClientConfig) Validate() error {
+	var errs []error
+	if len(c.Servers) == 0 {
+		errs = append(errs, errors.New("state: ClientConfig.Servers is empty: list the DSO servers' addresses"))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Servers {
+		if s == "" {
+			errs = append(errs, errors.New("state: ClientConfig.Servers has an empty address"))
+		} else if seen[s] {
+			errs = append(errs, fmt.Errorf("state: ClientConfig.Servers lists %q twice", s))
+		}
+		seen[s] = true
+	}
+	if c.Token == "" {
+		errs = append(errs, errors.New("state: ClientConfig.Token is required"))
+	}
+	if c.VirtualNodes < 0 {
+		errs = append(errs, fmt.Errorf("state: ClientConfig.VirtualNodes must be >= 0, got %d", c.VirtualNodes))
+	}
+	if c.MaxFrameBytes < 0 || (c.MaxFrameBytes > 0 && c.MaxFrameBytes < 1024) {
+		errs = append(errs, fmt.Errorf("state: ClientConfig.MaxFrameBytes must be 0 (default) or >= 1024, got %d", c.MaxFrameBytes))
+	}
+	if c.DialTimeout < 0 || c.CompensateTimeout < 0 {
+		errs = append(errs, errors.New("state: ClientConfig timeouts must be >= 0"))
+	}
+	return errors.Join(errs...)
+}
