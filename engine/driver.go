@@ -1,0 +1,548 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/planner"
+)
+
+// Job is a compiled pipeline ready to run.
+type Job struct {
+	// ID names the job in object keys, logs and reports.
+	ID string
+	// Plan is the physical plan.
+	Plan *planner.Plan
+	// Inputs holds, for each source node, one input per split (task).
+	Inputs map[int][]InputSpec
+	// Sinks holds, for each sink node, where its output goes.
+	Sinks map[int]Sink
+	// Temp is the URL of the job's temporary store. The caller creates and
+	// removes it.
+	Temp string
+	// StoreOptions configure store clients in workers (S3 endpoint, ...).
+	StoreOptions map[string]string
+}
+
+// Sink describes one sink's destination.
+type Sink struct {
+	// Format is "text" (part files committed to URL) or "records"
+	// (encoded records kept in the temporary store for the caller).
+	Format string
+	// URL is a text sink's output directory.
+	URL string
+	// Overwrite allows replacing existing output.
+	Overwrite bool
+}
+
+// Config configures a job run.
+type Config struct {
+	// Backend runs the tasks. Required.
+	Backend backends.Backend
+	// BackendName names the backend in reports.
+	BackendName string
+	// Concurrency bounds the attempts in flight. Default 1.
+	Concurrency int
+	// MaxAttempts bounds the attempts per task. Default 3.
+	MaxAttempts int
+	// OpenStore opens stores on the driver. Required.
+	OpenStore StoreOpener
+	// Progress receives progress updates; nil for none.
+	Progress Progress
+	// Events receives one JSON object per line for each job, stage and
+	// task event; nil for none.
+	Events io.Writer
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Backend == nil {
+		errs = append(errs, errors.New("engine: Config.Backend is required"))
+	}
+	if c.OpenStore == nil {
+		errs = append(errs, errors.New("engine: Config.OpenStore is required"))
+	}
+	if c.Concurrency < 0 || c.MaxAttempts < 0 {
+		errs = append(errs, errors.New("engine: Config.Concurrency and MaxAttempts must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// inlineLimit is the largest records input sent inside a descriptor;
+// larger ones travel through the temporary store.
+const inlineLimit = 32 << 10
+
+// Run runs job to completion and commits its output. On failure no output
+// of the job becomes visible and existing output is left as it was.
+func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 1
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 3
+	}
+	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName)}
+	if err := d.prepare(ctx); err != nil {
+		return nil, err
+	}
+	err := d.run(ctx)
+	if err == nil {
+		err = d.commit(ctx)
+	}
+	d.cleanup(err != nil)
+	d.report.End = time.Now()
+	d.event(map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)})
+	if cfg.Progress != nil {
+		cfg.Progress.Finish(d.report, err)
+	}
+	if err != nil {
+		return d.report, fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	return d.report, nil
+}
+
+type driver struct {
+	cfg     Config
+	job     *Job
+	sched   *Scheduler
+	report  *Report
+	temp    objstore.Store
+	staging map[int]*staging // per text sink node
+	eventMu sync.Mutex
+}
+
+// staging is where a text sink's attempts write before the commit.
+type staging struct {
+	url   string // store URL of the staging area
+	final string // the output URL
+	local string // for file outputs, the staging and final directories
+	dir   string
+	store objstore.Store
+}
+
+func (d *driver) prepare(ctx context.Context) error {
+	var err error
+	d.temp, err = d.cfg.OpenStore(ctx, d.job.Temp, d.job.StoreOptions)
+	if err != nil {
+		return err
+	}
+	// Refuse existing output before anything runs.
+	d.staging = map[int]*staging{}
+	var errs []error
+	for node, s := range d.job.Sinks {
+		if s.Format != "text" {
+			continue
+		}
+		st, err := d.newStaging(ctx, node, s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.staging[node] = st
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.cleanup(true)
+		return err
+	}
+	// Large records inputs travel through the temporary store.
+	for node, ins := range d.job.Inputs {
+		for i := range ins {
+			in := &ins[i]
+			if in.Kind == InputRecords && len(in.Inline) > inlineLimit {
+				key := fmt.Sprintf("inputs/n%d-s%d", node, i)
+				if err := d.temp.Put(ctx, key, strings.NewReader(string(in.Inline))); err != nil {
+					return fmt.Errorf("engine: staging input: %w", err)
+				}
+				in.URL, in.Key, in.Inline = d.job.Temp, key, nil
+			}
+		}
+	}
+	return nil
+}
+
+// localPath returns the filesystem path of a file URL or bare path.
+func localPath(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return raw, true
+	}
+	if u.Scheme == "file" {
+		return u.Path, true
+	}
+	return "", false
+}
+
+func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, error) {
+	label := d.job.Plan.Logical.Nodes[node].Label
+	if p, ok := localPath(s.URL); ok {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(abs); err == nil {
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("%s: output %s exists and is not a directory", label, abs)
+			}
+			ents, _ := os.ReadDir(abs)
+			if len(ents) > 0 && !s.Overwrite {
+				return nil, fmt.Errorf("%s: output directory %s already holds files; choose another path or pass --overwrite", label, abs)
+			}
+		}
+		dir := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".gale-"+d.job.ID)
+		st := &staging{url: dir, final: abs, local: abs, dir: dir}
+		st.store, err = d.cfg.OpenStore(ctx, dir, d.job.StoreOptions)
+		return st, err
+	}
+	out, err := d.cfg.OpenStore(ctx, s.URL, d.job.StoreOptions)
+	if err != nil {
+		return nil, err
+	}
+	page, err := out.List(ctx, "", "", 1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: checking output %s: %w", label, s.URL, err)
+	}
+	if len(page.Objects) > 0 && !s.Overwrite {
+		return nil, fmt.Errorf("%s: output %s already holds objects; choose another path or pass --overwrite", label, s.URL)
+	}
+	u := strings.TrimSuffix(s.URL, "/") + "/_temporary/" + d.job.ID
+	st := &staging{url: u, final: s.URL}
+	st.store, err = d.cfg.OpenStore(ctx, u, d.job.StoreOptions)
+	return st, err
+}
+
+type outcome struct {
+	ev Event
+}
+
+func (d *driver) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	plan := d.job.Plan
+	d.sched = NewScheduler(plan, d.cfg.Concurrency, d.cfg.MaxAttempts)
+	results := make(chan outcome)
+	var wg sync.WaitGroup
+	inflight := 0
+	// Every invocation goroutine is owned by this loop: it runs until all
+	// of them have reported, even after a failure, so none outlives Run.
+	defer wg.Wait()
+	d.event(map[string]any{"event": "job_start", "stages": len(plan.Stages), "backend": d.cfg.BackendName})
+	var jobErr error
+	actions := d.sched.Start()
+	for {
+		for _, a := range actions {
+			switch a := a.(type) {
+			case Invoke:
+				spec, err := d.spec(a)
+				if err != nil {
+					jobErr = err
+					cancel(err)
+					continue
+				}
+				inflight++
+				wg.Add(1)
+				d.report.taskStarted(a.TaskRef)
+				d.event(map[string]any{"event": "task_start", "stage": a.Stage, "task": a.Task, "attempt": a.Attempt})
+				go func() {
+					defer wg.Done()
+					results <- outcome{d.invoke(ctx, a, spec)}
+				}()
+			case StageDone:
+				d.report.stageDone(a.Stage, d.sched)
+				d.event(map[string]any{"event": "stage_end", "stage": a.Stage})
+			case JobDone:
+			case JobFailed:
+				if jobErr == nil {
+					jobErr = a.Err
+				}
+				cancel(a.Err)
+			}
+		}
+		if d.cfg.Progress != nil {
+			d.cfg.Progress.Update(d.report)
+		}
+		if inflight == 0 {
+			break
+		}
+		o := <-results
+		inflight--
+		switch e := o.ev.(type) {
+		case TaskSucceeded:
+			d.report.taskSucceeded(e)
+			d.event(map[string]any{"event": "task_end", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
+				"instance": e.Result.Instance, "cold": e.Result.Cold, "start": e.Result.Start, "end": e.Result.End,
+				"metrics": e.Result.Metrics})
+		case TaskFailed:
+			d.report.taskFailed(e)
+			d.event(map[string]any{"event": "task_failed", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
+				"not_started": e.NotStarted, "error": e.Err.Error()})
+		}
+		if jobErr != nil {
+			actions = nil
+			continue
+		}
+		actions = d.sched.Step(o.ev)
+	}
+	if jobErr == nil && ctx.Err() != nil {
+		jobErr = context.Cause(ctx)
+	}
+	if jobErr == nil && d.sched.stagesLeft > 0 {
+		jobErr = errors.New("engine: scheduler stopped with stages left")
+	}
+	return jobErr
+}
+
+func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
+	id := fmt.Sprintf("%s/stage-%d/task-%d/attempt-%d", d.job.ID, a.Stage, a.Task, a.Attempt)
+	res, err := d.cfg.Backend.Invoke(ctx, backends.Task{ID: id, Payload: spec})
+	if err != nil {
+		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: err, NotStarted: errors.Is(err, backends.ErrNotStarted)}
+	}
+	var r TaskResult
+	if err := json.Unmarshal(res.Payload, &r); err != nil {
+		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("engine: task %s returned a malformed result: %w", id, err)}
+	}
+	if r.Version != SpecVersion {
+		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("engine: task %s returned result version %d, want %d", id, r.Version, SpecVersion)}
+	}
+	if r.Instance == "" {
+		r.Instance = res.Invocation.Instance
+	}
+	return TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: &r}
+}
+
+// spec builds the descriptor of one attempt.
+func (d *driver) spec(a Invoke) ([]byte, error) {
+	plan := d.job.Plan
+	st := plan.Stages[a.Stage]
+	s := TaskSpec{Kind: StageTaskKind, Version: SpecVersion, Job: d.job.ID, Stage: a.Stage, Task: a.Task,
+		Attempt: a.Attempt, Roots: st.Roots, Temp: d.job.Temp, StoreOptions: d.job.StoreOptions,
+		InputElem: plan.Logical.Nodes[st.Source].Elem}
+	for _, op := range st.Ops {
+		o := OpSpec{Kind: op.Kind, Node: op.Node, Kernel: op.Kernel, Elem: op.Elem, Children: op.Children,
+			Shuffle: op.Shuffle, Combine: op.Combine}
+		switch op.Kind {
+		case planner.OpShuffleWrite:
+			o.Partitions = plan.Shuffles[op.Shuffle].Partitions
+		case planner.OpSink:
+			sink, ok := d.job.Sinks[op.Node]
+			if !ok {
+				return nil, fmt.Errorf("engine: sink node %d has no destination", op.Node)
+			}
+			if sink.Format == "text" {
+				o.Sink = &SinkSpec{Format: "text", URL: d.staging[op.Node].url, Prefix: "attempts/"}
+			} else {
+				o.Sink = &SinkSpec{Format: "records", URL: d.job.Temp, Prefix: fmt.Sprintf("collect-%d/", op.Node)}
+			}
+		}
+		s.Ops = append(s.Ops, o)
+	}
+	switch st.Input {
+	case planner.FromSource:
+		ins := d.job.Inputs[st.Source]
+		if a.Task >= len(ins) {
+			return nil, fmt.Errorf("engine: source %s has %d inputs for %d tasks", plan.Logical.Nodes[st.Source].Label, len(ins), st.Tasks)
+		}
+		s.Input = ins[a.Task]
+	case planner.FromShuffle:
+		sh := plan.Shuffles[st.Shuffle]
+		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined}
+		for _, ps := range sh.Producers {
+			for t := range plan.Stages[ps].Tasks {
+				w := d.sched.Winner(TaskRef{ps, t})
+				for _, out := range w.Shuffles {
+					if out.Shuffle != sh.ID {
+						continue
+					}
+					if a.Task >= len(out.Parts) {
+						return nil, fmt.Errorf("engine: shuffle %d output %s has %d partitions, want %d", sh.ID, out.Key, len(out.Parts), sh.Partitions)
+					}
+					p := out.Parts[a.Task]
+					s.Input.Segments = append(s.Input.Segments, Segment{Key: out.Key, Off: p.Off, Len: p.Len})
+				}
+			}
+		}
+	}
+	return json.Marshal(s)
+}
+
+// sinkOutputs returns the winning outputs of a sink node in (stage, task,
+// op) order.
+func (d *driver) sinkOutputs(node int) []SinkOutput {
+	var outs []SinkOutput
+	for _, st := range d.job.Plan.Stages {
+		for t := range st.Tasks {
+			w := d.sched.Winner(TaskRef{st.ID, t})
+			if w == nil {
+				continue
+			}
+			for _, o := range w.Sinks {
+				if o.Node == node {
+					outs = append(outs, o)
+				}
+			}
+		}
+	}
+	return outs
+}
+
+// commit moves every text sink's winning attempts to part files and
+// publishes them; records sinks are listed in the report for the caller.
+func (d *driver) commit(ctx context.Context) error {
+	nodes := make([]int, 0, len(d.job.Sinks))
+	for n := range d.job.Sinks {
+		nodes = append(nodes, n)
+	}
+	sort.Ints(nodes)
+	for _, node := range nodes {
+		outs := d.sinkOutputs(node)
+		sink := d.job.Sinks[node]
+		if sink.Format != "text" {
+			for _, o := range outs {
+				d.report.Collected[node] = append(d.report.Collected[node], o.Key)
+			}
+			continue
+		}
+		st := d.staging[node]
+		for i, o := range outs {
+			if err := objstore.Move(ctx, st.store, o.Key, fmt.Sprintf("part-%05d", i)); err != nil {
+				return fmt.Errorf("engine: committing %s: %w", o.Key, err)
+			}
+		}
+		if err := st.store.Put(ctx, "_SUCCESS", strings.NewReader("")); err != nil {
+			return fmt.Errorf("engine: committing %s: %w", st.final, err)
+		}
+		if err := d.publish(ctx, st, len(outs), sink.Overwrite); err != nil {
+			return err
+		}
+		d.report.Outputs = append(d.report.Outputs, st.final)
+	}
+	return nil
+}
+
+// publish makes a committed staging area the output. On a filesystem the
+// staging directory is renamed over the output in one step (an existing
+// output is first moved aside, then removed); on object stores the part
+// files are copied under the output prefix and _SUCCESS is written last,
+// the convention readers of object-store output check.
+func (d *driver) publish(ctx context.Context, st *staging, parts int, overwrite bool) error {
+	if st.local != "" {
+		_ = os.Remove(filepath.Join(st.dir, "attempts")) // empty once every winner moved
+		old := ""
+		if _, err := os.Stat(st.local); err == nil {
+			if !overwrite {
+				ents, _ := os.ReadDir(st.local)
+				if len(ents) > 0 {
+					return fmt.Errorf("engine: output directory %s appeared while the job ran; pass --overwrite to replace it", st.local)
+				}
+			}
+			old = st.dir + ".old"
+			if err := os.Rename(st.local, old); err != nil {
+				return fmt.Errorf("engine: moving aside old output %s: %w", st.local, err)
+			}
+		}
+		if err := os.Rename(st.dir, st.local); err != nil {
+			if old != "" {
+				_ = os.Rename(old, st.local) // put the previous output back
+			}
+			return fmt.Errorf("engine: publishing output %s: %w", st.local, err)
+		}
+		if old != "" {
+			_ = os.RemoveAll(old)
+		}
+		return nil
+	}
+	out, err := d.cfg.OpenStore(ctx, st.final, d.job.StoreOptions)
+	if err != nil {
+		return err
+	}
+	if overwrite {
+		objs, err := objstore.ListAll(ctx, out, "")
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if !strings.HasPrefix(o.Key, "_temporary/") {
+				if err := out.Delete(ctx, o.Key); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for i := range parts {
+		if err := copyObject(ctx, st.store, fmt.Sprintf("part-%05d", i), out, fmt.Sprintf("part-%05d", i)); err != nil {
+			return err
+		}
+	}
+	return copyObject(ctx, st.store, "_SUCCESS", out, "_SUCCESS")
+}
+
+func copyObject(ctx context.Context, from objstore.Store, fk string, to objstore.Store, tk string) error {
+	rc, err := from.Get(ctx, fk, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := to.Put(ctx, tk, rc); err != nil {
+		return fmt.Errorf("engine: publishing %s/%s: %w", to, tk, err)
+	}
+	return nil
+}
+
+// cleanup removes staging areas (always after a failure; after success
+// only what publishing left behind).
+func (d *driver) cleanup(failed bool) {
+	ctx := context.Background()
+	for _, st := range d.staging {
+		if st.local != "" {
+			_ = os.RemoveAll(st.dir)
+			continue
+		}
+		if st.store != nil {
+			objs, err := objstore.ListAll(ctx, st.store, "")
+			if err == nil {
+				for _, o := range objs {
+					_ = st.store.Delete(ctx, o.Key)
+				}
+			}
+		}
+	}
+	_ = failed
+}
+
+func (d *driver) event(fields map[string]any) {
+	if d.cfg.Events == nil {
+		return
+	}
+	fields["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+	fields["job"] = d.job.ID
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return
+	}
+	d.eventMu.Lock()
+	defer d.eventMu.Unlock()
+	_, _ = d.cfg.Events.Write(append(b, '\n'))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/galeproject/gale/planner"
+)
+
+// Report describes a job run: per stage and task, wall time, records,
+// bytes per storage tier and retries. It is safe to read after Run returns;
+// during the run the engine updates it under its lock.
+type Report struct {
+	mu sync.Mutex
+
+	JobID   string        `json:"job_id"`
+	Backend string        `json:"backend"`
+	Start   time.Time     `json:"start"`
+	End     time.Time     `json:"end"`
+	Stages  []StageReport `json:"stages"`
+	// Outputs lists the committed output locations.
+	Outputs []string `json:"outputs,omitempty"`
+	// Collected lists, per Collect sink node, the objects in the temporary
+	// store that hold its records, in order.
+	Collected map[int][]string `json:"-"`
+	// Warnings lists problems that did not fail the job (an events file
+	// that could not be written).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// StageReport describes one stage.
+type StageReport struct {
+	ID       int           `json:"id"`
+	Name     string        `json:"name"`
+	Tasks    int           `json:"tasks"`
+	Done     int           `json:"done"`
+	Running  int           `json:"running"`
+	Failed   int           `json:"failed_attempts"`
+	Retries  int           `json:"retries"`
+	Start    time.Time     `json:"start"`
+	End      time.Time     `json:"end"`
+	Metrics  Metrics       `json:"metrics"`
+	TaskRows []TaskReport  `json:"tasks_detail"`
+	Wall     time.Duration `json:"wall_ns"`
+}
+
+// TaskReport describes the winning attempt of one task.
+type TaskReport struct {
+	Task     int           `json:"task"`
+	Attempts int           `json:"attempts"`
+	Instance string        `json:"instance"`
+	Cold     bool          `json:"cold"`
+	Wall     time.Duration `json:"wall_ns"`
+	Metrics  Metrics       `json:"metrics"`
+}
+
+func newReport(job *Job, backend string) *Report {
+	r := &Report{JobID: job.ID, Backend: backend, Start: time.Now(), Collected: map[int][]string{}}
+	for _, st := range job.Plan.Stages {
+		r.Stages = append(r.Stages, StageReport{ID: st.ID, Name: stageName(job.Plan, st), Tasks: st.Tasks,
+			TaskRows: make([]TaskReport, st.Tasks)})
+	}
+	return r
+}
+
+// stageName describes a stage by its input and its first operation.
+func stageName(p *planner.Plan, st planner.Stage) string {
+	return stageLabel(p, st)
+}
+
+func (r *Report) taskStarted(t TaskRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.Stages[t.Stage]
+	if s.Start.IsZero() {
+		s.Start = time.Now()
+	}
+	s.Running++
+	s.TaskRows[t.Task].Attempts++
+}
+
+func (r *Report) taskSucceeded(e TaskSucceeded) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.Stages[e.Stage]
+	s.Running--
+	row := &s.TaskRows[e.Task]
+	if row.Instance != "" {
+		return // a duplicate: the first result won
+	}
+	s.Done++
+	row.Task, row.Instance, row.Cold = e.Task, e.Result.Instance, e.Result.Cold
+	row.Wall = e.Result.End.Sub(e.Result.Start)
+	row.Metrics = e.Result.Metrics
+	s.Metrics.Add(e.Result.Metrics)
+}
+
+func (r *Report) taskFailed(e TaskFailed) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.Stages[e.Stage]
+	s.Running--
+	s.Failed++
+}
+
+func (r *Report) stageDone(stage int, sched *Scheduler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.Stages[stage]
+	s.End = time.Now()
+	s.Wall = s.End.Sub(s.Start)
+	s.Retries = sched.Retries(stage)
+}
+
+// Snapshot returns a copy of the stage reports, safe to read while the job
+// runs.
+func (r *Report) Snapshot() []StageReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]StageReport, len(r.Stages))
+	copy(out, r.Stages)
+	return out
+}
+
+// Totals sums the metrics of every stage.
+func (r *Report) Totals() Metrics {
+	var m Metrics
+	for _, s := range r.Snapshot() {
+		m.Add(s.Metrics)
+	}
+	return m
+}
+
+// Print writes a human-readable summary.
+func (r *Report) Print(w io.Writer) {
+	stages := r.Snapshot()
+	fmt.Fprintf(w, "job %s on %s: %s\n", r.JobID, r.Backend, r.End.Sub(r.Start).Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\ttasks\tretries\twall\trecords in\trecords out\tinput read\toutput written\tshuffle written\tshuffle read\trequests\t")
+	for _, s := range stages {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t\n", s.ID, s.Tasks, s.Retries,
+			s.Wall.Round(time.Millisecond), s.Metrics.RecordsIn, s.Metrics.RecordsOut,
+			planner.FormatBytes(s.Metrics.ObjectBytesRead), planner.FormatBytes(s.Metrics.ObjectBytesWritten),
+			planner.FormatBytes(s.Metrics.ShuffleBytesWritten), planner.FormatBytes(s.Metrics.ShuffleBytesRead),
+			s.Metrics.Requests)
+	}
+	tw.Flush()
+	for _, s := range stages {
+		fmt.Fprintf(w, "  stage %d: %s\n", s.ID, s.Name)
+	}
+	if slow := slowest(stages); slow != "" {
+		fmt.Fprintf(w, "  slowest tasks: %s\n", slow)
+	}
+	for _, o := range r.Outputs {
+		fmt.Fprintf(w, "output: %s\n", o)
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+// slowest names the slowest task of each stage with more than one task.
+func slowest(stages []StageReport) string {
+	var parts []string
+	for _, s := range stages {
+		if len(s.TaskRows) < 2 {
+			continue
+		}
+		rows := append([]TaskReport(nil), s.TaskRows...)
+		sort.Slice(rows, func(i, j int) bool { return rows[i].Wall > rows[j].Wall })
+		parts = append(parts, fmt.Sprintf("stage %d task %d %s", s.ID, rows[0].Task, rows[0].Wall.Round(time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
+}

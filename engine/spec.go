@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/galeproject/gale/planner"
+)
+
+// StageTaskKind is the value of the "kind" field of a stage task
+// descriptor; the worker runtime routes payloads by that field.
+const StageTaskKind = "gale.stage/v1"
+
+// SpecVersion is the version of the task descriptor and result format.
+// A worker refuses descriptors of another version, naming both.
+const SpecVersion = 1
+
+// TaskSpec is the serialized descriptor of one task attempt: everything a
+// worker needs to run it, by name and location, never code.
+type TaskSpec struct {
+	Kind    string `json:"kind"`
+	Version int    `json:"version"`
+	Job     string `json:"job"`
+	Stage   int    `json:"stage"`
+	Task    int    `json:"task"`
+	Attempt int    `json:"attempt"`
+	// Ops is the stage's fused operation tree; Roots are fed by Input.
+	Ops   []OpSpec `json:"ops"`
+	Roots []int    `json:"roots"`
+	// InputElem is the element kernel of the input's elements.
+	InputElem string    `json:"input_elem"`
+	Input     InputSpec `json:"input"`
+	// Temp is the URL of the job's temporary store (shuffles, attempt
+	// outputs); StoreOptions configure store clients (S3 endpoint, ...).
+	Temp         string            `json:"temp"`
+	StoreOptions map[string]string `json:"store_options,omitempty"`
+}
+
+// OpSpec is one operation of a task's tree.
+type OpSpec struct {
+	Kind     planner.OpKind `json:"kind"`
+	Node     int            `json:"node"`
+	Kernel   string         `json:"kernel,omitempty"`
+	Elem     string         `json:"elem,omitempty"`
+	Children []int          `json:"children,omitempty"`
+	// Shuffle writes.
+	Shuffle    int  `json:"shuffle,omitempty"`
+	Combine    bool `json:"combine,omitempty"`
+	Partitions int  `json:"partitions,omitempty"`
+	// Sinks.
+	Sink *SinkSpec `json:"sink,omitempty"`
+}
+
+// SinkSpec tells a task where its sink output goes.
+type SinkSpec struct {
+	// Format is "text" or "records".
+	Format string `json:"format"`
+	// URL is the store that receives the attempt's output, Prefix the key
+	// prefix within it; the worker appends a unique name.
+	URL    string `json:"url"`
+	Prefix string `json:"prefix"`
+}
+
+// Input kinds.
+const (
+	InputText     = "text"
+	InputRecords  = "records"
+	InputGenerate = "generate"
+	InputShuffle  = "shuffle"
+)
+
+// InputSpec is what one task reads.
+type InputSpec struct {
+	Kind string `json:"kind"`
+	// Text: the byte range [Off, Off+Len) of object Key in store URL; the
+	// task reads the lines that start in the range.
+	URL string `json:"url,omitempty"`
+	Key string `json:"key,omitempty"`
+	Off int64  `json:"off,omitempty"`
+	Len int64  `json:"len,omitempty"`
+	// Records: encoded records, inline or in object Key of URL.
+	Inline []byte `json:"inline,omitempty"`
+	// Generate: indices [Lo, Hi) through generator Kernel.
+	Lo     int64  `json:"lo,omitempty"`
+	Hi     int64  `json:"hi,omitempty"`
+	Kernel string `json:"kernel,omitempty"`
+	// Shuffle: the partition's segments in every map output, read with
+	// keyed Kernel; Combined tells whether they hold partial aggregates.
+	Segments []Segment `json:"segments,omitempty"`
+	Combined bool      `json:"combined,omitempty"`
+}
+
+// Segment is a byte range of an object in the temporary store.
+type Segment struct {
+	Key     string `json:"key"`
+	Off     int64  `json:"off"`
+	Len     int64  `json:"len"`
+	Records int64  `json:"records"`
+}
+
+// TaskResult is what a task attempt returns.
+type TaskResult struct {
+	Version  int       `json:"version"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Instance string    `json:"instance,omitempty"`
+	Cold     bool      `json:"cold,omitempty"`
+	Metrics  Metrics   `json:"metrics"`
+	// Shuffles lists each shuffle write's object and partition ranges.
+	Shuffles []ShuffleOutput `json:"shuffles,omitempty"`
+	// Sinks lists each sink's output object.
+	Sinks []SinkOutput `json:"sinks,omitempty"`
+}
+
+// Metrics counts what a task (or a stage, summed) did.
+type Metrics struct {
+	RecordsIn  int64 `json:"records_in"`
+	RecordsOut int64 `json:"records_out"`
+	// Bytes and requests across the worker/storage boundary, per tier:
+	// object storage (job input and output) and shuffle.
+	ObjectBytesRead     int64 `json:"object_bytes_read"`
+	ObjectBytesWritten  int64 `json:"object_bytes_written"`
+	ShuffleBytesRead    int64 `json:"shuffle_bytes_read"`
+	ShuffleBytesWritten int64 `json:"shuffle_bytes_written"`
+	Requests            int64 `json:"requests"`
+}
+
+// Add adds o to m.
+func (m *Metrics) Add(o Metrics) {
+	m.RecordsIn += o.RecordsIn
+	m.RecordsOut += o.RecordsOut
+	m.ObjectBytesRead += o.ObjectBytesRead
+	m.ObjectBytesWritten += o.ObjectBytesWritten
+	m.ShuffleBytesRead += o.ShuffleBytesRead
+	m.ShuffleBytesWritten += o.ShuffleBytesWritten
+	m.Requests += o.Requests
+}
+
+// ShuffleOutput locates one map task's output for one shuffle.
+type ShuffleOutput struct {
+	Op      int     `json:"op"`
+	Shuffle int     `json:"shuffle"`
+	Key     string  `json:"key"`
+	Parts   []Range `json:"parts"`
+}
+
+// Range is one partition's bytes within a shuffle object.
+type Range struct {
+	Off     int64 `json:"off"`
+	Len     int64 `json:"len"`
+	Records int64 `json:"records"`
+}
+
+// SinkOutput locates one attempt's sink output.
+type SinkOutput struct {
+	Op      int    `json:"op"`
+	Node    int    `json:"node"`
+	Key     string `json:"key"`
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// decodeSpec parses and checks a descriptor.
+func decodeSpec(payload []byte) (*TaskSpec, error) {
+	var s TaskSpec
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return nil, fmt.Errorf("engine: malformed task descriptor: %w", err)
+	}
+	if s.Kind != StageTaskKind {
+		return nil, fmt.Errorf("engine: task descriptor kind %q, want %q", s.Kind, StageTaskKind)
+	}
+	if s.Version != SpecVersion {
+		return nil, fmt.Errorf("engine: task descriptor version %d, this worker speaks version %d; "+
+			"deploy the same Gale version as the driver", s.Version, SpecVersion)
+	}
+	for i, op := range s.Ops {
+		for _, c := range op.Children {
+			if c <= i || c >= len(s.Ops) {
+				return nil, fmt.Errorf("engine: task descriptor op %d has invalid child %d", i, c)
+			}
+		}
+	}
+	for _, r := range s.Roots {
+		if r < 0 || r >= len(s.Ops) {
+			return nil, fmt.Errorf("engine: task descriptor has invalid root %d", r)
+		}
+	}
+	return &s, nil
+}

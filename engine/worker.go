@@ -1,0 +1,452 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/internal/kernel"
+	"github.com/galeproject/gale/planner"
+)
+
+// StoreOpener opens the object store at url with the given client options.
+type StoreOpener func(ctx context.Context, url string, options map[string]string) (objstore.Store, error)
+
+// WorkerConfig configures a worker runtime.
+type WorkerConfig struct {
+	// Registry holds the kernels tasks name. Default: kernel.Default.
+	Registry *kernel.Registry
+	// OpenStore opens stores named in descriptors. Required.
+	OpenStore StoreOpener
+	// Instance identifies this worker instance in results; default: a
+	// random id drawn when the worker is created.
+	Instance string
+}
+
+// Worker runs stage tasks. Its Handle method is a backends.Handler. A
+// Worker is safe for concurrent use; it caches open stores.
+type Worker struct {
+	reg      *kernel.Registry
+	open     StoreOpener
+	instance string
+	warm     atomic.Bool
+
+	mu     sync.Mutex
+	stores map[string]objstore.Store
+}
+
+// NewWorker returns a worker runtime.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.OpenStore == nil {
+		return nil, errors.New("engine: WorkerConfig.OpenStore is required")
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = kernel.Default
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "worker-" + randomID(6)
+	}
+	return &Worker{reg: cfg.Registry, open: cfg.OpenStore, instance: cfg.Instance, stores: map[string]objstore.Store{}}, nil
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+
+func (w *Worker) store(ctx context.Context, url string, opts map[string]string) (objstore.Store, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.stores[url]; ok {
+		return s, nil
+	}
+	s, err := w.open(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	w.stores[url] = s
+	return s, nil
+}
+
+// Handle runs one serialized task and returns its serialized result.
+func (w *Worker) Handle(ctx context.Context, payload []byte) ([]byte, error) {
+	spec, err := decodeSpec(payload)
+	if err != nil {
+		return nil, err
+	}
+	res, err := w.Run(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("job %s stage %d task %d attempt %d: %w", spec.Job, spec.Stage, spec.Task, spec.Attempt, err)
+	}
+	return json.Marshal(res)
+}
+
+// Run runs one task.
+func (w *Worker) Run(ctx context.Context, spec *TaskSpec) (res *TaskResult, err error) {
+	res = &TaskResult{Version: SpecVersion, Start: time.Now(), Instance: w.instance, Cold: !w.warm.Swap(true)}
+	t := &task{w: w, spec: spec, res: res}
+	defer func() {
+		if r := recover(); r != nil {
+			if a, ok := r.(kernel.Abort); ok {
+				err = a.Err
+			} else {
+				err = fmt.Errorf("engine: user code panicked: %v\n%s", r, debug.Stack())
+			}
+		}
+		if err != nil {
+			t.abort()
+			res = nil
+		}
+	}()
+	if err := t.run(ctx); err != nil {
+		return nil, err
+	}
+	res.End = time.Now()
+	return res, nil
+}
+
+// task is one running attempt.
+type task struct {
+	w     *Worker
+	spec  *TaskSpec
+	res   *TaskResult
+	emits []any
+	// outputs still being written; abort cancels them.
+	sinks    []*sinkRun
+	shuffles []*shuffleRun
+}
+
+type sinkRun struct {
+	op   int
+	node int
+	sink kernel.Sink
+	pw   *io.PipeWriter
+	key  string
+	done chan error
+	cw   *countingWriter
+}
+
+type shuffleRun struct {
+	op      int
+	shuffle int
+	w       kernel.ShuffleWriter
+}
+
+func (t *task) abort() {
+	for _, s := range t.sinks {
+		s.pw.CloseWithError(errors.New("engine: task failed"))
+		<-s.done
+	}
+	t.sinks = nil
+}
+
+func (t *task) run(ctx context.Context) error {
+	spec := t.spec
+	t.emits = make([]any, len(spec.Ops))
+	for i := len(spec.Ops) - 1; i >= 0; i-- {
+		e, err := t.build(ctx, i)
+		if err != nil {
+			return err
+		}
+		t.emits[i] = e
+	}
+	roots := make([]any, len(spec.Roots))
+	for i, r := range spec.Roots {
+		roots[i] = t.emits[r]
+	}
+	in, err := t.fanout(spec.InputElem, roots)
+	if err != nil {
+		return err
+	}
+	if err := t.read(ctx, in); err != nil {
+		return err
+	}
+	return t.finish(ctx)
+}
+
+func (t *task) fanout(elem string, nexts []any) (any, error) {
+	if len(nexts) == 1 {
+		return nexts[0], nil
+	}
+	ek, err := kernel.Lookup[kernel.Elem](t.w.reg, elem)
+	if err != nil {
+		return nil, err
+	}
+	return ek.Fanout(nexts)
+}
+
+func (t *task) build(ctx context.Context, i int) (any, error) {
+	op := t.spec.Ops[i]
+	kids := make([]any, len(op.Children))
+	for j, c := range op.Children {
+		kids[j] = t.emits[c]
+	}
+	switch op.Kind {
+	case planner.OpNarrow:
+		next, err := t.fanout(op.Elem, kids)
+		if err != nil {
+			return nil, err
+		}
+		nk, err := kernel.Lookup[kernel.Narrow](t.w.reg, op.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		return nk.Build(next)
+	case planner.OpFlatten:
+		return t.fanout(op.Elem, kids)
+	case planner.OpShuffleWrite:
+		kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, op.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		sw, err := kk.Writer(op.Partitions, op.Combine)
+		if err != nil {
+			return nil, err
+		}
+		t.shuffles = append(t.shuffles, &shuffleRun{op: i, shuffle: op.Shuffle, w: sw})
+		return sw.Emit(), nil
+	case planner.OpSink:
+		return t.openSink(ctx, i, op)
+	}
+	return nil, fmt.Errorf("engine: unknown op kind %d", op.Kind)
+}
+
+func (t *task) openSink(ctx context.Context, i int, op OpSpec) (any, error) {
+	if op.Sink == nil {
+		return nil, fmt.Errorf("engine: sink op %d has no sink spec", i)
+	}
+	ek, err := kernel.Lookup[kernel.Elem](t.w.reg, op.Elem)
+	if err != nil {
+		return nil, err
+	}
+	st, err := t.w.store(ctx, op.Sink.URL, t.spec.StoreOptions)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%ss%d-t%d-a%d-o%d-%s", op.Sink.Prefix, t.spec.Stage, t.spec.Task, t.spec.Attempt, i, randomID(4))
+	pr, pw := io.Pipe()
+	cw := &countingWriter{w: pw}
+	run := &sinkRun{op: i, node: op.Node, pw: pw, key: key, done: make(chan error, 1), cw: cw}
+	switch op.Sink.Format {
+	case "text":
+		run.sink = ek.TextSink(cw)
+	case "records":
+		run.sink = ek.RecordSink(cw)
+	default:
+		return nil, fmt.Errorf("engine: unknown sink format %q", op.Sink.Format)
+	}
+	// The Put goroutine is owned by this task: finish or abort waits for it.
+	go func() {
+		err := st.Put(ctx, key, pr)
+		pr.CloseWithError(err) // unblock the writer if Put stopped early
+		run.done <- err
+	}()
+	t.sinks = append(t.sinks, run)
+	return run.sink.Emit(), nil
+}
+
+// countingWriter counts bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// countingReader counts bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (t *task) read(ctx context.Context, emit any) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	switch in.Kind {
+	case InputText:
+		f, ok := emit.(func(string))
+		if !ok {
+			return fmt.Errorf("engine: text input feeds %T, want func(string)", emit)
+		}
+		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+		if err != nil {
+			return err
+		}
+		start := in.Off
+		if start > 0 {
+			start-- // read the byte before the range to find the first line start
+		}
+		rc, err := st.Get(ctx, in.Key, start, -1)
+		if err != nil {
+			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+		}
+		defer rc.Close()
+		m.Requests++
+		cr := &countingReader{r: rc}
+		n, err := readLines(ctx, cr, in.Off, in.Len, f)
+		m.ObjectBytesRead += cr.n
+		m.RecordsIn += n
+		if err != nil {
+			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+		}
+		return nil
+	case InputRecords:
+		ek, err := kernel.Lookup[kernel.Elem](t.w.reg, t.spec.InputElem)
+		if err != nil {
+			return err
+		}
+		data := in.Inline
+		if in.Key != "" {
+			st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+			if err != nil {
+				return err
+			}
+			data, err = readAll(ctx, st, in.Key, 0, -1)
+			if err != nil {
+				return err
+			}
+			m.Requests++
+			m.ObjectBytesRead += int64(len(data))
+		}
+		n, err := ek.DecodeRecords(data, emit)
+		m.RecordsIn += n
+		return err
+	case InputGenerate:
+		g, err := kernel.Lookup[kernel.Generator](t.w.reg, in.Kernel)
+		if err != nil {
+			return err
+		}
+		m.RecordsIn += in.Hi - in.Lo
+		return g.Generate(ctx, in.Lo, in.Hi, emit)
+	case InputShuffle:
+		kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, in.Kernel)
+		if err != nil {
+			return err
+		}
+		st, err := t.w.store(ctx, t.spec.Temp, t.spec.StoreOptions)
+		if err != nil {
+			return err
+		}
+		segs := make([][]byte, 0, len(in.Segments))
+		for _, s := range in.Segments {
+			if s.Len == 0 {
+				continue
+			}
+			b, err := readAll(ctx, st, s.Key, s.Off, s.Len)
+			if err != nil {
+				return err
+			}
+			if int64(len(b)) != s.Len {
+				return fmt.Errorf("engine: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
+					st, s.Key, len(b), s.Len, s.Off)
+			}
+			m.Requests++
+			m.ShuffleBytesRead += s.Len
+			segs = append(segs, b)
+		}
+		n, err := kk.Reduce(ctx, segs, in.Combined, emit)
+		m.RecordsIn += n
+		return err
+	}
+	return fmt.Errorf("engine: unknown input kind %q", in.Kind)
+}
+
+func readAll(ctx context.Context, st objstore.Store, key string, off, n int64) ([]byte, error) {
+	rc, err := st.Get(ctx, key, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("engine: reading %s/%s: %w", st, key, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if n > 0 {
+		buf.Grow(int(n))
+	}
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, fmt.Errorf("engine: reading %s/%s: %w", st, key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Shuffle object layout: the partitions back to back, then a footer of
+// one uvarint length per partition, the footer's length as 8 bytes
+// little-endian and the magic "GALESHF1". Readers normally take the
+// partition ranges from the task result and never parse the footer; it
+// makes objects self-describing for tools and recovery.
+const shuffleMagic = "GALESHF1"
+
+func (t *task) finish(ctx context.Context) error {
+	m := &t.res.Metrics
+	for _, s := range t.shuffles {
+		parts, err := s.w.Finish()
+		if err != nil {
+			return err
+		}
+		var footer []byte
+		out := ShuffleOutput{Op: s.op, Shuffle: s.shuffle, Parts: make([]Range, len(parts))}
+		var off int64
+		readers := make([]io.Reader, 0, len(parts)+1)
+		for i, p := range parts {
+			out.Parts[i] = Range{Off: off, Len: int64(len(p))}
+			off += int64(len(p))
+			footer = binary.AppendUvarint(footer, uint64(len(p)))
+			readers = append(readers, bytes.NewReader(p))
+		}
+		footer = binary.LittleEndian.AppendUint64(footer, uint64(len(footer)))
+		footer = append(footer, shuffleMagic...)
+		readers = append(readers, bytes.NewReader(footer))
+		st, err := t.w.store(ctx, t.spec.Temp, t.spec.StoreOptions)
+		if err != nil {
+			return err
+		}
+		out.Key = fmt.Sprintf("shuffle-%d/s%d-t%d-a%d-o%d-%s", s.shuffle, t.spec.Stage, t.spec.Task, t.spec.Attempt, s.op, randomID(4))
+		if err := st.Put(ctx, out.Key, io.MultiReader(readers...)); err != nil {
+			return fmt.Errorf("engine: writing shuffle object %s/%s: %w", st, out.Key, err)
+		}
+		m.Requests++
+		m.ShuffleBytesWritten += off + int64(len(footer))
+		m.RecordsOut += s.w.Records()
+		t.res.Shuffles = append(t.res.Shuffles, out)
+	}
+	sinks := t.sinks
+	t.sinks = nil
+	var errs []error
+	for _, s := range sinks {
+		err := s.sink.Close()
+		s.pw.CloseWithError(err)
+		if perr := <-s.done; perr != nil && err == nil {
+			err = perr
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("engine: writing output %s: %w", s.key, err))
+			continue
+		}
+		m.Requests++
+		m.ObjectBytesWritten += s.cw.n
+		m.RecordsOut += s.sink.Records()
+		t.res.Sinks = append(t.res.Sinks, SinkOutput{Op: s.op, Node: s.node, Key: s.key, Records: s.sink.Records(), Bytes: s.cw.n})
+	}
+	return errors.Join(errs...)
+}
+

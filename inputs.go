@@ -1,0 +1,156 @@
+package gale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/engine"
+)
+
+// inputFile is one resolved input object.
+type inputFile struct {
+	url  string // the store holding it
+	key  string
+	size int64
+	name string // for messages
+}
+
+// expandText resolves a ReadText pattern to files, in a deterministic order.
+func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]string, pattern string) ([]inputFile, error) {
+	u, err := url.Parse(pattern)
+	if err == nil && u.Scheme != "" && u.Scheme != "file" && len(u.Scheme) > 1 {
+		return expandObjects(ctx, open, opts, u, pattern)
+	}
+	p := pattern
+	if err == nil && u.Scheme == "file" {
+		p = u.Path
+	}
+	var paths []string
+	if strings.ContainsAny(p, "*?[") {
+		paths, err = filepath.Glob(p)
+		if err != nil {
+			return nil, fmt.Errorf("bad pattern %q: %v", pattern, err)
+		}
+		if len(paths) == 0 {
+			return nil, fmt.Errorf("pattern %s matched no files", pattern)
+		}
+	} else {
+		paths = []string{p}
+	}
+	var files []inputFile
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("input %s does not exist", p)
+			}
+			return nil, fmt.Errorf("input %s: %v", p, err)
+		}
+		if !fi.IsDir() {
+			abs, _ := filepath.Abs(p)
+			files = append(files, inputFile{url: filepath.Dir(abs), key: filepath.Base(abs), size: fi.Size(), name: p})
+			continue
+		}
+		root, _ := filepath.Abs(p)
+		err = filepath.WalkDir(root, func(fp string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(d.Name(), ".") && fp != root {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				files = append(files, inputFile{url: filepath.Dir(fp), key: filepath.Base(fp), size: info.Size(), name: fp})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %v", p, err)
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("input %s holds no files", pattern)
+	}
+	return files, nil
+}
+
+// expandObjects resolves scheme://bucket/prefix-or-glob against an object
+// store: every object whose key starts with the prefix, or matches the
+// glob.
+func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string]string, u *url.URL, pattern string) ([]inputFile, error) {
+	root := u.Scheme + "://" + u.Host
+	st, err := open(ctx, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	key := strings.TrimPrefix(u.Path, "/")
+	prefix, glob := key, ""
+	if i := strings.IndexAny(key, "*?["); i >= 0 {
+		prefix, glob = key[:i], key
+	}
+	objs, err := objstore.ListAll(ctx, st, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", pattern, err)
+	}
+	var files []inputFile
+	for _, o := range objs {
+		if glob != "" {
+			if ok, _ := path.Match(glob, o.Key); !ok {
+				continue
+			}
+		} else if !underPrefix(o.Key, key) {
+			continue
+		}
+		if strings.HasSuffix(o.Key, "/") || strings.Contains(o.Key, "/_temporary/") || path.Base(o.Key) == "_SUCCESS" {
+			continue
+		}
+		files = append(files, inputFile{url: root, key: o.Key, size: o.Size, name: root + "/" + o.Key})
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("input %s matched no objects", pattern)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].key < files[j].key })
+	return files, nil
+}
+
+// textSplits cuts files into chunks of at most chunk bytes. Empty files
+// contribute nothing, but an input of only empty files yields one empty
+// split so the job still runs (and commits an empty output).
+func textSplits(files []inputFile, chunk int64) []engine.InputSpec {
+	var ins []engine.InputSpec
+	for _, f := range files {
+		for off := int64(0); off < f.size; off += chunk {
+			ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Off: off, Len: min(chunk, f.size-off)})
+		}
+	}
+	if len(ins) == 0 && len(files) > 0 {
+		ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: files[0].url, Key: files[0].key})
+	}
+	return ins
+}
+
+// underPrefix reports whether key is named by prefix: "data" names the
+// object data and everything in the folder data/, not data-old.txt; "data/"
+// and "" name a folder.
+func underPrefix(key, prefix string) bool {
+	if prefix == "" || strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(key, prefix)
+	}
+	return key == prefix || strings.HasPrefix(key, prefix+"/")
+}

@@ -1,0 +1,156 @@
+// Package kernel is the seam between Gale's typed pipeline API and its
+// type-erased engine.
+//
+// The root package gale implements the typed kernels of every transform with
+// generics (a Map over func(In) Out, a combiner over KV[K, V], a text sink
+// over T) and registers each under a stable name derived from the user's
+// function and element types. The engine's worker runtime looks kernels up by
+// those names in a task descriptor and wires them together through the
+// interfaces below, passing typed emit functions (func(T)) as values of type
+// any: one type assertion per stage and task, none per record.
+//
+// A Registry is a name registry in the manner of database/sql's drivers: the
+// program that builds a pipeline registers kernels, and the same program
+// binary, started as a worker, registers them again the same way before it
+// serves tasks.
+//
+// This package may import only the standard library. It starts no
+// goroutines.
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+)
+
+// Narrow is a kernel of a per-element transform (map, flat map, filter).
+type Narrow interface {
+	// Build returns the transform's input emit function, a func(In), that
+	// calls next, a func(Out), for every output element.
+	Build(next any) (any, error)
+}
+
+// Elem is a kernel bound to one element type T.
+type Elem interface {
+	// Fanout returns a func(T) that calls every func(T) in nexts.
+	Fanout(nexts []any) (any, error)
+	// TextSink returns a sink that writes each element as one line of text.
+	TextSink(w io.Writer) Sink
+	// RecordSink returns a sink that writes encoded records.
+	RecordSink(w io.Writer) Sink
+	// DecodeRecords decodes the records a RecordSink wrote and calls next,
+	// a func(T), for each.
+	DecodeRecords(data []byte, next any) (int64, error)
+}
+
+// Sink consumes elements and writes them.
+type Sink interface {
+	// Emit returns the func(T) to feed.
+	Emit() any
+	// Close flushes buffered output and reports the first write error.
+	Close() error
+	// Records and Bytes report what was written so far.
+	Records() int64
+	Bytes() int64
+}
+
+// Generator is the kernel of a generator source.
+type Generator interface {
+	// Generate calls next, a func(T), for indices lo..hi-1.
+	Generate(ctx context.Context, lo, hi int64, next any) error
+}
+
+// Keyed is the kernel of a shuffle edge over KV[K, V] elements (GroupByKey,
+// CombinePerKey).
+type Keyed interface {
+	// Writer returns the map-side writer that partitions its input into
+	// parts partitions. With combine set (and a combiner present) it
+	// aggregates values per key before writing (combiner lifting).
+	Writer(parts int, combine bool) (ShuffleWriter, error)
+	// Reduce reads the shuffled records of one partition, given as the
+	// concatenation of the segments map tasks wrote for it, groups or
+	// combines them by key and calls next with each result in the order of
+	// the keys' encodings. combined tells whether the segments hold
+	// partial aggregates.
+	Reduce(ctx context.Context, segments [][]byte, combined bool, next any) (int64, error)
+}
+
+// ShuffleWriter is the map side of a shuffle edge.
+type ShuffleWriter interface {
+	// Emit returns the func(KV[K, V]) to feed.
+	Emit() any
+	// Finish returns the encoded records of each partition.
+	Finish() ([][]byte, error)
+	// Records reports how many input elements were fed.
+	Records() int64
+}
+
+// Registry maps kernel names to kernels. It is safe for concurrent use.
+type Registry struct {
+	mu      sync.RWMutex
+	kernels map[string]any
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{kernels: map[string]any{}} }
+
+// Default is the registry the gale package registers into.
+var Default = NewRegistry()
+
+// Put registers k under name. Registering the same name again is allowed
+// only with an equivalent kernel (construction code runs again in workers);
+// the first registration wins.
+func (r *Registry) Put(name string, k any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.kernels[name]; !ok {
+		r.kernels[name] = k
+	}
+}
+
+// Get returns the kernel registered under name.
+func (r *Registry) Get(name string) (any, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.kernels[name]
+	return k, ok
+}
+
+// Names lists the registered names in order.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.kernels))
+	for n := range r.kernels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the kernel under name as a T, with an error that explains
+// how to register it when it is missing.
+func Lookup[T any](r *Registry, name string) (T, error) {
+	var zero T
+	k, ok := r.Get(name)
+	if !ok {
+		return zero, fmt.Errorf("kernel: %q is not registered in this worker binary; "+
+			"the worker must be the same program that built the pipeline, and functions used only "+
+			"in conditional code paths must be registered in an init function with gale.Register", name)
+	}
+	t, ok := k.(T)
+	if !ok {
+		return zero, fmt.Errorf("kernel: %q is a %T, not the kind of kernel this stage needs", name, k)
+	}
+	return t, nil
+}
+
+// Abort is panicked by kernels to stop a stage from deep inside an emit
+// chain (a failed write, a cancelled context); the worker recovers it and
+// fails the task with Err.
+type Abort struct{ Err error }
+
+func (a Abort) Error() string { return a.Err.Error() }

@@ -1,0 +1,156 @@
+package gale
+
+import (
+	"fmt"
+
+	"github.com/galeproject/gale/internal/coder"
+	"github.com/galeproject/gale/planner"
+)
+
+// textSource is a ReadText source: the patterns, resolved to files when
+// the pipeline runs.
+type textSource struct {
+	patterns []string
+}
+
+// sliceSource is a FromSlice source: its elements already encoded.
+type sliceSource struct {
+	data    []byte
+	offsets []int // start of each record, plus len(data)
+}
+
+// genSource is a Generate source.
+type genSource struct {
+	n      int64
+	kernel string
+}
+
+// sinkInfo is a WriteText or Collect sink.
+type sinkInfo struct {
+	format string // "text" or "records"
+	path   string
+}
+
+// ReadText reads lines of text from local paths or object-store URLs
+// (s3://bucket/prefix). A path may be a file, a directory (every file in
+// it, recursively, except hidden ones), a prefix of an object store, or a
+// glob (*, ?, [...]) in its last elements. Files are split into byte-range
+// chunks aligned to line boundaries (see the ChunkSize run option); each
+// line belongs to exactly one chunk. Lines end at "\n"; a trailing "\r" is
+// removed; invalid UTF-8 is passed through unchanged.
+func ReadText(p *Pipeline, paths ...string) Collection[string] {
+	loc := callerLoc(1)
+	if len(paths) == 0 {
+		p.fail(loc, "ReadText needs at least one path")
+	}
+	label := "ReadText(" + summarize(paths) + ")"
+	return addNode[string](p, &node{Node: planner.Node{Kind: planner.Source, Label: label, Loc: loc, Splits: 1},
+		text: &textSource{patterns: append([]string(nil), paths...)}})
+}
+
+func summarize(paths []string) string {
+	switch len(paths) {
+	case 0:
+		return ""
+	case 1:
+		return paths[0]
+	}
+	return fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
+}
+
+// FromSlice makes a collection of the elements of xs, encoded when
+// FromSlice is called (later changes to xs are not seen).
+func FromSlice[T any](p *Pipeline, xs []T) Collection[T] {
+	loc := callerLoc(1)
+	s := &sliceSource{}
+	if err := coder.Check[T](); err != nil {
+		p.fail(loc, "FromSlice: %v", err)
+	} else {
+		c := coder.For[T]()
+		for _, x := range xs {
+			s.offsets = append(s.offsets, len(s.data))
+			s.data = c.Append(s.data, x)
+		}
+	}
+	s.offsets = append(s.offsets, len(s.data))
+	return addNode[T](p, &node{Node: planner.Node{Kind: planner.Source,
+		Label: fmt.Sprintf("FromSlice(%d elements)", len(xs)), Loc: loc, Splits: 1, SourceBytes: int64(len(s.data))},
+		slice: s})
+}
+
+// Generate makes a collection of fn(0), ..., fn(n-1), computed by the
+// workers. fn must be a top-level function or registered with Register.
+func Generate[T any](p *Pipeline, n int64, fn func(i int64) T) Collection[T] {
+	loc := callerLoc(1)
+	name, err := funcName(fn)
+	if err != nil {
+		p.fail(loc, "Generate: %v", err)
+	}
+	if n < 0 {
+		p.fail(loc, "Generate: negative count %d", n)
+	}
+	kname := fmt.Sprintf("gen:%s(%s)", name, coder.TypeName[T]())
+	p.reg.Put(kname, generatorKernel[T]{fn})
+	return addNode[T](p, &node{Node: planner.Node{Kind: planner.Source, Kernel: kname,
+		Label: fmt.Sprintf("Generate(%s, %d)", displayName(name), n), Loc: loc, Splits: 1},
+		gen: &genSource{n: n, kernel: kname}})
+}
+
+// WriteText writes the elements of c as lines of text into the directory
+// (or object-store prefix) path, as part files part-00000, part-00001, ...
+// and an empty _SUCCESS marker. Strings and byte slices are written as
+// they are, KVs as key, tab, value, other types with fmt's %v. The files
+// appear only when the whole job succeeds; an existing non-empty output is
+// refused unless the run has the Overwrite option.
+func WriteText[T any](c Collection[T], path string) {
+	loc := callerLoc(1)
+	if path == "" {
+		c.p.fail(loc, "WriteText needs an output path")
+	}
+	addNode[T](c.p, &node{Node: planner.Node{Kind: planner.Sink, Label: "WriteText(" + path + ")",
+		Inputs: []int{c.id}, Loc: loc}, sink: &sinkInfo{format: "text", path: path}})
+}
+
+// Collected holds the elements a Collect sink brought back to the driver.
+type Collected[T any] struct {
+	values []T
+	ok     bool
+}
+
+// Values returns the collected elements after a successful Run, or nil
+// before. For a given plan the order is deterministic: by producing task,
+// then by production.
+func (c *Collected[T]) Values() []T { return c.values }
+
+// collector decodes a Collect sink's records into its Collected.
+type collector struct {
+	decode func(data []byte) error
+	reset  func()
+}
+
+// Collect brings the elements of c back to the driver when the pipeline
+// runs; read them with Values.
+func Collect[T any](c Collection[T]) *Collected[T] {
+	loc := callerLoc(1)
+	checkCoder[T](c.p, loc, "Collect")
+	out := &Collected[T]{}
+	cd := coder.For[T]()
+	col := &collector{
+		decode: func(data []byte) error {
+			for len(data) > 0 {
+				v, n, err := cd.Decode(data)
+				if err != nil {
+					return err
+				}
+				out.values = append(out.values, v)
+				data = data[n:]
+			}
+			out.ok = true
+			return nil
+		},
+		reset: func() { out.values, out.ok = nil, false },
+	}
+	addNode[T](c.p, &node{Node: planner.Node{Kind: planner.Sink, Label: "Collect", Inputs: []int{c.id}, Loc: loc},
+		sink: &sinkInfo{format: "records"}, collects: col})
+	return out
+}

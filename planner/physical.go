@@ -1,0 +1,362 @@
+package planner
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Options steers compilation.
+type Options struct {
+	// Parallelism is how many tasks the backend runs at once; lifted
+	// combines use at most this many partitions. Default 1.
+	Parallelism int
+	// Partitions, when positive, fixes every shuffle's partition count
+	// (a node's own Partitions still wins).
+	Partitions int
+	// PartitionBytes is the target number of input bytes behind one
+	// partition of a shuffle that is not lifted. Default 256 MiB.
+	PartitionBytes int64
+	// MaxPartitions caps chosen partition counts. Default 10,000.
+	MaxPartitions int
+	// NoLift disables combiner lifting: combines then shuffle every value.
+	NoLift bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Parallelism <= 0 {
+		o.Parallelism = 1
+	}
+	if o.PartitionBytes <= 0 {
+		o.PartitionBytes = 256 << 20
+	}
+	if o.MaxPartitions <= 0 {
+		o.MaxPartitions = 10000
+	}
+	return o
+}
+
+// InputKind says where a stage's tasks read their elements.
+type InputKind int
+
+// Stage input kinds.
+const (
+	// FromSource tasks read one split each of a source node.
+	FromSource InputKind = iota + 1
+	// FromShuffle tasks read one partition each of a shuffle.
+	FromShuffle
+)
+
+// OpKind is the kind of one operation inside a stage.
+type OpKind int
+
+// Operation kinds.
+const (
+	// OpNarrow applies a narrow kernel.
+	OpNarrow OpKind = iota + 1
+	// OpFlatten passes elements through unchanged.
+	OpFlatten
+	// OpShuffleWrite partitions elements into a shuffle.
+	OpShuffleWrite
+	// OpSink writes elements to a sink.
+	OpSink
+)
+
+// Op is one operation of a stage's operation tree.
+type Op struct {
+	// Kind is what the operation does.
+	Kind OpKind
+	// Node is the logical node the operation implements.
+	Node int
+	// Kernel and Elem are copied from the node: the kernel to apply and the
+	// element kernel of the operation's output (for shuffle writes and
+	// sinks, of its input).
+	Kernel string
+	Elem   string
+	// Children are indices into Stage.Ops fed by this operation's output.
+	Children []int
+	// Shuffle is the shuffle written by an OpShuffleWrite.
+	Shuffle int
+	// Combine reports that an OpShuffleWrite aggregates values per key
+	// before writing (a lifted combiner).
+	Combine bool
+}
+
+// Stage is a set of identical tasks.
+type Stage struct {
+	// ID is the stage's index in Plan.Stages; stages are in an order in
+	// which every stage follows the stages it depends on.
+	ID int
+	// Input is where the tasks read: a source node or a shuffle.
+	Input InputKind
+	// Source is the source node (FromSource) or the shuffle's node
+	// (FromShuffle).
+	Source int
+	// Shuffle is the shuffle read (FromShuffle).
+	Shuffle int
+	// Tasks is the number of tasks.
+	Tasks int
+	// Ops is the fused operation tree; Roots are the ops fed by the input.
+	Ops   []Op
+	Roots []int
+	// Deps are the stages that must finish first.
+	Deps []int
+}
+
+// Shuffle is one shuffle edge between stages.
+type Shuffle struct {
+	// ID is the shuffle's index in Plan.Shuffles.
+	ID int
+	// Node is the GroupByKey or Combine node.
+	Node int
+	// Kernel is the node's keyed kernel.
+	Kernel string
+	// Partitions is the number of partitions (reduce tasks).
+	Partitions int
+	// Combined reports that map tasks write partial aggregates.
+	Combined bool
+	// EstimatedBytes is the source volume behind the shuffle.
+	EstimatedBytes int64
+	// Producers are the stages that write the shuffle; Consumer reads it.
+	Producers []int
+	Consumer  int
+}
+
+// Plan is a compiled physical plan.
+type Plan struct {
+	Logical  Logical
+	Stages   []Stage
+	Shuffles []Shuffle
+}
+
+// Compile turns a logical graph into a physical plan.
+func Compile(l Logical, opt Options) (*Plan, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	opt = opt.withDefaults()
+	c := &compiler{l: l, opt: opt, plan: &Plan{Logical: l}, consumers: make([][]int, len(l.Nodes)),
+		shuffleOf: map[int]int{}, bytes: make([]int64, len(l.Nodes))}
+	for _, n := range l.Nodes {
+		for _, in := range n.Inputs {
+			c.consumers[in] = append(c.consumers[in], n.ID)
+		}
+	}
+	// Estimated bytes flowing out of each node: sources' sizes summed down
+	// the graph (a useful upper bound without statistics).
+	for _, n := range l.Nodes {
+		if n.Kind == Source {
+			c.bytes[n.ID] = n.SourceBytes
+		}
+		for _, in := range n.Inputs {
+			c.bytes[n.ID] += c.bytes[in]
+		}
+	}
+	// Shuffles are numbered in node order.
+	for _, n := range l.Nodes {
+		if n.Kind == GroupByKey || n.Kind == Combine {
+			id := len(c.plan.Shuffles)
+			c.shuffleOf[n.ID] = id
+			c.plan.Shuffles = append(c.plan.Shuffles, Shuffle{
+				ID: id, Node: n.ID, Kernel: n.Kernel, EstimatedBytes: c.bytes[n.ID],
+				Combined: n.Kind == Combine && n.Liftable && !opt.NoLift,
+				Consumer: -1,
+			})
+		}
+	}
+	for i := range c.plan.Shuffles {
+		s := &c.plan.Shuffles[i]
+		s.Partitions = c.partitions(l.Nodes[s.Node], s)
+	}
+	// Source stages first, then shuffle stages in node order: a shuffle's
+	// producers always precede it because node IDs are topological.
+	for _, n := range l.Nodes {
+		if n.Kind == Source {
+			c.addStage(FromSource, n.ID, -1, n.Splits)
+		}
+	}
+	for i := range c.plan.Shuffles {
+		s := &c.plan.Shuffles[i]
+		st := c.addStage(FromShuffle, s.Node, s.ID, s.Partitions)
+		s.Consumer = st
+		c.plan.Stages[st].Deps = append([]int(nil), s.Producers...)
+	}
+	// A shuffle written by nobody (its producers were pruned) would run
+	// empty reduce tasks; that cannot happen since every shuffle reads a
+	// node that is reachable from a source.
+	var errs []error
+	for _, s := range c.plan.Shuffles {
+		if len(s.Producers) == 0 {
+			errs = append(errs, fmt.Errorf("planner: shuffle %s has no producing stage", l.Nodes[s.Node].Label))
+		}
+	}
+	return c.plan, errors.Join(errs...)
+}
+
+type compiler struct {
+	l         Logical
+	opt       Options
+	plan      *Plan
+	consumers [][]int
+	shuffleOf map[int]int
+	bytes     []int64
+}
+
+func (c *compiler) partitions(n Node, s *Shuffle) int {
+	if n.Partitions > 0 {
+		return n.Partitions
+	}
+	if c.opt.Partitions > 0 {
+		return c.opt.Partitions
+	}
+	if s.Combined {
+		// Partial aggregates are far smaller than the input: spread them
+		// over the available parallelism, no wider.
+		return min(c.opt.Parallelism, c.opt.MaxPartitions)
+	}
+	p := int((s.EstimatedBytes + c.opt.PartitionBytes - 1) / c.opt.PartitionBytes)
+	return min(max(p, 1), c.opt.MaxPartitions)
+}
+
+func (c *compiler) addStage(in InputKind, node, shuffle, tasks int) int {
+	st := Stage{ID: len(c.plan.Stages), Input: in, Source: node, Shuffle: shuffle, Tasks: tasks}
+	for _, cons := range c.consumers[node] {
+		if r, ok := c.fuse(&st, cons); ok {
+			st.Roots = append(st.Roots, r)
+		}
+	}
+	c.plan.Stages = append(c.plan.Stages, st)
+	return st.ID
+}
+
+// fuse adds the operation for node id, and everything fused below it, to
+// st. It returns false when the subtree has no effect (no sink or shuffle
+// below it) and was pruned.
+func (c *compiler) fuse(st *Stage, id int) (int, bool) {
+	n := c.l.Nodes[id]
+	op := Op{Node: id, Kernel: n.Kernel, Elem: n.Elem}
+	switch n.Kind {
+	case Narrow, Flatten:
+		op.Kind = OpNarrow
+		if n.Kind == Flatten {
+			op.Kind = OpFlatten
+		}
+		idx := len(st.Ops)
+		st.Ops = append(st.Ops, op)
+		var kids []int
+		for _, cons := range c.consumers[id] {
+			if k, ok := c.fuse(st, cons); ok {
+				kids = append(kids, k)
+			}
+		}
+		if len(kids) == 0 {
+			st.Ops = st.Ops[:idx]
+			return 0, false
+		}
+		st.Ops[idx].Children = kids
+		return idx, true
+	case GroupByKey, Combine:
+		sh := c.shuffleOf[id]
+		op.Kind = OpShuffleWrite
+		op.Shuffle = sh
+		op.Elem = c.l.Nodes[n.Inputs[0]].Elem
+		op.Combine = c.plan.Shuffles[sh].Combined
+		if !containsInt(c.plan.Shuffles[sh].Producers, st.ID) {
+			c.plan.Shuffles[sh].Producers = append(c.plan.Shuffles[sh].Producers, st.ID)
+		}
+	case Sink:
+		op.Kind = OpSink
+	default:
+		return 0, false
+	}
+	st.Ops = append(st.Ops, op)
+	return len(st.Ops) - 1, true
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Explain renders the plan for people.
+func (p *Plan) Explain() string {
+	var b strings.Builder
+	nodes := p.Logical.Nodes
+	for _, st := range p.Stages {
+		switch st.Input {
+		case FromSource:
+			n := nodes[st.Source]
+			fmt.Fprintf(&b, "stage %d: %d task(s) reading %s", st.ID, st.Tasks, n.Label)
+			if n.SourceBytes > 0 {
+				fmt.Fprintf(&b, " [%s]", FormatBytes(n.SourceBytes))
+			}
+		case FromShuffle:
+			s := p.Shuffles[st.Shuffle]
+			how := "grouped"
+			if s.Combined {
+				how = "partial aggregates merged"
+			} else if nodes[s.Node].Kind == Combine {
+				how = "values combined"
+			}
+			fmt.Fprintf(&b, "stage %d: %d task(s) reading shuffle %d (%s) after stage(s) %s",
+				st.ID, st.Tasks, s.ID, how, joinInts(st.Deps))
+		}
+		b.WriteString("\n")
+		for _, r := range st.Roots {
+			p.explainOp(&b, st, r, 1)
+		}
+	}
+	return b.String()
+}
+
+func (p *Plan) explainOp(b *strings.Builder, st Stage, i, depth int) {
+	op := st.Ops[i]
+	n := p.Logical.Nodes[op.Node]
+	b.WriteString(strings.Repeat("  ", depth))
+	switch op.Kind {
+	case OpShuffleWrite:
+		s := p.Shuffles[op.Shuffle]
+		mode := "hash-partitioned"
+		if op.Combine {
+			mode = "combined per key, hash-partitioned"
+		}
+		fmt.Fprintf(b, "-> %s: shuffle %d, %s into %d partition(s)", n.Label, s.ID, mode, s.Partitions)
+	case OpSink:
+		fmt.Fprintf(b, "-> %s", n.Label)
+	default:
+		fmt.Fprintf(b, "%s", n.Label)
+	}
+	if n.Loc != "" {
+		fmt.Fprintf(b, "  (%s)", n.Loc)
+	}
+	b.WriteString("\n")
+	for _, k := range op.Children {
+		p.explainOp(b, st, k, depth+1)
+	}
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// FormatBytes renders a byte count with a binary unit, e.g. "1.5 GiB".
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,334 @@
+package gale
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/aws"
+	"github.com/galeproject/gale/backends/local"
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/engine"
+	"github.com/galeproject/gale/planner"
+)
+
+// Report describes a finished (or failed) job; see engine.Report.
+type Report = engine.Report
+
+// RunOption configures Run.
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	backend      backends.Backend
+	backendName  string
+	workers      int
+	partitions   int
+	chunk        int64
+	maxAttempts  int
+	temp         string
+	overwrite    bool
+	progress     engine.Progress
+	events       io.Writer
+	noLift       bool
+	storeOptions map[string]string
+	jobID        string
+}
+
+// WithBackend runs the tasks on b instead of the embedded local backend.
+// The caller keeps ownership of b (Run does not close it). name labels the
+// backend in reports.
+func WithBackend(name string, b backends.Backend) RunOption {
+	return func(c *runConfig) { c.backend, c.backendName = b, name }
+}
+
+// Workers sets how many tasks run at once (default: the number of CPUs
+// for the local backend, else the backend's concurrency limit).
+func Workers(n int) RunOption { return func(c *runConfig) { c.workers = n } }
+
+// Partitions fixes the partition count of every shuffle.
+func Partitions(n int) RunOption { return func(c *runConfig) { c.partitions = n } }
+
+// ChunkSize sets the size of the byte-range chunks ReadText splits files
+// into (default 64 MiB); each chunk is one task.
+func ChunkSize(bytes int64) RunOption { return func(c *runConfig) { c.chunk = bytes } }
+
+// MaxAttempts sets how many times a task is tried before the job fails
+// (default 3).
+func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = n } }
+
+// TempStore sets where shuffle data and uncommitted outputs live (a local
+// directory or object-store URL, default a new directory under the
+// system's temporary directory). The job deletes what it wrote there.
+func TempStore(url string) RunOption { return func(c *runConfig) { c.temp = url } }
+
+// Overwrite lets WriteText replace existing output.
+func Overwrite(ok bool) RunOption { return func(c *runConfig) { c.overwrite = ok } }
+
+// WithProgress reports progress to p.
+func WithProgress(p engine.Progress) RunOption { return func(c *runConfig) { c.progress = p } }
+
+// EventsTo writes the job's events (job, stage and task starts and ends
+// with their metrics) as JSON lines to w.
+func EventsTo(w io.Writer) RunOption { return func(c *runConfig) { c.events = w } }
+
+// NoCombinerLifting makes combines shuffle every value instead of partial
+// aggregates (for comparisons; the result is the same).
+func NoCombinerLifting() RunOption { return func(c *runConfig) { c.noLift = true } }
+
+// StoreOptions configures object-store clients, on the driver and in
+// workers: "s3.endpoint", "s3.region", "s3.path_style" ("true"),
+// "s3.profile".
+func StoreOptions(opts map[string]string) RunOption {
+	return func(c *runConfig) { c.storeOptions = opts }
+}
+
+// JobID sets the job's ID (default: random).
+func JobID(id string) RunOption { return func(c *runConfig) { c.jobID = id } }
+
+// OpenStore opens the object store at rawURL (a local path, file://,
+// s3://bucket/prefix) with the given client options, as Gale's driver and
+// workers do.
+func OpenStore(ctx context.Context, rawURL string, opts map[string]string) (objstore.Store, error) {
+	r, err := resolverFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.Open(ctx, rawURL)
+}
+
+var resolvers sync.Map // canonical options -> *objstore.Resolver (a cache)
+
+func resolverFor(opts map[string]string) (*objstore.Resolver, error) {
+	cfg := aws.S3Config{Endpoint: opts["s3.endpoint"], Region: opts["s3.region"], Profile: opts["s3.profile"]}
+	if v, ok := opts["s3.path_style"]; ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("gale: store option s3.path_style=%q is not true or false", v)
+		}
+		cfg.PathStyle = b
+	}
+	for k := range opts {
+		switch k {
+		case "s3.endpoint", "s3.region", "s3.profile", "s3.path_style":
+		default:
+			return nil, fmt.Errorf("gale: unknown store option %q (known: s3.endpoint, s3.region, s3.path_style, s3.profile)", k)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%+v", cfg)
+	if r, ok := resolvers.Load(key); ok {
+		return r.(*objstore.Resolver), nil
+	}
+	r := objstore.NewResolver()
+	r.Register("s3", aws.S3Opener(cfg))
+	actual, _ := resolvers.LoadOrStore(key, r)
+	return actual.(*objstore.Resolver), nil
+}
+
+// NewWorker returns the worker runtime that runs this program's stage
+// tasks; backends that run workers in-process (local) or in worker
+// processes of this binary call its Handle method.
+func NewWorker() (*engine.Worker, error) {
+	return engine.NewWorker(engine.WorkerConfig{OpenStore: OpenStore})
+}
+
+// Run plans and runs the pipeline, and returns its report. The context
+// cancels the job; a failed or cancelled job leaves no output visible and
+// any previous output untouched.
+func Run(ctx context.Context, p *Pipeline, opts ...RunOption) (*Report, error) {
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	cfg := runConfig{chunk: 64 << 20, maxAttempts: 3}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.chunk <= 0 {
+		return nil, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
+	}
+	if cfg.jobID == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		cfg.jobID = "job-" + hex.EncodeToString(b)
+	}
+	if cfg.workers <= 0 {
+		cfg.workers = runtime.GOMAXPROCS(0)
+		if cfg.backend != nil {
+			if t := backends.TraitsOf(cfg.backend); t.MaxConcurrency > 0 {
+				cfg.workers = t.MaxConcurrency
+			}
+		}
+	}
+	if _, err := resolverFor(cfg.storeOptions); err != nil {
+		return nil, err
+	}
+
+	// Resolve inputs and size sources before planning.
+	job := &engine.Job{ID: cfg.jobID, Inputs: map[int][]engine.InputSpec{}, Sinks: map[int]engine.Sink{},
+		StoreOptions: cfg.storeOptions}
+	logical := planner.Logical{}
+	var errs []error
+	for _, n := range p.nodes {
+		pn := n.Node
+		pn.Inputs = append([]int(nil), n.Inputs...)
+		switch {
+		case n.text != nil:
+			var files []inputFile
+			for _, pat := range n.text.patterns {
+				fs, err := expandText(ctx, OpenStore, cfg.storeOptions, pat)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("gale: %s (%s): %w", n.Label, n.Loc, err))
+					continue
+				}
+				files = append(files, fs...)
+			}
+			ins := textSplits(files, cfg.chunk)
+			job.Inputs[n.ID] = ins
+			pn.Splits = max(len(ins), 1)
+			pn.SourceBytes = 0
+			for _, f := range files {
+				pn.SourceBytes += f.size
+			}
+		case n.slice != nil:
+			ins := sliceSplits(n.slice, cfg.workers)
+			job.Inputs[n.ID] = ins
+			pn.Splits = len(ins)
+		case n.gen != nil:
+			ins := genSplits(n.gen, cfg.workers)
+			job.Inputs[n.ID] = ins
+			pn.Splits = len(ins)
+		case n.sink != nil:
+			job.Sinks[n.ID] = engine.Sink{Format: n.sink.format, URL: n.sink.path, Overwrite: cfg.overwrite}
+		}
+		logical.Nodes = append(logical.Nodes, pn)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	plan, err := planner.Compile(logical, planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions, NoLift: cfg.noLift})
+	if err != nil {
+		return nil, err
+	}
+	job.Plan = plan
+
+	// The temporary store.
+	if cfg.temp == "" {
+		dir, err := os.MkdirTemp("", "gale-"+cfg.jobID+"-")
+		if err != nil {
+			return nil, fmt.Errorf("gale: creating temporary directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		job.Temp = dir
+	} else {
+		job.Temp = joinURL(cfg.temp, cfg.jobID)
+		defer removeTemp(context.WithoutCancel(ctx), job.Temp, cfg.storeOptions)
+	}
+
+	backend, name := cfg.backend, cfg.backendName
+	if backend == nil {
+		w, err := NewWorker()
+		if err != nil {
+			return nil, err
+		}
+		lb, err := local.New(local.Config{Handler: w.Handle, Concurrency: cfg.workers})
+		if err != nil {
+			return nil, err
+		}
+		defer lb.Close()
+		backend, name = lb, "local"
+	}
+	for _, n := range p.nodes {
+		if n.collects != nil {
+			n.collects.reset()
+		}
+	}
+	report, err := engine.Run(ctx, engine.Config{Backend: backend, BackendName: name, Concurrency: cfg.workers,
+		MaxAttempts: cfg.maxAttempts, OpenStore: OpenStore, Progress: cfg.progress, Events: cfg.events}, job)
+	if err != nil {
+		return report, err
+	}
+	// Bring Collect results back to the driver.
+	if len(report.Collected) > 0 {
+		temp, err := OpenStore(ctx, job.Temp, cfg.storeOptions)
+		if err != nil {
+			return report, err
+		}
+		for node, keys := range report.Collected {
+			for _, k := range keys {
+				data, err := readObject(ctx, temp, k)
+				if err != nil {
+					return report, err
+				}
+				if err := p.nodes[node].collects.decode(data); err != nil {
+					return report, fmt.Errorf("gale: decoding collected %s: %w", k, err)
+				}
+			}
+		}
+	}
+	return report, nil
+}
+
+func readObject(ctx context.Context, st objstore.Store, key string) ([]byte, error) {
+	rc, err := st.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func joinURL(base, elem string) string {
+	if u, err := url.Parse(base); err == nil && u.Scheme != "" {
+		return base + "/" + elem
+	}
+	return base + string(os.PathSeparator) + elem
+}
+
+// removeTemp deletes everything the job left in a user-given temporary
+// store.
+func removeTemp(ctx context.Context, temp string, opts map[string]string) {
+	st, err := OpenStore(ctx, temp, opts)
+	if err != nil {
+		return
+	}
+	objs, err := objstore.ListAll(ctx, st, "")
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		_ = st.Delete(ctx, o.Key)
+	}
+}
+
+// sliceSplits divides encoded elements into about 4 splits per worker.
+func sliceSplits(s *sliceSource, workers int) []engine.InputSpec {
+	n := len(s.offsets) - 1
+	parts := max(min(n, 4*workers), 1)
+	ins := make([]engine.InputSpec, 0, parts)
+	for i := range parts {
+		lo, hi := n*i/parts, n*(i+1)/parts
+		ins = append(ins, engine.InputSpec{Kind: engine.InputRecords, Inline: s.data[s.offsets[lo]:s.offsets[hi]]})
+	}
+	return ins
+}
+
+// genSplits divides a generator's indices into about 4 splits per worker.
+func genSplits(g *genSource, workers int) []engine.InputSpec {
+	parts := max(min(g.n, int64(4*workers)), 1)
+	ins := make([]engine.InputSpec, 0, parts)
+	for i := range parts {
+		ins = append(ins, engine.InputSpec{Kind: engine.InputGenerate, Kernel: g.kernel, Lo: g.n * i / parts, Hi: g.n * (i + 1) / parts})
+	}
+	return ins
+}
