@@ -98,7 +98,7 @@ func gobLoad(b []byte, v any) error { return gob.NewDecoder(bytes.NewReader(b)).
 // parameters.
 type plain struct{}
 
-func (plain) cancel(*waiter) bool       { return false }
+func (plain) cancel(*waiter) bool      { return false }
 func (plain) checkInit([]byte) *status { return nil }
 
 // numObj implements AtomicInt (32-bit, wrapping), AtomicLong and Counter.
@@ -351,7 +351,7 @@ func (o *byteArrayObj) invoke(m string, args [][]byte, _ *waiter) ([]byte, *stat
 }
 
 func (o *byteArrayObj) marshal() ([]byte, error) { return append([]byte(nil), o.b...), nil }
-func (o *byteArrayObj) unmarshal(b []byte) error  { o.b = append([]byte(nil), b...); return nil }
+func (o *byteArrayObj) unmarshal(b []byte) error { o.b = append([]byte(nil), b...); return nil }
 
 // mapObj implements Map: byte-string keys to byte-string values.
 type mapObj struct {
@@ -515,4 +515,4 @@ func (o *blobObj) invoke(m string, args [][]byte, _ *waiter) ([]byte, *status, b
 }
 
 func (o *blobObj) marshal() ([]byte, error) { return append([]byte(nil), o.b...), nil }
-func (o *blobObj) unmarshal(b []byte) error  { o.b = append([]byte(nil), b...); return nil }
+func (o *blobObj) unmarshal(b []byte) error { o.b = append([]byte(nil), b...); return nil }
