@@ -27,8 +27,10 @@
 // 256 KiB write buffer and, while merging, one read buffer per merged run of
 // clamp(MemoryBytes/(2·MergeFanIn), 4 KiB, 1 MiB) plus each run's current
 // record; so the Sorter's heap stays below about 1.5 × MemoryBytes + 1 MiB
-// plus the largest record per merged run. Stats reports the peak of the
-// budgeted part.
+// plus the largest record per merged run; growing the reference slice
+// briefly holds its old copy as well. Stats reports the peak of the budgeted
+// part. The buffer is sorted in place (an MSD radix sort on an 8-byte key
+// prefix finished by a comparison sort), so sorting needs no extra memory.
 //
 // Spill files live in a private directory created (lazily, at the first
 // spill) under Config.TempDir and removed by Sort when it returns and by
