@@ -188,21 +188,37 @@ func (s *FS) put(ctx context.Context, p string, r io.Reader) (err error) {
 	return os.Rename(tmp.Name(), p)
 }
 
-// createTemp creates a temporary file in dir, creating dir first. A
-// concurrent Delete may prune dir between the two steps, so it retries.
+// createTemp creates a temporary file in dir, creating dir first.
 func (s *FS) createTemp(dir string) (*os.File, error) {
-	var err error
-	for range 10 {
-		if err = os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		var f *os.File
+	var f *os.File
+	err := retryPruned(dir, func() (err error) {
 		f, err = os.CreateTemp(dir, TempPrefix+"*")
-		if !errors.Is(err, fs.ErrNotExist) {
-			return f, err
+		return err
+	})
+	return f, err
+}
+
+// retryPruned creates dir and runs op, which creates an entry in it. A
+// concurrent Delete may prune dir, or one of its parents, at any moment
+// until op's entry exists, failing MkdirAll or op with "no such file" (or
+// MkdirAll with "file exists"): it then tries again. Each retry follows a prune that made progress elsewhere.
+func retryPruned(dir string, op func() error) error {
+	var err error
+	for range 100 {
+		err = os.MkdirAll(dir, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			// MkdirAll's mkdir found the directory, which was pruned
+			// before MkdirAll could check that it is one.
+			continue
+		}
+		if err == nil {
+			err = op()
+		}
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return err
 		}
 	}
-	return nil, err
+	return err
 }
 
 // ctxReader stops a copy once its context is done.
@@ -302,20 +318,15 @@ func (s *FS) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return fmt.Errorf("objstore: rename %s to %s: %w", s.name(from), to, err)
 	}
-	for range 10 {
-		if err = os.MkdirAll(filepath.Dir(pt), 0o755); err != nil {
-			break
+	err = retryPruned(filepath.Dir(pt), func() error {
+		err := os.Rename(pf, pt)
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Lstat(pf); notExist(serr) {
+				return ErrNotExist // the source went away meanwhile
+			}
 		}
-		err = os.Rename(pf, pt)
-		if err == nil || !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		if _, serr := os.Lstat(pf); serr != nil { // the source went away
-			err = ErrNotExist
-			break
-		}
-		// The target directory was pruned by a concurrent Delete: retry.
-	}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("objstore: rename %s to %s: %w", s.name(from), to, err)
 	}

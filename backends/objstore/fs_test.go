@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/galeproject/gale/backends/objstore"
@@ -272,6 +273,70 @@ func BenchmarkFSPutSmall(b *testing.B) {
 	for b.Loop() {
 		if err := st.Put(b.Context(), "bench/small", strings.NewReader("tiny")); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFSConcurrentPutDelete races writers against deletes that prune the
+// very directories the writers need.
+func TestFSConcurrentPutDelete(t *testing.T) {
+	st := newFS(t)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 150 {
+				key := fmt.Sprintf("d/e/w%d-%d", w, i)
+				if err := st.Put(ctx, key, strings.NewReader(key)); err != nil {
+					errs <- err
+					return
+				}
+				if i%2 == 0 {
+					if err := st.Rename(ctx, key, "r/s/"+key); err != nil {
+						errs <- err
+						return
+					}
+					key = "r/s/" + key
+				}
+				if err := st.Delete(ctx, key); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := files(t, st.Root()); len(got) != 0 {
+		t.Fatalf("files left: %v", got)
+	}
+	if ents, _ := os.ReadDir(st.Root()); len(ents) != 0 {
+		t.Fatalf("directories left: %v", ents)
+	}
+}
+
+func BenchmarkFSListAll10k(b *testing.B) {
+	st, err := objstore.NewFS(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		p := filepath.Join(st.Root(), fmt.Sprintf("d%02d", i%10), fmt.Sprintf("part-%05d", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		all, err := objstore.ListAll(b.Context(), st, "")
+		if err != nil || len(all) != 10000 {
+			b.Fatal(len(all), err)
 		}
 	}
 }
