@@ -1,0 +1,50 @@
+// Package state is Gale's layer of distributed shared objects (DSO), after
+// the Crucial design: linearizable objects whose methods run on the storage
+// servers, plus coordination objects that let serverless functions
+// synchronize like threads.
+//
+// A Server holds objects keyed by (type, key), created on their first call.
+// Each call runs atomically on its object (one lock per object), so calls on
+// one object are linearizable while calls on different objects run in
+// parallel. Blocking calls (CyclicBarrier.Await, Semaphore.Acquire,
+// Future.Get, CountDownLatch.Await) park only their caller: the server keeps
+// no goroutine and no lock for a waiting call and answers it when another
+// call releases it, or withdraws it when the caller cancels its context or
+// its connection drops.
+//
+// A Client knows every server and places objects by consistent hashing
+// (package ring), so no lookup precedes a call. It keeps one authenticated
+// connection per server and pipelines calls on it; every call takes a
+// context. Built-in objects have typed handles (Client.AtomicLong,
+// Client.Map, Client.CyclicBarrier, ...). User-defined objects are Go types
+// registered by name in a Registry linked into the server's binary and
+// called through Object with Call or Invoke:
+//
+//	reg := state.NewRegistry()
+//	state.RegisterType[Centroids](reg, "Centroids")
+//	srv, _ := state.NewServer(state.ServerConfig{Token: tok, Registry: reg})
+//	go srv.Serve(ctx)
+//	defer srv.Close()
+//
+//	c, _ := state.Dial(ctx, state.ClientConfig{Servers: []string{srv.Addr()}, Token: tok})
+//	defer c.Close()
+//	n, _ := c.AtomicLong("hits").AddAndGet(ctx, 1)
+//	total, _ := state.Call[int64](ctx, c.Object("Centroids", "km"), "Merge", sums, counts)
+//
+// Objects are ephemeral unless created through a Persistent() handle on a
+// server with a DataDir: then every mutating call is appended to a log
+// before it is answered, and a snapshot is written at start-up and Close.
+//
+// The wire protocol (state/internal/wire) is length-prefixed binary frames
+// with request ids; a connection must present the shared token first
+// (compared in constant time) and frames above the limit are refused from
+// their header. docs/state.md describes the model in full.
+//
+// Imports: the standard library, state/internal/wire, state/ring, xxhash.
+// Goroutines: Server.Serve runs the accept loop on the caller's goroutine;
+// each connection has a reader and a writer goroutine and one short-lived
+// goroutine per call in flight, all counted by the Server and waited for by
+// Close. A Client has one reader goroutine per connection (plus, rarely, a
+// short call returning a semaphore permit granted after its caller gave
+// up), all waited for by Client.Close.
+package state
