@@ -87,7 +87,16 @@ func TestTricky(t *testing.T) {
 		"apostrophes":      "don't it's rock'n'roll l'été",
 		"long word":        strings.Repeat("Ab", 3<<20),
 		"symbols":          "a+b=c <tag> x@y.z $5 €5 ½ ² Ⅻ ⓐ",
+		"nul bytes":        "ab\x00ab\x00\x00abc ab",
 	}
+	// Every word length around the 8- and 16-byte packing boundaries,
+	// in lower and upper case, ASCII and not.
+	var lens strings.Builder
+	for n := 1; n <= 40; n++ {
+		w := "abcdefghijklmnopqrstuvwxyz0123456789abcdefghij"[:n]
+		fmt.Fprintf(&lens, "%s %s é%s %s, ", w, strings.ToUpper(w), w[1:], w)
+	}
+	cases["word lengths"] = lens.String()
 	for name, s := range cases {
 		checkAgree(t, name, s)
 	}
