@@ -224,6 +224,9 @@ func NewS3(ctx context.Context, cfg S3Config, bucket, prefix string) (*S3, error
 
 // String returns the store's URL, "s3://bucket/prefix".
 func (s *S3) String() string {
+	if s.prefix == "" {
+		return "s3://" + s.bucket
+	}
 	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
 }
 
@@ -289,6 +292,7 @@ func (s *S3) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, 
 		}
 		return nil, s.fail(ctx, "get", s.name(key), err)
 	}
+	s.bucketSeen.Store(true)
 	return out.Body, nil
 }
 
@@ -300,6 +304,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) error {
 	}
 	_, err = s.up.Upload(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &k, Body: r})
 	if err == nil {
+		s.bucketSeen.Store(true)
 		return nil
 	}
 	var mu manager.MultiUploadFailure

@@ -186,6 +186,9 @@ func TestS3MultipartUsed(t *testing.T) {
 	st := newStore(t, testConfig(f), "b", "")
 	ctx := t.Context()
 
+	if st.String() != "s3://b" {
+		t.Fatalf("String() = %q, want s3://b", st.String())
+	}
 	small := objstoretest.Data(1, 1*objstoretest.MiB)
 	if err := st.Put(ctx, "small", bytes.NewReader(small)); err != nil {
 		t.Fatal(err)
@@ -496,6 +499,43 @@ func BenchmarkS3Put17MiB(b *testing.B) {
 	for b.Loop() {
 		if err := st.Put(b.Context(), "bench", bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestS3ErrorHints checks the fixes suggested for errors gofakes3 does not
+// produce, from a server that answers every request with one S3 error.
+func TestS3ErrorHints(t *testing.T) {
+	isolateEnv(t, "AKIDHINTS")
+	for _, c := range []struct {
+		status int
+		code   string
+		want   []string
+		is     error
+	}{
+		{403, "AccessDenied", []string{"access denied", "s3:GetObject"}, nil},
+		{403, "InvalidAccessKeyId", []string{"AWS_ACCESS_KEY_ID"}, aws.ErrCredentials},
+		{301, "PermanentRedirect", []string{"set AWS_REGION or s3.region"}, nil},
+		{404, "NoSuchBucket", []string{"create it"}, aws.ErrNoSuchBucket},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(c.status)
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>canned</Message><RequestId>1</RequestId></Error>`, c.code)
+		}))
+		cfg := aws.DefaultS3Config()
+		cfg.Endpoint, cfg.PathStyle, cfg.MaxAttempts = srv.URL, true, 1
+		st := newStore(t, cfg, "b", "p")
+		_, err := st.Get(t.Context(), "k", 0, -1)
+		srv.Close()
+		if err == nil || (c.is != nil && !errors.Is(err, c.is)) {
+			t.Errorf("%s: Get = %v, want an error wrapping %v", c.code, err, c.is)
+			continue
+		}
+		for _, w := range append(c.want, "s3://b/p/k") {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", c.code, err, w)
+			}
 		}
 	}
 }

@@ -31,12 +31,16 @@ type Store interface {
 	// end. A range past the end is truncated. The caller closes the reader.
 	Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
 	// Put stores everything read from r under key. The object becomes
-	// visible only once Put has returned nil: a failed Put leaves no object
-	// and no partial object behind.
+	// visible only once Put has returned nil: a failed or cancelled Put
+	// leaves no object and no partial object behind, and an object it
+	// would have replaced stays as it was. A key that fails ValidateKey is
+	// refused with an error wrapping ErrInvalidKey.
 	Put(ctx context.Context, key string, r io.Reader) error
 	// List returns up to limit objects whose keys start with prefix, in
-	// lexical key order, starting after the page token (empty for the
-	// first page). limit <= 0 means the store's default page size.
+	// lexical (byte) key order, starting after the page token: empty for
+	// the first page, else the Next of the previous page, which is opaque.
+	// limit <= 0 means the store's default page size. The caller owns the
+	// returned slice.
 	List(ctx context.Context, prefix, token string, limit int) (ListPage, error)
 	// Stat describes key, or returns an error wrapping ErrNotExist.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)

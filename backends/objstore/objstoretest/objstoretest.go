@@ -52,7 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 // Data returns n deterministic pseudo-random bytes for seed.
 func Data(seed uint64, n int) []byte {
 	var s [32]byte
-	for i := range 4 {
+	for i := range 8 {
 		s[i] = byte(seed >> (8 * i))
 	}
 	b := make([]byte, n)
