@@ -147,15 +147,38 @@ func NewWorker() (*engine.Worker, error) {
 // cancels the job; a failed or cancelled job leaves no output visible and
 // any previous output untouched.
 func Run(ctx context.Context, p *Pipeline, opts ...RunOption) (*Report, error) {
-	if err := p.Err(); err != nil {
+	cfg, err := newRunConfig(opts)
+	if err != nil {
 		return nil, err
 	}
+	job, err := prepare(ctx, p, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return execute(ctx, p, cfg, job)
+}
+
+// Explain resolves the pipeline's inputs, compiles it with the given
+// options and returns the physical plan as text, without running it.
+func Explain(ctx context.Context, p *Pipeline, opts ...RunOption) (string, error) {
+	cfg, err := newRunConfig(opts)
+	if err != nil {
+		return "", err
+	}
+	job, err := prepare(ctx, p, cfg)
+	if err != nil {
+		return "", err
+	}
+	return job.Plan.Explain(), nil
+}
+
+func newRunConfig(opts []RunOption) (runConfig, error) {
 	cfg := runConfig{chunk: 64 << 20, maxAttempts: 3}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.chunk <= 0 {
-		return nil, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
+		return cfg, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
 	}
 	if cfg.jobID == "" {
 		b := make([]byte, 4)
@@ -170,11 +193,15 @@ func Run(ctx context.Context, p *Pipeline, opts ...RunOption) (*Report, error) {
 			}
 		}
 	}
-	if _, err := resolverFor(cfg.storeOptions); err != nil {
+	_, err := resolverFor(cfg.storeOptions)
+	return cfg, err
+}
+
+// prepare resolves and sizes the sources and compiles the plan.
+func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, error) {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
-
-	// Resolve inputs and size sources before planning.
 	job := &engine.Job{ID: cfg.jobID, Inputs: map[int][]engine.InputSpec{}, Sinks: map[int]engine.Sink{},
 		StoreOptions: cfg.storeOptions}
 	logical := planner.Logical{}
@@ -221,7 +248,11 @@ func Run(ctx context.Context, p *Pipeline, opts ...RunOption) (*Report, error) {
 		return nil, err
 	}
 	job.Plan = plan
+	return job, nil
+}
 
+// execute runs a prepared job and brings Collect results back.
+func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (*Report, error) {
 	// The temporary store.
 	if cfg.temp == "" {
 		dir, err := os.MkdirTemp("", "gale-"+cfg.jobID+"-")

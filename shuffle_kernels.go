@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/internal/kernel"
+	"github.com/galeproject/gale/internal/strtab"
 )
 
 // A shuffle record is the length-prefixed encoding of the key followed by
@@ -155,10 +157,16 @@ func (k *combineKernel[K, V, A, O]) Reduce(ctx context.Context, segments [][]byt
 type countKernel[T comparable] struct{}
 
 func (countKernel[T]) Writer(parts int, combine bool) (kernel.ShuffleWriter, error) {
-	return &countWriter[T]{out: newPartitions(parts), kc: coder.For[T](), combine: combine, table: map[T]int64{}}, nil
+	w := &countWriter[T]{out: newPartitions(parts), kc: coder.For[T](), combine: combine, table: map[T]int64{}}
+	var zero T
+	if _, ok := any(zero).(string); ok && combine {
+		w.strings = strtab.New()
+	}
+	return w, nil
 }
 
 type countWriter[T comparable] struct {
+	strings *strtab.Table // the table when T is string and combining
 	out     *partitions
 	kc      coder.Coder[T]
 	combine bool
@@ -176,17 +184,37 @@ func (w *countWriter[T]) Emit() any {
 			w.out.parts[i] = append(w.out.parts[i], 2) // the varint encoding of 1
 		}
 	}
+	if t := w.strings; t != nil {
+		return func(v T) {
+			w.n++
+			// T is string here; reinterpreting avoids boxing v.
+			t.Add(*(*string)(unsafe.Pointer(&v)), 1)
+			if t.Len() > maxCombineEntries {
+				w.flush()
+			}
+		}
+	}
 	return func(v T) {
 		w.n++
-		if _, ok := w.table[v]; !ok && len(w.table) >= maxCombineEntries {
+		w.table[v]++
+		if len(w.table) > maxCombineEntries {
 			w.flush()
 		}
-		w.table[v]++
 	}
 }
 
 func (w *countWriter[T]) flush() {
 	ic := coder.For[int64]()
+	if t := w.strings; t != nil {
+		sc := coder.For[string]()
+		t.Range(func(key string, n int64) {
+			w.kbuf = sc.Append(w.kbuf[:0], key)
+			i := w.out.key(w.kbuf)
+			w.out.parts[i] = ic.Append(w.out.parts[i], n)
+		})
+		t.Reset()
+		return
+	}
 	for key, n := range w.table {
 		w.kbuf = w.kc.Append(w.kbuf[:0], key)
 		i := w.out.key(w.kbuf)

@@ -449,4 +449,3 @@ func (t *task) finish(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-

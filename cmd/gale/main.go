@@ -1,0 +1,47 @@
+// Command gale runs Gale's sample jobs, generates benchmark data and shows
+// physical plans.
+//
+//	gale run wordcount [--input PATHS] [--output DIR] [--backend local] [--workers N]
+//	gale gen text --size 1GiB --out FILE
+//	gale plan wordcount
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gale:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks errors in the command line itself.
+type usageError struct{ error }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gale",
+		Short:         "Gale runs dataflow pipelines on serverless functions",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd())
+	return root
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/engine"
+	"github.com/galeproject/gale/examples/wordcount"
+	"github.com/galeproject/gale/internal/textgen"
+	"github.com/galeproject/gale/internal/wordref"
+)
+
+// jobFlags are the flags every `gale run` job shares.
+type jobFlags struct {
+	backend     string
+	workers     int
+	partitions  int
+	chunk       int64
+	maxAttempts int
+	overwrite   bool
+	events      string
+	reportJSON  string
+	quiet       bool
+}
+
+func (f *jobFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.backend, "backend", "local", "backend that runs the tasks (local)")
+	fl.IntVar(&f.workers, "workers", 0, "tasks run at once (default: number of CPUs)")
+	fl.IntVar(&f.partitions, "partitions", 0, "partitions of every shuffle (default: chosen by the planner)")
+	fl.Var(sizeValue{&f.chunk}, "chunk-size", "size of input chunks, one task each (default 64MiB)")
+	fl.IntVar(&f.maxAttempts, "max-attempts", 3, "attempts per task before the job fails")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "replace existing output")
+	fl.StringVar(&f.events, "events", "", "write job events as JSON lines to this file")
+	fl.StringVar(&f.reportJSON, "report-json", "", "write the job report as JSON to this file")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
+}
+
+// options turns the flags into run options. The returned closer finishes
+// the events file and must be called after the run.
+func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, error) {
+	if f.backend != "local" {
+		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: local", f.backend)}
+	}
+	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
+		return nil, nil, usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
+	}
+	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
+		gale.Overwrite(f.overwrite)}
+	if f.chunk > 0 {
+		opts = append(opts, gale.ChunkSize(f.chunk))
+	}
+	if !f.quiet {
+		opts = append(opts, gale.WithProgress(newProgress(stderr)))
+	}
+	closer := func() error { return nil }
+	if f.events != "" {
+		ev, err := os.Create(f.events)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, gale.EventsTo(ev))
+		closer = ev.Close
+	}
+	return opts, closer, nil
+}
+
+// newProgress shows bars on a terminal and log lines elsewhere.
+func newProgress(w io.Writer) engine.Progress {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return newBars(f)
+	}
+	return &engine.LineProgress{W: w}
+}
+
+func (f *jobFlags) finish(cmd *cobra.Command, report *gale.Report) error {
+	report.Print(cmd.OutOrStdout())
+	if f.reportJSON == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(f.reportJSON, append(b, '\n'), 0o644)
+}
+
+func newRunCmd() *cobra.Command {
+	run := &cobra.Command{Use: "run JOB", Short: "Run a sample job"}
+	run.AddCommand(newRunWordCountCmd())
+	return run
+}
+
+// sampleSize is the size of the corpus word count generates when it is
+// given no input.
+const sampleSize = 64 << 20
+
+// sampleCorpus returns a generated sample corpus, creating it once in the
+// system's temporary directory (it is reproducible, so a cached copy is
+// the same bytes).
+func sampleCorpus(ctx context.Context, stderr io.Writer) (string, error) {
+	cfg := textgen.DefaultConfig()
+	cfg.Size = sampleSize
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("gale-sample-%d-%d.txt", cfg.Seed, cfg.Size))
+	if fi, err := os.Stat(path); err == nil && fi.Size() == cfg.Size {
+		return path, nil
+	}
+	fmt.Fprintf(stderr, "generating a %s sample corpus at %s\n", humanize.IBytes(uint64(cfg.Size)), path)
+	return path, textgen.GenerateFile(ctx, path, cfg)
+}
+
+func newRunWordCountCmd() *cobra.Command {
+	var jf jobFlags
+	var inputs []string
+	var output string
+	var top int
+	cmd := &cobra.Command{
+		Use:   "wordcount [--input PATHS] [--output DIR]",
+		Short: "Count the words of text files (a generated sample corpus by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			stderr := cmd.ErrOrStderr()
+			if len(inputs) == 0 {
+				path, err := sampleCorpus(ctx, stderr)
+				if err != nil {
+					return err
+				}
+				inputs = []string{path}
+			}
+			if output == "" {
+				dir, err := os.MkdirTemp("", "gale-wordcount-")
+				if err != nil {
+					return err
+				}
+				output = filepath.Join(dir, "out")
+			}
+			opts, closeEvents, err := jf.options(stderr)
+			if err != nil {
+				return err
+			}
+			p := gale.NewPipeline()
+			wordcount.Build(p, inputs, output)
+			report, err := gale.Run(ctx, p, opts...)
+			if cerr := closeEvents(); err == nil && cerr != nil {
+				err = fmt.Errorf("writing events: %w", cerr)
+			}
+			if err != nil {
+				return err
+			}
+			if err := jf.finish(cmd, report); err != nil {
+				return err
+			}
+			if top > 0 {
+				return printTop(cmd.OutOrStdout(), output, top)
+			}
+			return nil
+		},
+	}
+	jf.register(cmd)
+	cmd.Flags().StringSliceVar(&inputs, "input", nil, "input files, directories, globs or s3:// prefixes (comma-separated or repeated)")
+	cmd.Flags().StringVar(&output, "output", "", "output directory (default: a new temporary directory)")
+	cmd.Flags().IntVar(&top, "top", 10, "print the most frequent words (0: none)")
+	return cmd
+}
+
+// printTop prints the n most frequent words of a local word count output.
+func printTop(w io.Writer, dir string, n int) error {
+	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	if err != nil || len(parts) == 0 {
+		return nil // not a local directory: nothing to show
+	}
+	type wc struct {
+		w string
+		c int64
+	}
+	var all []wc
+	for _, p := range parts {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		m, err := wordref.ParseCounts(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		for k, v := range m {
+			all = append(all, wc{k, v})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].c > all[j].c || all[i].c == all[j].c && all[i].w < all[j].w })
+	fmt.Fprintf(w, "%d distinct words; most frequent:\n", len(all))
+	for i := 0; i < n && i < len(all); i++ {
+		fmt.Fprintf(w, "  %-20s %s\n", all[i].w, strconv.FormatInt(all[i].c, 10))
+	}
+	return nil
+}
