@@ -159,9 +159,8 @@ type writer struct {
 	v            *vocab
 	cfg          *Config
 	rng          wyrand
-	ranks        [64]uint32 // ranks of the next words, sampled ahead
-	nextRank     int        // index of the next unused rank in ranks
-	touch        uint8      // keeps refill's loads of entries alive
+	choices      [64]uint32 // the next words, sampled ahead (see vocab.sample)
+	next         int        // index of the next unused choice
 	buf          []byte
 	capNext      bool // the next word starts a sentence
 	sentenceLeft int  // words before the sentence ends
@@ -172,7 +171,7 @@ type writer struct {
 // so that the block ends with '\n' at byte n.
 func generateBlock(v *vocab, cfg *Config, idx int64, n int, buf []byte) []byte {
 	wr := writer{v: v, cfg: cfg, rng: newWyrand(cfg.Seed, streamBlock, uint64(idx)), buf: buf[:0], capNext: true}
-	wr.nextRank = len(wr.ranks)
+	wr.next = len(wr.choices)
 	wr.sentenceLeft = wr.sentenceLen()
 	limit := n - 1 // room before the final '\n'
 	for {
@@ -272,60 +271,52 @@ func (wr *writer) token() {
 	}
 }
 
-// refill samples the ranks of the next len(wr.ranks) words. Sampling them
-// in a batch, and touching each word's entry, lets the CPU overlap the
-// cache misses of many words, which one word at a time it cannot: a rank
-// comes from a table lookup and the word from a second, dependent one.
+// refill samples the next len(wr.choices) words. Sampling them in a
+// batch lets the CPU overlap the cache misses of many draws, which it
+// cannot do one word at a time, where each draw's lookup waits behind the
+// previous word's writing.
 func (wr *writer) refill() {
 	v := wr.v
-	var touch uint8
-	for j := range wr.ranks {
-		r := v.sample(wr.rng.next(), wr.rng.next())
-		wr.ranks[j] = r
-		touch |= v.words[r].lo
+	for j := range wr.choices {
+		wr.choices[j] = v.sample(wr.rng.next(), wr.rng.next())
 	}
-	wr.touch = touch
-	wr.nextRank = 0
+	wr.next = 0
 }
 
 func (wr *writer) word(d uint64) {
-	if wr.nextRank == len(wr.ranks) {
+	if wr.next == len(wr.choices) {
 		wr.refill()
 	}
 	v := wr.v
-	e := &v.words[wr.ranks[wr.nextRank]]
-	wr.nextRank++
-	var start, end uint32
+	c := wr.choices[wr.next]
+	wr.next++
+	caps := (d>>20)&1023 < 2
+	if f := &v.slots[c>>1].forms[c&1]; !caps && !wr.capNext && f[inlineMax]&inlineProper == 0 && f[inlineMax] != 0 {
+		// Copy the whole inline form with two moves, several times
+		// cheaper than memmove for a few bytes; the block buffer's
+		// slack guarantees the room.
+		n := len(wr.buf)
+		if cap(wr.buf)-n >= len(f) {
+			dst := wr.buf[n : n+len(f)]
+			binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(f[:8]))
+			binary.LittleEndian.PutUint32(dst[8:], binary.LittleEndian.Uint32(f[8:]))
+			wr.buf = wr.buf[:n+int(f[inlineMax])]
+			wr.capNext = false
+			return
+		}
+	}
+	e := &v.words[v.rank(c)]
+	start, end := e.off, e.off+uint32(e.lo)
 	switch {
-	case (d>>20)&1023 < 2: // in capitals
+	case caps:
 		start = e.off + uint32(e.lo) + uint32(e.ti)
 		end = start + uint32(e.up)
 	case wr.capNext || e.proper:
 		start = e.off + uint32(e.lo)
 		end = start + uint32(e.ti)
-	default:
-		wr.putShort(e)
-		wr.capNext = false
-		return
 	}
 	wr.buf = append(wr.buf, v.arena[start:end]...)
 	wr.capNext = false
-}
-
-// putShort appends the form as written of e. A form of at most 16 bytes is
-// copied from e.short with two unconditional 8-byte moves, several times
-// cheaper than a call to memmove for a few bytes; the block buffer's slack
-// guarantees the room.
-func (wr *writer) putShort(e *entry) {
-	n, l := len(wr.buf), int(e.lo)
-	if l > len(e.short) || cap(wr.buf)-n < len(e.short) {
-		wr.buf = append(wr.buf, wr.v.arena[e.off:e.off+uint32(l)]...)
-		return
-	}
-	d := wr.buf[n : n+16]
-	binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(e.short[:8]))
-	binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(e.short[8:]))
-	wr.buf = wr.buf[:n+l]
 }
 
 func (wr *writer) number(r uint64) {

@@ -3,7 +3,6 @@ package textgen
 import (
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -23,11 +22,6 @@ func mix(a, b uint64) uint64 {
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return z ^ z>>31
-}
-
-// newRand returns the random source of stream label, index i, for seed.
-func newRand(seed, label, i uint64) *rand.PCG {
-	return rand.NewPCG(mix(mix(seed, label), i), mix(mix(seed, ^label), i))
 }
 
 // wyrand is the wyrand generator (Wang Yi): a 64-bit counter passed through
@@ -90,23 +84,35 @@ var (
 const maxFormLen = 200
 
 // entry locates the three forms of a word in vocab.arena: as written,
-// capitalised, and in capitals, stored one after the other. The form as
-// written, the one used most, is also kept in short if it fits, so that
-// writing it touches no other memory.
+// capitalised, and in capitals, stored one after the other.
 type entry struct {
-	short      [16]byte // the form as written if lo <= 16, zero-padded
 	off        uint32
 	lo, ti, up uint8
 	proper     bool // always written capitalised
 }
 
 // aliasSlot is one slot of a Walker/Vose alias table: slot i is chosen
-// uniformly, then it yields i if a uniform uint32 is below thresh, and alias
-// otherwise.
+// uniformly, then it yields rank i if a uniform uint32 is below thresh, and
+// rank alias otherwise. The slot also carries the two words it may yield
+// (in forms[0] for rank i, forms[1] for rank alias) when they fit, so that
+// drawing a word costs one memory access: the slot is a single 32-byte
+// cache-line-aligned unit, and most words need nothing else.
 type aliasSlot struct {
 	thresh uint32
 	alias  uint32
+	forms  [2]inlineForm
 }
+
+// inlineForm holds the form as written of a word of at most inlineMax
+// bytes, zero-padded, and in its last byte the word's length, with
+// inlineProper set if the word is a proper noun. A length of 0 means the
+// word is longer and must be read from the arena.
+type inlineForm [12]byte
+
+const (
+	inlineMax    = len(inlineForm{}) - 1
+	inlineProper = 0x80
+)
 
 // vocab is the ranked vocabulary and its Zipf sampler. It is built once per
 // Generate and only read afterwards, so blocks share it across goroutines.
@@ -115,51 +121,63 @@ type vocab struct {
 	words []entry // by rank: words[0] is the most frequent
 
 	// slots holds the alias table of ranks [0, headLen) followed by
-	// that of ranks [headLen, len(words)); aliases are absolute ranks.
+	// that of ranks [headLen, len(words)); slot i belongs to rank i and
+	// aliases are absolute ranks.
 	slots      []aliasSlot
 	headLen    uint32
 	headThresh uint32 // P(head) × 2^20
+}
+
+// lower returns the form as written of the word of rank i.
+func (v *vocab) lower(i int) []byte {
+	e := &v.words[i]
+	return v.arena[e.off : e.off+uint32(e.lo)]
 }
 
 // headSize is the number of most frequent words sampled from the head
 // table.
 const headSize = 1024
 
-func (v *vocab) lower(i int) []byte {
-	e := &v.words[i]
-	return v.arena[e.off : e.off+uint32(e.lo)]
-}
-
-// sample maps two uniform random values to a rank drawn from the Zipf
-// distribution. The ranks are split into a head of the headSize most
-// frequent words, which carries most of the probability and whose part of
-// the tables stays in the L1 cache, and a tail; h (20 bits used) picks head
-// or tail and r picks a rank within it from that part's alias table: the
-// high 32 bits pick a slot, the low 32 bits choose between the slot and its
-// alias. Alias sampling is O(1) and needs no floating point, which a
-// sampler by inversion (such as math/rand's Zipf) would spend most of its
-// time on. The choices are written so that the compiler makes them
-// conditional moves: as branches they would be mispredicted half the time.
+// sample maps two uniform random values to a draw from the Zipf
+// distribution, returned as a choice: slot<<1 | 1 if the slot's alias was
+// chosen. The ranks are split into a head of the headSize most frequent
+// words, which carries most of the probability and whose slots stay in the
+// L1 cache, and a tail; h (20 bits used) picks head or tail and r picks a
+// rank within it from that part's alias table: the high 32 bits pick a
+// slot, the low 32 bits choose between the slot and its alias. Alias
+// sampling is O(1) and needs no floating point, which a sampler by
+// inversion (such as math/rand's Zipf) would spend most of its time on.
+// The choices are written so that the compiler makes them conditional
+// moves: as branches they would be mispredicted half the time.
 func (v *vocab) sample(r, h uint64) uint32 {
 	off, size := uint64(0), uint64(v.headLen)
 	if uint32(h&(1<<20-1)) >= v.headThresh {
 		off, size = uint64(v.headLen), uint64(len(v.slots))-uint64(v.headLen)
 	}
 	i := off + ((r>>32)*size)>>32
-	s := v.slots[i]
-	k := s.alias
-	if uint32(r) < s.thresh {
-		k = uint32(i)
+	c := uint32(i)<<1 | 1
+	if uint32(r) < v.slots[i].thresh {
+		c = uint32(i) << 1
 	}
-	return k
+	return c
+}
+
+// rank returns the rank of a choice made by sample.
+func (v *vocab) rank(c uint32) uint32 {
+	if c&1 == 0 {
+		return c >> 1
+	}
+	return v.slots[c>>1].alias
 }
 
 func buildVocab(cfg *Config) *vocab {
 	n := cfg.Vocabulary
-	rng := rand.New(newRand(cfg.Seed, streamVocab, 0))
+	rng := vrand{newWyrand(cfg.Seed, streamVocab, 0)}
 	v := &vocab{words: make([]entry, 0, n), arena: make([]byte, 0, n*24)}
+	// Synthetic words are built from lower-case parts, so they are their
+	// own lower-case keys; the real words, some with capitals, are
+	// registered by their lower-case form.
 	seen := make(map[string]struct{}, n)
-
 	fixed := make(map[int]string)
 	if cfg.NonASCII > 0 {
 		for k, w := range realNonASCII {
@@ -171,33 +189,30 @@ func buildVocab(cfg *Config) *vocab {
 		}
 	}
 
-	var sb strings.Builder
+	buf := make([]byte, 0, 64)
 	for rank := 0; rank < n; rank++ {
 		if w, ok := fixed[rank]; ok {
-			v.add(w, false)
+			v.add([]byte(w), false)
 			continue
 		}
 		for attempt := 0; ; attempt++ {
 			// Frequent words are short, rare words long, as in natural
 			// language. Repeated collisions lengthen the word, so the
 			// loop ends even for a vocabulary close to MaxVocabulary.
-			syl := 1 + bits.Len(uint(rank))/6 + min(rank/32, 1)*(rng.IntN(3)/2) + attempt/4
-			sb.Reset()
-			if rng.Float64() < cfg.NonASCII {
-				nonASCIIWord(&sb, rng, syl)
+			syl := 1 + bits.Len(uint(rank))/6 + min(rank/32, 1)*(rng.intn(3)/2) + attempt/4
+			if rng.float64() < cfg.NonASCII {
+				buf = nonASCIIWord(buf[:0], &rng, syl)
 			} else {
-				asciiWord(&sb, rng, syl)
+				buf = asciiWord(buf[:0], &rng, syl)
 			}
-			w := sb.String()
-			if len(w) > maxFormLen/3 {
+			if len(buf) > maxFormLen/3 {
 				continue
 			}
-			key := strings.ToLower(w)
-			if _, dup := seen[key]; dup {
+			if _, dup := seen[string(buf)]; dup {
 				continue
 			}
-			seen[key] = struct{}{}
-			v.add(w, rng.IntN(50) == 0)
+			seen[string(buf)] = struct{}{}
+			v.add(buf, rng.intn(50) == 0)
 			break
 		}
 	}
@@ -206,66 +221,83 @@ func buildVocab(cfg *Config) *vocab {
 }
 
 // add appends word w, with its capitalised and upper-case forms.
-func (v *vocab) add(w string, proper bool) {
-	first, size := utf8.DecodeRuneInString(w)
-	title := string(unicode.ToUpper(first)) + w[size:]
-	upper := strings.ToUpper(w)
-	if len(upper) > maxFormLen/3 {
-		upper = title
-	}
-	e := entry{off: uint32(len(v.arena)), lo: uint8(len(w)), ti: uint8(len(title)), up: uint8(len(upper)), proper: proper}
-	if len(w) <= len(e.short) {
-		copy(e.short[:], w)
-	}
+func (v *vocab) add(w []byte, proper bool) {
+	e := entry{off: uint32(len(v.arena)), lo: uint8(len(w)), proper: proper}
 	v.arena = append(v.arena, w...)
-	v.arena = append(v.arena, title...)
-	v.arena = append(v.arena, upper...)
+	first, size := utf8.DecodeRune(w)
+	start := len(v.arena)
+	v.arena = utf8.AppendRune(v.arena, unicode.ToUpper(first))
+	v.arena = append(v.arena, w[size:]...)
+	e.ti = uint8(len(v.arena) - start)
+	start = len(v.arena)
+	for _, r := range string(w) {
+		v.arena = utf8.AppendRune(v.arena, unicode.ToUpper(r))
+	}
+	if len(v.arena)-start > maxFormLen/3 { // use the capitalised form
+		v.arena = append(v.arena[:start], v.arena[start-int(e.ti):start]...)
+	}
+	e.up = uint8(len(v.arena) - start)
 	v.words = append(v.words, e)
 }
 
-func asciiWord(sb *strings.Builder, rng *rand.Rand, syl int) {
-	for range syl {
-		sb.WriteString(asciiOnsets[rng.IntN(len(asciiOnsets))])
-		sb.WriteString(asciiNuclei[rng.IntN(len(asciiNuclei))])
-		sb.WriteString(asciiCodas[rng.IntN(len(asciiCodas))])
-	}
-	if rng.IntN(100) == 0 { // letters and digits mixed: mp3, x86
-		sb.WriteString(string(rune('0' + rng.IntN(10))))
-		if rng.IntN(2) == 0 {
-			sb.WriteString(string(rune('0' + rng.IntN(10))))
-		}
-	}
+// vrand draws the vocabulary's random choices.
+type vrand struct{ wyrand }
+
+// intn returns a uniform int in [0, n), n < 2^32, by multiply-shift.
+func (r *vrand) intn(n int) int {
+	return int((r.next() >> 32) * uint64(n) >> 32)
 }
 
-func nonASCIIWord(sb *strings.Builder, rng *rand.Rand, syl int) {
-	switch k := rng.IntN(20); {
+// float64 returns a uniform float64 in [0, 1).
+func (r *vrand) float64() float64 {
+	return float64(r.next()>>11) / (1 << 53)
+}
+
+func asciiWord(b []byte, rng *vrand, syl int) []byte {
+	for range syl {
+		b = append(b, asciiOnsets[rng.intn(len(asciiOnsets))]...)
+		b = append(b, asciiNuclei[rng.intn(len(asciiNuclei))]...)
+		b = append(b, asciiCodas[rng.intn(len(asciiCodas))]...)
+	}
+	if rng.intn(100) == 0 { // letters and digits mixed: mp3, x86
+		b = append(b, byte('0'+rng.intn(10)))
+		if rng.intn(2) == 0 {
+			b = append(b, byte('0'+rng.intn(10)))
+		}
+	}
+	return b
+}
+
+func nonASCIIWord(b []byte, rng *vrand, syl int) []byte {
+	switch k := rng.intn(20); {
 	case k < 8: // Latin with diacritics; the first syllable always has one
 		for s := range syl {
-			if rng.IntN(4) == 0 {
-				sb.WriteString(accentedOnsets[rng.IntN(len(accentedOnsets))])
+			if rng.intn(4) == 0 {
+				b = append(b, accentedOnsets[rng.intn(len(accentedOnsets))]...)
 			} else {
-				sb.WriteString(asciiOnsets[rng.IntN(len(asciiOnsets))])
+				b = append(b, asciiOnsets[rng.intn(len(asciiOnsets))]...)
 			}
-			if s == 0 || rng.IntN(2) == 0 {
-				sb.WriteString(accentedNuclei[rng.IntN(len(accentedNuclei))])
+			if s == 0 || rng.intn(2) == 0 {
+				b = append(b, accentedNuclei[rng.intn(len(accentedNuclei))]...)
 			} else {
-				sb.WriteString(asciiNuclei[rng.IntN(len(asciiNuclei))])
+				b = append(b, asciiNuclei[rng.intn(len(asciiNuclei))]...)
 			}
-			sb.WriteString(asciiCodas[rng.IntN(len(asciiCodas))])
+			b = append(b, asciiCodas[rng.intn(len(asciiCodas))]...)
 		}
 	case k < 13:
 		for range syl + 1 {
-			sb.WriteString(cyrillic[rng.IntN(len(cyrillic))])
+			b = append(b, cyrillic[rng.intn(len(cyrillic))]...)
 		}
 	case k < 16:
 		for range syl + 1 {
-			sb.WriteString(greek[rng.IntN(len(greek))])
+			b = append(b, greek[rng.intn(len(greek))]...)
 		}
 	default:
 		for range syl + 1 {
-			sb.WriteString(cjk[rng.IntN(len(cjk))])
+			b = append(b, cjk[rng.intn(len(cjk))]...)
 		}
 	}
+	return b
 }
 
 // zipf builds the sampler of the distribution p(k) ∝ 1/(k+1)^s over the
@@ -288,6 +320,11 @@ func (v *vocab) zipf(s float64) {
 	}
 	v.headLen = uint32(k0)
 	v.slots = append(aliasTable(w[:k0], 0), aliasTable(w[k0:], uint32(k0))...)
+	for i := range v.slots {
+		s := &v.slots[i]
+		v.inline(&s.forms[0], uint32(i))
+		v.inline(&s.forms[1], s.alias)
+	}
 }
 
 // aliasTable builds the alias table of the distribution proportional to
@@ -333,6 +370,19 @@ func aliasTable(w []float64, base uint32) []aliasSlot {
 		slots[k] = aliasSlot{thresh: math.MaxUint32, alias: base + uint32(k)}
 	}
 	return slots
+}
+
+// inline stores the form as written of rank r in f, if it fits.
+func (v *vocab) inline(f *inlineForm, r uint32) {
+	e := &v.words[r]
+	if int(e.lo) > inlineMax {
+		return
+	}
+	copy(f[:], v.lower(int(r)))
+	f[inlineMax] = e.lo
+	if e.proper {
+		f[inlineMax] |= inlineProper
+	}
 }
 
 func toThresh(x float64) uint32 {
