@@ -75,7 +75,7 @@ func digest(b []byte) [32]byte { return sha256.Sum256(b) }
 func TestDeterministic(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.BlockSize = 64 << 10
-	cfg.Size = 3<<20 + 12345
+	cfg.Size = 1<<20 + 12345
 	want := digest(generate(t, cfg))
 
 	if got := digest(generate(t, cfg)); got != want {
@@ -187,7 +187,7 @@ func TestZipfShape(t *testing.T) {
 	for _, s := range []float64{1.1, 1.5} {
 		cfg := DefaultConfig()
 		cfg.ZipfS = s
-		cfg.Size = 8 << 20
+		cfg.Size = 4 << 20
 		cfg.BlockSize = 1 << 20
 		counts := countCorpus(t, generate(t, cfg))
 		v := buildVocab(&cfg)
@@ -223,7 +223,20 @@ func TestZipfShape(t *testing.T) {
 		if share, want := top/total, 1/h; share < 0.8*want || share > 1.1*want {
 			t.Errorf("s=%v: rank 1 has %.4f of all words; want about %.4f", s, share, want)
 		}
-		t.Logf("s=%v: %d distinct words, %.0f in all, top %q %.0f, slope %.3f", s, len(counts), total, v.lower(0), top, slope)
+		// The ranks beyond the head table's carry their share.
+		var tail, vocabTotal, wantTail float64
+		for k := 1; k <= cfg.Vocabulary; k++ {
+			c := rankCount(k)
+			vocabTotal += c
+			if k > headSize {
+				tail += c
+				wantTail += math.Pow(float64(k), -s) / h
+			}
+		}
+		if got := tail / vocabTotal; math.Abs(got-wantTail) > 0.05*wantTail {
+			t.Errorf("s=%v: ranks above %d have %.4f of the vocabulary's words; want about %.4f", s, headSize, got, wantTail)
+		}
+		t.Logf("s=%v: %d distinct words, %.0f in all, top %q %.0f, slope %.3f, tail %.4f", s, len(counts), total, v.lower(0), top, slope, tail/vocabTotal)
 	}
 }
 
@@ -340,5 +353,34 @@ func TestWriterError(t *testing.T) {
 	err := Generate(context.Background(), &failWriter{after: 3}, cfg)
 	if !errors.Is(err, errWrite) || !strings.Contains(err.Error(), "block 3") {
 		t.Errorf("Generate into a failing writer = %v; want the write error naming block 3", err)
+	}
+}
+
+// cancelWriter cancels a context on its second write.
+type cancelWriter struct {
+	writes int
+	cancel context.CancelFunc
+}
+
+func (w *cancelWriter) Write(p []byte) (int, error) {
+	w.writes++
+	if w.writes == 2 {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+func TestCancelMidway(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.BlockSize = MinBlockSize
+	cfg.Size = 1000 * MinBlockSize
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelWriter{cancel: cancel}
+	if err := Generate(ctx, w, cfg); !errors.Is(err, context.Canceled) {
+		t.Errorf("Generate canceled midway = %v; want context.Canceled", err)
+	}
+	if w.writes > 2+2*runtime.GOMAXPROCS(0) {
+		t.Errorf("%d blocks written after cancellation; want at most the blocks in flight", w.writes-2)
 	}
 }

@@ -41,8 +41,8 @@ func checkAgree(t *testing.T, name, s string) {
 	t.Helper()
 	want := naiveCount(s)
 	for rname, mk := range readers(s) {
-		if rname == "onebyte" && len(s) > 1<<20 {
-			continue
+		if len(s) > 1<<20 && rname != "whole" && rname != "half" {
+			continue // keeps the test fast; the small inputs cover them
 		}
 		got, err := Count(mk())
 		if err != nil {
@@ -134,7 +134,7 @@ func TestGeneratedCorpora(t *testing.T) {
 		func(c *textgen.Config) { c.LongLineEvery = 5; c.LongLineWords = 50_000; c.Vocabulary = 300; c.Seed = 9 },
 	} {
 		cfg := textgen.DefaultConfig()
-		cfg.Size = 3 << 20
+		cfg.Size = 2<<20 + 1
 		cfg.BlockSize = 1 << 20
 		tweak(&cfg)
 		var b bytes.Buffer
