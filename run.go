@@ -58,7 +58,9 @@ func Workers(n int) RunOption { return func(c *runConfig) { c.workers = n } }
 func Partitions(n int) RunOption { return func(c *runConfig) { c.partitions = n } }
 
 // ChunkSize sets the size of the byte-range chunks ReadText splits files
-// into (default 64 MiB); each chunk is one task.
+// into; each chunk is one task. By default Gale picks a size between 4 MiB
+// and 64 MiB that gives every worker about four tasks (so one slow task does
+// not hold the stage back), as long as chunks stay that large.
 func ChunkSize(bytes int64) RunOption { return func(c *runConfig) { c.chunk = bytes } }
 
 // MaxAttempts sets how many times a task is tried before the job fails
@@ -173,11 +175,11 @@ func Explain(ctx context.Context, p *Pipeline, opts ...RunOption) (string, error
 }
 
 func newRunConfig(opts []RunOption) (runConfig, error) {
-	cfg := runConfig{chunk: 64 << 20, maxAttempts: 3}
+	cfg := runConfig{maxAttempts: 3}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.chunk <= 0 {
+	if cfg.chunk < 0 {
 		return cfg, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
 	}
 	if cfg.jobID == "" {
@@ -220,7 +222,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 				}
 				files = append(files, fs...)
 			}
-			ins := textSplits(files, cfg.chunk)
+			ins := textSplits(files, chunkSize(cfg, files))
 			job.Inputs[n.ID] = ins
 			pn.Splits = max(len(ins), 1)
 			pn.SourceBytes = 0
@@ -362,4 +364,18 @@ func genSplits(g *genSource, workers int) []engine.InputSpec {
 		ins = append(ins, engine.InputSpec{Kind: engine.InputGenerate, Kernel: g.kernel, Lo: g.n * i / parts, Hi: g.n * (i + 1) / parts})
 	}
 	return ins
+}
+
+// chunkSize returns the configured chunk size, or one that cuts the input
+// into about four chunks per worker, within [4 MiB, 64 MiB].
+func chunkSize(cfg runConfig, files []inputFile) int64 {
+	if cfg.chunk > 0 {
+		return cfg.chunk
+	}
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	per := total / int64(4*cfg.workers)
+	return min(max(per, 4<<20), 64<<20)
 }

@@ -1,0 +1,30 @@
+// Package engine runs compiled Gale jobs: the job coordinator on the
+// driver, and the worker runtime that executes tasks inside functions.
+//
+// The coordinator has two halves. Scheduler is a deterministic,
+// single-threaded state machine: it takes events (an attempt succeeded or
+// failed) and returns actions (invoke an attempt, a stage is done, the job is
+// done or failed); it does no I/O and reads no clock. Run's driver loop
+// performs the actions: it serializes a TaskSpec for each attempt, invokes it
+// on a backends.Backend, and feeds the outcome back. Attempts write their
+// outputs under attempt-unique names; the first successful attempt of a task
+// wins, so retried and duplicated attempts never duplicate output. When every
+// stage is done, text sinks are committed: winning attempt files are renamed
+// to part-NNNNN in a staging area next to the output, which is then published
+// in one rename (filesystems) or by copying with _SUCCESS last (object
+// stores). A failed job publishes nothing and leaves earlier output as it was.
+//
+// The worker runtime (Worker) decodes a TaskSpec, looks up the kernels it
+// names in a kernel.Registry, wires them into typed emit chains, reads its
+// input (a text chunk, encoded records, a generator range, or shuffle
+// segments), and writes shuffle objects and sink outputs.
+//
+// Goroutines: Run starts one goroutine per attempt in flight (at most
+// Config.Concurrency), owned by the driver loop, which waits for all of them
+// before Run returns, failed or not. A Worker starts one goroutine per sink
+// of a running task (the object-store upload), owned by that task and joined
+// before the task returns. Progress implementations may own a renderer.
+//
+// The engine may import backends/, backends/objstore, planner/ and internal
+// packages; never cloud SDKs.
+package engine
