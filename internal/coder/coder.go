@@ -127,12 +127,14 @@ func (stringCoder) Decode(b []byte) (string, int, error) {
 type bytesCoder struct{}
 
 func (bytesCoder) Append(buf []byte, v []byte) []byte { return AppendBytes(buf, v) }
+// Decode returns a copy of the encoded bytes; nil and empty slices both
+// decode as an empty, non-nil slice.
 func (bytesCoder) Decode(b []byte) ([]byte, int, error) {
 	s, n, err := ReadBytes(b)
 	if err != nil {
 		return nil, 0, err
 	}
-	return append([]byte(nil), s...), n, nil
+	return append([]byte{}, s...), n, nil
 }
 
 type signed interface {
