@@ -1,22 +1,18 @@
 package state
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
+	"reflect"
 )
 
 // Object is a handle to a user-defined shared object: an instance of a type
 // registered with RegisterType in the server's Registry. Call its methods
 // with Call (which decodes the result) or Invoke.
 //
-// Arguments and results travel gob-encoded. Gob was chosen over JSON
-// because it carries Go's types exactly (int64 beyond 2^53, NaN and
-// infinities, []byte, nested structs) and decodes straight into the
-// method's parameter types, so a type mismatch is reported as ErrBadArgs
-// instead of being silently converted; over a hand-rolled encoding because
-// user types are arbitrary.
+// Arguments and results travel as tagged values: a compact encoding for
+// scalars, strings and byte slices, gob for everything else (see
+// encodeValue for why).
 type Object struct{ ref }
 
 // Object returns a handle to the user-defined object (typ, key).
@@ -28,11 +24,11 @@ func (o Object) Persistent() Object { o.flags |= 1; return o }
 func encodeArgs(args []any) ([][]byte, error) {
 	out := make([][]byte, len(args))
 	for i, a := range args {
-		var b bytes.Buffer
-		if err := gob.NewEncoder(&b).Encode(a); err != nil {
+		b, err := encodeValue(a)
+		if err != nil {
 			return nil, fmt.Errorf("state: encoding argument %d (%T): %w", i+1, a, err)
 		}
-		out[i] = b.Bytes()
+		out[i] = b
 	}
 	return out, nil
 }
@@ -67,7 +63,7 @@ func Call[R any](ctx context.Context, o Object, method string, args ...any) (R, 
 	if len(b) == 0 {
 		return r, fmt.Errorf("state: %s(%q).%s returned no result to decode as %T", o.typ, o.key, method, r)
 	}
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&r); err != nil {
+	if err := decodeValue(b, reflect.ValueOf(&r).Elem()); err != nil {
 		return r, fmt.Errorf("state: %s(%q).%s: result does not decode as %T: %w", o.typ, o.key, method, r, err)
 	}
 	return r, nil

@@ -1,8 +1,6 @@
 package state
 
 import (
-	"bytes"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"reflect"
@@ -165,11 +163,11 @@ func (o *userObj) invoke(m string, args [][]byte, _ *waiter) (body []byte, st *s
 	in[0] = o.v
 	for i, a := range args {
 		pt := mt.In(i + 1)
-		p := reflect.New(pt)
-		if err := gob.NewDecoder(bytes.NewReader(a)).DecodeValue(p); err != nil {
+		p := reflect.New(pt).Elem()
+		if err := decodeValue(a, p); err != nil {
 			return nil, fail(wire.CodeBadArgs, "%s.%s: argument %d does not decode as %v: %v", o.ut.name, m, i+1, pt, err), false
 		}
-		in[i+1] = p.Elem()
+		in[i+1] = p
 	}
 	restore, err := o.snapshot()
 	if err != nil {
@@ -192,11 +190,11 @@ func (o *userObj) invoke(m string, args [][]byte, _ *waiter) (body []byte, st *s
 	if len(out) == 0 {
 		return nil, nil, false
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).EncodeValue(out[0]); err != nil {
+	b, err := encodeValue(out[0].Interface())
+	if err != nil {
 		return nil, fail(wire.CodeInternal, "%s.%s: encoding the result: %v", o.ut.name, m, err), false
 	}
-	return buf.Bytes(), nil, false
+	return b, nil, false
 }
 
 func (o *userObj) call(meth reflect.Method, in []reflect.Value) (out []reflect.Value, st *status) {
