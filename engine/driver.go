@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	if err == nil {
 		err = d.commit(ctx)
 	}
-	d.cleanup(err != nil)
+	d.cleanup()
 	d.report.End = time.Now()
 	d.event(map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)})
 	if cfg.Progress != nil {
@@ -124,7 +124,9 @@ type driver struct {
 	report  *Report
 	temp    objstore.Store
 	staging map[int]*staging // per text sink node
-	eventMu sync.Mutex
+
+	eventMu  sync.Mutex
+	eventErr error // the first failed event write
 }
 
 // staging is where a text sink's attempts write before the commit.
@@ -157,7 +159,7 @@ func (d *driver) prepare(ctx context.Context) error {
 		d.staging[node] = st
 	}
 	if err := errors.Join(errs...); err != nil {
-		d.cleanup(true)
+		d.cleanup()
 		return err
 	}
 	// Large records inputs travel through the temporary store.
@@ -504,9 +506,9 @@ func copyObject(ctx context.Context, from objstore.Store, fk string, to objstore
 	return nil
 }
 
-// cleanup removes staging areas (always after a failure; after success
-// only what publishing left behind).
-func (d *driver) cleanup(failed bool) {
+// cleanup removes staging areas: everything after a failure, whatever
+// publishing left behind after a success.
+func (d *driver) cleanup() {
 	ctx := context.Background()
 	for _, st := range d.staging {
 		if st.local != "" {
@@ -522,7 +524,6 @@ func (d *driver) cleanup(failed bool) {
 			}
 		}
 	}
-	_ = failed
 }
 
 func (d *driver) event(fields map[string]any) {
@@ -537,7 +538,17 @@ func (d *driver) event(fields map[string]any) {
 	}
 	d.eventMu.Lock()
 	defer d.eventMu.Unlock()
-	_, _ = d.cfg.Events.Write(append(b, '\n'))
+	if d.eventErr != nil {
+		return
+	}
+	if _, err := d.cfg.Events.Write(append(b, '\n')); err != nil {
+		// The job's output does not depend on its event log: the job goes
+		// on, and the report says the log is incomplete.
+		d.eventErr = err
+		d.report.mu.Lock()
+		d.report.Warnings = append(d.report.Warnings, "writing job events failed, the event log is incomplete: "+err.Error())
+		d.report.mu.Unlock()
+	}
 }
 
 func errString(err error) string {

@@ -298,13 +298,21 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if start > 0 {
 			start-- // read the byte before the range to find the first line start
 		}
-		rc, err := st.Get(ctx, in.Key, start, -1)
+		// Read the range itself, then, only if the last line runs past it,
+		// the rest of that line in small pieces: the bytes read stay close
+		// to the range's size.
+		end := in.Off + in.Len
+		rc, err := st.Get(ctx, in.Key, start, end-start)
 		if err != nil {
 			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 		}
-		defer rc.Close()
 		m.Requests++
-		cr := &countingReader{r: rc}
+		tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
+			m.Requests++
+			return st.Get(ctx, in.Key, end, -1)
+		}}
+		defer tail.Close()
+		cr := &countingReader{r: tail}
 		n, err := readLines(ctx, cr, in.Off, in.Len, f)
 		m.ObjectBytesRead += cr.n
 		m.RecordsIn += n
@@ -448,4 +456,50 @@ func (t *task) finish(ctx context.Context) error {
 		t.res.Sinks = append(t.res.Sinks, SinkOutput{Op: s.op, Node: s.node, Key: s.key, Records: s.sink.Records(), Bytes: s.cw.n})
 	}
 	return errors.Join(errs...)
+}
+
+// tailReader reads head to its end, then opens the rest of the object and
+// reads it at most tailPiece bytes at a time (a line that crosses the end
+// of a text range usually ends within a few bytes).
+type tailReader struct {
+	head io.ReadCloser
+	open func() (io.ReadCloser, error)
+	rest io.ReadCloser
+}
+
+const tailPiece = 16 << 10
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	if t.head != nil {
+		n, err := t.head.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		t.head.Close()
+		t.head = nil
+		if n > 0 {
+			return n, nil
+		}
+	}
+	if t.rest == nil {
+		r, err := t.open()
+		if err != nil {
+			return 0, err
+		}
+		t.rest = r
+	}
+	if len(p) > tailPiece {
+		p = p[:tailPiece]
+	}
+	return t.rest.Read(p)
+}
+
+func (t *tailReader) Close() error {
+	if t.head != nil {
+		t.head.Close()
+	}
+	if t.rest != nil {
+		return t.rest.Close()
+	}
+	return nil
 }
