@@ -3,6 +3,7 @@ package state
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -275,6 +276,13 @@ type serverConn struct {
 
 	inflight chan struct{}
 
+	// wmu guards bw. The reader writes the replies of calls it runs inline
+	// and flushes when no complete frame is waiting to be read; writeLoop
+	// writes replies produced elsewhere (parked calls, user methods).
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	scratch []byte // reader's reply buffer
+
 	mu      sync.Mutex
 	out     [][]byte // frames waiting for writeLoop
 	pending map[uint64]*waiter
@@ -284,7 +292,7 @@ type serverConn struct {
 }
 
 func newServerConn(s *Server, nc net.Conn) *serverConn {
-	return &serverConn{s: s, nc: nc, inflight: make(chan struct{}, s.cfg.MaxInflightPerConn),
+	return &serverConn{s: s, nc: nc, inflight: make(chan struct{}, s.cfg.MaxInflightPerConn), bw: bufio.NewWriterSize(nc, 64<<10),
 		pending: map[uint64]*waiter{}, wake: make(chan struct{}, 1), quit: make(chan struct{})}
 }
 
@@ -327,20 +335,56 @@ func (c *serverConn) send(frame []byte) {
 	}
 }
 
-func (c *serverConn) reply(id uint64, body []byte, st *status) {
+func (c *serverConn) appendReply(dst []byte, id uint64, body []byte, st *status) []byte {
 	var r wire.Reply
 	if st != nil {
 		r = wire.Reply{Code: st.code, Body: []byte(st.msg)}
 	} else {
 		r = wire.Reply{Code: wire.CodeOK, Body: body}
 	}
-	frame, off := wire.StartFrame(make([]byte, 0, 4+wire.HeaderSize+1+len(r.Body)), wire.KindReply, id)
-	frame = wire.AppendReply(frame, r)
-	if n := wire.FinishFrame(frame, off); n > c.s.cfg.MaxFrameBytes {
-		c.reply(id, nil, fail(wire.CodeInternal, "result of %d bytes exceeds the %d-byte frame limit", n, c.s.cfg.MaxFrameBytes))
-		return
+	start := len(dst)
+	dst, off := wire.StartFrame(dst, wire.KindReply, id)
+	dst = wire.AppendReply(dst, r)
+	if n := wire.FinishFrame(dst, off); n > c.s.cfg.MaxFrameBytes {
+		return c.appendReply(dst[:start], id, nil, fail(wire.CodeInternal, "result of %d bytes exceeds the %d-byte frame limit", n, c.s.cfg.MaxFrameBytes))
 	}
-	c.send(frame)
+	return dst
+}
+
+// reply queues a reply for writeLoop; it never blocks, so it may be called
+// with an object's lock held.
+func (c *serverConn) reply(id uint64, body []byte, st *status) {
+	c.send(c.appendReply(make([]byte, 0, 4+wire.HeaderSize+1+len(body)), id, body, st))
+}
+
+// replyNow writes a reply from the reader goroutine into the buffer; the
+// reader flushes it before it next waits for input.
+func (c *serverConn) replyNow(id uint64, body []byte, st *status) {
+	c.scratch = c.appendReply(c.scratch[:0], id, body, st)
+	c.wmu.Lock()
+	_, err := c.bw.Write(c.scratch)
+	c.wmu.Unlock()
+	if err != nil {
+		c.shutdown(err)
+	}
+}
+
+func (c *serverConn) flush() {
+	c.wmu.Lock()
+	err := c.bw.Flush()
+	c.wmu.Unlock()
+	if err != nil {
+		c.shutdown(err)
+	}
+}
+
+// frameBuffered reports whether br holds a complete frame.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false
+	}
+	h, _ := br.Peek(4)
+	return br.Buffered() >= 4+int(binary.BigEndian.Uint32(h))
 }
 
 // shutdown closes the connection; goAway, if non-nil, is sent first.
@@ -359,13 +403,14 @@ func (c *serverConn) shutdown(reason error) {
 
 func (c *serverConn) goAway(reason string) {
 	frame := wire.AppendFrame(nil, wire.KindGoAway, 0, []byte(reason))
+	c.wmu.Lock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.nc.Write(frame)
+	c.wmu.Unlock()
 }
 
 func (c *serverConn) writeLoop() {
 	defer c.s.wg.Done()
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	var batch [][]byte
 	for {
 		select {
@@ -376,14 +421,19 @@ func (c *serverConn) writeLoop() {
 		c.mu.Lock()
 		batch, c.out = c.out, batch[:0]
 		c.mu.Unlock()
+		c.wmu.Lock()
+		var err error
 		for i, f := range batch {
-			if _, err := bw.Write(f); err != nil {
-				c.shutdown(err)
-				return
+			if err == nil {
+				_, err = c.bw.Write(f)
 			}
 			batch[i] = nil
 		}
-		if err := bw.Flush(); err != nil {
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		c.wmu.Unlock()
+		if err != nil {
 			c.shutdown(err)
 			return
 		}
@@ -406,10 +456,17 @@ func (c *serverConn) readLoop() {
 		c.goAway(err.Error())
 		return
 	}
+	var buf []byte
 	for {
-		f, _, err := wire.ReadFrame(br, c.s.cfg.MaxFrameBytes, nil)
+		if !frameBuffered(br) {
+			c.flush() // answer everything run so far before waiting
+		}
+		var f wire.Frame
+		var err error
+		f, buf, err = wire.ReadFrame(br, c.s.cfg.MaxFrameBytes, buf)
 		if err != nil {
 			if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrMalformed) {
+				c.flush()
 				c.goAway("state: " + err.Error())
 			}
 			return
@@ -418,7 +475,22 @@ func (c *serverConn) readLoop() {
 		case wire.KindCall:
 			call, err := wire.DecodeCall(f.Payload)
 			if err != nil {
+				c.flush()
 				c.goAway("state: " + err.Error())
+				return
+			}
+			if _, ok := builtins[call.Type]; ok {
+				// Built-in methods are short and never block, so they run
+				// on the reader: no goroutine, no hand-off, and replies to
+				// pipelined calls share one flush. Objects copy what they
+				// keep, so the reused read buffer may back the arguments.
+				c.handle(f.ID, &call, c.replyNow)
+				continue
+			}
+			// User-defined methods may be long: run them apart, so one
+			// connection's calls on different objects run in parallel.
+			call, err = wire.DecodeCall(append([]byte(nil), f.Payload...))
+			if err != nil {
 				return
 			}
 			select {
@@ -429,7 +501,7 @@ func (c *serverConn) readLoop() {
 			calls.Add(1)
 			go func(id uint64) {
 				defer calls.Done()
-				c.handle(id, &call)
+				c.handle(id, &call, c.reply)
 				<-c.inflight
 			}(f.ID)
 		case wire.KindCancel:
@@ -458,10 +530,10 @@ func (c *serverConn) handshake(br *bufio.Reader) error {
 	return nil
 }
 
-func (c *serverConn) handle(id uint64, call *wire.Call) {
+func (c *serverConn) handle(id uint64, call *wire.Call, reply func(uint64, []byte, *status)) {
 	e, st := c.s.lookup(call)
 	if st != nil {
-		c.reply(id, nil, st)
+		reply(id, nil, st)
 		return
 	}
 	var w *waiter
@@ -486,7 +558,7 @@ func (c *serverConn) handle(id uint64, call *wire.Call) {
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}
-	c.reply(id, body, st)
+	reply(id, body, st)
 }
 
 // cancel withdraws the parked call id, answering it with ErrCancelled. A
