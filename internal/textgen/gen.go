@@ -92,6 +92,9 @@ func Generate(ctx context.Context, w io.Writer, cfg Config) error {
 			case <-gctx.Done():
 				return gctx.Err()
 			}
+			if err := gctx.Err(); err != nil {
+				return err
+			}
 			if _, err := w.Write(b.buf); err != nil {
 				return fmt.Errorf("textgen: writing block %d: %w", b.idx, err)
 			}

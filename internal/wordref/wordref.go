@@ -72,6 +72,23 @@ var twoByteLower = func() (t [0x800]rune) {
 	return t
 }()
 
+const (
+	highBits = 0x8080808080808080
+	ones     = 0x0101010101010101
+)
+
+// lowerMask returns, for the eight bytes packed in x, 0x80 in each byte
+// that is an ASCII lower-case letter and 0 in the others (SWAR: the byte
+// additions never carry into the next byte, because every byte added to
+// is below 0x80 and the addends are small).
+func lowerMask(x uint64) uint64 {
+	ascii := ^x & highBits       // 0x80 where the byte is ASCII
+	low := x &^ highBits         // the bytes without their top bit
+	geA := low + (0x80-'a')*ones // top bit set where byte >= 'a'
+	gtZ := low + (0x7f-'z')*ones // top bit set where byte > 'z'
+	return ascii & geA &^ gtZ & highBits
+}
+
 // counter accumulates counts in an open-addressing hash table with linear
 // probing. It replaces a map[string]int64 because the map is where the time
 // went: m[string(b)]++ allocates the key on every call, and even with an
@@ -272,10 +289,22 @@ func (c *counter) scan(data []byte, final bool) int {
 			}
 			continue
 		}
-		// A run of ASCII letters and digits.
+		// A run of ASCII letters and digits. Lower-case letters, most
+		// of the text, are skipped eight at a time.
 		start := i
 		acc := cls
-		for i++; i < n; i++ {
+		for i++; ; i++ {
+			for i+8 <= n {
+				m := lowerMask(binary.LittleEndian.Uint64(data[i:]))
+				if m != highBits {
+					i += bits.TrailingZeros64(^m&highBits) >> 3
+					break
+				}
+				i += 8
+			}
+			if i >= n {
+				break
+			}
 			cls = asciiClass[data[i]]
 			if cls&(clsSep|clsHigh) != 0 {
 				break

@@ -230,3 +230,22 @@ func FuzzCount(f *testing.F) {
 		}
 	})
 }
+
+func TestLowerMask(t *testing.T) {
+	fillers := []uint64{0, 0xffffffffffffffff, 0x6161616161616161, 0x7a7a7a7a7a7a7a7a, 0x2041205a207b2060, 0x8090a0b0c0d0e0f0}
+	for _, fill := range fillers {
+		for pos := 0; pos < 8; pos++ {
+			for b := 0; b < 256; b++ {
+				x := fill&^(0xff<<(8*pos)) | uint64(b)<<(8*pos)
+				m := lowerMask(x)
+				for k := 0; k < 8; k++ {
+					byt := byte(x >> (8 * k))
+					want := byt >= 'a' && byt <= 'z'
+					if got := m>>(8*k)&0xff == 0x80; got != want || m>>(8*k)&0x7f != 0 {
+						t.Fatalf("lowerMask(%#x) = %#x: byte %d (%#x) marked %v, want %v", x, m, k, byt, got, want)
+					}
+				}
+			}
+		}
+	}
+}
