@@ -173,6 +173,9 @@ type writer struct {
 // Every line ends inside the block; the last line is padded with spaces
 // so that the block ends with '\n' at byte n.
 func generateBlock(v *vocab, cfg *Config, idx int64, n int, buf []byte) []byte {
+	if cap(buf) < n+slack { // the fast paths below rely on the slack
+		buf = make([]byte, 0, n+slack)
+	}
 	wr := writer{v: v, cfg: cfg, rng: newWyrand(cfg.Seed, streamBlock, uint64(idx)), buf: buf[:0], capNext: true}
 	wr.next = len(wr.choices)
 	wr.sentenceLeft = wr.sentenceLen()
@@ -294,19 +297,22 @@ func (wr *writer) word(d uint64) {
 	c := wr.choices[wr.next]
 	wr.next++
 	caps := (d>>20)&1023 < 2
-	if f := &v.slots[c>>1].forms[c&1]; !caps && !wr.capNext && f[inlineMax]&inlineProper == 0 && f[inlineMax] != 0 {
+	f := &v.slots[c>>1].forms[c&1]
+	meta := f[inlineMax]
+	if !caps && meta&inlineLen != 0 && (!wr.capNext || meta&(inlineCapSame|inlineCapASCII) != 0) {
 		// Copy the whole inline form with two moves, several times
 		// cheaper than memmove for a few bytes; the block buffer's
 		// slack guarantees the room.
 		n := len(wr.buf)
-		if cap(wr.buf)-n >= len(f) {
-			dst := wr.buf[n : n+len(f)]
-			binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(f[:8]))
-			binary.LittleEndian.PutUint32(dst[8:], binary.LittleEndian.Uint32(f[8:]))
-			wr.buf = wr.buf[:n+int(f[inlineMax])]
-			wr.capNext = false
-			return
+		dst := wr.buf[n : n+len(f)]
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(f[:8]))
+		binary.LittleEndian.PutUint32(dst[8:], binary.LittleEndian.Uint32(f[8:]))
+		if wr.capNext && meta&inlineCapASCII != 0 {
+			dst[0] -= 'a' - 'A'
 		}
+		wr.buf = wr.buf[:n+int(meta&inlineLen)]
+		wr.capNext = false
+		return
 	}
 	e := &v.words[v.rank(c)]
 	start, end := e.off, e.off+uint32(e.lo)
@@ -318,8 +324,25 @@ func (wr *writer) word(d uint64) {
 		start = e.off + uint32(e.lo)
 		end = start + uint32(e.ti)
 	}
-	wr.buf = append(wr.buf, v.arena[start:end]...)
+	wr.putLong(v.arena[start:end])
 	wr.capNext = false
+}
+
+// putLong appends a form from the arena in 8-byte moves. It may copy up to
+// 7 bytes past the form, which the arena's padding and the block buffer's
+// slack allow, and then drops them.
+func (wr *writer) putLong(src []byte) {
+	n, l := len(wr.buf), len(src)
+	if cap(src) < l+8 {
+		wr.buf = append(wr.buf, src...)
+		return
+	}
+	dst := wr.buf[n : n+l+8]
+	s := src[:l+8]
+	for k := 0; k < l; k += 8 {
+		binary.LittleEndian.PutUint64(dst[k:], binary.LittleEndian.Uint64(s[k:]))
+	}
+	wr.buf = wr.buf[:n+l]
 }
 
 func (wr *writer) number(r uint64) {

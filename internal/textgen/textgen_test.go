@@ -170,6 +170,57 @@ func TestVocabularyWords(t *testing.T) {
 	}
 }
 
+// TestInlineForms checks the copies of words kept in the alias slots
+// against the arena.
+func TestInlineForms(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NonASCII = 0.3
+	v := buildVocab(&cfg)
+	inlined := 0
+	for i := range v.slots {
+		for which, f := range v.slots[i].forms {
+			r := uint32(i<<1 | which)
+			e := v.words[v.rank(r)]
+			lower := string(v.arena[e.off : e.off+uint32(e.lo)])
+			title := string(v.arena[e.off+uint32(e.lo) : e.off+uint32(e.lo)+uint32(e.ti)])
+			meta := f[inlineMax]
+			n := int(meta & inlineLen)
+			if n == 0 {
+				continue
+			}
+			inlined++
+			usual, capital := string(f[:n]), ""
+			switch {
+			case meta&inlineCapSame != 0:
+				capital = usual
+			case meta&inlineCapASCII != 0:
+				capital = string(usual[0]-('a'-'A')) + usual[1:]
+			default:
+				capital = title
+			}
+			if e.proper && usual != title || !e.proper && usual != lower || capital != title {
+				t.Fatalf("slot %d form %d (proper %v): usual %q, capitalised %q; want %q, %q", i, which, e.proper, usual, capital, lower, title)
+			}
+			if string(f[n:inlineMax]) != strings.Repeat("\x00", inlineMax-n) {
+				t.Fatalf("slot %d form %d: padding %q not zero", i, which, f[n:inlineMax])
+			}
+		}
+	}
+	// Most draws, weighted by frequency, must find their word inline.
+	rng := newWyrand(1, 2, 3)
+	hits, draws := 0, 200_000
+	for range draws {
+		c := v.sample(rng.next(), rng.next())
+		if v.slots[c>>1].forms[c&1][inlineMax]&inlineLen != 0 {
+			hits++
+		}
+	}
+	t.Logf("%d of %d slot forms inline; %.3f of draws", inlined, 2*len(v.slots), float64(hits)/float64(draws))
+	if hits < draws*8/10 {
+		t.Errorf("only %d of %d draws find their word inline", hits, draws)
+	}
+}
+
 func countCorpus(t *testing.T, out []byte) map[string]int64 {
 	t.Helper()
 	counts, err := wordref.Count(bytes.NewReader(out))

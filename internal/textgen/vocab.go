@@ -103,15 +103,21 @@ type aliasSlot struct {
 	forms  [2]inlineForm
 }
 
-// inlineForm holds the form as written of a word of at most inlineMax
-// bytes, zero-padded, and in its last byte the word's length, with
-// inlineProper set if the word is a proper noun. A length of 0 means the
-// word is longer and must be read from the arena.
+// inlineForm holds the usual form of a word of at most inlineMax bytes,
+// zero-padded: capitalised for a proper noun, as written otherwise. Its
+// last byte holds the form's length (inlineLen bits; 0 if the word does not
+// fit and must be read from the arena) and a flag saying how to capitalise
+// it at the start of a sentence: inlineCapASCII if that means turning its
+// first byte from ASCII lower to upper case, inlineCapSame if it is
+// unchanged (proper nouns, numbers, scripts without case). With neither
+// flag, the capitalised form is read from the arena.
 type inlineForm [12]byte
 
 const (
-	inlineMax    = len(inlineForm{}) - 1
-	inlineProper = 0x80
+	inlineMax      = len(inlineForm{}) - 1
+	inlineLen      = 0x3f
+	inlineCapSame  = 0x40
+	inlineCapASCII = 0x80
 )
 
 // vocab is the ranked vocabulary and its Zipf sampler. It is built once per
@@ -199,7 +205,7 @@ func buildVocab(cfg *Config) *vocab {
 			// Frequent words are short, rare words long, as in natural
 			// language. Repeated collisions lengthen the word, so the
 			// loop ends even for a vocabulary close to MaxVocabulary.
-			syl := 1 + bits.Len(uint(rank))/6 + min(rank/32, 1)*(rng.intn(3)/2) + attempt/4
+			syl := 1 + bits.Len(uint(rank))/7 + min(rank/32, 1)*(rng.intn(3)/2) + attempt/4
 			if rng.float64() < cfg.NonASCII {
 				buf = nonASCIIWord(buf[:0], &rng, syl)
 			} else {
@@ -216,6 +222,8 @@ func buildVocab(cfg *Config) *vocab {
 			break
 		}
 	}
+	// Padding, so that forms can be copied in 8-byte moves.
+	v.arena = append(v.arena, make([]byte, 8)...)
 	v.zipf(cfg.ZipfS)
 	return v
 }
@@ -372,16 +380,25 @@ func aliasTable(w []float64, base uint32) []aliasSlot {
 	return slots
 }
 
-// inline stores the form as written of rank r in f, if it fits.
+// inline stores the usual form of rank r in f, if it fits.
 func (v *vocab) inline(f *inlineForm, r uint32) {
 	e := &v.words[r]
-	if int(e.lo) > inlineMax {
+	lower := v.arena[e.off : e.off+uint32(e.lo)]
+	title := v.arena[e.off+uint32(e.lo) : e.off+uint32(e.lo)+uint32(e.ti)]
+	usual := lower
+	if e.proper {
+		usual = title
+	}
+	if len(usual) > inlineMax {
 		return
 	}
-	copy(f[:], v.lower(int(r)))
-	f[inlineMax] = e.lo
-	if e.proper {
-		f[inlineMax] |= inlineProper
+	copy(f[:], usual)
+	f[inlineMax] = byte(len(usual))
+	switch {
+	case e.proper || string(lower) == string(title):
+		f[inlineMax] |= inlineCapSame
+	case 'a' <= lower[0] && lower[0] <= 'z' && lower[0]-('a'-'A') == title[0] && string(lower[1:]) == string(title[1:]):
+		f[inlineMax] |= inlineCapASCII
 	}
 }
 
