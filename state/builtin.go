@@ -118,11 +118,13 @@ func (o *numObj) norm(v int64) int64 {
 
 func (o *numObj) readOnly(m string) bool { return m == "Get" }
 
+// numArgs is the argument count of each numeric method (a constant table).
+var numArgs = map[string]int{"Get": 0, "Set": 1, "GetAndSet": 1, "AddAndGet": 1, "GetAndAdd": 1,
+	"IncrementAndGet": 0, "DecrementAndGet": 0, "GetAndIncrement": 0, "GetAndDecrement": 0,
+	"CompareAndSet": 2, "Add": 1, "Increment": 0, "Reset": 0}
+
 func (o *numObj) invoke(m string, args [][]byte, _ *waiter) ([]byte, *status, bool) {
-	nargs := map[string]int{"Get": 0, "Set": 1, "GetAndSet": 1, "AddAndGet": 1, "GetAndAdd": 1,
-		"IncrementAndGet": 0, "DecrementAndGet": 0, "GetAndIncrement": 0, "GetAndDecrement": 0,
-		"CompareAndSet": 2, "Add": 1, "Increment": 0, "Reset": 0}
-	n, ok := nargs[m]
+	n, ok := numArgs[m]
 	if o.typ == TypeCounter {
 		ok = m == "Get" || m == "Add" || m == "Increment" || m == "Reset"
 	} else {

@@ -18,10 +18,8 @@ type ref struct {
 }
 
 func (r ref) call(ctx context.Context, method string, args ...[]byte) ([]byte, error) {
-	return r.c.do(ctx, &request{typ: r.typ, key: r.key, method: r.method(method), flags: r.flags, init: r.init, args: args})
+	return r.c.do(ctx, &request{typ: r.typ, key: r.key, method: method, flags: r.flags, init: r.init, args: args})
 }
-
-func (r ref) method(m string) string { return m }
 
 // Key returns the object's key.
 func (r ref) Key() string { return r.key }

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"github.com/galeproject/gale/state/internal/wire"
 	"reflect"
 )
 
@@ -19,7 +20,7 @@ type Object struct{ ref }
 func (c *Client) Object(typ, key string) Object { return Object{ref{c: c, typ: typ, key: key}} }
 
 // Persistent returns a handle that creates the object persistent.
-func (o Object) Persistent() Object { o.flags |= 1; return o }
+func (o Object) Persistent() Object { o.flags |= wire.FlagPersistent; return o }
 
 func encodeArgs(args []any) ([][]byte, error) {
 	out := make([][]byte, len(args))
