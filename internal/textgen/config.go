@@ -59,8 +59,8 @@ type Config struct {
 	// Default 4 MiB, between MinBlockSize and MaxBlockSize.
 	BlockSize int
 	// Workers is the number of goroutines generating blocks; 0 means
-	// runtime.GOMAXPROCS(0). It does not change the output. Memory use is
-	// about 3 × Workers × BlockSize.
+	// runtime.GOMAXPROCS(0). It does not change the output. Generate
+	// holds 2 × Workers blocks in memory.
 	Workers int
 }
 

@@ -14,8 +14,9 @@ import (
 )
 
 // slack is the room a block buffer keeps beyond the block size: one token
-// (at most maxFormLen bytes plus punctuation) may be written past the end
-// before it is taken back.
+// (a form of at most maxFormLen bytes, punctuation, and the up to 8 bytes
+// the word copies write past their end) may be written past the end before
+// it is taken back.
 const slack = maxFormLen + 64
 
 // Generate writes the corpus described by cfg to w: exactly cfg.Size bytes,
@@ -26,7 +27,7 @@ func Generate(ctx context.Context, w io.Writer, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.Size == 0 {
+	if cfg.Size == 0 || ctx.Err() != nil {
 		return ctx.Err()
 	}
 	v := buildVocab(&cfg)
@@ -200,10 +201,7 @@ func generateBlock(v *vocab, cfg *Config, idx int64, n int, buf []byte) []byte {
 		if wr.cfg.CRLFEvery > 0 && wr.rng.next()%uint64(wr.cfg.CRLFEvery) == 0 && len(wr.buf) < limit-1 {
 			wr.buf = append(wr.buf, '\r')
 		}
-		wr.buf = append(wr.buf, '\n')
-		if len(wr.buf) == n {
-			return wr.buf
-		}
+		wr.buf = append(wr.buf, '\n') // len(wr.buf) < n still
 	}
 }
 

@@ -79,9 +79,9 @@ var (
 		"雨", "花", "海", "空", "田", "森", "町", "村", "手", "心", "時"}
 )
 
-// maxFormLen bounds the byte length of a word form, so that a token always
-// fits in the slack after a block's end.
-const maxFormLen = 200
+// maxFormLen bounds the byte length of each form of a word, so that a
+// token always fits in the slack after a block's end.
+const maxFormLen = 64
 
 // entry locates the three forms of a word in vocab.arena: as written,
 // capitalised, and in capitals, stored one after the other.
@@ -95,8 +95,9 @@ type entry struct {
 // uniformly, then it yields rank i if a uniform uint32 is below thresh, and
 // rank alias otherwise. The slot also carries the two words it may yield
 // (in forms[0] for rank i, forms[1] for rank alias) when they fit, so that
-// drawing a word costs one memory access: the slot is a single 32-byte
-// cache-line-aligned unit, and most words need nothing else.
+// drawing a word costs one memory access: the slot is 32 bytes, within one
+// cache line when the table is (as large allocations are) aligned, and
+// most words need nothing else.
 type aliasSlot struct {
 	thresh uint32
 	alias  uint32
@@ -204,14 +205,15 @@ func buildVocab(cfg *Config) *vocab {
 		for attempt := 0; ; attempt++ {
 			// Frequent words are short, rare words long, as in natural
 			// language. Repeated collisions lengthen the word, so the
-			// loop ends even for a vocabulary close to MaxVocabulary.
-			syl := 1 + bits.Len(uint(rank))/7 + min(rank/32, 1)*(rng.intn(3)/2) + attempt/4
+			// loop ends even for a vocabulary close to MaxVocabulary. Eight
+			// syllables of any kind stay within maxFormLen.
+			syl := min(1+bits.Len(uint(rank))/7+min(rank/32, 1)*(rng.intn(3)/2)+attempt/4, 8)
 			if rng.float64() < cfg.NonASCII {
 				buf = nonASCIIWord(buf[:0], &rng, syl)
 			} else {
 				buf = asciiWord(buf[:0], &rng, syl)
 			}
-			if len(buf) > maxFormLen/3 {
+			if len(buf) > maxFormLen {
 				continue
 			}
 			if _, dup := seen[string(buf)]; dup {
@@ -241,7 +243,7 @@ func (v *vocab) add(w []byte, proper bool) {
 	for _, r := range string(w) {
 		v.arena = utf8.AppendRune(v.arena, unicode.ToUpper(r))
 	}
-	if len(v.arena)-start > maxFormLen/3 { // use the capitalised form
+	if len(v.arena)-start > maxFormLen { // use the capitalised form
 		v.arena = append(v.arena[:start], v.arena[start-int(e.ti):start]...)
 	}
 	e.up = uint8(len(v.arena) - start)
