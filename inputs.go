@@ -154,3 +154,25 @@ func underPrefix(key, prefix string) bool {
 	}
 	return key == prefix || strings.HasPrefix(key, prefix+"/")
 }
+
+// recordSplits cuts files of fixed-size records into chunks of whole
+// records, and reports a file whose size is not a multiple of size.
+func recordSplits(files []inputFile, chunk int64, size int) ([]engine.InputSpec, error) {
+	rs := int64(size)
+	chunk = max(chunk/rs, 1) * rs
+	var ins []engine.InputSpec
+	for _, f := range files {
+		if f.size%rs != 0 {
+			return nil, fmt.Errorf("input %s is %d bytes, not a whole number of %d-byte records: "+
+				"the record at offset %d is incomplete", f.name, f.size, size, f.size-f.size%rs)
+		}
+		for off := int64(0); off < f.size; off += chunk {
+			ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: f.url, Key: f.key, Off: off,
+				Len: min(chunk, f.size-off), RecordSize: size})
+		}
+	}
+	if len(ins) == 0 && len(files) > 0 {
+		ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: files[0].url, Key: files[0].key, RecordSize: size})
+	}
+	return ins, nil
+}

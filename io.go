@@ -7,10 +7,11 @@ import (
 	"github.com/galeproject/gale/planner"
 )
 
-// textSource is a ReadText source: the patterns, resolved to files when
-// the pipeline runs.
+// textSource is a ReadText or ReadRecords source: the patterns, resolved
+// to files when the pipeline runs. recordSize is 0 for text.
 type textSource struct {
-	patterns []string
+	patterns   []string
+	recordSize int
 }
 
 // sliceSource is a FromSlice source: its elements already encoded.
@@ -56,6 +57,23 @@ func summarize(paths []string) string {
 		return paths[0]
 	}
 	return fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
+}
+
+// ReadRecords reads fixed-size binary records (size bytes each, such as
+// the 100-byte records of the sort benchmark) from the same kinds of paths
+// as ReadText. Every file's size must be a multiple of size; Run reports a
+// file that is not, naming it and the offset of its incomplete record.
+func ReadRecords(p *Pipeline, size int, paths ...string) Collection[[]byte] {
+	loc := callerLoc(1)
+	if len(paths) == 0 {
+		p.fail(loc, "ReadRecords needs at least one path")
+	}
+	if size <= 0 {
+		p.fail(loc, "ReadRecords: record size must be positive, got %d", size)
+	}
+	label := fmt.Sprintf("ReadRecords(%d bytes, %s)", size, summarize(paths))
+	return addNode[[]byte](p, &node{Node: planner.Node{Kind: planner.Source, Label: label, Loc: loc, Splits: 1},
+		text: &textSource{patterns: append([]string(nil), paths...), recordSize: size}})
 }
 
 // FromSlice makes a collection of the elements of xs, encoded when
@@ -109,6 +127,18 @@ func WriteText[T any](c Collection[T], path string) {
 	}
 	addNode[T](c.p, &node{Node: planner.Node{Kind: planner.Sink, Label: "WriteText(" + path + ")",
 		Inputs: []int{c.id}, Loc: loc}, sink: &sinkInfo{format: "text", path: path}})
+}
+
+// WriteRecords writes the bytes of every element as they are, with no
+// separator (fixed-size binary records), into part files under path, with
+// WriteText's commit rules.
+func WriteRecords[T ~string | ~[]byte](c Collection[T], path string) {
+	loc := callerLoc(1)
+	if path == "" {
+		c.p.fail(loc, "WriteRecords needs an output path")
+	}
+	addNode[T](c.p, &node{Node: planner.Node{Kind: planner.Sink, Label: "WriteRecords(" + path + ")",
+		Inputs: []int{c.id}, Loc: loc}, sink: &sinkInfo{format: "raw", path: path}})
 }
 
 // Collected holds the elements a Collect sink brought back to the driver.

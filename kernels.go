@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"unsafe"
 
@@ -47,6 +48,20 @@ func (elemKernel[T]) RecordSink(w io.Writer) kernel.Sink {
 	return &recordSink[T]{w: bufio.NewWriterSize(w, 256<<10), c: coder.For[T]()}
 }
 
+func (elemKernel[T]) RawSink(w io.Writer) (kernel.Sink, error) {
+	switch reflect.TypeFor[T]().Kind() {
+	case reflect.String:
+	case reflect.Slice:
+		if reflect.TypeFor[T]().Elem().Kind() != reflect.Uint8 {
+			return nil, fmt.Errorf("gale: raw output of %s: need strings or byte slices", coder.TypeName[T]())
+		}
+	default:
+		return nil, fmt.Errorf("gale: raw output of %s: need strings or byte slices", coder.TypeName[T]())
+	}
+	raw := rawBytes[T]()
+	return &textSink[T]{w: bufio.NewWriterSize(w, 256<<10), format: func(b []byte, v T) []byte { return append(b, raw.to(v)...) }, raw: true}, nil
+}
+
 func (elemKernel[T]) DecodeRecords(data []byte, next any) (int64, error) {
 	emit, ok := next.(func(T))
 	if !ok {
@@ -68,6 +83,7 @@ func (elemKernel[T]) DecodeRecords(data []byte, next any) (int64, error) {
 
 // textSink writes one line per element.
 type textSink[T any] struct {
+	raw     bool // no newline after each element
 	w       *bufio.Writer
 	format  func([]byte, T) []byte
 	buf     []byte
@@ -78,7 +94,10 @@ type textSink[T any] struct {
 
 func (s *textSink[T]) Emit() any {
 	return func(v T) {
-		s.buf = append(s.format(s.buf[:0], v), '\n')
+		s.buf = s.format(s.buf[:0], v)
+		if !s.raw {
+			s.buf = append(s.buf, '\n')
+		}
 		n, err := s.w.Write(s.buf)
 		s.bytes += int64(n)
 		s.records++

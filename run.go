@@ -41,7 +41,18 @@ type runConfig struct {
 	noLift       bool
 	storeOptions map[string]string
 	jobID        string
+	workerMemory int64
+	spillDir     string
 }
+
+// WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
+// like a small function): a sort partition larger than about half of it is
+// sorted in runs spilled to local disk and merged.
+func WorkerMemory(bytes int64) RunOption { return func(c *runConfig) { c.workerMemory = bytes } }
+
+// SpillDir sets where tasks spill sorted runs (default: the worker's
+// temporary directory).
+func SpillDir(dir string) RunOption { return func(c *runConfig) { c.spillDir = dir } }
 
 // WithBackend runs the tasks on b instead of the embedded local backend.
 // The caller keeps ownership of b (Run does not close it). name labels the
@@ -182,6 +193,9 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	if cfg.chunk < 0 {
 		return cfg, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
 	}
+	if cfg.workerMemory < 0 {
+		return cfg, fmt.Errorf("gale: WorkerMemory must be positive, got %d", cfg.workerMemory)
+	}
 	if cfg.jobID == "" {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
@@ -205,7 +219,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 		return nil, err
 	}
 	job := &engine.Job{ID: cfg.jobID, Inputs: map[int][]engine.InputSpec{}, Sinks: map[int]engine.Sink{},
-		StoreOptions: cfg.storeOptions}
+		StoreOptions: cfg.storeOptions, WorkerMemory: cfg.workerMemory, SpillDir: cfg.spillDir}
 	logical := planner.Logical{}
 	var errs []error
 	for _, n := range p.nodes {
@@ -222,7 +236,15 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 				}
 				files = append(files, fs...)
 			}
-			ins := textSplits(files, chunkSize(cfg, files))
+			var ins []engine.InputSpec
+			if n.text.recordSize > 0 {
+				var err error
+				if ins, err = recordSplits(files, chunkSize(cfg, files), n.text.recordSize); err != nil {
+					errs = append(errs, fmt.Errorf("gale: %s (%s): %w", n.Label, n.Loc, err))
+				}
+			} else {
+				ins = textSplits(files, chunkSize(cfg, files))
+			}
 			job.Inputs[n.ID] = ins
 			pn.Splits = max(len(ins), 1)
 			pn.SourceBytes = 0
@@ -245,7 +267,12 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	plan, err := planner.Compile(logical, planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions, NoLift: cfg.noLift})
+	mem := cfg.workerMemory
+	if mem == 0 {
+		mem = engine.DefaultWorkerMemory
+	}
+	plan, err := planner.Compile(logical, planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
+		NoLift: cfg.noLift, SortPartitionBytes: mem / 2})
 	if err != nil {
 		return nil, err
 	}

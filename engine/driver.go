@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,18 +35,26 @@ type Job struct {
 	Temp string
 	// StoreOptions configure store clients in workers (S3 endpoint, ...).
 	StoreOptions map[string]string
+	// WorkerMemory is each task's budget for buffered records (default
+	// DefaultWorkerMemory); SpillDir is where sorts spill on workers.
+	WorkerMemory int64
+	SpillDir     string
 }
 
 // Sink describes one sink's destination.
 type Sink struct {
-	// Format is "text" (part files committed to URL) or "records"
-	// (encoded records kept in the temporary store for the caller).
+	// Format is "text" or "raw" (part files committed to URL), or
+	// "records" (encoded records kept in the temporary store for the
+	// caller).
 	Format string
 	// URL is a text sink's output directory.
 	URL string
 	// Overwrite allows replacing existing output.
 	Overwrite bool
 }
+
+// published reports whether the sink's output is committed to its URL.
+func (s Sink) published() bool { return s.Format != "records" }
 
 // Config configures a job run.
 type Config struct {
@@ -124,6 +133,7 @@ type driver struct {
 	report  *Report
 	temp    objstore.Store
 	staging map[int]*staging // per text sink node
+	splits  map[int][][]byte // per sort shuffle, once its samplers are done
 
 	eventMu  sync.Mutex
 	eventErr error // the first failed event write
@@ -148,7 +158,7 @@ func (d *driver) prepare(ctx context.Context) error {
 	d.staging = map[int]*staging{}
 	var errs []error
 	for node, s := range d.job.Sinks {
-		if s.Format != "text" {
+		if !s.published() {
 			continue
 		}
 		st, err := d.newStaging(ctx, node, s)
@@ -334,20 +344,32 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 	st := plan.Stages[a.Stage]
 	s := TaskSpec{Kind: StageTaskKind, Version: SpecVersion, Job: d.job.ID, Stage: a.Stage, Task: a.Task,
 		Attempt: a.Attempt, Roots: st.Roots, Temp: d.job.Temp, StoreOptions: d.job.StoreOptions,
-		InputElem: plan.Logical.Nodes[st.Source].Elem}
+		InputElem: plan.Logical.Nodes[st.Source].Elem, MemoryBytes: d.job.WorkerMemory, SpillDir: d.job.SpillDir}
 	for _, op := range st.Ops {
 		o := OpSpec{Kind: op.Kind, Node: op.Node, Kernel: op.Kernel, Elem: op.Elem, Children: op.Children,
 			Shuffle: op.Shuffle, Combine: op.Combine}
 		switch op.Kind {
+		case planner.OpSample:
+			sh := plan.Shuffles[op.Shuffle]
+			o.Range = true
+			// About 100 keys per partition overall, at least 100 per task:
+			// quantiles of such a sample land within a few percent of the
+			// true ones.
+			o.SampleSize = max(100, (100*sh.Partitions+st.Tasks-1)/st.Tasks)
 		case planner.OpShuffleWrite:
-			o.Partitions = plan.Shuffles[op.Shuffle].Partitions
+			sh := plan.Shuffles[op.Shuffle]
+			o.Partitions = sh.Partitions
+			if sh.Range {
+				o.Range = true
+				o.Splits = d.sortSplits(sh)
+			}
 		case planner.OpSink:
 			sink, ok := d.job.Sinks[op.Node]
 			if !ok {
 				return nil, fmt.Errorf("engine: sink node %d has no destination", op.Node)
 			}
-			if sink.Format == "text" {
-				o.Sink = &SinkSpec{Format: "text", URL: d.staging[op.Node].url, Prefix: "attempts/"}
+			if sink.published() {
+				o.Sink = &SinkSpec{Format: sink.Format, URL: d.staging[op.Node].url, Prefix: "attempts/"}
 			} else {
 				o.Sink = &SinkSpec{Format: "records", URL: d.job.Temp, Prefix: fmt.Sprintf("collect-%d/", op.Node)}
 			}
@@ -363,7 +385,7 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 		s.Input = ins[a.Task]
 	case planner.FromShuffle:
 		sh := plan.Shuffles[st.Shuffle]
-		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined}
+		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined, Range: sh.Range}
 		for _, ps := range sh.Producers {
 			for t := range plan.Stages[ps].Tasks {
 				w := d.sched.Winner(TaskRef{ps, t})
@@ -381,6 +403,50 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 		}
 	}
 	return json.Marshal(s)
+}
+
+// sortSplits returns the split points of a sort shuffle: the quantiles of
+// every sampled key, computed once when its sampling stages are done.
+func (d *driver) sortSplits(sh planner.Shuffle) [][]byte {
+	if sp, ok := d.splits[sh.ID]; ok {
+		return sp
+	}
+	var keys [][]byte
+	for _, smp := range sh.Samplers {
+		for t := range d.job.Plan.Stages[smp].Tasks {
+			if w := d.sched.Winner(TaskRef{smp, t}); w != nil {
+				keys = append(keys, w.Samples...)
+			}
+		}
+	}
+	sp := SplitPoints(keys, sh.Partitions)
+	if d.splits == nil {
+		d.splits = map[int][][]byte{}
+	}
+	d.splits[sh.ID] = sp
+	return sp
+}
+
+// SplitPoints picks parts-1 split points from sampled keys: the keys at
+// evenly spaced ranks of the sorted sample. Equal keys may yield equal
+// split points, which leave the partitions between them empty: records with
+// one key always share a partition.
+func SplitPoints(keys [][]byte, parts int) [][]byte {
+	if parts <= 1 {
+		return [][]byte{}
+	}
+	if len(keys) == 0 {
+		// Nothing was sampled (empty input): every key falls after the
+		// empty split points, into the last partition.
+		return make([][]byte, parts-1)
+	}
+	sorted := append([][]byte(nil), keys...)
+	sort.Slice(sorted, func(i, j int) bool { return bytes.Compare(sorted[i], sorted[j]) < 0 })
+	sp := make([][]byte, 0, parts-1)
+	for i := 1; i < parts; i++ {
+		sp = append(sp, sorted[i*len(sorted)/parts])
+	}
+	return sp
 }
 
 // sinkOutputs returns the winning outputs of a sink node in (stage, task,
@@ -414,7 +480,7 @@ func (d *driver) commit(ctx context.Context) error {
 	for _, node := range nodes {
 		outs := d.sinkOutputs(node)
 		sink := d.job.Sinks[node]
-		if sink.Format != "text" {
+		if !sink.published() {
 			for _, o := range outs {
 				d.report.Collected[node] = append(d.report.Collected[node], o.Key)
 			}

@@ -35,6 +35,11 @@ type TaskSpec struct {
 	// outputs); StoreOptions configure store clients (S3 endpoint, ...).
 	Temp         string            `json:"temp"`
 	StoreOptions map[string]string `json:"store_options,omitempty"`
+	// MemoryBytes is the task's memory budget for buffered records (sorts
+	// spill beyond it) and SpillDir where spills go (default: the
+	// system's temporary directory).
+	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+	SpillDir    string `json:"spill_dir,omitempty"`
 }
 
 // OpSpec is one operation of a task's tree.
@@ -48,13 +53,18 @@ type OpSpec struct {
 	Shuffle    int  `json:"shuffle,omitempty"`
 	Combine    bool `json:"combine,omitempty"`
 	Partitions int  `json:"partitions,omitempty"`
+	// Range writes: the sort's split points (len+1 partitions).
+	Splits [][]byte `json:"splits,omitempty"`
+	Range  bool     `json:"range,omitempty"`
+	// Samples: how many keys to keep.
+	SampleSize int `json:"sample_size,omitempty"`
 	// Sinks.
 	Sink *SinkSpec `json:"sink,omitempty"`
 }
 
 // SinkSpec tells a task where its sink output goes.
 type SinkSpec struct {
-	// Format is "text" or "records".
+	// Format is "text", "records" (encoded) or "raw" (bytes as they are).
 	Format string `json:"format"`
 	// URL is the store that receives the attempt's output, Prefix the key
 	// prefix within it; the worker appends a unique name.
@@ -68,6 +78,7 @@ const (
 	InputRecords  = "records"
 	InputGenerate = "generate"
 	InputShuffle  = "shuffle"
+	InputFixed    = "fixed"
 )
 
 // InputSpec is what one task reads.
@@ -79,6 +90,8 @@ type InputSpec struct {
 	Key string `json:"key,omitempty"`
 	Off int64  `json:"off,omitempty"`
 	Len int64  `json:"len,omitempty"`
+	// Fixed: records of RecordSize bytes in [Off, Off+Len) of Key.
+	RecordSize int `json:"record_size,omitempty"`
 	// Records: encoded records, inline or in object Key of URL.
 	Inline []byte `json:"inline,omitempty"`
 	// Generate: indices [Lo, Hi) through generator Kernel.
@@ -89,6 +102,8 @@ type InputSpec struct {
 	// keyed Kernel; Combined tells whether they hold partial aggregates.
 	Segments []Segment `json:"segments,omitempty"`
 	Combined bool      `json:"combined,omitempty"`
+	// Range: the kernel is a sort's, and the partition is sorted.
+	Range bool `json:"range,omitempty"`
 }
 
 // Segment is a byte range of an object in the temporary store.
@@ -111,6 +126,8 @@ type TaskResult struct {
 	Shuffles []ShuffleOutput `json:"shuffles,omitempty"`
 	// Sinks lists each sink's output object.
 	Sinks []SinkOutput `json:"sinks,omitempty"`
+	// Samples holds the keys a sampling task kept.
+	Samples [][]byte `json:"samples,omitempty"`
 }
 
 // Metrics counts what a task (or a stage, summed) did.
@@ -124,6 +141,9 @@ type Metrics struct {
 	ShuffleBytesRead    int64 `json:"shuffle_bytes_read"`
 	ShuffleBytesWritten int64 `json:"shuffle_bytes_written"`
 	Requests            int64 `json:"requests"`
+	// Sort spills: sorted runs written to local disk and their bytes.
+	SpillRuns  int64 `json:"spill_runs,omitempty"`
+	SpillBytes int64 `json:"spill_bytes,omitempty"`
 }
 
 // Add adds o to m.
@@ -135,6 +155,8 @@ func (m *Metrics) Add(o Metrics) {
 	m.ShuffleBytesRead += o.ShuffleBytesRead
 	m.ShuffleBytesWritten += o.ShuffleBytesWritten
 	m.Requests += o.Requests
+	m.SpillRuns += o.SpillRuns
+	m.SpillBytes += o.SpillBytes
 }
 
 // ShuffleOutput locates one map task's output for one shuffle.

@@ -126,6 +126,7 @@ type task struct {
 	// outputs still being written; abort cancels them.
 	sinks    []*sinkRun
 	shuffles []*shuffleRun
+	samples  []sampleRun
 }
 
 type sinkRun struct {
@@ -142,6 +143,10 @@ type shuffleRun struct {
 	op      int
 	shuffle int
 	w       kernel.ShuffleWriter
+}
+
+type sampleRun struct {
+	s kernel.Sampler
 }
 
 func (t *task) abort() {
@@ -207,16 +212,35 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 	case planner.OpFlatten:
 		return t.fanout(op.Elem, kids)
 	case planner.OpShuffleWrite:
-		kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, op.Kernel)
-		if err != nil {
-			return nil, err
-		}
-		sw, err := kk.Writer(op.Partitions, op.Combine)
-		if err != nil {
-			return nil, err
+		var sw kernel.ShuffleWriter
+		if op.Range {
+			rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, op.Kernel)
+			if err != nil {
+				return nil, err
+			}
+			if sw, err = rk.Writer(op.Splits); err != nil {
+				return nil, err
+			}
+		} else {
+			kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, op.Kernel)
+			if err != nil {
+				return nil, err
+			}
+			if sw, err = kk.Writer(op.Partitions, op.Combine); err != nil {
+				return nil, err
+			}
 		}
 		t.shuffles = append(t.shuffles, &shuffleRun{op: i, shuffle: op.Shuffle, w: sw})
 		return sw.Emit(), nil
+	case planner.OpSample:
+		rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, op.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		seed := uint64(t.spec.Stage)<<32 | uint64(t.spec.Task)
+		smp := rk.Sampler(op.SampleSize, seed)
+		t.samples = append(t.samples, sampleRun{smp})
+		return smp.Emit(), nil
 	case planner.OpSink:
 		return t.openSink(ctx, i, op)
 	}
@@ -244,6 +268,10 @@ func (t *task) openSink(ctx context.Context, i int, op OpSpec) (any, error) {
 		run.sink = ek.TextSink(cw)
 	case "records":
 		run.sink = ek.RecordSink(cw)
+	case "raw":
+		if run.sink, err = ek.RawSink(cw); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("engine: unknown sink format %q", op.Sink.Format)
 	}
@@ -320,6 +348,32 @@ func (t *task) read(ctx context.Context, emit any) error {
 			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 		}
 		return nil
+	case InputFixed:
+		f, ok := emit.(func([]byte))
+		if !ok {
+			return fmt.Errorf("engine: fixed-size records feed %T, want func([]byte)", emit)
+		}
+		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+		if err != nil {
+			return err
+		}
+		rc, err := st.Get(ctx, in.Key, in.Off, in.Len)
+		if err != nil {
+			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+		}
+		defer rc.Close()
+		m.Requests++
+		n, read, err := readFixed(ctx, rc, in.RecordSize, f)
+		m.RecordsIn += n
+		m.ObjectBytesRead += read
+		if err != nil {
+			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+		}
+		if read != in.Len {
+			return fmt.Errorf("engine: %s/%s ended after %d of %d bytes at offset %d; was it changed while the job ran?",
+				st, in.Key, read, in.Len, in.Off)
+		}
+		return nil
 	case InputRecords:
 		ek, err := kernel.Lookup[kernel.Elem](t.w.reg, t.spec.InputElem)
 		if err != nil {
@@ -349,11 +403,14 @@ func (t *task) read(ctx context.Context, emit any) error {
 		m.RecordsIn += in.Hi - in.Lo
 		return g.Generate(ctx, in.Lo, in.Hi, emit)
 	case InputShuffle:
-		kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, in.Kernel)
+		st, err := t.w.store(ctx, t.spec.Temp, t.spec.StoreOptions)
 		if err != nil {
 			return err
 		}
-		st, err := t.w.store(ctx, t.spec.Temp, t.spec.StoreOptions)
+		if in.Range {
+			return t.readSorted(ctx, st, emit)
+		}
+		kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, in.Kernel)
 		if err != nil {
 			return err
 		}
@@ -379,6 +436,77 @@ func (t *task) read(ctx context.Context, emit any) error {
 		return err
 	}
 	return fmt.Errorf("engine: unknown input kind %q", in.Kind)
+}
+
+// readSorted streams a sort partition's segments into the sort kernel, so
+// the partition never has to fit in memory.
+func (t *task) readSorted(ctx context.Context, st objstore.Store, emit any) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, in.Kernel)
+	if err != nil {
+		return err
+	}
+	readers := make([]io.Reader, 0, len(in.Segments))
+	for _, s := range in.Segments {
+		if s.Len == 0 {
+			continue
+		}
+		readers = append(readers, &lazySegment{ctx: ctx, st: st, seg: s, m: m})
+	}
+	defer func() {
+		for _, r := range readers {
+			r.(*lazySegment).Close()
+		}
+	}()
+	cfg := kernel.SortConfig{MemoryBytes: t.spec.MemoryBytes, TempDir: t.spec.SpillDir,
+		Stats: func(runs int, bytes int64) { m.SpillRuns, m.SpillBytes = int64(runs), bytes }}
+	if cfg.MemoryBytes <= 0 {
+		cfg.MemoryBytes = DefaultWorkerMemory
+	}
+	n, err := rk.Sort(ctx, readers, cfg, emit)
+	m.RecordsIn += n
+	return err
+}
+
+// DefaultWorkerMemory is a task's memory budget when the job sets none: the
+// size of a small function.
+const DefaultWorkerMemory = 512 << 20
+
+// lazySegment opens a shuffle segment on its first read and checks that
+// the whole segment arrived.
+type lazySegment struct {
+	ctx  context.Context
+	st   objstore.Store
+	seg  Segment
+	m    *Metrics
+	rc   io.ReadCloser
+	read int64
+}
+
+func (l *lazySegment) Read(p []byte) (int, error) {
+	if l.rc == nil {
+		rc, err := l.st.Get(l.ctx, l.seg.Key, l.seg.Off, l.seg.Len)
+		if err != nil {
+			return 0, fmt.Errorf("engine: reading %s/%s: %w", l.st, l.seg.Key, err)
+		}
+		l.rc = rc
+		l.m.Requests++
+	}
+	n, err := l.rc.Read(p)
+	l.read += int64(n)
+	l.m.ShuffleBytesRead += int64(n)
+	if err == io.EOF && l.read != l.seg.Len {
+		return n, fmt.Errorf("engine: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
+			l.st, l.seg.Key, l.read, l.seg.Len, l.seg.Off)
+	}
+	return n, err
+}
+
+func (l *lazySegment) Close() {
+	if l.rc != nil {
+		l.rc.Close()
+	}
 }
 
 func readAll(ctx context.Context, st objstore.Store, key string, off, n int64) ([]byte, error) {
@@ -436,6 +564,10 @@ func (t *task) finish(ctx context.Context) error {
 		m.ShuffleBytesWritten += off + int64(len(footer))
 		m.RecordsOut += s.w.Records()
 		t.res.Shuffles = append(t.res.Shuffles, out)
+	}
+	for _, s := range t.samples {
+		t.res.Samples = append(t.res.Samples, s.s.Keys()...)
+		m.RecordsOut += s.s.Records()
 	}
 	sinks := t.sinks
 	t.sinks = nil
@@ -502,4 +634,35 @@ func (t *tailReader) Close() error {
 		return t.rest.Close()
 	}
 	return nil
+}
+
+// readFixed reads size-byte records and emits each. Records are slices of
+// fresh 4 MiB blocks that are never reused, so downstream code may keep
+// them.
+func readFixed(ctx context.Context, r io.Reader, size int, emit func([]byte)) (n, read int64, err error) {
+	if size <= 0 {
+		return 0, 0, fmt.Errorf("engine: record size %d", size)
+	}
+	block := max(4<<20/size, 1) * size
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, read, err
+		}
+		buf := make([]byte, block)
+		got, err := io.ReadFull(r, buf)
+		read += int64(got)
+		for off := 0; off+size <= got; off += size {
+			emit(buf[off : off+size : off+size])
+			n++
+		}
+		if got%size != 0 {
+			return n, read, fmt.Errorf("engine: input ends inside a %d-byte record", size)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return n, read, nil
+		}
+		if err != nil {
+			return n, read, err
+		}
+	}
 }

@@ -22,6 +22,11 @@ const (
 	Combine
 	// Sink writes or collects its input.
 	Sink
+	// Sort orders its input globally by key: a sampling pass picks range
+	// split points, the input is range-partitioned, each partition is sorted
+	// (externally when it does not fit in a worker's memory), and partitions
+	// come out in key order.
+	Sort
 )
 
 func (k Kind) String() string {
@@ -38,6 +43,8 @@ func (k Kind) String() string {
 		return "combine"
 	case Sink:
 		return "sink"
+	case Sort:
+		return "sort"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -107,7 +114,7 @@ func (l Logical) Validate() error {
 				errs = append(errs, fmt.Errorf("planner: flatten %d (%s) has no inputs", i, n.Label))
 			}
 			want = len(n.Inputs)
-		case Narrow, GroupByKey, Combine, Sink:
+		case Narrow, GroupByKey, Combine, Sink, Sort:
 		default:
 			errs = append(errs, fmt.Errorf("planner: node %d (%s) has unknown kind %d", i, n.Label, n.Kind))
 		}

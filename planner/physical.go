@@ -21,6 +21,9 @@ type Options struct {
 	MaxPartitions int
 	// NoLift disables combiner lifting: combines then shuffle every value.
 	NoLift bool
+	// SortPartitionBytes is the target number of input bytes behind one
+	// partition of a sort. Default 256 MiB.
+	SortPartitionBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -32,6 +35,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPartitions <= 0 {
 		o.MaxPartitions = 10000
+	}
+	if o.SortPartitionBytes <= 0 {
+		o.SortPartitionBytes = 256 << 20
 	}
 	return o
 }
@@ -60,6 +66,9 @@ const (
 	OpShuffleWrite
 	// OpSink writes elements to a sink.
 	OpSink
+	// OpSample keeps a sample of the keys of a sort's input; it is the
+	// terminal of a sampling stage.
+	OpSample
 )
 
 // Op is one operation of a stage's operation tree.
@@ -82,6 +91,18 @@ type Op struct {
 	Combine bool
 }
 
+// StageRole says what a stage is for.
+type StageRole int
+
+// Stage roles.
+const (
+	// Compute stages produce the job's data.
+	Compute StageRole = iota
+	// Sampling stages run a sort's producing operations only to sample its
+	// keys; their results decide the sort's range split points.
+	Sampling
+)
+
 // Stage is a set of identical tasks.
 type Stage struct {
 	// ID is the stage's index in Plan.Stages; stages are in an order in
@@ -101,6 +122,10 @@ type Stage struct {
 	Roots []int
 	// Deps are the stages that must finish first.
 	Deps []int
+	// Role is Compute, or Sampling for a sort's sampling pass (SortShuffle
+	// names the sort).
+	Role        StageRole
+	SortShuffle int
 }
 
 // Shuffle is one shuffle edge between stages.
@@ -120,6 +145,10 @@ type Shuffle struct {
 	// Producers are the stages that write the shuffle; Consumer reads it.
 	Producers []int
 	Consumer  int
+	// Range reports a sort: range-partitioned by sampled split points,
+	// each partition sorted. Samplers are the sampling stages.
+	Range    bool
+	Samplers []int
 }
 
 // Plan is a compiled physical plan.
@@ -154,12 +183,13 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	}
 	// Shuffles are numbered in node order.
 	for _, n := range l.Nodes {
-		if n.Kind == GroupByKey || n.Kind == Combine {
+		if n.Kind == GroupByKey || n.Kind == Combine || n.Kind == Sort {
 			id := len(c.plan.Shuffles)
 			c.shuffleOf[n.ID] = id
 			c.plan.Shuffles = append(c.plan.Shuffles, Shuffle{
 				ID: id, Node: n.ID, Kernel: n.Kernel, EstimatedBytes: c.bytes[n.ID],
 				Combined: n.Kind == Combine && n.Liftable && !opt.NoLift,
+				Range:    n.Kind == Sort,
 				Consumer: -1,
 			})
 		}
@@ -172,14 +202,13 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	// producers always precede it because node IDs are topological.
 	for _, n := range l.Nodes {
 		if n.Kind == Source {
-			c.addStage(FromSource, n.ID, -1, n.Splits)
+			c.addStage(FromSource, n.ID, -1, n.Splits, nil)
 		}
 	}
 	for i := range c.plan.Shuffles {
 		s := &c.plan.Shuffles[i]
-		st := c.addStage(FromShuffle, s.Node, s.ID, s.Partitions)
+		st := c.addStage(FromShuffle, s.Node, s.ID, s.Partitions, s.Producers)
 		s.Consumer = st
-		c.plan.Stages[st].Deps = append([]int(nil), s.Producers...)
 	}
 	// A shuffle written by nobody (its producers were pruned) would run
 	// empty reduce tasks; that cannot happen since every shuffle reads a
@@ -209,6 +238,13 @@ func (c *compiler) partitions(n Node, s *Shuffle) int {
 	if c.opt.Partitions > 0 {
 		return c.opt.Partitions
 	}
+	if s.Range {
+		// Every worker sorts at least one partition; a partition holds
+		// about SortPartitionBytes so it fits a worker's budget or spills
+		// a few runs.
+		p := int((s.EstimatedBytes + c.opt.SortPartitionBytes - 1) / c.opt.SortPartitionBytes)
+		return min(max(p, c.opt.Parallelism, 1), c.opt.MaxPartitions)
+	}
 	if s.Combined {
 		// Partial aggregates are far smaller than the input: spread them
 		// over the available parallelism, no wider.
@@ -218,15 +254,78 @@ func (c *compiler) partitions(n Node, s *Shuffle) int {
 	return min(max(p, 1), c.opt.MaxPartitions)
 }
 
-func (c *compiler) addStage(in InputKind, node, shuffle, tasks int) int {
-	st := Stage{ID: len(c.plan.Stages), Input: in, Source: node, Shuffle: shuffle, Tasks: tasks}
+func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) int {
+	st := Stage{Input: in, Source: node, Shuffle: shuffle, Tasks: tasks, Deps: append([]int(nil), deps...)}
 	for _, cons := range c.consumers[node] {
 		if r, ok := c.fuse(&st, cons); ok {
 			st.Roots = append(st.Roots, r)
 		}
 	}
+	// A stage that writes a sort first runs as a sampling stage, which
+	// must finish before the stage itself can partition by range.
+	for _, op := range st.Ops {
+		if op.Kind == OpShuffleWrite && c.plan.Shuffles[op.Shuffle].Range {
+			smp := sampling(st, op.Shuffle)
+			smp.ID = len(c.plan.Stages)
+			c.plan.Stages = append(c.plan.Stages, smp)
+			sh := &c.plan.Shuffles[op.Shuffle]
+			sh.Samplers = append(sh.Samplers, smp.ID)
+			st.Deps = append(st.Deps, smp.ID)
+		}
+	}
+	st.ID = len(c.plan.Stages)
+	for _, op := range st.Ops {
+		if op.Kind == OpShuffleWrite {
+			sh := &c.plan.Shuffles[op.Shuffle]
+			if !containsInt(sh.Producers, st.ID) {
+				sh.Producers = append(sh.Producers, st.ID)
+			}
+		}
+	}
 	c.plan.Stages = append(c.plan.Stages, st)
 	return st.ID
+}
+
+// sampling derives from st the stage that computes only what reaches the
+// sort shuffle sh, ending in a sample of its keys instead of the write.
+func sampling(st Stage, sh int) Stage {
+	smp := Stage{Input: st.Input, Source: st.Source, Shuffle: st.Shuffle, Tasks: st.Tasks, Deps: append([]int(nil), st.Deps...),
+		Role: Sampling, SortShuffle: sh}
+	var copyOp func(i int) (int, bool)
+	copyOp = func(i int) (int, bool) {
+		op := st.Ops[i]
+		switch op.Kind {
+		case OpShuffleWrite:
+			if op.Shuffle != sh {
+				return 0, false
+			}
+			op.Kind = OpSample
+			smp.Ops = append(smp.Ops, op)
+			return len(smp.Ops) - 1, true
+		case OpSink:
+			return 0, false
+		}
+		idx := len(smp.Ops)
+		smp.Ops = append(smp.Ops, op)
+		var kids []int
+		for _, k := range op.Children {
+			if j, ok := copyOp(k); ok {
+				kids = append(kids, j)
+			}
+		}
+		if len(kids) == 0 {
+			smp.Ops = smp.Ops[:idx]
+			return 0, false
+		}
+		smp.Ops[idx].Children = kids
+		return idx, true
+	}
+	for _, r := range st.Roots {
+		if j, ok := copyOp(r); ok {
+			smp.Roots = append(smp.Roots, j)
+		}
+	}
+	return smp
 }
 
 // fuse adds the operation for node id, and everything fused below it, to
@@ -255,15 +354,12 @@ func (c *compiler) fuse(st *Stage, id int) (int, bool) {
 		}
 		st.Ops[idx].Children = kids
 		return idx, true
-	case GroupByKey, Combine:
+	case GroupByKey, Combine, Sort:
 		sh := c.shuffleOf[id]
 		op.Kind = OpShuffleWrite
 		op.Shuffle = sh
 		op.Elem = c.l.Nodes[n.Inputs[0]].Elem
 		op.Combine = c.plan.Shuffles[sh].Combined
-		if !containsInt(c.plan.Shuffles[sh].Producers, st.ID) {
-			c.plan.Shuffles[sh].Producers = append(c.plan.Shuffles[sh].Producers, st.ID)
-		}
 	case Sink:
 		op.Kind = OpSink
 	default:
@@ -287,10 +383,14 @@ func (p *Plan) Explain() string {
 	var b strings.Builder
 	nodes := p.Logical.Nodes
 	for _, st := range p.Stages {
+		role := ""
+		if st.Role == Sampling {
+			role = fmt.Sprintf(" (sampling keys for shuffle %d)", st.SortShuffle)
+		}
 		switch st.Input {
 		case FromSource:
 			n := nodes[st.Source]
-			fmt.Fprintf(&b, "stage %d: %d task(s) reading %s", st.ID, st.Tasks, n.Label)
+			fmt.Fprintf(&b, "stage %d%s: %d task(s) reading %s", st.ID, role, st.Tasks, n.Label)
 			if n.SourceBytes > 0 {
 				fmt.Fprintf(&b, " [%s]", FormatBytes(n.SourceBytes))
 			}
@@ -301,6 +401,8 @@ func (p *Plan) Explain() string {
 				how = "partial aggregates merged"
 			} else if nodes[s.Node].Kind == Combine {
 				how = "values combined"
+			} else if s.Range {
+				how = "each partition sorted"
 			}
 			fmt.Fprintf(&b, "stage %d: %d task(s) reading shuffle %d (%s) after stage(s) %s",
 				st.ID, st.Tasks, s.ID, how, joinInts(st.Deps))
@@ -323,8 +425,12 @@ func (p *Plan) explainOp(b *strings.Builder, st Stage, i, depth int) {
 		mode := "hash-partitioned"
 		if op.Combine {
 			mode = "combined per key, hash-partitioned"
+		} else if s.Range {
+			mode = "range-partitioned by sampled keys"
 		}
 		fmt.Fprintf(b, "-> %s: shuffle %d, %s into %d partition(s)", n.Label, s.ID, mode, s.Partitions)
+	case OpSample:
+		fmt.Fprintf(b, "-> sample keys of %s", n.Label)
 	case OpSink:
 		fmt.Fprintf(b, "-> %s", n.Label)
 	default:

@@ -170,3 +170,38 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestSortPlansSamplingBeforePartitioning(t *testing.T) {
+	g := &graph{}
+	s := g.add(Source, "read")
+	m := g.add(Narrow, "parse", s)
+	g.add(Sink, "raw", m)
+	srt := g.add(Sort, "sort", m)
+	g.add(Sink, "write", srt)
+	p, err := Compile(g.logical(), Options{Parallelism: 2, SortPartitionBytes: 300 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Stages) != 3 {
+		t.Fatalf("%d stages:\n%s", len(p.Stages), p.Explain())
+	}
+	smp, part, sorted := p.Stages[0], p.Stages[1], p.Stages[2]
+	if smp.Role != Sampling || smp.SortShuffle != 0 || smp.Tasks != 4 {
+		t.Errorf("stage 0 should sample shuffle 0 with 4 tasks: %+v", smp)
+	}
+	for _, op := range smp.Ops {
+		if op.Kind == OpSink || op.Kind == OpShuffleWrite {
+			t.Errorf("sampling stage kept %v", op.Kind)
+		}
+	}
+	if len(part.Deps) != 1 || part.Deps[0] != 0 {
+		t.Errorf("partitioning stage deps = %v, want [0]", part.Deps)
+	}
+	sh := p.Shuffles[0]
+	if !sh.Range || sh.Partitions != 4 || len(sh.Samplers) != 1 || sorted.Tasks != 4 {
+		t.Errorf("sort shuffle = %+v, sorted stage tasks %d", sh, sorted.Tasks)
+	}
+	if ex := p.Explain(); !strings.Contains(ex, "sampling keys") || !strings.Contains(ex, "range-partitioned") {
+		t.Errorf("Explain:\n%s", ex)
+	}
+}

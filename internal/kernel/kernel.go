@@ -41,6 +41,9 @@ type Elem interface {
 	TextSink(w io.Writer) Sink
 	// RecordSink returns a sink that writes encoded records.
 	RecordSink(w io.Writer) Sink
+	// RawSink returns a sink that writes each element's bytes as they are,
+	// for string and byte-slice elements (fixed-size binary records).
+	RawSink(w io.Writer) (Sink, error)
 	// DecodeRecords decodes the records a RecordSink wrote and calls next,
 	// a func(T), for each.
 	DecodeRecords(data []byte, next any) (int64, error)
@@ -154,3 +157,42 @@ func Lookup[T any](r *Registry, name string) (T, error) {
 type Abort struct{ Err error }
 
 func (a Abort) Error() string { return a.Err.Error() }
+
+// Ranged is the kernel of a sort: it extracts order-preserving binary keys
+// from elements, samples them, range-partitions by split points, and sorts a
+// partition under a memory budget.
+type Ranged interface {
+	// Sampler returns a sink that keeps a uniform sample of at most max
+	// keys of the elements fed to it, drawn with a generator seeded by
+	// seed (so a retried task samples the same keys).
+	Sampler(max int, seed uint64) Sampler
+	// Writer returns the map-side writer that sends each element to the
+	// partition of its key: partition i holds keys in [splits[i-1],
+	// splits[i]), so there are len(splits)+1 partitions.
+	Writer(splits [][]byte) (ShuffleWriter, error)
+	// Sort reads one partition's records from segments, sorts them by key
+	// within cfg's memory budget (spilling sorted runs to cfg.TempDir and
+	// merging them when they do not fit) and calls next with each element
+	// in order.
+	Sort(ctx context.Context, segments []io.Reader, cfg SortConfig, next any) (int64, error)
+}
+
+// Sampler is a sink that samples keys.
+type Sampler interface {
+	// Emit returns the func(T) to feed.
+	Emit() any
+	// Keys returns the sampled keys.
+	Keys() [][]byte
+	// Records reports how many elements were fed.
+	Records() int64
+}
+
+// SortConfig is the budget of a sort task.
+type SortConfig struct {
+	// MemoryBytes bounds the records a task buffers in memory.
+	MemoryBytes int64
+	// TempDir is where sorted runs spill.
+	TempDir string
+	// Stats, when set, receives the sort's spill statistics.
+	Stats func(runs int, spilledBytes int64)
+}

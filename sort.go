@@ -1,0 +1,444 @@
+package gale
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"sort"
+	"unsafe"
+
+	"github.com/galeproject/gale/internal/coder"
+	"github.com/galeproject/gale/internal/kernel"
+	"github.com/galeproject/gale/planner"
+	"github.com/galeproject/gale/shuffle/extsort"
+)
+
+// SortKey is the constraint of sort keys: byte strings order by their
+// bytes (the order of LC_ALL=C sort), numbers numerically.
+type SortKey interface {
+	~string | ~[]byte | ~int | ~int8 | ~int16 | ~int32 | ~int64 |
+		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
+}
+
+// SortOption configures a sort.
+type SortOption func(*sortOptions)
+
+type sortOptions struct {
+	descending bool
+	prefix     int
+	partitions int
+}
+
+// Descending sorts from the largest key to the smallest.
+func Descending() SortOption { return func(o *sortOptions) { o.descending = true } }
+
+// KeyPrefix makes Sort compare only the first n bytes of each element (the
+// 10-byte key of sort-benchmark records); elements with equal prefixes keep
+// a deterministic order.
+func KeyPrefix(n int) SortOption { return func(o *sortOptions) { o.prefix = n } }
+
+// SortPartitions fixes the number of sorted partitions (output parts).
+func SortPartitions(n int) SortOption { return func(o *sortOptions) { o.partitions = n } }
+
+// SortBy orders c globally by key. Gale samples the keys, range-partitions
+// the elements by the sample's quantiles and sorts every partition within
+// the worker memory budget (spilling sorted runs to local disk and merging
+// them when a partition does not fit), so the output's part files, read in
+// order, are sorted. Elements with equal keys come out in a deterministic
+// order for a given plan.
+func SortBy[T any, K SortKey](c Collection[T], key func(T) K, opts ...SortOption) Collection[T] {
+	loc := callerLoc(1)
+	name, err := funcName(key)
+	if err != nil {
+		c.p.fail(loc, "SortBy: %v", err)
+	}
+	o := sortOpts(opts)
+	checkCoder[T](c.p, loc, "SortBy element")
+	enc := keyEncoder[K](o.descending)
+	k := &rangeKernel[T]{
+		c: coder.For[T](),
+		key: func(dst []byte, v T) []byte {
+			return enc(dst, key(v))
+		},
+	}
+	kname := fmt.Sprintf("sortby:%s(%s)%s:desc=%v", name, coder.TypeName[T](), coder.TypeName[K](), o.descending)
+	return sortNode(c, k, kname, "SortBy("+displayName(name)+")", o, loc)
+}
+
+// Sort orders a collection of strings or byte slices by their bytes (or by
+// their first n bytes with KeyPrefix(n)). Unlike SortBy it ships each
+// element once, since its key can be read back from it.
+func Sort[T ~string | ~[]byte](c Collection[T], opts ...SortOption) Collection[T] {
+	loc := callerLoc(1)
+	o := sortOpts(opts)
+	if o.prefix < 0 {
+		c.p.fail(loc, "Sort: negative KeyPrefix %d", o.prefix)
+	}
+	raw := rawBytes[T]()
+	k := &rangeKernel[T]{c: coder.For[T](), prefix: o.prefix, fromRaw: raw.from}
+	if o.descending {
+		enc := descendingBytes
+		k.key = func(dst []byte, v T) []byte { return enc(dst, prefixOf(raw.to(v), o.prefix)) }
+	} else {
+		// The key is the element's bytes themselves: records carry only
+		// the element.
+		k.raw = raw.to
+	}
+	kname := fmt.Sprintf("sort:%s:prefix=%d:desc=%v", coder.TypeName[T](), o.prefix, o.descending)
+	return sortNode(c, k, kname, "Sort", o, loc)
+}
+
+func sortOpts(opts []SortOption) sortOptions {
+	var o sortOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+func sortNode[T any](c Collection[T], k *rangeKernel[T], kname, label string, o sortOptions, loc string) Collection[T] {
+	c.p.reg.Put(kname, k)
+	if o.descending {
+		label += " descending"
+	}
+	col := addNode[T](c.p, &node{Node: planner.Node{Kind: planner.Sort, Label: label, Kernel: kname,
+		Inputs: []int{c.id}, Loc: loc, Partitions: o.partitions}})
+	return col
+}
+
+func prefixOf(b []byte, n int) []byte {
+	if n > 0 && len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// rawConv converts between T (string or []byte kinds) and its bytes without
+// copying. The unsafe conversions are checked by kind at construction.
+type rawConv[T any] struct {
+	to   func(T) []byte
+	from func([]byte) T // copies
+}
+
+func rawBytes[T any]() rawConv[T] {
+	if reflect.TypeFor[T]().Kind() == reflect.String {
+		return rawConv[T]{
+			to: func(v T) []byte {
+				s := *(*string)(unsafe.Pointer(&v))
+				return unsafe.Slice(unsafe.StringData(s), len(s))
+			},
+			from: func(b []byte) T {
+				s := string(b)
+				return *(*T)(unsafe.Pointer(&s))
+			},
+		}
+	}
+	return rawConv[T]{
+		to: func(v T) []byte { return *(*[]byte)(unsafe.Pointer(&v)) },
+		from: func(b []byte) T {
+			c := append([]byte{}, b...)
+			return *(*T)(unsafe.Pointer(&c))
+		},
+	}
+}
+
+// keyEncoder returns an order-preserving encoding of K: comparing encodings
+// with bytes.Compare orders keys as K's natural order (or its reverse).
+func keyEncoder[K SortKey](descending bool) func([]byte, K) []byte {
+	var asc func([]byte, K) []byte
+	fixed := true
+	switch reflect.TypeFor[K]().Kind() {
+	case reflect.String:
+		fixed = false
+		asc = func(dst []byte, k K) []byte { return append(dst, *(*string)(unsafe.Pointer(&k))...) }
+	case reflect.Slice:
+		fixed = false
+		asc = func(dst []byte, k K) []byte { return append(dst, *(*[]byte)(unsafe.Pointer(&k))...) }
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		asc = signedEncoder[K]()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		asc = unsignedEncoder[K]()
+	case reflect.Float32, reflect.Float64:
+		asc = floatEncoder[K]()
+	}
+	if !descending {
+		return asc
+	}
+	if fixed {
+		return func(dst []byte, k K) []byte {
+			n := len(dst)
+			dst = asc(dst, k)
+			for i := n; i < len(dst); i++ {
+				dst[i] = ^dst[i]
+			}
+			return dst
+		}
+	}
+	return func(dst []byte, k K) []byte {
+		var tmp [64]byte
+		return descendingBytes(dst, asc(tmp[:0], k))
+	}
+}
+
+// descendingBytes appends an encoding of b that orders byte strings in
+// reverse: bytes are escaped (0x00 becomes 0x00 0xFF) and terminated with
+// 0x00 0x00, which keeps order and makes no encoding a prefix of another,
+// then complemented, which reverses the order of prefix-free strings.
+func descendingBytes(dst, b []byte) []byte {
+	for _, c := range b {
+		if c == 0 {
+			dst = append(dst, ^byte(0), ^byte(0xFF))
+		} else {
+			dst = append(dst, ^c)
+		}
+	}
+	return append(dst, ^byte(0), ^byte(0))
+}
+
+func signedEncoder[K SortKey]() func([]byte, K) []byte {
+	size := reflect.TypeFor[K]().Size()
+	return func(dst []byte, k K) []byte {
+		var v int64
+		switch size {
+		case 1:
+			v = int64(*(*int8)(unsafe.Pointer(&k)))
+		case 2:
+			v = int64(*(*int16)(unsafe.Pointer(&k)))
+		case 4:
+			v = int64(*(*int32)(unsafe.Pointer(&k)))
+		default:
+			v = *(*int64)(unsafe.Pointer(&k))
+		}
+		return binary.BigEndian.AppendUint64(dst, uint64(v)^(1<<63))
+	}
+}
+
+func unsignedEncoder[K SortKey]() func([]byte, K) []byte {
+	size := reflect.TypeFor[K]().Size()
+	return func(dst []byte, k K) []byte {
+		var v uint64
+		switch size {
+		case 1:
+			v = uint64(*(*uint8)(unsafe.Pointer(&k)))
+		case 2:
+			v = uint64(*(*uint16)(unsafe.Pointer(&k)))
+		case 4:
+			v = uint64(*(*uint32)(unsafe.Pointer(&k)))
+		default:
+			v = *(*uint64)(unsafe.Pointer(&k))
+		}
+		return binary.BigEndian.AppendUint64(dst, v)
+	}
+}
+
+// floatEncoder orders floats numerically: -Inf < negatives < -0 = +0 <
+// positives < +Inf < NaN.
+func floatEncoder[K SortKey]() func([]byte, K) []byte {
+	size := reflect.TypeFor[K]().Size()
+	return func(dst []byte, k K) []byte {
+		var f float64
+		if size == 4 {
+			f = float64(*(*float32)(unsafe.Pointer(&k)))
+		} else {
+			f = *(*float64)(unsafe.Pointer(&k))
+		}
+		if f == 0 {
+			f = 0 // -0 sorts with +0
+		}
+		b := math.Float64bits(f)
+		switch {
+		case math.IsNaN(f):
+			b = math.MaxUint64
+		case b>>63 == 0:
+			b ^= 1 << 63
+		default:
+			b = ^b
+		}
+		return binary.BigEndian.AppendUint64(dst, b)
+	}
+}
+
+// rangeKernel is the kernel of a sort. A shuffle record is a
+// length-prefixed payload: with raw set, the element's bytes (its key is
+// them, or their prefix); otherwise the length-prefixed key followed by the
+// encoded element.
+type rangeKernel[T any] struct {
+	c       coder.Coder[T]
+	key     func(dst []byte, v T) []byte // key mode
+	raw     func(T) []byte               // raw mode
+	fromRaw func([]byte) T
+	prefix  int
+}
+
+var _ kernel.Ranged = (*rangeKernel[string])(nil)
+
+// payloadKey returns the key of a payload.
+func (k *rangeKernel[T]) payloadKey(p []byte) []byte {
+	if k.raw != nil {
+		return prefixOf(p, k.prefix)
+	}
+	key, _, err := coder.ReadBytes(p)
+	if err != nil {
+		return nil // cannot happen for payloads this kernel wrote
+	}
+	return key
+}
+
+func (k *rangeKernel[T]) Sampler(max int, seed uint64) kernel.Sampler {
+	return &sampler[T]{k: k, max: max, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+}
+
+// sampler keeps a uniform reservoir sample of keys (Vitter's algorithm R).
+type sampler[T any] struct {
+	k    *rangeKernel[T]
+	max  int
+	rng  *rand.Rand
+	keys [][]byte
+	n    int64
+	buf  []byte
+}
+
+func (s *sampler[T]) Emit() any {
+	return func(v T) {
+		s.n++
+		var key []byte
+		if len(s.keys) < s.max {
+			key = s.k.keyOf(nil, v)
+			s.keys = append(s.keys, key)
+			return
+		}
+		if j := s.rng.Int64N(s.n); j < int64(s.max) {
+			s.keys[j] = s.k.keyOf(nil, v)
+		}
+	}
+}
+
+func (s *sampler[T]) Keys() [][]byte { return s.keys }
+func (s *sampler[T]) Records() int64 { return s.n }
+
+// keyOf appends v's key to dst.
+func (k *rangeKernel[T]) keyOf(dst []byte, v T) []byte {
+	if k.raw != nil {
+		return append(dst, prefixOf(k.raw(v), k.prefix)...)
+	}
+	return k.key(dst, v)
+}
+
+func (k *rangeKernel[T]) Writer(splits [][]byte) (kernel.ShuffleWriter, error) {
+	return &rangeWriter[T]{k: k, splits: splits, parts: make([][]byte, len(splits)+1)}, nil
+}
+
+type rangeWriter[T any] struct {
+	k      *rangeKernel[T]
+	splits [][]byte
+	parts  [][]byte
+	n      int64
+	kbuf   []byte
+	pbuf   []byte
+}
+
+func (w *rangeWriter[T]) part(key []byte) int {
+	return sort.Search(len(w.splits), func(i int) bool { return bytes.Compare(key, w.splits[i]) < 0 })
+}
+
+func (w *rangeWriter[T]) Emit() any {
+	k := w.k
+	if k.raw != nil {
+		return func(v T) {
+			w.n++
+			b := k.raw(v)
+			i := w.part(prefixOf(b, k.prefix))
+			w.parts[i] = coder.AppendBytes(w.parts[i], b)
+		}
+	}
+	return func(v T) {
+		w.n++
+		w.kbuf = k.key(w.kbuf[:0], v)
+		w.pbuf = k.c.Append(coder.AppendBytes(w.pbuf[:0], w.kbuf), v)
+		i := w.part(w.kbuf)
+		w.parts[i] = coder.AppendBytes(w.parts[i], w.pbuf)
+	}
+}
+
+func (w *rangeWriter[T]) Finish() ([][]byte, error) { return w.parts, nil }
+func (w *rangeWriter[T]) Records() int64            { return w.n }
+
+func (k *rangeKernel[T]) Sort(ctx context.Context, segments []io.Reader, cfg kernel.SortConfig, next any) (int64, error) {
+	emit, ok := next.(func(T))
+	if !ok {
+		return 0, fmt.Errorf("gale: sorted %s feeds %T", coder.TypeName[T](), next)
+	}
+	// The sorter's heap stays below about 1.5x its buffer budget plus its
+	// I/O buffers; half the task's budget keeps the task within it.
+	s, err := extsort.New(extsort.Config{MemoryBytes: max(cfg.MemoryBytes/2, 1<<20), TempDir: cfg.TempDir}, k.payloadKey)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	var n int64
+	var payload []byte
+	for si, seg := range segments {
+		br := bufio.NewReaderSize(seg, 256<<10)
+		for {
+			l, err := binary.ReadUvarint(br)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return n, fmt.Errorf("gale: sort segment %d: %w", si, err)
+			}
+			if l > uint64(cfg.MemoryBytes)+(1<<20) {
+				return n, fmt.Errorf("gale: sort segment %d holds a %d-byte record, larger than the worker memory budget", si, l)
+			}
+			if uint64(cap(payload)) < l {
+				payload = make([]byte, l)
+			}
+			payload = payload[:l]
+			if _, err := io.ReadFull(br, payload); err != nil {
+				return n, fmt.Errorf("gale: sort segment %d: truncated record: %w", si, err)
+			}
+			if err := s.Add(payload); err != nil {
+				return n, err
+			}
+			n++
+			if n&4095 == 0 && ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+		}
+	}
+	err = s.Sort(ctx, func(p []byte) error {
+		if k.raw != nil {
+			emit(k.fromRaw(p))
+			return nil
+		}
+		_, kn, err := coder.ReadBytes(p)
+		if err != nil {
+			return err
+		}
+		v, _, err := k.c.Decode(p[kn:])
+		if err != nil {
+			return err
+		}
+		emit(v)
+		return nil
+	})
+	if cfg.Stats != nil {
+		st := s.Stats()
+		cfg.Stats(int(st.RunsSpilled), st.BytesSpilled)
+	}
+	if err != nil {
+		var se *extsort.SpillError
+		if errors.As(err, &se) {
+			return n, fmt.Errorf("gale: sorting a partition that does not fit in memory: %w", err)
+		}
+		return n, err
+	}
+	return n, nil
+}
