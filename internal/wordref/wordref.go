@@ -109,7 +109,8 @@ type counter struct {
 // For a word of at most 16 bytes, k0 and k1 hold its bytes (little-endian,
 // zero-padded); for a longer word, k0 holds its hash and k1 is 0. Words
 // never contain a zero byte, and n tells the two apart. A slot is 32
-// bytes, so it never straddles two cache lines.
+// bytes, so it does not straddle cache lines in a table aligned as large
+// allocations are.
 type slot struct {
 	k0, k1 uint64
 	count  int64

@@ -249,3 +249,27 @@ func TestLowerMask(t *testing.T) {
 		}
 	}
 }
+
+// TestLowerKeepsWordRunes checks, over every rune, the facts the package
+// documentation states: lowercasing a word rune gives a word rune, so
+// lowering never splits or joins words, and the two-byte table agrees with
+// unicode.ToLower.
+func TestLowerKeepsWordRunes(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !IsWordRune(r) {
+			continue
+		}
+		if l := unicode.ToLower(r); !IsWordRune(l) || l == 0 {
+			t.Errorf("unicode.ToLower(%U) = %U, not a word rune", r, l)
+		}
+	}
+	for r := rune(0x80); r < 0x800; r++ {
+		want := rune(0)
+		if IsWordRune(r) {
+			want = unicode.ToLower(r)
+		}
+		if twoByteLower[r] != want {
+			t.Errorf("twoByteLower[%U] = %U; want %U", r, twoByteLower[r], want)
+		}
+	}
+}
