@@ -68,8 +68,9 @@ func (c *Client) AtomicLong(key string) AtomicLong {
 	return AtomicLong{ref{c: c, typ: TypeAtomicLong, key: key}}
 }
 
-// Persistent returns a handle that creates the object persistent if this
-// handle's call is the one that creates it.
+// Persistent returns a handle whose calls create the object persistent
+// (written through to the server's DataDir). Its calls fail with
+// ErrMismatch if the object already exists as an ephemeral one.
 func (a AtomicLong) Persistent() AtomicLong { a.flags |= wire.FlagPersistent; return a }
 
 // Get returns the value.

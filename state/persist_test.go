@@ -39,6 +39,9 @@ func TestPersistenceSurvivesRestart(t *testing.T) {
 		_ = c.AtomicByteArray("a", 4).Persistent().Set(ctx, 1, 7)
 		_, _ = Call[int64](ctx, c.Object("Centroids", "km").Persistent(), "Merge", []float64{2}, []int64{1})
 		_, _ = c.AtomicLong("ephemeral").AddAndGet(ctx, 5)
+		if _, err := c.AtomicLong("ephemeral").Persistent().Get(ctx); !errors.Is(err, ErrMismatch) {
+			t.Errorf("persistent handle on an ephemeral object: %v", err)
+		}
 		b := c.CyclicBarrier("b", 2)
 		b.flags |= 1 // the handle offers no Persistent; force the flag
 		if _, err := b.Waiting(ctx); !errors.Is(err, ErrPersist) {

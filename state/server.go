@@ -252,6 +252,9 @@ func (s *Server) execute(e *entry, c *wire.Call, w *waiter) (body []byte, st *st
 			return nil, st, false
 		}
 	}
+	if c.Flags&wire.FlagPersistent != 0 && !e.persistent {
+		return nil, fail(wire.CodeMismatch, "%s %q exists as an ephemeral object; a persistent handle cannot use it (create it persistent from its first call, or use another key)", e.typ, e.key), false
+	}
 	if w != nil && w.cancelReq {
 		return nil, fail(wire.CodeCancelled, "cancelled by the caller"), false
 	}

@@ -130,7 +130,7 @@ func run(redisAddr, zkAddr, out string, dur time.Duration, latOps, nClients, nOb
 	}
 	rdb.FlushAll(ctx)
 
-	rep := report{Date: time.Now().UTC().Format(time.RFC3339), Command: "bench/dso/run.sh " + strings.Join(os.Args[1:], " "),
+	rep := report{Date: time.Now().UTC().Format(time.RFC3339), Command: "bench/dso/run.sh (go run ./bench/dso " + strings.Join(os.Args[1:], " ") + ")",
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()), Duration: dur.String()}
 	add := func(r result) {
 		rep.Results = append(rep.Results, r)
