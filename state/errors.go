@@ -82,6 +82,7 @@ type CallError struct {
 	Message string
 }
 
+// Error describes the failed call and the server's message.
 func (e *CallError) Error() string {
 	return fmt.Sprintf("state: %s(%q).%s on %s: %s", e.Type, e.Key, e.Method, e.Server, e.Message)
 }

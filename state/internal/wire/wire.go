@@ -30,6 +30,7 @@ const (
 	KindGoAway Kind = 6
 )
 
+// String names the kind.
 func (k Kind) String() string {
 	switch k {
 	case KindHello:
