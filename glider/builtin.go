@@ -1,0 +1,507 @@
+package glider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/galeproject/gale/glider/internal/wire"
+)
+
+// Built-in action type names.
+const (
+	// ActionMerge combines records by key as writers stream them in, with
+	// the combine function named by option "combine" (default
+	// "int64-sum"); reading returns one record per key, sorted by key.
+	ActionMerge = "merge"
+	// ActionSort collects records (option "format": "records", the
+	// default, or "lines"), sorts them by key once the writers are done,
+	// and streams them sorted on read. With option "writers" = N it sorts
+	// as soon as N write streams have ended, and with option "output" it
+	// then also writes the sorted stream to that file.
+	ActionSort = "sort"
+	// ActionFilter reads the file (or every file of the directory, in
+	// name order) named by option "input" and streams only the lines
+	// matching the predicate named by option "predicate" (default
+	// "substring") built from option "arg".
+	ActionFilter = "filter"
+	// ActionCount counts what writers stream in (option "mode": "lines",
+	// the default, "records" or "bytes"); reading returns the count as
+	// decimal text and a newline.
+	ActionCount = "count"
+)
+
+// Built-in combiner names. A combine function must be associative, and
+// values and accumulators share one encoding (like a Gale combiner's
+// MergeAccumulators): merge actions fold each stream into a staging map and
+// then fold that into their state. Their values are int64s encoded as zig-zag
+// varints (binary.AppendVarint, the encoding Gale's coder uses for int64).
+const (
+	CombineInt64Sum = "int64-sum"
+	CombineInt64Min = "int64-min"
+	CombineInt64Max = "int64-max"
+	// CombineLast keeps the last value written for a key.
+	CombineLast = "last"
+)
+
+// Built-in predicate names.
+const (
+	PredSubstring = "substring"
+	PredPrefix    = "prefix"
+	PredRegexp    = "regexp"
+)
+
+func registerBuiltins(r *Registry) {
+	r.Register(ActionMerge, func() Action { return &mergeAction{} })
+	r.Register(ActionSort, func() Action { return &sortAction{} })
+	r.Register(ActionFilter, func() Action { return &filterAction{} })
+	r.Register(ActionCount, func() Action { return &countAction{} })
+
+	r.RegisterCombiner(CombineInt64Sum, int64Combiner(func(a, b int64) int64 { return a + b }))
+	r.RegisterCombiner(CombineInt64Min, int64Combiner(func(a, b int64) int64 { return min(a, b) }))
+	r.RegisterCombiner(CombineInt64Max, int64Combiner(func(a, b int64) int64 { return max(a, b) }))
+	r.RegisterCombiner(CombineLast, func(acc, v []byte) ([]byte, error) { return append(acc[:0], v...), nil })
+
+	r.RegisterPredicate(PredSubstring, func(arg string) (func([]byte) bool, error) {
+		a := []byte(arg)
+		return func(l []byte) bool { return bytes.Contains(l, a) }, nil
+	})
+	r.RegisterPredicate(PredPrefix, func(arg string) (func([]byte) bool, error) {
+		a := []byte(arg)
+		return func(l []byte) bool { return bytes.HasPrefix(l, a) }, nil
+	})
+	r.RegisterPredicate(PredRegexp, func(arg string) (func([]byte) bool, error) {
+		re, err := regexp.Compile(arg)
+		if err != nil {
+			return nil, err
+		}
+		return re.Match, nil
+	})
+}
+
+// int64Combiner lifts f over zig-zag varint values.
+func int64Combiner(f func(a, b int64) int64) CombineFunc {
+	return func(acc, v []byte) ([]byte, error) {
+		x, n := binary.Varint(v)
+		if n <= 0 || n != len(v) {
+			return nil, fmt.Errorf("value %x is not one zig-zag varint int64", v)
+		}
+		if acc == nil {
+			return binary.AppendVarint(nil, x), nil
+		}
+		a, _ := binary.Varint(acc)
+		return binary.AppendVarint(acc[:0], f(a, x)), nil
+	}
+}
+
+// mergeAction folds records into one accumulator per key.
+type mergeAction struct {
+	combine CombineFunc
+	m       map[string][]byte
+	bytes   int64
+}
+
+func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
+	name := env.Options["combine"]
+	if name == "" {
+		name = CombineInt64Sum
+	}
+	f, err := env.Registry().Combiner(name)
+	if err != nil {
+		return err
+	}
+	a.combine, a.m = f, map[string][]byte{}
+	return nil
+}
+
+// OnWrite folds the stream into a staging map first and merges that into
+// the action's state only at the stream's clean end, so a stream cut
+// midway (a failed worker that will be retried) contributes nothing.
+func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
+	rr := NewRecordReader(r)
+	local := map[string][]byte{}
+	for {
+		k, v, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		acc, err := a.combine(local[string(k)], v)
+		if err != nil {
+			return fmt.Errorf("record %d (key %q): %w", rr.Records(), k, err)
+		}
+		local[string(k)] = acc
+	}
+	for k, v := range local {
+		acc, found := a.m[k]
+		before := len(acc)
+		acc, err := a.combine(acc, v)
+		if err != nil {
+			return fmt.Errorf("key %q: %w", k, err)
+		}
+		if !found {
+			a.bytes += int64(len(k))
+		}
+		a.m[k] = acc
+		a.bytes += int64(len(acc) - before)
+	}
+	return nil
+}
+
+func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
+	ks := make([]string, 0, len(a.m))
+	for k := range a.m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var rec []byte
+	for _, k := range ks {
+		rec = AppendRecord(rec[:0], []byte(k), a.m[k])
+		if _, err := bw.Write(rec); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func (a *mergeAction) StateBytes() int64 { return a.bytes }
+
+// sortAction collects records and sorts them by key.
+type sortAction struct {
+	env     *Env
+	lines   bool
+	writers int
+	ended   int
+	output  string
+	arena   []byte
+	recs    []sortRec
+	sorted  bool
+}
+
+// sortRec is the arena offset of one record.
+type sortRec struct{ k uint32 }
+
+func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
+	a.env = env
+	switch f := env.Options["format"]; f {
+	case "", "records":
+	case "lines":
+		a.lines = true
+	default:
+		return fmt.Errorf("option format=%q: want records or lines", f)
+	}
+	if s := env.Options["writers"]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("option writers=%q: want a positive number of write streams", s)
+		}
+		a.writers = n
+	}
+	a.output = env.Options["output"]
+	if a.output != "" {
+		if _, err := splitPath(a.output); err != nil {
+			return fmt.Errorf("option output: %w", err)
+		}
+	}
+	return nil
+}
+
+// The arena holds every record as written (AppendRecord encoding), so a
+// record is one offset and sorting moves 8-byte entries, not data. Offsets
+// are uint32: one sort action holds at most 4 GiB.
+func (a *sortAction) add(k, v []byte) error {
+	if len(a.arena)+len(k)+len(v)+20 > 1<<32-1 {
+		return fmt.Errorf("sort action holds more than 4 GiB; use more sort actions")
+	}
+	off := uint32(len(a.arena))
+	a.arena = AppendRecord(a.arena, k, v)
+	a.recs = append(a.recs, sortRec{k: off})
+	a.sorted = false
+	return nil
+}
+
+func (a *sortAction) rec(r sortRec) (k, v []byte) {
+	b := a.arena[r.k:]
+	kl, n := binary.Uvarint(b)
+	k = b[n : n+int(kl)]
+	b = b[n+int(kl):]
+	vl, n := binary.Uvarint(b)
+	return k, b[n : n+int(vl)]
+}
+
+// OnWrite collects the stream into a staging arena and appends it to the
+// action's records only at the stream's clean end: a stream cut midway
+// adds nothing.
+func (a *sortAction) OnWrite(ctx context.Context, r io.Reader) error {
+	main := *a
+	a.arena, a.recs = nil, nil
+	err := a.collect(r)
+	staged, stagedRecs := a.arena, a.recs
+	a.arena, a.recs, a.sorted = main.arena, main.recs, main.sorted
+	if err != nil {
+		return err
+	}
+	if len(stagedRecs) > 0 {
+		if len(a.arena)+len(staged) > 1<<32-1 {
+			return fmt.Errorf("sort action holds more than 4 GiB; use more sort actions")
+		}
+		base := uint32(len(a.arena))
+		a.arena = append(a.arena, staged...)
+		for _, r := range stagedRecs {
+			a.recs = append(a.recs, sortRec{k: base + r.k})
+		}
+		a.sorted = false
+	}
+	a.ended++
+	if a.writers > 0 && a.ended == a.writers {
+		a.sort()
+		if a.output != "" {
+			return a.writeOutput(ctx)
+		}
+	}
+	return nil
+}
+
+func (a *sortAction) collect(r io.Reader) error {
+	if a.lines {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), MaxRecord)
+		for sc.Scan() {
+			if err := a.add(sc.Bytes(), nil); err != nil {
+				return err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return err
+		}
+	} else {
+		rr := NewRecordReader(r)
+		for {
+			k, v, err := rr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := a.add(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (a *sortAction) sort() {
+	if a.sorted {
+		return
+	}
+	slices.SortStableFunc(a.recs, func(x, y sortRec) int {
+		kx, _ := a.rec(x)
+		ky, _ := a.rec(y)
+		return bytes.Compare(kx, ky)
+	})
+	a.sorted = true
+}
+
+func (a *sortAction) writeOutput(ctx context.Context) error {
+	c, err := a.env.Client(ctx)
+	if err != nil {
+		return err
+	}
+	fw, err := c.Create(ctx, a.output, "")
+	if err != nil {
+		return fmt.Errorf("write sorted output: %w", err)
+	}
+	if err := a.emit(fw); err != nil {
+		fw.Abort()
+		return fmt.Errorf("write sorted output to %s: %w", a.output, err)
+	}
+	return fw.Close()
+}
+
+func (a *sortAction) emit(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var rec []byte
+	for _, r := range a.recs {
+		k, v := a.rec(r)
+		if a.lines {
+			rec = append(append(rec[:0], k...), '\n')
+		} else {
+			rec = AppendRecord(rec[:0], k, v)
+		}
+		if _, err := bw.Write(rec); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func (a *sortAction) OnRead(_ context.Context, w io.Writer) error {
+	a.sort()
+	return a.emit(w)
+}
+
+func (a *sortAction) StateBytes() int64 { return int64(len(a.arena) + 8*len(a.recs)) }
+
+// filterAction streams the matching lines of files next to it.
+type filterAction struct {
+	env   *Env
+	input string
+	pred  func([]byte) bool
+}
+
+func (a *filterAction) OnCreate(_ context.Context, env *Env) error {
+	a.env = env
+	a.input = env.Options["input"]
+	if a.input == "" {
+		return fmt.Errorf("option input (the file or directory to filter) is required")
+	}
+	name := env.Options["predicate"]
+	if name == "" {
+		name = PredSubstring
+	}
+	p, err := env.Registry().Predicate(name, env.Options["arg"])
+	if err != nil {
+		return err
+	}
+	a.pred = p
+	return nil
+}
+
+func (a *filterAction) OnRead(ctx context.Context, w io.Writer) error {
+	c, err := a.env.Client(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := c.Lookup(ctx, a.input)
+	if err != nil {
+		return err
+	}
+	files := []string{a.input}
+	if n.Kind == KindDir {
+		kids, err := c.List(ctx, a.input)
+		if err != nil {
+			return err
+		}
+		files = files[:0]
+		for _, k := range kids {
+			if k.Kind == KindFile {
+				files = append(files, k.Path)
+			}
+		}
+	} else if n.Kind != KindFile {
+		return fmt.Errorf("%w: input %s is a %v", ErrWrongKind, a.input, n.Kind)
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	for _, f := range files {
+		if err := a.filter(ctx, c, f, bw); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func (a *filterAction) filter(ctx context.Context, c *Client, path string, w *bufio.Writer) error {
+	r, err := c.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 256<<10), MaxRecord)
+	for sc.Scan() {
+		if l := sc.Bytes(); a.pred(l) {
+			if _, err := w.Write(l); err != nil {
+				return err
+			}
+			if err := w.WriteByte('\n'); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("filter %s: %w", path, err)
+	}
+	return nil
+}
+
+// countAction counts lines, records or bytes.
+type countAction struct {
+	mode string
+	n    int64
+}
+
+func (a *countAction) OnCreate(_ context.Context, env *Env) error {
+	switch m := env.Options["mode"]; m {
+	case "", "lines":
+		a.mode = "lines"
+	case "records", "bytes":
+		a.mode = m
+	default:
+		return fmt.Errorf("option mode=%q: want lines, records or bytes", m)
+	}
+	return nil
+}
+
+func (a *countAction) OnWrite(_ context.Context, r io.Reader) error {
+	switch a.mode {
+	case "records":
+		rr := NewRecordReader(r)
+		for {
+			_, _, err := rr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		a.n += rr.Records()
+		return nil
+	}
+	// Count into a local first: a stream cut midway adds nothing.
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		if a.mode == "bytes" {
+			n += int64(k)
+		} else {
+			n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		}
+		if err == io.EOF {
+			a.n += n
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *countAction) OnRead(_ context.Context, w io.Writer) error {
+	_, err := io.WriteString(w, strconv.FormatInt(a.n, 10)+"\n")
+	return err
+}
+
+// ParseCount parses the output of a count action.
+func ParseCount(b []byte) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: count output %q", ErrBadRequest, b)
+	}
+	return n, nil
+}
+
+var _ = wire.CodeOK
