@@ -42,9 +42,9 @@
 //
 // Imports: the standard library, state/internal/wire, state/ring, xxhash.
 // Goroutines: Server.Serve runs the accept loop on the caller's goroutine;
-// each connection has a reader and a writer goroutine and one short-lived
-// goroutine per call in flight, all counted by the Server and waited for by
-// Close. A Client has one reader goroutine per connection (plus, rarely, a
+// each connection has a reader goroutine (which also runs built-in calls), a
+// writer goroutine and one short-lived goroutine per user-defined method call
+// in flight, all counted by the Server and waited for by Close. A Client has one reader goroutine per connection (plus, rarely, a
 // short call returning a semaphore permit granted after its caller gave
 // up), all waited for by Client.Close.
 package state
