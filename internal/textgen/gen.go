@@ -166,8 +166,9 @@ type writer struct {
 	choices      [64]uint32 // the next words, sampled ahead (see vocab.sample)
 	next         int        // index of the next unused choice
 	buf          []byte
-	capNext      bool // the next word starts a sentence
-	sentenceLeft int  // words before the sentence ends
+	capNext      bool   // the next word starts a sentence
+	sepBits      uint32 // decides the separator after the last token
+	sentenceLeft int    // words before the sentence ends
 }
 
 // generateBlock returns block idx of the corpus, n bytes long, in buf.
@@ -230,9 +231,10 @@ func (wr *writer) sentenceLen() int {
 	return 3 + int(wr.rng.next()%22)
 }
 
-// sep writes the separator between two tokens of a line.
+// sep writes the separator between two tokens of a line, as decided by
+// the previous token.
 func (wr *writer) sep() {
-	switch d := wr.rng.next() & 1023; {
+	switch d := wr.sepBits; {
 	case d < 8:
 		wr.buf = append(wr.buf, '-') // a hyphenated compound
 	case d < 11:
@@ -246,7 +248,12 @@ func (wr *writer) sep() {
 
 // token writes one word or number with the punctuation around it.
 func (wr *writer) token() {
-	d := wr.rng.next() // decision bits, 10 per decision
+	// One random number decides everything about a token, in disjoint
+	// bit fields: 0-9 number or word, 10-19 opening punctuation, 20-29
+	// capitals, 30-39 comma or pause, 40-43 sentence end, 50-59 the next
+	// separator.
+	d := wr.rng.next()
+	wr.sepBits = uint32(d>>50) & 1023
 	open := -1
 	if x := (d >> 10) & 1023; x < 15 {
 		open = int(x % uint64(len(openers)))
