@@ -394,7 +394,9 @@ func genSplits(g *genSource, workers int) []engine.InputSpec {
 }
 
 // chunkSize returns the configured chunk size, or one that cuts the input
-// into about four chunks per worker, within [4 MiB, 64 MiB].
+// into about four chunks per worker, within [4 MiB, 64 MiB] and at most a
+// quarter of the worker memory budget (a map task may buffer its chunk's
+// shuffle output).
 func chunkSize(cfg runConfig, files []inputFile) int64 {
 	if cfg.chunk > 0 {
 		return cfg.chunk
@@ -404,5 +406,9 @@ func chunkSize(cfg runConfig, files []inputFile) int64 {
 		total += f.size
 	}
 	per := total / int64(4*cfg.workers)
-	return min(max(per, 4<<20), 64<<20)
+	c := min(max(per, 4<<20), 64<<20)
+	if cfg.workerMemory > 0 {
+		c = min(c, max(cfg.workerMemory/4, 64<<10))
+	}
+	return c
 }

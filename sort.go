@@ -385,7 +385,7 @@ func (k *rangeKernel[T]) Sort(ctx context.Context, segments []io.Reader, cfg ker
 	var n int64
 	var payload []byte
 	for si, seg := range segments {
-		br := bufio.NewReaderSize(seg, 256<<10)
+		br := bufio.NewReaderSize(seg, 64<<10)
 		for {
 			l, err := binary.ReadUvarint(br)
 			if err == io.EOF {

@@ -151,7 +151,11 @@ func (r *Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 	for _, s := range stages {
-		fmt.Fprintf(w, "  stage %d: %s\n", s.ID, s.Name)
+		fmt.Fprintf(w, "  stage %d: %s", s.ID, s.Name)
+		if s.Metrics.SpillRuns > 0 {
+			fmt.Fprintf(w, " (spilled %d sorted run(s), %s)", s.Metrics.SpillRuns, planner.FormatBytes(s.Metrics.SpillBytes))
+		}
+		fmt.Fprintln(w)
 	}
 	if slow := slowest(stages); slow != "" {
 		fmt.Fprintf(w, "  slowest tasks: %s\n", slow)

@@ -184,14 +184,19 @@ func (s *Scheduler) depsDone(stage int) bool {
 	return true
 }
 
-// stageLabel names a stage by its first operation, e.g. "FlatMap(main.words)".
+// stageLabel names a stage by its input and first operation, e.g.
+// "ReadText(books) -> FlatMap(main.words)", or "sampling ReadRecords(in)
+// -> Sort" for a sort's sampling stage.
 func stageLabel(p *planner.Plan, st planner.Stage) string {
-	n := p.Logical.Nodes[st.Source]
+	label := p.Logical.Nodes[st.Source].Label
 	if st.Input == planner.FromShuffle {
-		return n.Label
+		label = fmt.Sprintf("shuffle %d: %s", st.Shuffle, label)
 	}
 	if len(st.Roots) > 0 {
-		return p.Logical.Nodes[st.Ops[st.Roots[0]].Node].Label
+		label += " -> " + p.Logical.Nodes[st.Ops[st.Roots[0]].Node].Label
 	}
-	return n.Label
+	if st.Role == planner.Sampling {
+		label = "sampling " + label
+	}
+	return label
 }

@@ -363,7 +363,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 		}
 		defer rc.Close()
 		m.Requests++
-		n, read, err := readFixed(ctx, rc, in.RecordSize, f)
+		n, read, err := readFixed(ctx, rc, in.RecordSize, min(in.Len, 4<<20), f)
 		m.RecordsIn += n
 		m.ObjectBytesRead += read
 		if err != nil {
@@ -637,13 +637,13 @@ func (t *tailReader) Close() error {
 }
 
 // readFixed reads size-byte records and emits each. Records are slices of
-// fresh 4 MiB blocks that are never reused, so downstream code may keep
-// them.
-func readFixed(ctx context.Context, r io.Reader, size int, emit func([]byte)) (n, read int64, err error) {
+// fresh blocks of about blockBytes that are never reused, so downstream
+// code may keep them.
+func readFixed(ctx context.Context, r io.Reader, size int, blockBytes int64, emit func([]byte)) (n, read int64, err error) {
 	if size <= 0 {
 		return 0, 0, fmt.Errorf("engine: record size %d", size)
 	}
-	block := max(4<<20/size, 1) * size
+	block := max(int(blockBytes)/size, 1) * size
 	for {
 		if err := ctx.Err(); err != nil {
 			return n, read, err
