@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/galeproject/gale/examples/mandelbrot"
+	"github.com/galeproject/gale/examples/pi"
+	"github.com/galeproject/gale/examples/santa"
+	"github.com/galeproject/gale/state"
+)
+
+func newRunPiCmd() *cobra.Command {
+	var cfg pi.Config
+	cmd := &cobra.Command{
+		Use:   "pi [--workers N] [--samples M]",
+		Short: "Estimate π with Monte Carlo cloud threads sharing an AtomicLong",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			start := time.Now()
+			res, err := pi.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			d := time.Since(start)
+			fmt.Fprintf(cmd.OutOrStdout(), "π ≈ %.6f (error %.2e) from %d points (%d inside) by %d cloud threads in %s, %.1f Mpoints/s\n",
+				res.Estimate, math.Abs(res.Estimate-math.Pi), res.Total, res.Inside, res.Workers,
+				d.Round(time.Millisecond), float64(res.Total)/1e6/d.Seconds())
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&cfg.Workers, "workers", 4, "cloud threads")
+	cmd.Flags().Int64Var(&cfg.SamplesPerWorker, "samples", 10_000_000, "points per thread")
+	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed")
+	return cmd
+}
+
+func newRunMandelbrotCmd() *cobra.Command {
+	var cfg mandelbrot.Config
+	cmd := &cobra.Command{
+		Use:   "mandelbrot --output FILE.png [--width W --height H --workers N]",
+		Short: "Render the Mandelbrot set row-parallel with cloud threads into a shared image object",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Output == "" {
+				return usageError{errors.New("mandelbrot: --output FILE.png is required")}
+			}
+			start := time.Now()
+			res, err := mandelbrot.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d×%d, %d pixels inside the set) in %s\n", res.Output,
+				res.Width, res.Height, res.Inside, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Output, "output", "", "PNG file to write (atomically)")
+	cmd.Flags().IntVar(&cfg.Width, "width", 1024, "image width in pixels")
+	cmd.Flags().IntVar(&cfg.Height, "height", 768, "image height in pixels")
+	cmd.Flags().IntVar(&cfg.MaxIter, "max-iter", 500, "iterations per pixel at most")
+	cmd.Flags().IntVar(&cfg.Workers, "workers", 4, "cloud threads")
+	return cmd
+}
+
+func newRunSantaCmd() *cobra.Command {
+	var cfg santa.Config
+	cmd := &cobra.Command{
+		Use:   "santa [--deliveries N]",
+		Short: "Run the Santa Claus problem with 10 elves and 9 reindeer as cloud threads, checking its invariants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			res, err := santa.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d deliveries and %d elf groups of three in %s; %d events checked: "+
+				"reindeer first, groups of exactly three, no epoch lost\n",
+				res.Deliveries, res.Groups, time.Since(start).Round(time.Millisecond), len(res.Events))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&cfg.Deliveries, "deliveries", 15, "toy deliveries (trips of the nine reindeer)")
+	cmd.Flags().IntVar(&cfg.ElfVisits, "elf-visits", 3, "times each elf asks for help (10×visits must be a multiple of 3)")
+	cmd.Flags().DurationVar(&cfg.MaxPause, "max-pause", 2*time.Millisecond, "longest vacation or work pause")
+	return cmd
+}
+
+func newDSOCmd() *cobra.Command {
+	dso := &cobra.Command{Use: "dso", Short: "Distributed shared objects"}
+	var listen, token, dataDir string
+	serve := &cobra.Command{
+		Use:   "serve --listen ADDR --token TOKEN [--data-dir DIR]",
+		Short: "Serve shared objects (clients place objects on servers by consistent hashing)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				token = os.Getenv("GALE_DSO_TOKEN")
+			}
+			if token == "" {
+				return usageError{errors.New("dso serve: a shared secret is required: --token or GALE_DSO_TOKEN")}
+			}
+			srv, err := state.NewServer(state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "serving shared objects on %s\n", srv.Addr())
+			err = srv.Serve(cmd.Context())
+			if cerr := srv.Close(); err == nil {
+				err = cerr
+			}
+			if errors.Is(err, cmd.Context().Err()) {
+				return nil // interrupted: a normal stop
+			}
+			return err
+		},
+	}
+	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:7450", "TCP address to listen on")
+	serve.Flags().StringVar(&token, "token", "", "shared secret clients must present (or GALE_DSO_TOKEN)")
+	serve.Flags().StringVar(&dataDir, "data-dir", "", "where persistent objects live (snapshot + log)")
+	dso.AddCommand(serve)
+	return dso
+}
