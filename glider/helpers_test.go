@@ -39,3 +39,17 @@ func dial(t *testing.T, cl *Cluster, ns string) *Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// waitFor polls cond until it holds (asynchronous cleanups such as freeing
+// blocks) or the test's deadline passes. It asserts an outcome, never a
+// duration.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -21,6 +21,7 @@ type Storage struct {
 
 	mu      sync.Mutex
 	blocks  map[uint64]*block
+	freed   map[uint64]struct{} // ids freed recently: late writes are refused
 	bytes   int64
 	conns   map[*conn]struct{}
 	meta    *conn
@@ -49,7 +50,7 @@ func NewStorage(cfg StorageConfig) (*Storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Storage{cfg: cfg, ln: ln, ready: make(chan struct{}), blocks: map[uint64]*block{}, conns: map[*conn]struct{}{}, done: make(chan struct{})}, nil
+	return &Storage{cfg: cfg, ln: ln, ready: make(chan struct{}), blocks: map[uint64]*block{}, freed: map[uint64]struct{}{}, conns: map[*conn]struct{}{}, done: make(chan struct{})}, nil
 }
 
 // Addr returns the address the server listens on.
@@ -215,6 +216,9 @@ func (s *Storage) write(ns string, id, off uint64, data []byte) error {
 		if off != 0 {
 			return errf(wire.CodeBadRequest, "glider: block %d: first write at offset %d, not 0", id, off)
 		}
+		if _, gone := s.freed[id]; gone {
+			return errf(wire.CodeNotFound, "glider: block %d was freed (its file was aborted or deleted)", id)
+		}
 		b = &block{ns: ns}
 		s.blocks[id] = b
 	}
@@ -258,7 +262,15 @@ func (s *Storage) handleMeta(c *conn, id uint64, req *wire.Request) {
 	switch req.Op {
 	case wire.OpFreeBlocks:
 		s.mu.Lock()
+		// Tombstones catch a writer's chunks that arrive after the free
+		// (they travel on another connection). Block ids are never reused,
+		// so forgetting old tombstones in bulk is safe: a write that late
+		// only creates a block no file refers to, freed with the server.
+		if len(s.freed) > 1<<20 {
+			s.freed = map[uint64]struct{}{}
+		}
 		for _, bid := range req.IDs {
+			s.freed[bid] = struct{}{}
 			if b := s.blocks[bid]; b != nil && b.ns == req.Namespace {
 				s.bytes -= int64(len(b.data))
 				delete(s.blocks, bid)

@@ -137,7 +137,6 @@ func (w *FileWriter) send(data []byte) error {
 func (w *FileWriter) fail(err error) error {
 	if w.err == nil {
 		w.err = streamErr("write", w.path, err)
-		w.pipe.abandon()
 		w.abort()
 	}
 	return w.err
@@ -145,10 +144,15 @@ func (w *FileWriter) fail(err error) error {
 
 func (w *FileWriter) abort() {
 	// Best effort with a fresh context: the stream's own may be the reason
-	// for aborting. If the request cannot be sent the metadata server
-	// still drops the handle when this client disconnects.
+	// for aborting. Chunks in flight are waited for first, so the blocks
+	// are freed after they were written (storage servers also refuse
+	// writes to freed blocks). If the request cannot be sent the metadata
+	// server still drops the handle when this client disconnects.
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.WriteTimeout)
 	defer cancel()
+	for w.pipe.len() > 0 {
+		_, _, _ = w.pipe.pop(ctx)
+	}
 	_, _ = w.c.metaCall(ctx, &wire.Request{Op: wire.OpAbort, A: w.handle})
 }
 

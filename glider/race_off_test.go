@@ -1,0 +1,5 @@
+//go:build !race
+
+package glider
+
+const raceEnabled = false
