@@ -278,10 +278,15 @@ func guard(in *instance, method string, f func() error) (err error) {
 		}
 	}()
 	if err := f(); err != nil {
-		if errors.Is(err, ErrStreamBroken) {
-			return err
+		// A Glider error keeps its code (an unknown combiner stays
+		// ErrUnknownType, a cut stream ErrStreamBroken); any other error
+		// is the action's own failure.
+		code := wire.CodeActionFailed
+		var ce *codedError
+		if errors.As(err, &ce) {
+			code = ce.code
 		}
-		return &codedError{code: wire.CodeActionFailed, msg: fmt.Sprintf("glider: %s: %s: %v", in.name(), method, err)}
+		return &codedError{code: code, msg: fmt.Sprintf("glider: %s: %s: %v", in.name(), method, err)}
 	}
 	return nil
 }

@@ -400,6 +400,26 @@ func (w *ActionWriter) fail(err error) error {
 	return w.err
 }
 
+// Flush sends the buffered bytes now as a (short) chunk, without waiting
+// for the action to consume them. Records streamed in small bursts reach
+// the action sooner this way.
+func (w *ActionWriter) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return fmt.Errorf("%w: flush of %s after Close", ErrClosed, w.path)
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if err := w.send(w.buf); err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
 // Abort cuts the stream: the action's OnWrite sees ErrStreamBroken.
 func (w *ActionWriter) Abort() {
 	if w.done || w.err != nil {
