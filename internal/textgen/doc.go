@@ -11,10 +11,19 @@
 // appear between words. The output is valid UTF-8.
 //
 // The output is a pure function of Config (except Workers, which only sets
-// parallelism): the text is produced in fixed-size blocks, each from its own
-// random stream derived from (Seed, block index), generated in parallel and
-// written in order. Every block ends with '\n', so a corpus of Size > 0
-// bytes ends with '\n'.
+// parallelism) for a given version of this package, whatever GOMAXPROCS
+// is: the text is produced in fixed-size blocks, each from its own random
+// stream derived from (Seed, block index), generated in parallel and
+// written in order. Every line ends inside its block and every block ends
+// with '\n' (its last line padded with spaces if needed), so a corpus of
+// Size > 0 bytes ends with '\n'. Blocks before the last do not depend on
+// Size, so a smaller corpus is a prefix of a larger one up to the smaller
+// one's last whole block.
+//
+// Words of rank k (1-based) in the vocabulary appear with probability
+// proportional to 1/k^ZipfS; they are drawn from an alias table in O(1)
+// without floating point, and the table also carries the text of most
+// words, so that generation runs at several hundred MB/s on two cores.
 //
 // # Usage
 //
