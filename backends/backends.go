@@ -41,6 +41,10 @@ type Invocation struct {
 	// Sent is when the client sent the request; Returned is when the
 	// response arrived. Both are measured on the client's clock.
 	Sent, Returned time.Time
+	// Start and End are when the function began and finished running the
+	// task, on the function's clock; zero if the backend cannot observe
+	// them.
+	Start, End time.Time
 	// Instance identifies the function instance (container, microVM,
 	// process, goroutine slot) that ran the task, where known.
 	Instance string
