@@ -141,12 +141,12 @@ type Backend struct {
 
 	mu      sync.Mutex
 	closed  bool
-	idle    []*proc       // warm and free; the most recently used last
-	live    int           // processes counted against Concurrency
+	idle    []*proc            // warm and free; the most recently used last
+	live    int                // processes counted against Concurrency
 	all     map[*proc]struct{} // started and not yet reaped
-	changed chan struct{} // closed (and replaced) when a worker or a slot frees up
-	done    chan struct{} // closed by Close; stops the janitor
-	janitor bool          // whether the janitor runs
+	changed chan struct{}      // closed (and replaced) when a worker or a slot frees up
+	done    chan struct{}      // closed by Close; stops the janitor
+	janitor bool               // whether the janitor runs
 	stats   Stats
 
 	invokes sync.WaitGroup // Invoke calls in flight
