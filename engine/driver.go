@@ -510,7 +510,12 @@ func (d *driver) commit(ctx context.Context) error {
 // the convention readers of object-store output check.
 func (d *driver) publish(ctx context.Context, st *staging, parts int, overwrite bool) error {
 	if st.local != "" {
-		_ = os.Remove(filepath.Join(st.dir, "attempts")) // empty once every winner moved
+		// Every winner has been moved out of attempts/; what is left there
+		// was written by attempts that lost (they failed or were lost after
+		// writing, or ran twice) and must not be published.
+		if err := os.RemoveAll(filepath.Join(st.dir, "attempts")); err != nil {
+			return fmt.Errorf("engine: removing losing attempts' output from %s: %w", st.dir, err)
+		}
 		old := ""
 		if _, err := os.Stat(st.local); err == nil {
 			if !overwrite {
