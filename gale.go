@@ -15,6 +15,15 @@
 // name with Register, and is otherwise reported as an error by Run before
 // any task starts.
 //
+// Worker mode: backends that run tasks outside the driver start this same
+// program as a worker (the process backend sets GALE_WORKER=process in its
+// worker processes; see WorkerMode). A worker runs main as usual up to
+// gale.Run, which, instead of running the job, serves tasks with the
+// kernels the pipeline construction registered and ends the process when
+// its backend stops it. Programs that must not reach pipeline construction
+// or their own flag parsing in a worker call ServeWorkerIfRequested first.
+// See docs/backends.md.
+//
 // A whole word count:
 //
 //	package main

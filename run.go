@@ -159,7 +159,16 @@ func NewWorker() (*engine.Worker, error) {
 // Run plans and runs the pipeline, and returns its report. The context
 // cancels the job; a failed or cancelled job leaves no output visible and
 // any previous output untouched.
+//
+// In a process started as a Gale worker (see WorkerMode), Run does not run
+// the job and does not return: having built the pipeline, the program has
+// registered the kernels the driver's tasks name, so Run serves tasks
+// until the backend stops the worker, then ends the process
+// (ServeWorkerIfRequested).
 func Run(ctx context.Context, p *Pipeline, opts ...RunOption) (*Report, error) {
+	if WorkerMode() != "" {
+		serveAndExit(ctx)
+	}
 	cfg, err := newRunConfig(opts)
 	if err != nil {
 		return nil, err
