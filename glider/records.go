@@ -3,8 +3,9 @@ package glider
 import (
 	"bufio"
 	"encoding/binary"
-	"fmt"
 	"io"
+
+	"github.com/galeproject/gale/glider/internal/wire"
 )
 
 // MaxRecord bounds the key or value of one record (64 MiB): a corrupt
@@ -61,7 +62,7 @@ func (rr *RecordReader) Next() (key, value []byte, err error) {
 
 func (rr *RecordReader) field(n uint64, buf []byte) ([]byte, error) {
 	if n > MaxRecord {
-		return nil, fmt.Errorf("%w: record %d: field of %d bytes exceeds %d (not a record stream?)", ErrBadRequest, rr.n, n, MaxRecord)
+		return nil, errf(wire.CodeBadRequest, "glider: record %d: field of %d bytes exceeds %d (not a record stream?)", rr.n, n, MaxRecord)
 	}
 	if uint64(cap(buf)) < n {
 		buf = make([]byte, n)
@@ -75,7 +76,7 @@ func (rr *RecordReader) field(n uint64, buf []byte) ([]byte, error) {
 
 func (rr *RecordReader) wrap(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: record %d is truncated", ErrBadRequest, rr.n)
+		return errf(wire.CodeBadRequest, "glider: record %d is truncated", rr.n)
 	}
 	return err
 }
