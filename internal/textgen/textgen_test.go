@@ -30,6 +30,8 @@ func generate(t testing.TB, cfg Config) []byte {
 func TestSizeIsExact(t *testing.T) {
 	small := DefaultConfig()
 	small.BlockSize = MinBlockSize
+	mid := DefaultConfig()
+	mid.BlockSize = 64 << 10
 	def := DefaultConfig()
 	cases := []struct {
 		cfg  Config
@@ -38,8 +40,8 @@ func TestSizeIsExact(t *testing.T) {
 		{small, 0}, {small, 1}, {small, 2}, {small, 3}, {small, 17},
 		{small, MinBlockSize - 1}, {small, MinBlockSize}, {small, MinBlockSize + 1},
 		{small, 2*MinBlockSize - 1}, {small, 7*MinBlockSize + 3},
-		{def, 1}, {def, int64(def.BlockSize) - 1}, {def, int64(def.BlockSize)},
-		{def, int64(def.BlockSize) + 1}, {def, 10<<20 + 7},
+		{mid, 64<<10 - 1}, {mid, 64 << 10}, {mid, 64<<10 + 1},
+		{def, 1}, {def, 10<<20 + 7},
 	}
 	for _, c := range cases {
 		cfg := c.cfg
