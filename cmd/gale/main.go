@@ -1,7 +1,7 @@
 // Command gale runs Gale's sample jobs, generates benchmark data and shows
 // physical plans.
 //
-//	gale run wordcount [--input PATHS] [--output DIR] [--backend local] [--workers N]
+//	gale run wordcount [--input PATHS] [--output DIR] [--backend local|process] [--workers N]
 //	gale gen text --size 1GiB --out FILE
 //	gale plan wordcount
 package main
@@ -42,6 +42,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd())
+	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd(), newWorkerCmd())
 	return root
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends/process"
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/examples/wordcount"
 	"github.com/galeproject/gale/internal/textgen"
@@ -36,7 +38,7 @@ type jobFlags struct {
 
 func (f *jobFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.backend, "backend", "local", "backend that runs the tasks (local)")
+	fl.StringVar(&f.backend, "backend", "local", "backend that runs the tasks: local (goroutines) or process (worker processes)")
 	fl.IntVar(&f.workers, "workers", 0, "tasks run at once (default: number of CPUs)")
 	fl.IntVar(&f.partitions, "partitions", 0, "partitions of every shuffle (default: chosen by the planner)")
 	fl.Var(sizeValue{&f.chunk}, "chunk-size", "size of input chunks, one task each (default 64MiB)")
@@ -48,32 +50,64 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 }
 
 // options turns the flags into run options. The returned closer finishes
-// the events file and must be called after the run.
+// the events file and stops the backend, and must be called after the run.
 func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, error) {
-	if f.backend != "local" {
-		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: local", f.backend)}
+	if f.backend != "local" && f.backend != "process" {
+		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: local, process", f.backend)}
 	}
 	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
 		return nil, nil, usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
 	}
 	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
 		gale.Overwrite(f.overwrite)}
+	var closers []func() error
+	closer := func() error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
+	}
+	if f.backend == "process" {
+		b, err := newProcessBackend(f.workers, stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, gale.WithBackend("process", b))
+		closers = append(closers, b.Close)
+	}
 	if f.chunk > 0 {
 		opts = append(opts, gale.ChunkSize(f.chunk))
 	}
 	if !f.quiet {
 		opts = append(opts, gale.WithProgress(newProgress(stderr)))
 	}
-	closer := func() error { return nil }
 	if f.events != "" {
 		ev, err := os.Create(f.events)
 		if err != nil {
+			closer()
 			return nil, nil, err
 		}
 		opts = append(opts, gale.EventsTo(ev))
-		closer = ev.Close
+		closers = append(closers, ev.Close)
 	}
 	return opts, closer, nil
+}
+
+// newProcessBackend returns a process backend whose workers are this
+// binary running the hidden worker subcommand, workers of them at most
+// (default: the number of CPUs), their output going to stderr.
+func newProcessBackend(workers int, stderr io.Writer) (*process.Backend, error) {
+	cfg := process.DefaultConfig()
+	if cfg.Path == "" {
+		return nil, fmt.Errorf("--backend process: cannot locate the gale binary to start workers from")
+	}
+	cfg.Args = []string{workerCmdName}
+	if workers > 0 {
+		cfg.Concurrency = workers
+	}
+	cfg.Output = stderr
+	return process.New(cfg)
 }
 
 // newProgress shows bars on a terminal and log lines elsewhere.
@@ -146,15 +180,15 @@ func newRunWordCountCmd() *cobra.Command {
 				}
 				output = filepath.Join(dir, "out")
 			}
-			opts, closeEvents, err := jf.options(stderr)
+			opts, finish, err := jf.options(stderr)
 			if err != nil {
 				return err
 			}
 			p := gale.NewPipeline()
 			wordcount.Build(p, inputs, output)
 			report, err := gale.Run(ctx, p, opts...)
-			if cerr := closeEvents(); err == nil && cerr != nil {
-				err = fmt.Errorf("writing events: %w", cerr)
+			if cerr := finish(); err == nil && cerr != nil {
+				err = fmt.Errorf("finishing the run: %w", cerr)
 			}
 			if err != nil {
 				return err

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/galeproject/gale/internal/textgen"
+	"github.com/galeproject/gale/internal/wordref"
+)
+
+// buildGale builds the gale command into a temporary directory: the
+// process backend re-executes its own binary, which a test binary is not.
+func buildGale(t *testing.T) string {
+	t.Helper()
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goCmd); err != nil {
+		goCmd = "go"
+	}
+	bin := filepath.Join(t.TempDir(), "gale")
+	out, err := exec.Command(goCmd, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// partFiles reads an output directory's part files by name.
+func partFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no part files in %s (%v)", dir, err)
+	}
+	parts := map[string][]byte{}
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[filepath.Base(n)] = b
+	}
+	return parts
+}
+
+func TestWordCountOnTheProcessBackendMatchesLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gale binary")
+	}
+	bin := buildGale(t)
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.txt")
+	cfg := textgen.DefaultConfig()
+	cfg.Size = 3 << 20
+	if err := textgen.GenerateFile(context.Background(), corpus, cfg); err != nil {
+		t.Fatal(err)
+	}
+	run := func(backend string) (string, map[string][]byte) {
+		out := filepath.Join(dir, "out-"+backend)
+		// Small chunks and three workers: many tasks, several worker
+		// processes, warm reuse.
+		cmd := exec.Command(bin, "run", "wordcount", "--input", corpus, "--output", out, "--backend", backend,
+			"--workers", "3", "--partitions", "4", "--chunk-size", "256KiB", "-q", "--top", "0")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("gale run wordcount --backend %s: %v\nstdout:\n%s\nstderr:\n%s", backend, err, &stdout, &stderr)
+		}
+		return stdout.String(), partFiles(t, out)
+	}
+	localReport, local := run("local")
+	procReport, proc := run("process")
+	if !strings.Contains(procReport, "on process") || !strings.Contains(localReport, "on local") {
+		t.Errorf("reports do not name their backends:\n%s\n%s", localReport, procReport)
+	}
+	if len(proc) != len(local) {
+		t.Fatalf("process wrote %d part files, local %d", len(proc), len(local))
+	}
+	for name, want := range local {
+		if !bytes.Equal(proc[name], want) {
+			t.Errorf("%s differs between the process and local backends", name)
+		}
+	}
+	// And both are right.
+	f, err := os.Open(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := wordref.Count(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for name, b := range proc {
+		m, err := wordref.ParseCounts(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for w, c := range m {
+			got[w] += c
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d distinct words, the reference counts %d", len(got), len(want))
+	}
+	for w, c := range want {
+		if got[w] != c {
+			t.Errorf("word %q: %d, the reference counts %d", w, got[w], c)
+			break
+		}
+	}
+}
+
+func TestUnknownBackendIsAUsageError(t *testing.T) {
+	var jf jobFlags
+	jf.backend = "lambda"
+	_, _, err := jf.options(os.Stderr)
+	if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), "local, process") {
+		t.Errorf("err = %v, want a usage error listing local, process", err)
+	}
+}
