@@ -65,6 +65,7 @@ type Scheduler struct {
 	maxAttempts int
 	concurrency int
 	running     int
+	inflight    map[attemptRef]bool // attempts launched and not yet reported
 	failed      bool
 	stagesLeft  int
 	stages      []*stageState
@@ -82,11 +83,17 @@ type stageState struct {
 
 type pending struct{ task, attempt int }
 
+// attemptRef names one attempt of a task.
+type attemptRef struct {
+	TaskRef
+	attempt int
+}
+
 // NewScheduler returns a scheduler for plan that runs at most concurrency
 // attempts at once and tries each task at most maxAttempts times.
 func NewScheduler(plan *planner.Plan, concurrency, maxAttempts int) *Scheduler {
 	s := &Scheduler{plan: plan, maxAttempts: max(maxAttempts, 1), concurrency: max(concurrency, 1),
-		stagesLeft: len(plan.Stages)}
+		stagesLeft: len(plan.Stages), inflight: map[attemptRef]bool{}}
 	for _, st := range plan.Stages {
 		s.stages = append(s.stages, &stageState{attempts: make([]int, st.Tasks),
 			winners: make([]*TaskResult, st.Tasks), left: st.Tasks})
@@ -108,12 +115,25 @@ func (s *Scheduler) Winner(r TaskRef) *TaskResult { return s.stages[r.Stage].win
 // Retries returns how many retries a stage needed.
 func (s *Scheduler) Retries(stage int) int { return s.stages[stage].retries }
 
-// Step applies an event and returns the resulting actions.
+// Step applies an event and returns the resulting actions. An event for an
+// attempt that is not in flight (never launched, or already reported: a
+// duplicated event) changes nothing.
 func (s *Scheduler) Step(ev Event) []Action {
+	var a attemptRef
+	switch e := ev.(type) {
+	case TaskSucceeded:
+		a = attemptRef{e.TaskRef, e.Attempt}
+	case TaskFailed:
+		a = attemptRef{e.TaskRef, e.Attempt}
+	}
+	if !s.inflight[a] {
+		return nil
+	}
+	delete(s.inflight, a)
+	s.running--
 	var out []Action
 	switch e := ev.(type) {
 	case TaskSucceeded:
-		s.running--
 		st := s.stages[e.Stage]
 		if s.failed || st.winners[e.Task] != nil {
 			// A duplicate or late success: the first result won; this
@@ -131,7 +151,6 @@ func (s *Scheduler) Step(ev Event) []Action {
 			}
 		}
 	case TaskFailed:
-		s.running--
 		st := s.stages[e.Stage]
 		if s.failed || st.winners[e.Task] != nil {
 			break
@@ -169,6 +188,7 @@ func (s *Scheduler) schedule(out []Action) []Action {
 			st.queue = st.queue[1:]
 			st.attempts[p.task] = p.attempt
 			s.running++
+			s.inflight[attemptRef{TaskRef{i, p.task}, p.attempt}] = true
 			out = append(out, Invoke{TaskRef: TaskRef{i, p.task}, Attempt: p.attempt})
 		}
 	}
