@@ -43,6 +43,7 @@ type runConfig struct {
 	jobID        string
 	workerMemory int64
 	spillDir     string
+	dso          *dsoConfig
 }
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
@@ -229,6 +230,9 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	}
 	job := &engine.Job{ID: cfg.jobID, Inputs: map[int][]engine.InputSpec{}, Sinks: map[int]engine.Sink{},
 		StoreOptions: cfg.storeOptions, WorkerMemory: cfg.workerMemory, SpillDir: cfg.spillDir}
+	if cfg.dso != nil {
+		job.DSO = &engine.DSOConfig{Servers: cfg.dso.servers, Token: cfg.dso.token}
+	}
 	logical := planner.Logical{}
 	var errs []error
 	for _, n := range p.nodes {

@@ -39,6 +39,8 @@ type Job struct {
 	// DefaultWorkerMemory); SpillDir is where sorts spill on workers.
 	WorkerMemory int64
 	SpillDir     string
+	// DSO reaches shared-object servers for iterate workers.
+	DSO *DSOConfig
 }
 
 // Sink describes one sink's destination.
@@ -102,6 +104,16 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 1
+	}
+	for _, sh := range job.Plan.Shuffles {
+		if sh.Iterate && sh.Partitions > cfg.Concurrency {
+			return nil, fmt.Errorf("engine: %s has %d workers that synchronize with each other, so all must run at once, "+
+				"but the job runs at most %d tasks at once; raise the concurrency (--workers) or lower the iterate workers",
+				job.Plan.Logical.Nodes[sh.Node].Label, sh.Partitions, cfg.Concurrency)
+		}
+		if sh.Iterate && job.DSO == nil {
+			return nil, fmt.Errorf("engine: %s needs shared-object servers (gale.WithDSO)", job.Plan.Logical.Nodes[sh.Node].Label)
+		}
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 3
@@ -344,10 +356,11 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 	st := plan.Stages[a.Stage]
 	s := TaskSpec{Kind: StageTaskKind, Version: SpecVersion, Job: d.job.ID, Stage: a.Stage, Task: a.Task,
 		Attempt: a.Attempt, Roots: st.Roots, Temp: d.job.Temp, StoreOptions: d.job.StoreOptions,
-		InputElem: plan.Logical.Nodes[st.Source].Elem, MemoryBytes: d.job.WorkerMemory, SpillDir: d.job.SpillDir}
+		InputElem: plan.Logical.Nodes[st.Source].Elem, MemoryBytes: d.job.WorkerMemory, SpillDir: d.job.SpillDir,
+		Tasks: st.Tasks, DSO: d.job.DSO}
 	for _, op := range st.Ops {
 		o := OpSpec{Kind: op.Kind, Node: op.Node, Kernel: op.Kernel, Elem: op.Elem, Children: op.Children,
-			Shuffle: op.Shuffle, Combine: op.Combine}
+			Shuffle: op.Shuffle, Combine: op.Combine, Params: op.Params}
 		switch op.Kind {
 		case planner.OpSample:
 			sh := plan.Shuffles[op.Shuffle]

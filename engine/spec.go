@@ -40,6 +40,16 @@ type TaskSpec struct {
 	// system's temporary directory).
 	MemoryBytes int64  `json:"memory_bytes,omitempty"`
 	SpillDir    string `json:"spill_dir,omitempty"`
+	// Tasks is the number of tasks of the stage; DSO reaches the job's
+	// shared-object servers (iterate workers).
+	Tasks int        `json:"tasks,omitempty"`
+	DSO   *DSOConfig `json:"dso,omitempty"`
+}
+
+// DSOConfig locates shared-object servers.
+type DSOConfig struct {
+	Servers []string `json:"servers"`
+	Token   string   `json:"token"`
 }
 
 // OpSpec is one operation of a task's tree.
@@ -48,6 +58,7 @@ type OpSpec struct {
 	Node     int            `json:"node"`
 	Kernel   string         `json:"kernel,omitempty"`
 	Elem     string         `json:"elem,omitempty"`
+	Params   []byte         `json:"params,omitempty"`
 	Children []int          `json:"children,omitempty"`
 	// Shuffle writes.
 	Shuffle    int  `json:"shuffle,omitempty"`

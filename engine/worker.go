@@ -97,6 +97,11 @@ func (w *Worker) Handle(ctx context.Context, payload []byte) ([]byte, error) {
 func (w *Worker) Run(ctx context.Context, spec *TaskSpec) (res *TaskResult, err error) {
 	res = &TaskResult{Version: SpecVersion, Start: time.Now(), Instance: w.instance, Cold: !w.warm.Swap(true)}
 	t := &task{w: w, spec: spec, res: res}
+	info := kernel.TaskInfo{Stage: spec.Stage, Task: spec.Task, Attempt: spec.Attempt, Tasks: spec.Tasks}
+	if spec.DSO != nil {
+		info.DSOServers, info.DSOToken = spec.DSO.Servers, spec.DSO.Token
+	}
+	ctx = kernel.WithTaskInfo(ctx, info)
 	defer func() {
 		if r := recover(); r != nil {
 			if a, ok := r.(kernel.Abort); ok {
@@ -203,6 +208,13 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 		next, err := t.fanout(op.Elem, kids)
 		if err != nil {
 			return nil, err
+		}
+		if op.Params != nil {
+			pk, err := kernel.Lookup[kernel.ParamNarrow](t.w.reg, op.Kernel)
+			if err != nil {
+				return nil, err
+			}
+			return pk.BuildWith(next, op.Params)
 		}
 		nk, err := kernel.Lookup[kernel.Narrow](t.w.reg, op.Kernel)
 		if err != nil {

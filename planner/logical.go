@@ -22,6 +22,10 @@ const (
 	Combine
 	// Sink writes or collects its input.
 	Sink
+	// Iterate hands its input, split into Partitions parts, to as many
+	// long-running workers that loop over shared state (a terminal, like a
+	// sink).
+	Iterate
 	// Sort orders its input globally by key: a sampling pass picks range
 	// split points, the input is range-partitioned, each partition is sorted
 	// (externally when it does not fit in a worker's memory), and partitions
@@ -45,6 +49,8 @@ func (k Kind) String() string {
 		return "sink"
 	case Sort:
 		return "sort"
+	case Iterate:
+		return "iterate"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -81,6 +87,9 @@ type Node struct {
 	// Liftable reports that a Combine node's combiner can run before the
 	// shuffle.
 	Liftable bool
+	// Params are the encoded parameters of a narrow kernel applied with
+	// parameters (MapWith); nil otherwise.
+	Params []byte
 }
 
 // Logical is a pipeline graph in construction order (a topological order).
@@ -114,12 +123,15 @@ func (l Logical) Validate() error {
 				errs = append(errs, fmt.Errorf("planner: flatten %d (%s) has no inputs", i, n.Label))
 			}
 			want = len(n.Inputs)
-		case Narrow, GroupByKey, Combine, Sink, Sort:
+		case Narrow, GroupByKey, Combine, Sink, Sort, Iterate:
 		default:
 			errs = append(errs, fmt.Errorf("planner: node %d (%s) has unknown kind %d", i, n.Label, n.Kind))
 		}
 		if len(n.Inputs) != want {
 			errs = append(errs, fmt.Errorf("planner: node %d (%s) of kind %s has %d inputs, want %d", i, n.Label, n.Kind, len(n.Inputs), want))
+		}
+		if n.Kind == Iterate && n.Partitions < 1 {
+			errs = append(errs, fmt.Errorf("planner: iterate %d (%s) needs at least one worker", i, n.Label))
 		}
 		if n.Partitions < 0 {
 			errs = append(errs, fmt.Errorf("planner: node %d (%s) has negative partitions %d", i, n.Label, n.Partitions))
@@ -127,7 +139,7 @@ func (l Logical) Validate() error {
 	}
 	hasSink := false
 	for _, n := range l.Nodes {
-		hasSink = hasSink || n.Kind == Sink
+		hasSink = hasSink || n.Kind == Sink || n.Kind == Iterate
 	}
 	if !hasSink {
 		errs = append(errs, errors.New("planner: pipeline has no sink (WriteText or Collect), so it would compute nothing"))

@@ -79,9 +79,10 @@ type Op struct {
 	Node int
 	// Kernel and Elem are copied from the node: the kernel to apply and the
 	// element kernel of the operation's output (for shuffle writes and
-	// sinks, of its input).
+	// sinks, of its input). Params are the node's kernel parameters.
 	Kernel string
 	Elem   string
+	Params []byte
 	// Children are indices into Stage.Ops fed by this operation's output.
 	Children []int
 	// Shuffle is the shuffle written by an OpShuffleWrite.
@@ -149,6 +150,9 @@ type Shuffle struct {
 	// each partition sorted. Samplers are the sampling stages.
 	Range    bool
 	Samplers []int
+	// Iterate reports that the consumer's tasks are iterate workers, which
+	// must all run at once.
+	Iterate bool
 }
 
 // Plan is a compiled physical plan.
@@ -183,13 +187,14 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	}
 	// Shuffles are numbered in node order.
 	for _, n := range l.Nodes {
-		if n.Kind == GroupByKey || n.Kind == Combine || n.Kind == Sort {
+		if n.Kind == GroupByKey || n.Kind == Combine || n.Kind == Sort || n.Kind == Iterate {
 			id := len(c.plan.Shuffles)
 			c.shuffleOf[n.ID] = id
 			c.plan.Shuffles = append(c.plan.Shuffles, Shuffle{
 				ID: id, Node: n.ID, Kernel: n.Kernel, EstimatedBytes: c.bytes[n.ID],
 				Combined: n.Kind == Combine && n.Liftable && !opt.NoLift,
 				Range:    n.Kind == Sort,
+				Iterate:  n.Kind == Iterate,
 				Consumer: -1,
 			})
 		}
@@ -333,7 +338,7 @@ func sampling(st Stage, sh int) Stage {
 // below it) and was pruned.
 func (c *compiler) fuse(st *Stage, id int) (int, bool) {
 	n := c.l.Nodes[id]
-	op := Op{Node: id, Kernel: n.Kernel, Elem: n.Elem}
+	op := Op{Node: id, Kernel: n.Kernel, Elem: n.Elem, Params: n.Params}
 	switch n.Kind {
 	case Narrow, Flatten:
 		op.Kind = OpNarrow
@@ -354,7 +359,7 @@ func (c *compiler) fuse(st *Stage, id int) (int, bool) {
 		}
 		st.Ops[idx].Children = kids
 		return idx, true
-	case GroupByKey, Combine, Sort:
+	case GroupByKey, Combine, Sort, Iterate:
 		sh := c.shuffleOf[id]
 		op.Kind = OpShuffleWrite
 		op.Shuffle = sh
@@ -403,6 +408,8 @@ func (p *Plan) Explain() string {
 				how = "values combined"
 			} else if s.Range {
 				how = "each partition sorted"
+			} else if nodes[s.Node].Kind == Iterate {
+				how = "one long-running worker per partition"
 			}
 			fmt.Fprintf(&b, "stage %d: %d task(s) reading shuffle %d (%s) after stage(s) %s",
 				st.ID, st.Tasks, s.ID, how, joinInts(st.Deps))

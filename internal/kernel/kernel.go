@@ -33,6 +33,36 @@ type Narrow interface {
 	Build(next any) (any, error)
 }
 
+// ParamNarrow is a narrow kernel configured per use: the same function
+// applied with different parameters (MapWith). Params travel in the task
+// descriptor, so a worker need not reproduce them.
+type ParamNarrow interface {
+	// BuildWith is Build with the node's encoded parameters.
+	BuildWith(next any, params []byte) (any, error)
+}
+
+// TaskInfo describes the running task to kernels that need it (iterate
+// workers); the worker runtime puts it in the task's context.
+type TaskInfo struct {
+	Stage, Task, Attempt, Tasks int
+	// DSOServers and DSOToken reach the job's shared-object servers.
+	DSOServers []string
+	DSOToken   string
+}
+
+type taskInfoKey struct{}
+
+// WithTaskInfo returns ctx carrying info.
+func WithTaskInfo(ctx context.Context, info TaskInfo) context.Context {
+	return context.WithValue(ctx, taskInfoKey{}, info)
+}
+
+// TaskInfoFrom returns the TaskInfo in ctx.
+func TaskInfoFrom(ctx context.Context) (TaskInfo, bool) {
+	info, ok := ctx.Value(taskInfoKey{}).(TaskInfo)
+	return info, ok
+}
+
 // Elem is a kernel bound to one element type T.
 type Elem interface {
 	// Fanout returns a func(T) that calls every func(T) in nexts.

@@ -1,0 +1,158 @@
+package gale_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/state"
+)
+
+func startDSO(t *testing.T) (*state.Client, []string, string) {
+	t.Helper()
+	const token = "iterate-test-token"
+	srv, err := state.NewServer(state.ServerConfig{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Close()
+	})
+	c, err := state.Dial(context.Background(), state.ClientConfig{Servers: []string{srv.Addr()}, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, []string{srv.Addr()}, token
+}
+
+// sumRounds: every round, each worker adds its partition's sum scaled by
+// the round to a shared total, then waits at the barrier; a worker counts
+// its rounds in a shared counter so a restarted worker resumes.
+func sumRounds(ctx context.Context, it *gale.Iteration, part []int64) error {
+	var local int64
+	for _, v := range part {
+		local += v
+	}
+	total := it.DSO.AtomicLong("total")
+	round := it.DSO.AtomicLong(fmt.Sprintf("round-%d", it.Worker))
+	barrier := it.DSO.CyclicBarrier("barrier", it.Workers)
+	for {
+		r, err := round.Get(ctx)
+		if err != nil {
+			return err
+		}
+		if r >= 5 {
+			return nil
+		}
+		if _, err := total.AddAndGet(ctx, local*(r+1)); err != nil {
+			return err
+		}
+		if _, _, err := barrier.Await(ctx); err != nil {
+			return err
+		}
+		if _, err := round.IncrementAndGet(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func square(i int64) int64 { return i * i }
+
+func TestIterateRunsLongLivedWorkersOverSharedState(t *testing.T) {
+	dso, servers, token := startDSO(t)
+	p := gale.NewPipeline()
+	gale.Iterate(gale.Generate(p, 1000, square), 4, sumRounds)
+	report, err := gale.Run(context.Background(), p, gale.Workers(4), gale.WithDSO(servers, token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for i := int64(0); i < 1000; i++ {
+		want += i * i
+	}
+	want *= 1 + 2 + 3 + 4 + 5
+	got, err := dso.AtomicLong("total").Get(context.Background())
+	if err != nil || got != want {
+		t.Fatalf("total = %d (%v), want %d", got, err, want)
+	}
+	last := report.Stages[len(report.Stages)-1]
+	if last.Tasks != 4 {
+		t.Errorf("iterate stage has %d tasks, want 4", last.Tasks)
+	}
+	var n int64
+	for _, row := range last.TaskRows {
+		n += row.Metrics.RecordsIn
+		if row.Metrics.RecordsIn < 240 || row.Metrics.RecordsIn > 260 {
+			t.Errorf("worker %d got %d elements, want about 250", row.Task, row.Metrics.RecordsIn)
+		}
+	}
+	if n != 1000 {
+		t.Errorf("workers got %d elements, want 1000", n)
+	}
+}
+
+func TestIterateNeedsEveryWorkerAtOnceAndADSO(t *testing.T) {
+	_, servers, token := startDSO(t)
+	p := gale.NewPipeline()
+	gale.Iterate(gale.Generate(p, 10, square), 8, sumRounds)
+	_, err := gale.Run(context.Background(), p, gale.Workers(2), gale.WithDSO(servers, token))
+	if err == nil || !contains(err.Error(), "all must run at once") {
+		t.Fatalf("got %v, want a concurrency error before running", err)
+	}
+	p = gale.NewPipeline()
+	gale.Iterate(gale.Generate(p, 10, square), 2, sumRounds)
+	if _, err := gale.Run(context.Background(), p, gale.Workers(2)); err == nil || !contains(err.Error(), "WithDSO") {
+		t.Fatalf("got %v, want an error asking for WithDSO", err)
+	}
+}
+
+func scale(f int64, v int64) int64  { return f * v }
+func above(min int64, v int64) bool { return v > min }
+
+func TestMapWithCarriesRunTimeParameters(t *testing.T) {
+	for _, f := range []int64{2, 3} {
+		p := gale.NewPipeline()
+		out := gale.Collect(gale.FilterWith(gale.MapWith(gale.Generate(p, 10, square), scale, f), above, 20))
+		if _, err := gale.Run(context.Background(), p, gale.Workers(2)); err != nil {
+			t.Fatal(err)
+		}
+		var want []int64
+		for i := int64(0); i < 10; i++ {
+			if v := f * i * i; v > 20 {
+				want = append(want, v)
+			}
+		}
+		got := out.Values()
+		if fmt.Sprint(sorted(got)) != fmt.Sprint(want) {
+			t.Errorf("factor %d: got %v, want %v", f, got, want)
+		}
+	}
+}
+
+func sorted(xs []int64) []int64 {
+	out := append([]int64(nil), xs...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
