@@ -31,8 +31,9 @@ type Meta struct {
 	mu      sync.Mutex
 	spaces  map[string]*dirNode
 	members map[uint64]*member
-	classBS map[string]int // block size per storage class
-	rr      map[string]int // round-robin cursor per class
+	left    map[uint64]string // addresses of members that left, for error messages
+	classBS map[string]int    // block size per storage class
+	rr      map[string]int    // round-robin cursor per class
 	handles map[uint64]*writeHandle
 	nextID  uint64
 	conns   map[*conn]struct{}
@@ -105,7 +106,7 @@ func NewMeta(cfg MetaConfig) (*Meta, error) {
 	}
 	return &Meta{
 		cfg: cfg, ln: ln, secret: []byte(cfg.Secret),
-		spaces: map[string]*dirNode{}, members: map[uint64]*member{}, classBS: map[string]int{},
+		spaces: map[string]*dirNode{}, members: map[uint64]*member{}, left: map[uint64]string{}, classBS: map[string]int{},
 		rr: map[string]int{}, handles: map[uint64]*writeHandle{}, conns: map[*conn]struct{}{},
 		done: make(chan struct{}), nextID: 1,
 	}, nil
@@ -187,8 +188,9 @@ func (m *Meta) connClosed(c *conn) {
 	var frees []func()
 	m.mu.Lock()
 	delete(m.conns, c)
-	if st.member != 0 {
+	if mb := m.members[st.member]; mb != nil {
 		delete(m.members, st.member)
+		m.left[mb.id] = mb.role + " server " + mb.addr
 	}
 	for id, h := range m.handles {
 		if h.owner == c {
@@ -398,7 +400,7 @@ func (m *Meta) describe(n *node, withBlocks bool) (wire.Node, error) {
 			for i, b := range n.blocks {
 				mb := m.members[b.Server]
 				if mb == nil {
-					return w, errf(wire.CodeDataLost, "glider: %s: block %d was on storage server %s, which left the cluster; delete and recreate the file", w.Path, i, b.Addr)
+					return w, errf(wire.CodeDataLost, "glider: %s: block %d was on %s, which left the cluster; delete and recreate the file", w.Path, i, m.left[b.Server])
 				}
 				b.Addr = mb.addr
 				w.Blocks[i] = b
@@ -408,7 +410,7 @@ func (m *Meta) describe(n *node, withBlocks bool) (wire.Node, error) {
 		mb := m.members[n.server]
 		if mb == nil {
 			if withBlocks {
-				return w, errf(wire.CodeServerGone, "glider: %s: the active server hosting this %s action left the cluster; delete and recreate the action", w.Path, n.typ)
+				return w, errf(wire.CodeServerGone, "glider: %s: %s, which hosted this %s action, left the cluster; delete and recreate the action", w.Path, m.left[n.server], n.typ)
 			}
 		} else {
 			w.Addr = mb.addr
