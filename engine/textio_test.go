@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+)
+
+// refLines splits data into lines the way readLines promises: at "\n",
+// dropping a "\r" just before it; a last line without "\n" counts.
+func refLines(data []byte) []string {
+	var out []string
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			out = append(out, string(data))
+			break
+		}
+		line := data[:i]
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		out = append(out, string(line))
+		data = data[i+1:]
+	}
+	return out
+}
+
+// randomText returns a text with short and empty lines, "\n", "\r\n" and
+// stray "\r", invalid UTF-8 and, when long is set, lines longer than
+// readLines' 1 MiB buffer; it may or may not end with a newline.
+func randomText(rng *rand.Rand, size int, long bool) []byte {
+	var b bytes.Buffer
+	for b.Len() < size {
+		switch rng.IntN(12) {
+		case 0:
+			b.WriteString("\n")
+		case 1:
+			b.WriteString("\r\n")
+		case 2:
+			b.WriteString("\r")
+		case 3:
+			b.Write([]byte{0xff, 0xc3, '\n', 0xe6, 0x9d})
+		case 4:
+			b.WriteString("\n\n\r\n")
+		case 5:
+			if long && rng.IntN(8) == 0 {
+				n := 1<<20 + rng.IntN(300<<10) - 100<<10 // around the buffer size
+				for range n {
+					b.WriteByte(byte('a' + rng.IntN(26)))
+				}
+			}
+		default:
+			fmt.Fprintf(&b, "w%d ", rng.IntN(1000))
+		}
+	}
+	data := b.Bytes()
+	if rng.IntN(2) == 0 {
+		data = append(data, '\n')
+	}
+	return data
+}
+
+// cuts returns the boundaries of consecutive ranges covering [0, n):
+// random cuts, pairs of adjacent cuts (1-byte ranges), and cuts just at and
+// after line ends; or every byte when n is small. (Each range costs
+// readLines a 1 MiB buffer, so large texts get a sample of cuts.)
+func cuts(rng *rand.Rand, data []byte) []int64 {
+	n := len(data)
+	set := map[int64]bool{0: true, int64(n): true}
+	if n <= 400 {
+		for i := range n {
+			set[int64(i)] = true
+		}
+	} else {
+		for range 15 {
+			p := int64(rng.IntN(n))
+			set[p] = true
+			set[min(p+1, int64(n))] = true
+		}
+		for range 15 {
+			set[int64(rng.IntN(n))] = true
+		}
+		for i := 0; i < n; i++ {
+			if data[i] == '\n' && rng.IntN(400) == 0 {
+				set[int64(i)] = true
+				set[int64(i+1)] = true
+			}
+		}
+	}
+	out := make([]int64, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// readRange reads the lines of [off, off+n) as a worker does: either from
+// a reader positioned at off-1 through the end of the object, or from the
+// range itself followed by a tail opened on demand.
+func readRange(t *testing.T, data []byte, off, n int64, tail bool) []string {
+	t.Helper()
+	start := off
+	if start > 0 {
+		start--
+	}
+	var r io.Reader = bytes.NewReader(data[start:])
+	if tail {
+		end := off + n
+		r = &tailReader{head: io.NopCloser(bytes.NewReader(data[start:end])), open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data[end:])), nil
+		}}
+	}
+	var lines []string
+	count, err := readLines(context.Background(), r, off, n, func(s string) { lines = append(lines, s) })
+	if err != nil {
+		t.Fatalf("range [%d, %d): %v", off, off+n, err)
+	}
+	if count != int64(len(lines)) {
+		t.Fatalf("range [%d, %d): returned %d, emitted %d lines", off, off+n, count, len(lines))
+	}
+	return lines
+}
+
+func TestReadLinesRangesCoverEveryLineOnce(t *testing.T) {
+	texts := map[string][]byte{
+		"empty":           nil,
+		"one newline":     []byte("\n"),
+		"crlf only":       []byte("\r\n"),
+		"no final eol":    []byte("abc"),
+		"cr at end":       []byte("abc\r"),
+		"blank lines":     []byte("\n\n\r\n\n"),
+		"invalid utf8":    []byte("\xff\xfe\n\xc3\r\n\xe6\x9d"),
+		"buffer-size":     append(bytes.Repeat([]byte("x"), 1<<20), '\n'),
+		"over buffer":     append(bytes.Repeat([]byte("y"), 1<<20+1), "\r\nz"...),
+		"exactly two buf": append(bytes.Repeat([]byte("q"), 2<<20-1), "\n\n"...),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		texts[fmt.Sprint("small-", i)] = randomText(rng, rng.IntN(300), false)
+	}
+	for i := range 12 {
+		texts[fmt.Sprint("medium-", i)] = randomText(rng, 20_000+rng.IntN(50_000), false)
+	}
+	for i := range 4 {
+		texts[fmt.Sprint("long-", i)] = randomText(rng, 3<<20, true)
+	}
+	names := make([]string, 0, len(texts))
+	for name := range texts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		data := texts[name]
+		want := refLines(data)
+		for _, tail := range []bool{false, true} {
+			bounds := cuts(rng, data)
+			var got []string
+			for i := 0; i+1 < len(bounds); i++ {
+				got = append(got, readRange(t, data, bounds[i], bounds[i+1]-bounds[i], tail)...)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s (tail=%v, %d bytes, %d ranges): got %d lines, want %d; first difference at line %d",
+					name, tail, len(data), len(bounds)-1, len(got), len(want), firstDiff(got, want))
+			}
+			// One range for the whole text reads the same lines.
+			if len(data) > 0 {
+				if whole := readRange(t, data, 0, int64(len(data)), tail); !slices.Equal(whole, want) {
+					t.Errorf("%s (tail=%v): one range read %d lines, want %d", name, tail, len(whole), len(want))
+				}
+			}
+		}
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func TestReadLinesHonoursCancel(t *testing.T) {
+	data := bytes.Repeat([]byte("line\n"), 10000)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := readLines(ctx, bytes.NewReader(data), 0, int64(len(data)), func(string) {})
+	if err != context.Canceled {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
