@@ -115,7 +115,7 @@ func TestRunOnLocalBackend(t *testing.T) {
 type scripted struct {
 	h     backends.Handler
 	calls atomic.Int64
-	done  atomic.Int64 // invocations that ran the handler
+	done  atomic.Int64        // invocations that ran the handler
 	fail  func(seq int) error // nil error: run the handler
 	block chan struct{}
 }
