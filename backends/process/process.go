@@ -214,6 +214,9 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 		return backends.Result{}, fmt.Errorf("process: task %s: payload of %d bytes exceeds the %d-byte limit; pass large inputs through object storage: %w",
 			t.ID, len(t.Payload), MaxPayload, backends.ErrNotStarted)
 	}
+	if err := ctx.Err(); err != nil {
+		return backends.Result{}, fmt.Errorf("process: task %s: %w: %w", t.ID, backends.ErrNotStarted, err)
+	}
 	sent := time.Now()
 	p, err := b.acquire(ctx, t.ID)
 	if err != nil {

@@ -498,3 +498,26 @@ func TestTraits(t *testing.T) {
 		t.Errorf("Traits = %+v", tr)
 	}
 }
+
+func TestWaitingForAFreeWorkerIsNotStarted(t *testing.T) {
+	b, _, _ := newBackend(t, func(c *process.Config) { c.Concurrency = 1 })
+	busyCtx, stopBusy := context.WithCancel(context.Background())
+	busy := make(chan error, 1)
+	go func() {
+		_, err := invoke(busyCtx, b, "wait:")
+		busy <- err
+	}()
+	waitFor(t, "the first task to hold the only worker", func() bool { return b.Stats().Live == 1 && b.Stats().Idle == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := invoke(ctx, b, "echo:x"); !errors.Is(err, backends.ErrNotStarted) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want ErrNotStarted and DeadlineExceeded", err)
+	}
+	if _, err := invoke(ctx, b, "echo:x"); !errors.Is(err, backends.ErrNotStarted) {
+		t.Errorf("with a done ctx: err = %v, want ErrNotStarted", err)
+	}
+	stopBusy()
+	if err := <-busy; !errors.Is(err, context.Canceled) {
+		t.Errorf("the busy task: %v, want context.Canceled", err)
+	}
+}
