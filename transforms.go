@@ -20,6 +20,14 @@ func narrow[In, Out any](c Collection[In], kind string, fn any, k any, loc strin
 		p.fail(loc, "%s: %v", kind, err)
 		name = fmt.Sprintf("invalid-%d", len(p.nodes))
 	}
+	return narrowNamed[In, Out](c, kind, name, k, loc)
+}
+
+// narrowNamed adds a narrow transform node whose function has the given
+// name. Gale's own generic helpers use it: an instantiated generic function
+// used as a value is compiled to a closure, which funcName rejects.
+func narrowNamed[In, Out any](c Collection[In], kind, name string, k any, loc string) Collection[Out] {
+	p := c.p
 	kname := fmt.Sprintf("%s:%s(%s)%s", kind, name, coder.TypeName[In](), coder.TypeName[Out]())
 	p.reg.Put(kname, k)
 	return addNode[Out](p, &node{Node: planner.Node{
@@ -182,9 +190,9 @@ func Reduce[T any](c Collection[T], fn func(a, b T) T) Collection[T] {
 	if err != nil {
 		c.p.fail(loc, "Reduce: %v", err)
 	}
-	keyed := narrow[T, KV[bool, T]](c, "Reduce.Key", unitKey[T], mapKernel[T, KV[bool, T]]{unitKey[T]}, loc)
+	keyed := narrowNamed[T, KV[bool, T]](c, "Reduce.Key", "gale.unitKey", mapKernel[T, KV[bool, T]]{unitKey[T]}, loc)
 	combined := combinePerKey(keyed, Combiner[T, reduceAcc[T], T](reduceCombiner[T]{fn: fn, name: name}), "Reduce("+displayName(name)+")", loc)
-	return narrow[KV[bool, T], T](combined, "Reduce.Value", kvValue[bool, T], mapKernel[KV[bool, T], T]{kvValue[bool, T]}, loc)
+	return narrowNamed[KV[bool, T], T](combined, "Reduce.Value", "gale.kvValue", mapKernel[KV[bool, T], T]{kvValue[bool, T]}, loc)
 }
 
 func unitKey[T any](v T) KV[bool, T]           { return KV[bool, T]{true, v} }
