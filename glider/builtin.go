@@ -20,6 +20,9 @@ const (
 	// ActionMerge combines records by key as writers stream them in, with
 	// the combine function named by option "combine" (default
 	// "int64-sum"); reading returns one record per key, sorted by key.
+	// With option "format" = "text", writers stream lines "key value"
+	// with decimal int64 values instead (for the int64 combiners), and
+	// reading returns such lines.
 	ActionMerge = "merge"
 	// ActionSort collects records (option "format": "records", the
 	// default, or "lines"), sorts them by key once the writers are done,
@@ -103,6 +106,7 @@ func int64Combiner(f func(a, b int64) int64) CombineFunc {
 
 // mergeAction folds records into one accumulator per key.
 type mergeAction struct {
+	text    bool
 	combine CombineFunc
 	m       map[string][]byte
 	bytes   int64
@@ -117,18 +121,61 @@ func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	switch fm := env.Options["format"]; fm {
+	case "", "records":
+	case "text":
+		a.text = true
+	default:
+		return fmt.Errorf("option format=%q: want records or text", fm)
+	}
 	a.combine, a.m = f, map[string][]byte{}
 	return nil
+}
+
+// nextText reads the next "key value" line as a record with a zig-zag
+// varint value.
+func nextText(sc *bufio.Scanner, line int64, val []byte) (k, v []byte, err error) {
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, io.EOF
+	}
+	l := sc.Bytes()
+	i := bytes.IndexByte(l, ' ')
+	if i < 0 {
+		return nil, nil, fmt.Errorf("line %d: %q is not \"key value\"", line, l)
+	}
+	x, err := strconv.ParseInt(string(l[i+1:]), 10, 64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("line %d: value %q is not a decimal int64", line, l[i+1:])
+	}
+	return l[:i], binary.AppendVarint(val[:0], x), nil
 }
 
 // OnWrite folds the stream into a staging map first and merges that into
 // the action's state only at the stream's clean end, so a stream cut
 // midway (a failed worker that will be retried) contributes nothing.
 func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
-	rr := NewRecordReader(r)
+	next := func() ([]byte, []byte, error) { return nil, nil, io.EOF }
+	var n int64
+	if a.text {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 256<<10), MaxRecord)
+		var val []byte
+		next = func() ([]byte, []byte, error) {
+			n++
+			k, v, err := nextText(sc, n, val)
+			val = v
+			return k, v, err
+		}
+	} else {
+		rr := NewRecordReader(r)
+		next = func() ([]byte, []byte, error) { n++; return rr.Next() }
+	}
 	local := map[string][]byte{}
 	for {
-		k, v, err := rr.Next()
+		k, v, err := next()
 		if err == io.EOF {
 			break
 		}
@@ -137,7 +184,7 @@ func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
 		}
 		acc, err := a.combine(local[string(k)], v)
 		if err != nil {
-			return fmt.Errorf("record %d (key %q): %w", rr.Records(), k, err)
+			return fmt.Errorf("record %d (key %q): %w", n, k, err)
 		}
 		local[string(k)] = acc
 	}
@@ -166,7 +213,13 @@ func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var rec []byte
 	for _, k := range ks {
-		rec = AppendRecord(rec[:0], []byte(k), a.m[k])
+		if a.text {
+			x, _ := binary.Varint(a.m[k])
+			rec = append(append(rec[:0], k...), ' ')
+			rec = append(strconv.AppendInt(rec, x, 10), '\n')
+		} else {
+			rec = AppendRecord(rec[:0], []byte(k), a.m[k])
+		}
 		if _, err := bw.Write(rec); err != nil {
 			return err
 		}

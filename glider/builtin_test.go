@@ -363,3 +363,44 @@ func TestCountAction(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeText(t *testing.T) {
+	cl := startCluster(t, DefaultClusterConfig())
+	c := dial(t, cl, "merge")
+	ctx := testCtx(t)
+	if _, err := c.CreateAction(ctx, "/m", ActionMerge, ActionOptions{Options: map[string]string{"format": "text"}}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	want := map[int]int64{}
+	for range 3 {
+		var b []byte
+		for range 20_000 {
+			k, v := rng.IntN(1024), int64(rng.Uint64())
+			want[k] += v
+			b = strconv.AppendInt(append(strconv.AppendInt(b, int64(k), 10), ' '), v, 10)
+			b = append(b, '\n')
+		}
+		if err := c.WriteAction(ctx, "/m", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := c.ReadAction(ctx, "/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d", len(lines), len(want))
+	}
+	for _, l := range lines {
+		var k int
+		var v int64
+		if _, err := fmt.Sscanf(l, "%d %d", &k, &v); err != nil || want[k] != v {
+			t.Fatalf("line %q: want %d (%v)", l, want[k], err)
+		}
+	}
+	if err := c.WriteAction(ctx, "/m", []byte("5 five\n")); !errors.Is(err, ErrActionFailed) || !strings.Contains(err.Error(), "five") {
+		t.Fatalf("bad text value: %v", err)
+	}
+}
