@@ -17,7 +17,10 @@
 // The worker runtime (Worker) decodes a TaskSpec, looks up the kernels it
 // names in a kernel.Registry, wires them into typed emit chains, reads its
 // input (a text chunk, encoded records, a generator range, or shuffle
-// segments), and writes shuffle objects and sink outputs.
+// segments), and writes shuffle objects and sink outputs. In a worker,
+// Mux routes each payload by its top-level "kind" field to the handler of
+// that kind: Worker.Handle for stage tasks (StageTaskKind), others (cloud
+// threads) as the program registers them.
 //
 // Goroutines: Run starts one goroutine per attempt in flight (at most
 // Config.Concurrency), owned by the driver loop, which waits for all of them
