@@ -210,7 +210,7 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 	b.mu.Unlock()
 	defer b.invokes.Done()
 
-	if len(t.Payload) > MaxPayload {
+	if len(t.Payload)+len(t.ID) > MaxPayload {
 		return backends.Result{}, fmt.Errorf("process: task %s: payload of %d bytes exceeds the %d-byte limit; pass large inputs through object storage: %w",
 			t.ID, len(t.Payload), MaxPayload, backends.ErrNotStarted)
 	}
