@@ -6,6 +6,7 @@ import (
 	"github.com/galeproject/gale"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/examples/wordcount"
+	"github.com/galeproject/gale/probe"
 )
 
 // workerCmdName is the hidden subcommand the process backend runs in its
@@ -31,7 +32,9 @@ func newWorkerCmd() *cobra.Command {
 			if err := registerSampleKernels(); err != nil {
 				return err
 			}
-			return gale.ServeWorker(cmd.Context())
+			// Probe invocations too, so the probe can measure this
+			// backend with real worker processes.
+			return gale.ServeWorker(cmd.Context(), gale.WorkerHandler(probe.Kind, probe.Handler()))
 		},
 	}
 }
