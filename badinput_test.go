@@ -100,16 +100,14 @@ func awkwardFiles(t *testing.T, dir string) []string {
 		paths = append(paths, p)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	// Two lines of 10 MiB each, longer than every read buffer, between
-	// short ones, the last without a final newline.
+	// A line of 10 MiB, longer than every read buffer and many chunks,
+	// between short lines, the last without a final newline.
 	var long bytes.Buffer
 	long.WriteString("short first line\n")
-	for range 2 {
-		for long.Len()%(10<<20) < (10<<20)-64 {
-			fmt.Fprintf(&long, "Word%d ", rng.IntN(500))
-		}
-		long.WriteString("END\n")
+	for long.Len() < 10<<20 {
+		fmt.Fprintf(&long, "Word%d ", rng.IntN(500))
 	}
+	long.WriteString("END\n")
 	long.WriteString("tail without newline")
 	write("long-lines.txt", long.Bytes())
 	// Invalid UTF-8 between and inside words, truncated sequences at line
@@ -146,7 +144,7 @@ func TestAwkwardInputsCountLikeReference(t *testing.T) {
 	dir := t.TempDir()
 	ins := awkwardFiles(t, dir)
 	want := refCount(t, ins...)
-	for _, chunk := range []int64{1 << 20, 333_333} {
+	for _, chunk := range []int64{333_333} {
 		t.Run(fmt.Sprint("chunk=", chunk), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			if err, _ := runCount(t, ins, out, gale.ChunkSize(chunk), gale.Workers(4), gale.Partitions(3)); err != nil {
