@@ -121,11 +121,14 @@ type Registry struct {
 	actions    map[string]func() Action
 	combiners  map[string]CombineFunc
 	predicates map[string]PredicateFactory
+	// int64Folds are native forms of the built-in int64 combiners, used by
+	// merge actions to skip the varint round trip per record.
+	int64Folds map[string]func(a, b int64) int64
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{actions: map[string]func() Action{}, combiners: map[string]CombineFunc{}, predicates: map[string]PredicateFactory{}}
+	return &Registry{actions: map[string]func() Action{}, combiners: map[string]CombineFunc{}, predicates: map[string]PredicateFactory{}, int64Folds: map[string]func(a, b int64) int64{}}
 }
 
 // DefaultRegistry returns a new registry holding the built-in actions

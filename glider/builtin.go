@@ -67,9 +67,14 @@ func registerBuiltins(r *Registry) {
 	r.Register(ActionFilter, func() Action { return &filterAction{} })
 	r.Register(ActionCount, func() Action { return &countAction{} })
 
-	r.RegisterCombiner(CombineInt64Sum, int64Combiner(func(a, b int64) int64 { return a + b }))
-	r.RegisterCombiner(CombineInt64Min, int64Combiner(func(a, b int64) int64 { return min(a, b) }))
-	r.RegisterCombiner(CombineInt64Max, int64Combiner(func(a, b int64) int64 { return max(a, b) }))
+	for name, f := range map[string]func(a, b int64) int64{
+		CombineInt64Sum: func(a, b int64) int64 { return a + b },
+		CombineInt64Min: func(a, b int64) int64 { return min(a, b) },
+		CombineInt64Max: func(a, b int64) int64 { return max(a, b) },
+	} {
+		r.RegisterCombiner(name, int64Combiner(f))
+		r.int64Folds[name] = f
+	}
 	r.RegisterCombiner(CombineLast, func(acc, v []byte) ([]byte, error) { return append(acc[:0], v...), nil })
 
 	r.RegisterPredicate(PredSubstring, func(arg string) (func([]byte) bool, error) {
@@ -110,6 +115,11 @@ type mergeAction struct {
 	combine CombineFunc
 	m       map[string][]byte
 	bytes   int64
+
+	// fold is set for the built-in int64 combiners: values are then kept
+	// as int64s in n instead of encoded accumulators in m.
+	fold func(a, b int64) int64
+	n    map[string]int64
 }
 
 func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
@@ -129,7 +139,44 @@ func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
 		return fmt.Errorf("option format=%q: want records or text", fm)
 	}
 	a.combine, a.m = f, map[string][]byte{}
+	env.Registry().mu.RLock()
+	a.fold = env.Registry().int64Folds[name]
+	env.Registry().mu.RUnlock()
+	if a.fold != nil {
+		a.n = map[string]int64{}
+	}
 	return nil
+}
+
+// parseInt64 parses a decimal int64. It is hand-rolled because
+// strconv.ParseInt needs a string, and converting every value of a
+// multi-gigabyte stream allocates.
+func parseInt64(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0') // 19 digits cannot overflow a uint64
+	}
+	if neg {
+		if u > 1<<63 {
+			return 0, false
+		}
+		return -int64(u), true
+	}
+	if u > 1<<63-1 {
+		return 0, false
+	}
+	return int64(u), true
 }
 
 // nextText reads the next "key value" line as a record with a zig-zag
@@ -146,8 +193,8 @@ func nextText(sc *bufio.Scanner, line int64, val []byte) (k, v []byte, err error
 	if i < 0 {
 		return nil, nil, fmt.Errorf("line %d: %q is not \"key value\"", line, l)
 	}
-	x, err := strconv.ParseInt(string(l[i+1:]), 10, 64)
-	if err != nil {
+	x, ok := parseInt64(l[i+1:])
+	if !ok {
 		return nil, nil, fmt.Errorf("line %d: value %q is not a decimal int64", line, l[i+1:])
 	}
 	return l[:i], binary.AppendVarint(val[:0], x), nil
@@ -173,7 +220,15 @@ func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
 		rr := NewRecordReader(r)
 		next = func() ([]byte, []byte, error) { n++; return rr.Next() }
 	}
-	local := map[string][]byte{}
+	if a.fold != nil {
+		return a.writeInt64(next, &n)
+	}
+	// Staged accumulators live in a slice indexed through the map, so a
+	// record costs a map lookup without allocating a key string (only a
+	// new key allocates).
+	local := map[string]int{}
+	var accs [][]byte
+	var keys []string
 	for {
 		k, v, err := next()
 		if err == io.EOF {
@@ -182,13 +237,20 @@ func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		acc, err := a.combine(local[string(k)], v)
-		if err != nil {
+		i, found := local[string(k)]
+		if !found {
+			i = len(accs)
+			ks := string(k)
+			local[ks] = i
+			keys = append(keys, ks)
+			accs = append(accs, nil)
+		}
+		if accs[i], err = a.combine(accs[i], v); err != nil {
 			return fmt.Errorf("record %d (key %q): %w", n, k, err)
 		}
-		local[string(k)] = acc
 	}
-	for k, v := range local {
+	for i, k := range keys {
+		v := accs[i]
 		acc, found := a.m[k]
 		before := len(acc)
 		acc, err := a.combine(acc, v)
@@ -204,16 +266,65 @@ func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
 	return nil
 }
 
+// writeInt64 is OnWrite for the built-in int64 combiners.
+func (a *mergeAction) writeInt64(next func() ([]byte, []byte, error), n *int64) error {
+	local := map[string]int{}
+	var accs []int64
+	var keys []string
+	for {
+		k, v, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		x, m := binary.Varint(v)
+		if m <= 0 || m != len(v) {
+			return fmt.Errorf("record %d (key %q): value %x is not one zig-zag varint int64", *n, k, v)
+		}
+		i, found := local[string(k)]
+		if !found {
+			ks := string(k)
+			local[ks] = len(accs)
+			keys = append(keys, ks)
+			accs = append(accs, x)
+			continue
+		}
+		accs[i] = a.fold(accs[i], x)
+	}
+	for i, k := range keys {
+		if old, found := a.n[k]; found {
+			a.n[k] = a.fold(old, accs[i])
+		} else {
+			a.n[k] = accs[i]
+			a.bytes += int64(len(k)) + 8
+		}
+	}
+	return nil
+}
+
 func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
-	ks := make([]string, 0, len(a.m))
+	ks := make([]string, 0, len(a.m)+len(a.n))
 	for k := range a.m {
+		ks = append(ks, k)
+	}
+	for k := range a.n {
 		ks = append(ks, k)
 	}
 	slices.Sort(ks)
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var rec []byte
 	for _, k := range ks {
-		if a.text {
+		if a.fold != nil {
+			x := a.n[k]
+			if a.text {
+				rec = append(append(rec[:0], k...), ' ')
+				rec = append(strconv.AppendInt(rec, x, 10), '\n')
+			} else {
+				rec = AppendRecord(rec[:0], []byte(k), binary.AppendVarint(nil, x))
+			}
+		} else if a.text {
 			x, _ := binary.Varint(a.m[k])
 			rec = append(append(rec[:0], k...), ' ')
 			rec = append(strconv.AppendInt(rec, x, 10), '\n')

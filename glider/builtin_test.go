@@ -404,3 +404,17 @@ func TestMergeText(t *testing.T) {
 		t.Fatalf("bad text value: %v", err)
 	}
 }
+
+func TestParseInt64(t *testing.T) {
+	for _, s := range []string{"0", "-0", "+5", "9223372036854775807", "-9223372036854775808", "-12", "007"} {
+		want, _ := strconv.ParseInt(s, 10, 64)
+		if got, ok := parseInt64([]byte(s)); !ok || got != want {
+			t.Errorf("%q: %d %v, want %d", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"", "-", "9223372036854775808", "-9223372036854775809", "1e3", "12a", "99999999999999999999", " 1"} {
+		if _, ok := parseInt64([]byte(s)); ok {
+			t.Errorf("%q parsed", s)
+		}
+	}
+}
