@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/scheduler/*.txt scenarios")
+
+// TestSchedulerScenarios runs the scripted scenarios in
+// testdata/scheduler/*.txt against testPlan. A scenario is a list of
+// blocks separated by blank lines; each block is one command, a "----"
+// line and the actions the command produced. Run with -rewrite to
+// regenerate the expected output after a deliberate change.
+//
+// Commands:
+//
+//	start concurrency=N max-attempts=M   a new scheduler; prints Start's actions
+//	succeed S T A                        attempt A of task T of stage S succeeded
+//	fail S T A [not-started]             it failed
+//	succeed-all                          every attempt in flight succeeds, in launch order, until none is left
+//	winner S T                           the winning attempt of a task
+//	retries S                            the retries of a stage
+//	# ...                                a comment line, kept as is
+func TestSchedulerScenarios(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "scheduler", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no scenarios in testdata/scheduler")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blocks := parseScenario(t, string(data))
+			r := &scenarioRunner{t: t}
+			var out strings.Builder
+			for i, b := range blocks {
+				got := r.do(b.cmd)
+				if i > 0 {
+					out.WriteString("\n")
+				}
+				for _, c := range b.comments {
+					out.WriteString(c + "\n")
+				}
+				fmt.Fprintf(&out, "%s\n----\n%s", b.cmd, got)
+				if !*rewrite && got != b.want {
+					t.Errorf("%s: %s\ngot:\n%swant:\n%s", file, b.cmd, got, b.want)
+				}
+			}
+			if *rewrite {
+				if err := os.WriteFile(file, []byte(out.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type scenarioBlock struct {
+	comments []string
+	cmd      string
+	want     string
+}
+
+func parseScenario(t *testing.T, text string) []scenarioBlock {
+	t.Helper()
+	var blocks []scenarioBlock
+	for _, chunk := range strings.Split(strings.TrimSpace(text), "\n\n") {
+		lines := strings.Split(chunk, "\n")
+		var b scenarioBlock
+		for len(lines) > 0 && strings.HasPrefix(lines[0], "#") {
+			b.comments = append(b.comments, lines[0])
+			lines = lines[1:]
+		}
+		if len(lines) == 0 {
+			t.Fatalf("a block holds only comments: %q", chunk)
+		}
+		b.cmd = lines[0]
+		if len(lines) > 1 {
+			if lines[1] != "----" {
+				t.Fatalf("command %q is not followed by ----", b.cmd)
+			}
+			for _, l := range lines[2:] {
+				b.want += l + "\n"
+			}
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks
+}
+
+// scenarioRunner executes scenario commands against a Scheduler.
+type scenarioRunner struct {
+	t        *testing.T
+	s        *Scheduler
+	inflight []Invoke
+}
+
+func (r *scenarioRunner) ints(args []string, n int) []int {
+	r.t.Helper()
+	if len(args) < n {
+		r.t.Fatalf("want %d numbers, got %q", n, args)
+	}
+	out := make([]int, n)
+	for i := range n {
+		v, err := strconv.Atoi(args[i])
+		if err != nil {
+			r.t.Fatalf("bad number %q", args[i])
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func (r *scenarioRunner) do(cmd string) string {
+	r.t.Helper()
+	f := strings.Fields(cmd)
+	if len(f) == 0 {
+		r.t.Fatal("empty command")
+	}
+	if f[0] != "start" && r.s == nil {
+		r.t.Fatalf("%q before start", cmd)
+	}
+	switch f[0] {
+	case "start":
+		conc, maxA := 1, 1
+		for _, kv := range f[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				r.t.Fatalf("bad %q", kv)
+			}
+			switch k {
+			case "concurrency":
+				conc = n
+			case "max-attempts":
+				maxA = n
+			default:
+				r.t.Fatalf("unknown start option %q", k)
+			}
+		}
+		r.s = NewScheduler(testPlan(r.t), conc, maxA)
+		r.inflight = nil
+		return r.show(r.s.Start())
+	case "succeed", "fail":
+		n := r.ints(f[1:], 3)
+		ref := TaskRef{n[0], n[1]}
+		r.drop(ref, n[2])
+		if f[0] == "succeed" {
+			return r.show(r.s.Step(TaskSucceeded{TaskRef: ref, Attempt: n[2],
+				Result: &TaskResult{Instance: fmt.Sprintf("s%d-t%d-a%d", n[0], n[1], n[2])}}))
+		}
+		ns := len(f) > 4 && f[4] == "not-started"
+		err := fmt.Errorf("attempt s%d t%d a%d: %w", n[0], n[1], n[2], errors.New("boom"))
+		return r.show(r.s.Step(TaskFailed{TaskRef: ref, Attempt: n[2], Err: err, NotStarted: ns}))
+	case "succeed-all":
+		var out strings.Builder
+		for len(r.inflight) > 0 {
+			inv := r.inflight[0]
+			r.inflight = r.inflight[1:]
+			fmt.Fprintf(&out, "> s%d t%d a%d\n", inv.Stage, inv.Task, inv.Attempt)
+			out.WriteString(r.show(r.s.Step(TaskSucceeded{TaskRef: inv.TaskRef, Attempt: inv.Attempt,
+				Result: &TaskResult{Instance: fmt.Sprintf("s%d-t%d-a%d", inv.Stage, inv.Task, inv.Attempt)}})))
+		}
+		return out.String()
+	case "winner":
+		n := r.ints(f[1:], 2)
+		if w := r.s.Winner(TaskRef{n[0], n[1]}); w != nil {
+			return w.Instance + "\n"
+		}
+		return "none\n"
+	case "retries":
+		n := r.ints(f[1:], 1)
+		return fmt.Sprintf("%d\n", r.s.Retries(n[0]))
+	}
+	r.t.Fatalf("unknown command %q", cmd)
+	return ""
+}
+
+// drop removes an attempt from the in-flight list, if it is there.
+func (r *scenarioRunner) drop(ref TaskRef, attempt int) {
+	for i, inv := range r.inflight {
+		if inv.TaskRef == ref && inv.Attempt == attempt {
+			r.inflight = append(r.inflight[:i], r.inflight[i+1:]...)
+			return
+		}
+	}
+}
+
+func (r *scenarioRunner) show(actions []Action) string {
+	if len(actions) == 0 {
+		return "(no actions)\n"
+	}
+	var b strings.Builder
+	for _, a := range actions {
+		switch a := a.(type) {
+		case Invoke:
+			r.inflight = append(r.inflight, a)
+			fmt.Fprintf(&b, "invoke s%d t%d a%d\n", a.Stage, a.Task, a.Attempt)
+		case StageDone:
+			fmt.Fprintf(&b, "stage-done %d\n", a.Stage)
+		case JobDone:
+			b.WriteString("job-done\n")
+		case JobFailed:
+			fmt.Fprintf(&b, "job-failed: %v\n", a.Err)
+		default:
+			fmt.Fprintf(&b, "unknown action %#v\n", a)
+		}
+	}
+	return b.String()
+}
