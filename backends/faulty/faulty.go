@@ -116,7 +116,8 @@ type Stats struct {
 }
 
 // Backend injects faults into the invocations of a wrapped backend. It is
-// safe for concurrent use.
+// safe for concurrent use. It remembers how often it saw every task ID,
+// so it suits tests and benchmarks, not long-running services.
 type Backend struct {
 	inner backends.Backend
 	cfg   Config
