@@ -37,6 +37,9 @@ type Active struct {
 	closed  bool
 	done    chan struct{}
 
+	// chunks recycles the output buffers of read streams once sent.
+	chunks sync.Pool
+
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -423,7 +426,7 @@ func (a *Active) open(c *conn, cs *connStreams, id uint64, req *wire.Request) {
 	}
 	ctx, cancel := context.WithCancelCause(a.base)
 	s := &stream{id: id, c: c, cs: cs, inst: in, read: read, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), chunk: a.cfg.ChunkSize, window: a.cfg.Window}
+		wake: make(chan struct{}, 1), chunk: a.cfg.ChunkSize, window: a.cfg.Window, pool: &a.chunks}
 	in.mu.Lock()
 	if in.deleted {
 		in.mu.Unlock()
@@ -472,7 +475,8 @@ type stream struct {
 	wake   chan struct{} // signals the method goroutine
 	chunk  int
 	window int
-	held   bool // the method goroutine holds the action lock
+	pool   *sync.Pool // of *[]byte with capacity chunk
+	held   bool       // the method goroutine holds the action lock
 
 	mu     sync.Mutex
 	broken error // the stream was cut
@@ -626,9 +630,10 @@ func (s *stream) readReq(req uint64, maxBytes int) {
 // error). It unlocks s.mu.
 func (s *stream) serveReadersLocked() {
 	type ans struct {
-		req  uint64
-		resp *wire.Response
-		err  error
+		req     uint64
+		resp    *wire.Response
+		err     error
+		recycle bool // resp.Data is a whole pooled chunk, free once sent
 	}
 	var as []ans
 	eof := false
@@ -637,13 +642,14 @@ func (s *stream) serveReadersLocked() {
 		s.readers = s.readers[1:]
 		if len(s.out) > 0 {
 			d := s.out[0]
+			whole := len(d) <= r.max && cap(d) == s.chunk
 			if len(d) > r.max {
 				s.out[0] = d[r.max:]
 				d = d[:r.max:r.max]
 			} else {
 				s.out = s.out[1:]
 			}
-			as = append(as, ans{req: r.req, resp: &wire.Response{Data: d}})
+			as = append(as, ans{req: r.req, resp: &wire.Response{Data: d}, recycle: whole})
 			continue
 		}
 		eof = true
@@ -659,7 +665,12 @@ func (s *stream) serveReadersLocked() {
 		if a.err != nil {
 			s.c.replyErr(a.req, a.err)
 		} else {
+			// reply has written the frame to the socket when it returns.
 			_ = s.c.reply(a.req, a.resp)
+			if a.recycle {
+				b := a.resp.Data[:0]
+				s.pool.Put(&b)
+			}
 		}
 	}
 	if eof {
@@ -741,7 +752,12 @@ func (s *stream) Write(p []byte) (int, error) {
 		if l := len(s.out); l > 0 && len(s.out[l-1])+k <= s.chunk && cap(s.out[l-1]) >= s.chunk {
 			s.out[l-1] = append(s.out[l-1], p[:k]...)
 		} else {
-			buf := make([]byte, 0, s.chunk)
+			var buf []byte
+			if b, ok := s.pool.Get().(*[]byte); ok && cap(*b) == s.chunk {
+				buf = (*b)[:0]
+			} else {
+				buf = make([]byte, 0, s.chunk)
+			}
 			s.out = append(s.out, append(buf, p[:k]...))
 		}
 		p = p[k:]
