@@ -354,13 +354,13 @@ func (m Metrics) Print(w io.Writer) {
 // PrintComparison writes several runs side by side, one column per run,
 // in the layout of the thesis's Table 3.4.
 func PrintComparison(w io.Writer, ms []Metrics) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	line := func(name string, f func(m Metrics) string) {
 		fmt.Fprint(tw, name)
 		for _, m := range ms {
 			fmt.Fprint(tw, "\t", f(m))
 		}
-		fmt.Fprintln(tw, "\t")
+		fmt.Fprintln(tw)
 	}
 	line("", func(m Metrics) string { return m.Backend })
 	line("cold start p50 / p95", func(m Metrics) string {

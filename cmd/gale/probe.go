@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/local"
+	"github.com/galeproject/gale/backends/sim"
+	"github.com/galeproject/gale/probe"
+	"github.com/galeproject/gale/probe/plot"
+)
+
+// probeFlags are the flags of `gale probe` and `gale probe compare`.
+type probeFlags struct {
+	backend     string
+	invocations int
+	task        string
+	duration    time.Duration
+	memory      int
+	warm        int
+	async       bool
+	jsonPath    string
+	plots       string
+	concurrency int
+	seed        uint64
+	overLimit   bool
+}
+
+func (f *probeFlags) register(cmd *cobra.Command, withBackend bool) {
+	fl := cmd.Flags()
+	if withBackend {
+		fl.StringVar(&f.backend, "backend", "local", "backend to probe: local, process, or sim:aws, sim:azure, sim:gcp, sim:ibm")
+	}
+	fl.IntVarP(&f.invocations, "invocations", "n", 200, "concurrent invocations")
+	fl.StringVar(&f.task, "task", "compute", "task: sleep, or compute (Monte Carlo π sized to --duration on one full CPU)")
+	fl.DurationVar(&f.duration, "duration", time.Second, "task duration")
+	fl.IntVar(&f.memory, "memory", 0, "function memory in MiB (default: the platform's; not configurable on local and process)")
+	fl.IntVar(&f.warm, "warm", 0, "warm-up invocations run first, so about this many instances are warm")
+	fl.BoolVar(&f.async, "async", false, "large-scale run: simplified timeline")
+	fl.StringVar(&f.jsonPath, "json", "", "write the metrics and the trace as JSON to this file")
+	fl.StringVar(&f.plots, "plots", "", "write the figures (PNG and SVG) into this directory")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "local and process: instances at most (default: --invocations for local, up to 64 for process)")
+	fl.Uint64Var(&f.seed, "seed", 1, "sim: random seed of the model")
+	fl.BoolVar(&f.overLimit, "over-limit", false, "send even if --invocations exceeds the backend's concurrency limit, to observe throttling")
+}
+
+func (f *probeFlags) config() (probe.Config, error) {
+	task, err := probe.ParseTask(f.task)
+	if err != nil {
+		return probe.Config{}, usageError{err}
+	}
+	if f.duration <= 0 {
+		return probe.Config{}, usageError{errors.New("--duration must be positive")}
+	}
+	return probe.Config{Invocations: f.invocations, Task: task, Duration: f.duration, MemoryMiB: f.memory,
+		Warm: f.warm, Async: f.async, AllowOverLimit: f.overLimit}, nil
+}
+
+// newProbeBackend builds the backend a probe names. Every check that can
+// fail (unknown backend, memory size, credentials) happens here, before
+// any invocation is sent.
+func newProbeBackend(name string, f *probeFlags, stderr io.Writer) (backends.Backend, error) {
+	want := max(f.invocations, f.warm)
+	switch {
+	case name == "local" || name == "process":
+		if f.memory != 0 {
+			return nil, usageError{fmt.Errorf("--memory: the %s backend does not configure memory; drop the flag", name)}
+		}
+		if name == "local" {
+			n := f.concurrency
+			if n == 0 {
+				n = want
+			}
+			return local.New(local.Config{Handler: probe.Handler(), Concurrency: n})
+		}
+		n := f.concurrency
+		if n == 0 {
+			n = min(want, 64)
+		}
+		return newProcessBackend(n, stderr) // its workers serve probe.Kind (gale worker)
+	case strings.HasPrefix(name, "sim:"):
+		cfg, err := sim.DefaultConfig(strings.TrimPrefix(name, "sim:"))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		cfg.MemoryMiB, cfg.Seed = f.memory, f.seed
+		b, err := sim.New(cfg)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return b, nil
+	}
+	switch name {
+	case "aws", "azure", "gcp", "ibm":
+		return nil, usageError{fmt.Errorf("backend %q: %s; to see how the platform behaves, probe its model: --backend sim:%s",
+			name, cloudStatus(name), name)}
+	}
+	return nil, usageError{fmt.Errorf("unknown backend %q; available: local, process, sim:aws, sim:azure, sim:gcp, sim:ibm", name)}
+}
+
+// cloudStatus says why a cloud backend cannot be probed from here.
+func cloudStatus(name string) string {
+	creds := map[string][]string{
+		"aws":   {"AWS_ACCESS_KEY_ID", "AWS_PROFILE"},
+		"azure": {"AZURE_CLIENT_ID", "AZURE_FUNCTIONS_KEY"},
+		"gcp":   {"GOOGLE_APPLICATION_CREDENTIALS"},
+		"ibm":   {"__OW_API_KEY", "IBM_CLOUD_API_KEY"},
+	}[name]
+	for _, env := range creds {
+		if os.Getenv(env) != "" {
+			return "this build has no client for its functions yet (credentials found in " + env + ")"
+		}
+	}
+	return "no credentials found (set " + strings.Join(creds, " or ") + ") and this build has no client for its functions yet"
+}
+
+// probeOne runs one probe and returns its trace; an interrupted run
+// returns the partial trace with the error.
+func probeOne(ctx context.Context, name string, f *probeFlags, stderr io.Writer) (*probe.Trace, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, err
+	}
+	b, err := newProbeBackend(name, f, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	if err := cfg.Validate(backends.TraitsOf(b)); err != nil {
+		return nil, usageError{err}
+	}
+	return probe.Run(ctx, b, cfg)
+}
+
+// probeOutput is the JSON written by --json: the metrics' fields at the
+// top level, then the trace.
+type probeOutput struct {
+	probe.Metrics
+	Trace *probe.Trace `json:"trace"`
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func plotPrefix(backend string) string { return "probe-" + strings.ReplaceAll(backend, ":", "-") }
+
+func newProbeCmd() *cobra.Command {
+	var f probeFlags
+	cmd := &cobra.Command{
+		Use:   "probe --backend B [--invocations N] [--task sleep|compute] [--duration 1s] [--memory M]",
+		Short: "Measure the parallelism a backend delivers (cold starts, parallel degree, failures)",
+		Long: `Probe runs N concurrent invocations of a sleep or compute task on a backend and
+reports cold starts, completion time, parallel degree (the most instances busy
+at once), instances used, failures and the spread of in-function durations, as
+in chapter 3 of "Towards Enhanced State Management for Serverless Computation".
+Ctrl-C stops the run and reports what was measured so far.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tr, err := probeOne(cmd.Context(), f.backend, &f, cmd.ErrOrStderr())
+			if tr == nil {
+				return err
+			}
+			m := probe.Analyze(tr)
+			m.Print(cmd.OutOrStdout())
+			if f.jsonPath != "" {
+				if werr := writeJSON(f.jsonPath, probeOutput{m, tr}); werr != nil {
+					return errors.Join(err, werr)
+				}
+			}
+			if f.plots != "" {
+				paths, perr := plot.Run(f.plots, plotPrefix(tr.Backend), tr)
+				if perr != nil {
+					return errors.Join(err, perr)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d figures to %s\n", len(paths), f.plots)
+			}
+			return err
+		},
+	}
+	f.register(cmd, true)
+	cmd.AddCommand(newProbeCompareCmd())
+	return cmd
+}
+
+func newProbeCompareCmd() *cobra.Command {
+	var f probeFlags
+	cmd := &cobra.Command{
+		Use:   "compare BACKEND... [--plots DIR]",
+		Short: "Probe several backends with the same run and compare them side by side",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Build every backend first, so a bad name or memory size fails
+			// before any invocation is sent anywhere.
+			for _, name := range args {
+				b, err := newProbeBackend(name, &f, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				cfg, cerr := f.config()
+				if cerr == nil {
+					cerr = cfg.Validate(backends.TraitsOf(b))
+				}
+				b.Close()
+				if cerr != nil {
+					return usageError{cerr}
+				}
+			}
+			var trs []*probe.Trace
+			var ms []probe.Metrics
+			var runErr error
+			for _, name := range args {
+				tr, err := probeOne(cmd.Context(), name, &f, cmd.ErrOrStderr())
+				if tr != nil {
+					trs = append(trs, tr)
+					ms = append(ms, probe.Analyze(tr))
+				}
+				if err != nil {
+					runErr = err
+					break
+				}
+			}
+			probe.PrintComparison(cmd.OutOrStdout(), ms)
+			if f.jsonPath != "" {
+				out := make([]probeOutput, len(ms))
+				for i := range ms {
+					out[i] = probeOutput{ms[i], trs[i]}
+				}
+				if err := writeJSON(f.jsonPath, out); err != nil {
+					return errors.Join(runErr, err)
+				}
+			}
+			if f.plots != "" && len(trs) > 0 {
+				n := 0
+				for _, tr := range trs {
+					paths, err := plot.Run(f.plots, plotPrefix(tr.Backend), tr)
+					n += len(paths)
+					if err != nil {
+						return errors.Join(runErr, err)
+					}
+				}
+				paths, err := plot.Compare(f.plots, "probe-compare", trs)
+				if err != nil {
+					return errors.Join(runErr, err)
+				}
+				n += len(paths)
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d figures to %s (comparison: %s)\n", n, f.plots,
+					filepath.Join(f.plots, "probe-compare.png"))
+			}
+			return runErr
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
