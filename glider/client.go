@@ -21,6 +21,7 @@ const (
 	KindAction NodeKind = NodeKind(wire.NodeAction)
 )
 
+// String returns "dir", "file" or "action".
 func (k NodeKind) String() string {
 	switch k {
 	case KindDir:

@@ -46,6 +46,7 @@ const (
 	KindGoAway Kind = 5
 )
 
+// String returns the kind's name.
 func (k Kind) String() string {
 	switch k {
 	case KindHello:
