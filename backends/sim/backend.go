@@ -376,3 +376,23 @@ func (b *Backend) Close() error {
 	}
 	return nil
 }
+
+// HintFor probes a preset platform with n concurrent one-second compute
+// tasks in simulated time and returns the planner's hint for it, so the
+// engine can size a job for a platform it has not measured.
+func HintFor(ctx context.Context, preset string, n int) (probe.Hint, error) {
+	cfg, err := DefaultConfig(preset)
+	if err != nil {
+		return probe.Hint{}, err
+	}
+	b, err := New(cfg)
+	if err != nil {
+		return probe.Hint{}, err
+	}
+	defer b.Close()
+	tr, err := probe.Run(ctx, b, probe.Config{Invocations: n, Task: probe.Compute, Duration: time.Second, Iterations: 1, AllowOverLimit: true})
+	if err != nil {
+		return probe.Hint{}, err
+	}
+	return probe.Recommend(probe.Analyze(tr)), nil
+}

@@ -195,3 +195,16 @@ func TestBadConfigAndPayload(t *testing.T) {
 		t.Errorf("Invoke after Close: err = %v, want ErrClosed", err)
 	}
 }
+
+func TestHintFor(t *testing.T) {
+	h, err := HintFor(context.Background(), "azure", 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Concurrency < 14 || h.Concurrency > 22 || h.Saturated {
+		t.Errorf("azure hint %+v: want concurrency near 18, not saturated", h)
+	}
+	if w := h.StageWarning("map", 100); !strings.Contains(w, "waves") {
+		t.Errorf("a 100-task stage on azure: warning %q, want one about waves", w)
+	}
+}
