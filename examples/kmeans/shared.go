@@ -301,7 +301,7 @@ func runShared(ctx context.Context, cfg Config, in input, res *Result) error {
 	if _, err := gale.Run(ctx, p, opts...); err != nil {
 		return fmt.Errorf("kmeans: %w", err)
 	}
-	n, err := emb.DSO.AtomicLong(Name+"/iteration").Get(ctx)
+	n, err := emb.DSO.AtomicLong(Name + "/iteration").Get(ctx)
 	if err != nil {
 		return err
 	}

@@ -37,39 +37,11 @@ func assignLine(r Round, line string, emit func(gale.KV[int32, []float64])) {
 	emit(gale.KV[int32, []float64]{Key: int32(c), Value: append(x, 1, d)})
 }
 
-// VecSum is the combiner of ModeStages: element-wise sums of vectors.
-type VecSum struct{}
-
-// Create returns the empty sum.
-func (VecSum) Create() []float64 { return nil }
-
-// Add adds v into acc.
-func (VecSum) Add(acc, v []float64) []float64 {
-	if acc == nil {
-		return slices.Clone(v)
-	}
-	for i, x := range v {
-		acc[i] += x
-	}
-	return acc
-}
-
-// Merge adds b into a.
-func (s VecSum) Merge(a, b []float64) []float64 {
-	if a == nil {
-		return slices.Clone(b)
-	}
-	return s.Add(a, b)
-}
-
-// Extract returns acc.
-func (VecSum) Extract(acc []float64) []float64 { return acc }
-
 // BuildStages adds one ModeStages round to p and returns its output: per
 // centroid, the sums of its points' coordinates, their count and cost.
 func BuildStages(p *gale.Pipeline, inputs []string, r Round) *gale.Collected[gale.KV[int32, []float64]] {
 	assigned := gale.FlatMapWith(gale.ReadText(p, inputs...), assignLine, r)
-	return gale.Collect(gale.CombinePerKey(assigned, VecSum{}))
+	return gale.Collect(gale.CombinePerKey(assigned, dataset.VecSum{}))
 }
 
 func runStages(ctx context.Context, cfg Config, in input, res *Result) error {

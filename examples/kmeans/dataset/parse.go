@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -197,9 +198,9 @@ type Summary struct {
 // Scan reads every line of files in order and validates it: every
 // non-blank line must hold width finite numbers (width 0: as many as the
 // first line). fn, if not nil, sees every vector with its 0-based index
-// among the dataset's vectors; the slice is reused after fn returns. The
-// first problem ends the scan with an error wrapping ErrBadInput that names
-// the file and line.
+// among the dataset's vectors (the slice is reused after fn returns) and
+// may reject it. The first problem ends the scan with an error wrapping
+// ErrBadInput (and fn's error) that names the file and line.
 func Scan(ctx context.Context, files []File, opts map[string]string, width int, fn func(i int64, v []float64) error) (Summary, error) {
 	var sum Summary
 	sum.Width = width
@@ -227,7 +228,7 @@ func Scan(ctx context.Context, files []File, opts map[string]string, width int, 
 			}
 			if fn != nil {
 				if err := fn(sum.Points, buf); err != nil {
-					return err
+					return fmt.Errorf("%w: %s:%d: %w", ErrBadInput, f.Name, line, err)
 				}
 			}
 			sum.Points++
@@ -355,3 +356,32 @@ func Dot(a, b []float64) float64 {
 	}
 	return s
 }
+
+// VecSum is a gale combiner of element-wise vector sums, for the
+// iterative examples' stage-per-round baselines.
+type VecSum struct{}
+
+// Create returns the empty sum.
+func (VecSum) Create() []float64 { return nil }
+
+// Add adds v into acc.
+func (VecSum) Add(acc, v []float64) []float64 {
+	if acc == nil {
+		return slices.Clone(v)
+	}
+	for i, x := range v[:len(acc)] {
+		acc[i] += x
+	}
+	return acc
+}
+
+// Merge adds b into a.
+func (s VecSum) Merge(a, b []float64) []float64 {
+	if a == nil {
+		return slices.Clone(b)
+	}
+	return s.Add(a, b)
+}
+
+// Extract returns acc.
+func (VecSum) Extract(acc []float64) []float64 { return acc }
