@@ -137,7 +137,7 @@ func probeOne(ctx context.Context, name string, f *probeFlags, stderr io.Writer)
 	}
 	defer b.Close()
 	if err := cfg.Validate(backends.TraitsOf(b)); err != nil {
-		return nil, usageError{err}
+		return nil, usageError{fmt.Errorf("%w\n(--concurrency raises the limit of local and process; --over-limit sends anyway)", err)}
 	}
 	return probe.Run(ctx, b, cfg)
 }
@@ -217,7 +217,7 @@ func newProbeCompareCmd() *cobra.Command {
 				}
 				b.Close()
 				if cerr != nil {
-					return usageError{cerr}
+					return usageError{fmt.Errorf("%s: %w", name, cerr)}
 				}
 			}
 			var trs []*probe.Trace
