@@ -12,7 +12,6 @@ import (
 	"github.com/galeproject/gale/examples/kmeans/dataset"
 )
 
-
 func readAll(t *testing.T, dir string) []byte {
 	t.Helper()
 	names, _ := filepath.Glob(filepath.Join(dir, "part-*"))
