@@ -12,7 +12,7 @@ import (
 
 func newGenCmd() *cobra.Command {
 	gen := &cobra.Command{Use: "gen", Short: "Generate reproducible benchmark data"}
-	gen.AddCommand(newGenTextCmd(), newGenRecordsCmd())
+	gen.AddCommand(newGenTextCmd(), newGenRecordsCmd(), newGenPointsCmd(), newGenLabeledCmd())
 	return gen
 }
 

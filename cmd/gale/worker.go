@@ -4,6 +4,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/examples/kmeans"
+	"github.com/galeproject/gale/examples/logreg"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/examples/wordcount"
 	"github.com/galeproject/gale/probe"
@@ -59,5 +61,7 @@ func registerSampleKernels() error {
 			}
 		}
 	}
+	kmeans.Register(p)
+	logreg.Register(p)
 	return p.Err()
 }
