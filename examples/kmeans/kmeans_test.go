@@ -197,5 +197,15 @@ func TestAWorkerRestartedMidRunGivesTheSameAnswer(t *testing.T) {
 			}
 		})
 	}
-	_ = errors.New
+}
+
+// A worker that is not restarted fails the job, and the others, waiting
+// at the barrier, are released (the run returns) rather than left hanging.
+func TestAWorkerOutOfAttemptsFailsTheJob(t *testing.T) {
+	dir := genPoints(t, dataset.PointsConfig{Count: 600, Dim: 2, K: 3})
+	_, err := kmeans.Run(context.Background(), kmeans.Config{Inputs: []string{dir}, K: 3, Iterations: 5, Workers: 3,
+		Fault: rounds.Fault{Worker: 0, Round: 2, At: rounds.AfterMerge}, RunOptions: []gale.RunOption{gale.MaxAttempts(1)}})
+	if !errors.Is(err, rounds.ErrInjected) && (err == nil || !strings.Contains(err.Error(), "injected worker failure")) {
+		t.Fatalf("got %v, want the injected failure", err)
+	}
 }
