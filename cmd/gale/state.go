@@ -13,10 +13,53 @@ import (
 	"github.com/galeproject/gale/examples/pi"
 	"github.com/galeproject/gale/examples/santa"
 	"github.com/galeproject/gale/state"
+	"github.com/galeproject/gale/state/threads"
 )
+
+// threadFlags choose where cloud threads run.
+type threadFlags struct{ backend string }
+
+func (f *threadFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.backend, "backend", "local", "where cloud threads run: local (goroutines) or process (worker processes)")
+}
+
+// start returns the executor and shared-object client the example runs
+// with: nil for local (the example embeds its own), or an embedded DSO
+// server plus worker processes of this binary for process. The returned
+// stop function releases them.
+func (f *threadFlags) start(cmd *cobra.Command, slots int) (*threads.Executor, *state.Client, func() error, error) {
+	switch f.backend {
+	case "local":
+		return nil, nil, func() error { return nil }, nil
+	case "process":
+	default:
+		return nil, nil, nil, usageError{fmt.Errorf("unknown backend %q; available: local, process", f.backend)}
+	}
+	pb, err := newProcessBackend(slots, cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err := threads.StartLocal(cmd.Context(), threads.LocalConfig{Registry: threadFunctions(), Backend: pb, Concurrency: slots})
+	if err != nil {
+		pb.Close()
+		return nil, nil, nil, err
+	}
+	return l.Executor, l.DSO, func() error { return errors.Join(l.Close(), pb.Close()) }, nil
+}
+
+// threadFunctions registers every sample job's cloud-thread functions; the
+// driver and the `gale worker` processes build the same registry.
+func threadFunctions() *threads.Registry {
+	reg := threads.NewRegistry()
+	pi.Register(reg)
+	mandelbrot.Register(reg)
+	santa.Register(reg)
+	return reg
+}
 
 func newRunPiCmd() *cobra.Command {
 	var cfg pi.Config
+	var tf threadFlags
 	cmd := &cobra.Command{
 		Use:   "pi [--workers N] [--samples M]",
 		Short: "Estimate π with Monte Carlo cloud threads sharing an AtomicLong",
@@ -25,8 +68,16 @@ func newRunPiCmd() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
+			exec, dso, stop, err := tf.start(cmd, cfg.Workers)
+			if err != nil {
+				return err
+			}
+			cfg.Executor, cfg.DSO = exec, dso
 			start := time.Now()
 			res, err := pi.Run(cmd.Context(), cfg)
+			if serr := stop(); err == nil {
+				err = serr
+			}
 			if err != nil {
 				return err
 			}
@@ -40,11 +91,13 @@ func newRunPiCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Workers, "workers", 4, "cloud threads")
 	cmd.Flags().Int64Var(&cfg.SamplesPerWorker, "samples", 10_000_000, "points per thread")
 	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed")
+	tf.register(cmd)
 	return cmd
 }
 
 func newRunMandelbrotCmd() *cobra.Command {
 	var cfg mandelbrot.Config
+	var tf threadFlags
 	cmd := &cobra.Command{
 		Use:   "mandelbrot --output FILE.png [--width W --height H --workers N]",
 		Short: "Render the Mandelbrot set row-parallel with cloud threads into a shared image object",
@@ -53,8 +106,16 @@ func newRunMandelbrotCmd() *cobra.Command {
 			if cfg.Output == "" {
 				return usageError{errors.New("mandelbrot: --output FILE.png is required")}
 			}
+			exec, dso, stop, err := tf.start(cmd, cfg.Workers)
+			if err != nil {
+				return err
+			}
+			cfg.Executor, cfg.DSO = exec, dso
 			start := time.Now()
 			res, err := mandelbrot.Run(cmd.Context(), cfg)
+			if serr := stop(); err == nil {
+				err = serr
+			}
 			if err != nil {
 				return err
 			}
@@ -68,18 +129,29 @@ func newRunMandelbrotCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Height, "height", 768, "image height in pixels")
 	cmd.Flags().IntVar(&cfg.MaxIter, "max-iter", 500, "iterations per pixel at most")
 	cmd.Flags().IntVar(&cfg.Workers, "workers", 4, "cloud threads")
+	tf.register(cmd)
 	return cmd
 }
 
 func newRunSantaCmd() *cobra.Command {
 	var cfg santa.Config
+	var tf threadFlags
 	cmd := &cobra.Command{
 		Use:   "santa [--deliveries N]",
 		Short: "Run the Santa Claus problem with 10 elves and 9 reindeer as cloud threads, checking its invariants",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The 10 elves, 9 reindeer and Santa all run at once.
+			exec, dso, stop, err := tf.start(cmd, 20)
+			if err != nil {
+				return err
+			}
+			cfg.Executor, cfg.DSO = exec, dso
 			start := time.Now()
 			res, err := santa.Run(cmd.Context(), cfg)
+			if serr := stop(); err == nil {
+				err = serr
+			}
 			if err != nil {
 				return err
 			}
@@ -92,6 +164,7 @@ func newRunSantaCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Deliveries, "deliveries", 15, "toy deliveries (trips of the nine reindeer)")
 	cmd.Flags().IntVar(&cfg.ElfVisits, "elf-visits", 3, "times each elf asks for help (10×visits must be a multiple of 3)")
 	cmd.Flags().DurationVar(&cfg.MaxPause, "max-pause", 2*time.Millisecond, "longest vacation or work pause")
+	tf.register(cmd)
 	return cmd
 }
 

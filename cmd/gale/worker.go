@@ -9,6 +9,7 @@ import (
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/examples/wordcount"
 	"github.com/galeproject/gale/probe"
+	"github.com/galeproject/gale/state/threads"
 )
 
 // workerCmdName is the hidden subcommand the process backend runs in its
@@ -36,7 +37,9 @@ func newWorkerCmd() *cobra.Command {
 			}
 			// Probe invocations too, so the probe can measure this
 			// backend with real worker processes.
-			return gale.ServeWorker(cmd.Context(), gale.WorkerHandler(probe.Kind, probe.Handler()))
+			// Cloud threads of the pi, mandelbrot and santa jobs too.
+			return gale.ServeWorker(cmd.Context(), gale.WorkerHandler(probe.Kind, probe.Handler()),
+				gale.WorkerHandler(threads.Kind, threads.Handler(threadFunctions())))
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/local"
 	"github.com/galeproject/gale/state"
 )
@@ -24,6 +25,10 @@ type LocalConfig struct {
 	Concurrency int
 	// Retry is the executor's retry policy.
 	Retry RetryPolicy
+	// Backend, if set, runs the threads instead of an in-process local
+	// backend — worker processes, say, whose binary serves Kind with this
+	// Registry's functions. The caller keeps ownership of it.
+	Backend backends.Backend
 }
 
 // Local is an embedded DSO server, a local backend and an executor wired
@@ -70,12 +75,16 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 		defer l.serving.Done()
 		l.serr = srv.Serve(context.WithoutCancel(ctx))
 	}()
-	l.worker = NewWorker(cfg.Registry)
-	if l.backend, err = local.New(local.Config{Handler: l.worker.Handle, Concurrency: cfg.Concurrency}); err != nil {
-		_ = l.Close()
-		return nil, err
+	backend := cfg.Backend
+	if backend == nil {
+		l.worker = NewWorker(cfg.Registry)
+		if l.backend, err = local.New(local.Config{Handler: l.worker.Handle, Concurrency: cfg.Concurrency}); err != nil {
+			_ = l.Close()
+			return nil, err
+		}
+		backend = l.backend
 	}
-	if l.Executor, err = NewExecutor(Config{Backend: l.backend, DSO: &DSO{Servers: l.Servers, Token: l.Token}, Retry: cfg.Retry}); err != nil {
+	if l.Executor, err = NewExecutor(Config{Backend: backend, DSO: &DSO{Servers: l.Servers, Token: l.Token}, Retry: cfg.Retry}); err != nil {
 		_ = l.Close()
 		return nil, err
 	}
