@@ -10,11 +10,11 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"strconv"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/galeproject/gale/backends"
-	"github.com/galeproject/gale/backends/aws"
 	"github.com/galeproject/gale/backends/local"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/engine"
@@ -121,31 +121,73 @@ func OpenStore(ctx context.Context, rawURL string, opts map[string]string) (objs
 
 var resolvers sync.Map // canonical options -> *objstore.Resolver (a cache)
 
+// storeScheme is an object-store URL scheme Gale can open: its options'
+// prefix in StoreOptions ("s3." for s3.endpoint) and how to build its
+// opener from them.
+type storeScheme struct {
+	prefix string
+	keys   []string
+	opener func(opts map[string]string) (objstore.Opener, error)
+}
+
+// storeSchemes is a name table filled by init functions of this package,
+// one file per store (store_s3.go, ...).
+var storeSchemes = map[string]storeScheme{}
+
+// registerStoreScheme adds an object-store scheme whose options are
+// prefix+key for each key; registering a scheme twice is a programming
+// error.
+func registerStoreScheme(scheme, prefix string, keys []string, opener func(opts map[string]string) (objstore.Opener, error)) {
+	if _, dup := storeSchemes[scheme]; dup {
+		panic("gale: store scheme " + scheme + " registered twice")
+	}
+	storeSchemes[scheme] = storeScheme{prefix: prefix, keys: keys, opener: opener}
+}
+
 func resolverFor(opts map[string]string) (*objstore.Resolver, error) {
-	cfg := aws.S3Config{Endpoint: opts["s3.endpoint"], Region: opts["s3.region"], Profile: opts["s3.profile"]}
-	if v, ok := opts["s3.path_style"]; ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("gale: store option s3.path_style=%q is not true or false", v)
+	var known []string
+	valid := map[string]bool{}
+	for _, sc := range storeSchemes {
+		for _, k := range sc.keys {
+			valid[sc.prefix+k] = true
+			known = append(known, sc.prefix+k)
 		}
-		cfg.PathStyle = b
 	}
+	sort.Strings(known)
 	for k := range opts {
-		switch k {
-		case "s3.endpoint", "s3.region", "s3.profile", "s3.path_style":
-		default:
-			return nil, fmt.Errorf("gale: unknown store option %q (known: s3.endpoint, s3.region, s3.path_style, s3.profile)", k)
+		if !valid[k] {
+			return nil, fmt.Errorf("gale: unknown store option %q (known: %s)", k, strings.Join(known, ", "))
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	keys := make([]string, 0, len(opts))
+	for k, v := range opts {
+		keys = append(keys, k+"="+v)
 	}
-	key := fmt.Sprintf("%+v", cfg)
+	sort.Strings(keys)
+	key := strings.Join(keys, "\x00")
 	if r, ok := resolvers.Load(key); ok {
 		return r.(*objstore.Resolver), nil
 	}
 	r := objstore.NewResolver()
-	r.Register("s3", aws.S3Opener(cfg))
+	schemes := make([]string, 0, len(storeSchemes))
+	for name := range storeSchemes {
+		schemes = append(schemes, name)
+	}
+	sort.Strings(schemes)
+	for _, name := range schemes {
+		sc := storeSchemes[name]
+		sub := map[string]string{}
+		for k, v := range opts {
+			if rest, ok := strings.CutPrefix(k, sc.prefix); ok {
+				sub[rest] = v
+			}
+		}
+		o, err := sc.opener(sub)
+		if err != nil {
+			return nil, err
+		}
+		r.Register(name, o)
+	}
 	actual, _ := resolvers.LoadOrStore(key, r)
 	return actual.(*objstore.Resolver), nil
 }

@@ -23,15 +23,35 @@ const WorkerEnv = process.WorkerEnv
 // parsing would reject it must call ServeWorkerIfRequested before parsing.
 const WorkerFlag = "--gale-worker"
 
-// workerEntries maps worker modes to the entry that serves them: the
-// worker side of each backend's protocol. It is a fixed name table.
-var workerEntries = map[string]func(context.Context, backends.Handler) error{
-	process.WorkerEnvValue: process.ServeInherited,
+// workerEntry is the worker side of one backend's protocol.
+type workerEntry struct {
+	// detect reports whether the platform started this process as a
+	// worker of this kind (AWS_LAMBDA_RUNTIME_API set, say); nil means the
+	// mode is chosen only through WorkerEnv or WorkerFlag.
+	detect func() bool
+	serve  func(context.Context, backends.Handler) error
+}
+
+// workerEntries maps worker modes to their entries. It is a name table
+// filled by init functions of this package (one file per backend,
+// worker_<mode>.go), in the manner of database/sql's drivers.
+var workerEntries = map[string]workerEntry{
+	process.WorkerEnvValue: {serve: process.ServeInherited},
+}
+
+// registerWorkerEntry adds a worker mode; registering a mode twice is a
+// programming error.
+func registerWorkerEntry(mode string, detect func() bool, serve func(context.Context, backends.Handler) error) {
+	if _, dup := workerEntries[mode]; dup {
+		panic("gale: worker mode " + mode + " registered twice")
+	}
+	workerEntries[mode] = workerEntry{detect: detect, serve: serve}
 }
 
 // WorkerMode reports how this process was started as a Gale worker: the
-// value of WorkerEnv, else of WorkerFlag, or "" if it is not a worker and
-// runs its driver as usual.
+// value of WorkerEnv, else of WorkerFlag, else the mode whose platform
+// signature is in the environment (a FaaS runtime's variables), or "" if
+// it is not a worker and runs its driver as usual.
 func WorkerMode() string {
 	if m := os.Getenv(WorkerEnv); m != "" {
 		return m
@@ -41,6 +61,16 @@ func WorkerMode() string {
 			return process.WorkerEnvValue
 		}
 		if m, ok := strings.CutPrefix(a, WorkerFlag+"="); ok {
+			return m
+		}
+	}
+	modes := make([]string, 0, len(workerEntries))
+	for m := range workerEntries {
+		modes = append(modes, m)
+	}
+	sort.Strings(modes)
+	for _, m := range modes {
+		if e := workerEntries[m]; e.detect != nil && e.detect() {
 			return m
 		}
 	}
@@ -79,7 +109,7 @@ func NewWorkerMux(opts ...WorkerOption) (*engine.Mux, error) {
 // WorkerHandler functions) must be in place before it is called.
 func ServeWorker(ctx context.Context, opts ...WorkerOption) error {
 	mode := WorkerMode()
-	serve, ok := workerEntries[mode]
+	entry, ok := workerEntries[mode]
 	if !ok {
 		known := make([]string, 0, len(workerEntries))
 		for k := range workerEntries {
@@ -95,7 +125,7 @@ func ServeWorker(ctx context.Context, opts ...WorkerOption) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, m.Handle)
+	return entry.serve(ctx, m.Handle)
 }
 
 // ServeWorkerIfRequested returns at once in a program started normally.

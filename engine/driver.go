@@ -127,6 +127,7 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 		err = d.commit(ctx)
 	}
 	d.cleanup()
+	d.report.priced(backends.TraitsOf(cfg.Backend))
 	d.report.End = time.Now()
 	d.event(map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)})
 	if cfg.Progress != nil {
@@ -333,7 +334,11 @@ func (d *driver) run(ctx context.Context) error {
 
 func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
 	id := fmt.Sprintf("%s/stage-%d/task-%d/attempt-%d", d.job.ID, a.Stage, a.Task, a.Attempt)
+	start := time.Now()
 	res, err := d.cfg.Backend.Invoke(ctx, backends.Task{ID: id, Payload: spec})
+	if err == nil || !errors.Is(err, backends.ErrNotStarted) {
+		d.report.invoked(time.Since(start).Seconds())
+	}
 	if err != nil {
 		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: err, NotStarted: errors.Is(err, backends.ErrNotStarted)}
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/planner"
 )
 
@@ -31,6 +32,29 @@ type Report struct {
 	// Warnings lists problems that did not fail the job (an events file
 	// that could not be written).
 	Warnings []string `json:"warnings,omitempty"`
+	// Invocations counts every attempt invoked, failed ones included, and
+	// BilledSeconds sums their durations as the client saw them.
+	Invocations   int64   `json:"invocations"`
+	BilledSeconds float64 `json:"billed_seconds"`
+	// Cost estimates the run's price in US dollars on its backend from the
+	// backend's traits (memory × billed time × price per GB-second, plus
+	// the price per request); 0 when the backend publishes no prices.
+	Cost float64 `json:"cost_usd"`
+}
+
+// invoked records one invocation's client-side duration.
+func (r *Report) invoked(seconds float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Invocations++
+	r.BilledSeconds += seconds
+}
+
+// priced sets Cost from the backend's traits.
+func (r *Report) priced(t backends.Traits) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Cost = r.BilledSeconds*float64(t.MemoryMiB)/1024*t.PricePerGBSecond + float64(r.Invocations)*t.PricePerRequest
 }
 
 // StageReport describes one stage.
@@ -159,6 +183,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	if slow := slowest(stages); slow != "" {
 		fmt.Fprintf(w, "  slowest tasks: %s\n", slow)
+	}
+	if r.Cost > 0 {
+		fmt.Fprintf(w, "  estimated cost on %s: $%.6f (%d invocations, %.1f billed seconds)\n", r.Backend, r.Cost, r.Invocations, r.BilledSeconds)
 	}
 	for _, o := range r.Outputs {
 		fmt.Fprintf(w, "output: %s\n", o)

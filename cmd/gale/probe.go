@@ -100,12 +100,19 @@ func newProbeBackend(name string, f *probeFlags, stderr io.Writer) (backends.Bac
 		}
 		return b, nil
 	}
+	if _, ok := backendTable[name]; ok {
+		// A cloud backend: built from its config section like for gale
+		// run; its functions serve probe tasks (gale worker does).
+		b, _, err := openBackend(context.Background(), name, backendEnv{Workers: f.concurrency, Stderr: stderr})
+		return b, err
+	}
 	switch name {
 	case "aws", "azure", "gcp", "ibm":
 		return nil, usageError{fmt.Errorf("backend %q: %s; to see how the platform behaves, probe its model: --backend sim:%s",
 			name, cloudStatus(name), name)}
 	}
-	return nil, usageError{fmt.Errorf("unknown backend %q; available: local, process, sim:aws, sim:azure, sim:gcp, sim:ibm", name)}
+	return nil, usageError{fmt.Errorf("unknown backend %q; available: %s, sim:aws, sim:azure, sim:gcp, sim:ibm",
+		name, strings.Join(backendNames(), ", "))}
 }
 
 // cloudStatus says why a cloud backend cannot be probed from here.

@@ -38,7 +38,7 @@ type jobFlags struct {
 
 func (f *jobFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.backend, "backend", "local", "backend that runs the tasks: local (goroutines) or process (worker processes)")
+	fl.StringVar(&f.backend, "backend", "local", "backend that runs the tasks (see gale backends): local, process, ...")
 	fl.IntVar(&f.workers, "workers", 0, "tasks run at once (default: number of CPUs)")
 	fl.IntVar(&f.partitions, "partitions", 0, "partitions of every shuffle (default: chosen by the planner)")
 	fl.Var(sizeValue{&f.chunk}, "chunk-size", "size of input chunks, one task each (default 64MiB)")
@@ -52,9 +52,6 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 // options turns the flags into run options. The returned closer finishes
 // the events file and stops the backend, and must be called after the run.
 func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, error) {
-	if f.backend != "local" && f.backend != "process" {
-		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: local, process", f.backend)}
-	}
 	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
 		return nil, nil, usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
 	}
@@ -68,14 +65,15 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 		}
 		return errors.Join(errs...)
 	}
-	if f.backend == "process" {
-		b, err := newProcessBackend(f.workers, stderr)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts = append(opts, gale.WithBackend("process", b))
+	b, cfg, err := openBackend(context.Background(), f.backend, backendEnv{Workers: f.workers, Stderr: stderr})
+	if err != nil {
+		return nil, nil, err
+	}
+	if b != nil {
+		opts = append(opts, gale.WithBackend(f.backend, b))
 		closers = append(closers, b.Close)
 	}
+	opts = append(opts, cfg.storeOptions()...)
 	if f.chunk > 0 {
 		opts = append(opts, gale.ChunkSize(f.chunk))
 	}

@@ -127,6 +127,7 @@ func (stringCoder) Decode(b []byte) (string, int, error) {
 type bytesCoder struct{}
 
 func (bytesCoder) Append(buf []byte, v []byte) []byte { return AppendBytes(buf, v) }
+
 // Decode returns a copy of the encoded bytes; nil and empty slices both
 // decode as an empty, non-nil slice.
 func (bytesCoder) Decode(b []byte) ([]byte, int, error) {
