@@ -88,6 +88,7 @@ func (k *iterateKernel[T]) Writer(parts int, _ bool) (kernel.ShuffleWriter, erro
 type roundRobin[T any] struct {
 	out  [][]byte
 	c    coder.Coder[T]
+	vbuf []byte
 	next int
 	n    int64
 }
@@ -96,7 +97,8 @@ func (w *roundRobin[T]) Emit() any {
 	return func(v T) {
 		i := w.next
 		w.next = (w.next + 1) % len(w.out)
-		w.out[i] = w.c.Append(coder.AppendBytes(w.out[i], nil), v)
+		w.vbuf = w.c.Append(w.vbuf[:0], v)
+		w.out[i] = coder.AppendBytes(coder.AppendBytes(w.out[i], nil), w.vbuf)
 		w.n++
 	}
 }

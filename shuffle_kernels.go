@@ -14,7 +14,9 @@ import (
 )
 
 // A shuffle record is the length-prefixed encoding of the key followed by
-// the encoding of the value (or of the partial aggregate).
+// the length-prefixed encoding of the value (or of the partial aggregate):
+// the record format of Glider's merge and sort actions, so one partition's
+// bytes can be streamed into an action unchanged.
 
 // partitions accumulates encoded records per partition.
 type partitions struct {
@@ -23,15 +25,13 @@ type partitions struct {
 
 func newPartitions(n int) *partitions { return &partitions{parts: make([][]byte, n)} }
 
-// key appends the encoded key k to its partition and returns the partition
-// index; the caller appends the value to p.parts[i].
-func (p *partitions) key(k []byte) int {
+// add appends the record (k, v) to the partition of its encoded key k.
+func (p *partitions) add(k, v []byte) {
 	i := 0
 	if len(p.parts) > 1 {
 		i = int(xxhash.Sum64(k) % uint64(len(p.parts)))
 	}
-	p.parts[i] = coder.AppendBytes(p.parts[i], k)
-	return i
+	p.parts[i] = coder.AppendBytes(coder.AppendBytes(p.parts[i], k), v)
 }
 
 // maxCombineEntries bounds the map-side aggregation table; beyond it the
@@ -62,6 +62,7 @@ type combineWriter[K comparable, V, A, O any] struct {
 	combine bool
 	table   map[K]A
 	kbuf    []byte
+	vbuf    []byte
 	n       int64
 }
 
@@ -70,8 +71,8 @@ func (w *combineWriter[K, V, A, O]) Emit() any {
 		return func(kv KV[K, V]) {
 			w.n++
 			w.kbuf = w.kc.Append(w.kbuf[:0], kv.Key)
-			i := w.out.key(w.kbuf)
-			w.out.parts[i] = w.vc.Append(w.out.parts[i], kv.Value)
+			w.vbuf = w.vc.Append(w.vbuf[:0], kv.Value)
+			w.out.add(w.kbuf, w.vbuf)
 		}
 	}
 	return func(kv KV[K, V]) {
@@ -90,8 +91,8 @@ func (w *combineWriter[K, V, A, O]) Emit() any {
 func (w *combineWriter[K, V, A, O]) flush() {
 	for key, acc := range w.table {
 		w.kbuf = w.kc.Append(w.kbuf[:0], key)
-		i := w.out.key(w.kbuf)
-		w.out.parts[i] = w.ac.Append(w.out.parts[i], acc)
+		w.vbuf = w.ac.Append(w.vbuf[:0], acc)
+		w.out.add(w.kbuf, w.vbuf)
 	}
 	clear(w.table)
 }
@@ -172,16 +173,19 @@ type countWriter[T comparable] struct {
 	combine bool
 	table   map[T]int64
 	kbuf    []byte
+	vbuf    []byte
 	n       int64
 }
+
+// varintOne is the encoding of the int64 1, a count of one.
+var varintOne = []byte{2}
 
 func (w *countWriter[T]) Emit() any {
 	if !w.combine {
 		return func(v T) {
 			w.n++
 			w.kbuf = w.kc.Append(w.kbuf[:0], v)
-			i := w.out.key(w.kbuf)
-			w.out.parts[i] = append(w.out.parts[i], 2) // the varint encoding of 1
+			w.out.add(w.kbuf, varintOne)
 		}
 	}
 	if t := w.strings; t != nil {
@@ -209,16 +213,16 @@ func (w *countWriter[T]) flush() {
 		sc := coder.For[string]()
 		t.Range(func(key string, n int64) {
 			w.kbuf = sc.Append(w.kbuf[:0], key)
-			i := w.out.key(w.kbuf)
-			w.out.parts[i] = ic.Append(w.out.parts[i], n)
+			w.vbuf = ic.Append(w.vbuf[:0], n)
+			w.out.add(w.kbuf, w.vbuf)
 		})
 		t.Reset()
 		return
 	}
 	for key, n := range w.table {
 		w.kbuf = w.kc.Append(w.kbuf[:0], key)
-		i := w.out.key(w.kbuf)
-		w.out.parts[i] = ic.Append(w.out.parts[i], n)
+		w.vbuf = ic.Append(w.vbuf[:0], n)
+		w.out.add(w.kbuf, w.vbuf)
 	}
 	clear(w.table)
 }
@@ -300,7 +304,8 @@ func (groupKernel[K, V]) Reduce(ctx context.Context, segments [][]byte, combined
 }
 
 // forRecords walks the records of segments in order; fn decodes the value
-// at the front of val and returns its length.
+// val and returns how many bytes the decoding used, which must be all of
+// them.
 func forRecords(ctx context.Context, segments [][]byte, fn func(key, val []byte) (int, error)) error {
 	for si, seg := range segments {
 		if err := ctx.Err(); err != nil {
@@ -311,12 +316,18 @@ func forRecords(ctx context.Context, segments [][]byte, fn func(key, val []byte)
 			if err != nil {
 				return fmt.Errorf("gale: shuffle segment %d at byte %d: %w", si, off, err)
 			}
-			off += n
-			m, err := fn(key, seg[off:])
+			val, m, err := coder.ReadBytes(seg[off+n:])
 			if err != nil {
 				return fmt.Errorf("gale: shuffle segment %d at byte %d: %w", si, off, err)
 			}
-			off += m
+			used, err := fn(key, val)
+			if err == nil && used != len(val) {
+				err = fmt.Errorf("%w: value of %d bytes decoded from %d", coder.ErrCorrupt, used, len(val))
+			}
+			if err != nil {
+				return fmt.Errorf("gale: shuffle segment %d at byte %d: %w", si, off, err)
+			}
+			off += n + m
 		}
 	}
 	return nil
