@@ -44,6 +44,7 @@ type runConfig struct {
 	workerMemory int64
 	spillDir     string
 	dso          *dsoConfig
+	shuffle      string
 }
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
@@ -245,6 +246,11 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	if cfg.chunk < 0 {
 		return cfg, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
 	}
+	switch cfg.shuffle {
+	case "", DataShipping, GliderShuffle:
+	default:
+		return cfg, fmt.Errorf("gale: unknown shuffle strategy %q (want %s or %s)", cfg.shuffle, DataShipping, GliderShuffle)
+	}
 	if cfg.workerMemory < 0 {
 		return cfg, fmt.Errorf("gale: WorkerMemory must be positive, got %d", cfg.workerMemory)
 	}
@@ -327,7 +333,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 		mem = engine.DefaultWorkerMemory
 	}
 	plan, err := planner.Compile(logical, planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
-		NoLift: cfg.noLift, SortPartitionBytes: mem / 2})
+		NoLift: cfg.noLift, SortPartitionBytes: mem / 2, Glider: cfg.shuffle == GliderShuffle})
 	if err != nil {
 		return nil, err
 	}
@@ -350,12 +356,24 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 		defer removeTemp(context.WithoutCancel(ctx), job.Temp, cfg.storeOptions)
 	}
 
+	for _, sh := range job.Plan.Shuffles {
+		if sh.Glider {
+			stop, err := startGlider(ctx, p, job)
+			if err != nil {
+				return nil, err
+			}
+			defer stop()
+			break
+		}
+	}
+
 	backend, name := cfg.backend, cfg.backendName
 	if backend == nil {
 		w, err := NewWorker()
 		if err != nil {
 			return nil, err
 		}
+		defer w.Close()
 		lb, err := local.New(local.Config{Handler: w.Handle, Concurrency: cfg.workers})
 		if err != nil {
 			return nil, err

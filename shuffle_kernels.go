@@ -152,6 +152,42 @@ func (k *combineKernel[K, V, A, O]) Reduce(ctx context.Context, segments [][]byt
 	return in, nil
 }
 
+// MergeEncoded merges two encoded accumulators (kernel.Merger); a nil a
+// means no accumulator yet.
+func (k *combineKernel[K, V, A, O]) MergeEncoded(a, b []byte) ([]byte, error) {
+	if a == nil {
+		return append([]byte(nil), b...), nil
+	}
+	ac := coder.For[A]()
+	x, _, err := ac.Decode(a)
+	if err != nil {
+		return nil, err
+	}
+	y, _, err := ac.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return ac.Append(nil, k.c.Merge(x, y)), nil
+}
+
+// MergeEncoded adds two encoded counts (kernel.Merger); a nil a means no
+// count yet.
+func (countKernel[T]) MergeEncoded(a, b []byte) ([]byte, error) {
+	if a == nil {
+		return append([]byte(nil), b...), nil
+	}
+	ic := coder.For[int64]()
+	x, _, err := ic.Decode(a)
+	if err != nil {
+		return nil, err
+	}
+	y, _, err := ic.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return ic.Append(nil, x+y), nil
+}
+
 // countKernel is the keyed kernel of CountPerElement: the word count hot
 // path, specialised so that the map side is one hash-table increment per
 // element.

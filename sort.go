@@ -331,11 +331,12 @@ func (k *rangeKernel[T]) keyOf(dst []byte, v T) []byte {
 	return k.key(dst, v)
 }
 
-func (k *rangeKernel[T]) Writer(splits [][]byte) (kernel.ShuffleWriter, error) {
-	return &rangeWriter[T]{k: k, splits: splits, parts: make([][]byte, len(splits)+1)}, nil
+func (k *rangeKernel[T]) Writer(splits [][]byte, keyed bool) (kernel.ShuffleWriter, error) {
+	return &rangeWriter[T]{k: k, splits: splits, parts: make([][]byte, len(splits)+1), keyed: keyed}, nil
 }
 
 type rangeWriter[T any] struct {
+	keyed  bool // records carry their key separately (Glider sort actions)
 	k      *rangeKernel[T]
 	splits [][]byte
 	parts  [][]byte
@@ -350,6 +351,15 @@ func (w *rangeWriter[T]) part(key []byte) int {
 
 func (w *rangeWriter[T]) Emit() any {
 	k := w.k
+	if w.keyed {
+		return func(v T) {
+			w.n++
+			w.kbuf = k.keyOf(w.kbuf[:0], v)
+			i := w.part(w.kbuf)
+			w.pbuf = k.payload(w.pbuf[:0], w.kbuf, v)
+			w.parts[i] = coder.AppendBytes(coder.AppendBytes(w.parts[i], w.kbuf), w.pbuf)
+		}
+	}
 	if k.raw != nil {
 		return func(v T) {
 			w.n++
@@ -361,9 +371,70 @@ func (w *rangeWriter[T]) Emit() any {
 	return func(v T) {
 		w.n++
 		w.kbuf = k.key(w.kbuf[:0], v)
-		w.pbuf = k.c.Append(coder.AppendBytes(w.pbuf[:0], w.kbuf), v)
+		w.pbuf = k.payload(w.pbuf[:0], w.kbuf, v)
 		i := w.part(w.kbuf)
 		w.parts[i] = coder.AppendBytes(w.parts[i], w.pbuf)
+	}
+}
+
+// payload appends v's shuffle payload: its bytes in raw mode, else the
+// length-prefixed key then the encoded element.
+func (k *rangeKernel[T]) payload(dst, key []byte, v T) []byte {
+	if k.raw != nil {
+		return append(dst, k.raw(v)...)
+	}
+	return k.c.Append(coder.AppendBytes(dst, key), v)
+}
+
+// decodePayload decodes a payload back into its element.
+func (k *rangeKernel[T]) decodePayload(p []byte) (T, error) {
+	if k.raw != nil {
+		return k.fromRaw(p), nil
+	}
+	_, kn, err := coder.ReadBytes(p)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, _, err := k.c.Decode(p[kn:])
+	return v, err
+}
+
+func (k *rangeKernel[T]) EmitSorted(ctx context.Context, sorted io.Reader, next any) (int64, error) {
+	emit, ok := next.(func(T))
+	if !ok {
+		return 0, fmt.Errorf("gale: sorted %s feeds %T", coder.TypeName[T](), next)
+	}
+	br := bufio.NewReaderSize(sorted, 256<<10)
+	var n int64
+	var buf []byte
+	for {
+		// Skip the key, keep the payload.
+		for field := 0; field < 2; field++ {
+			l, err := binary.ReadUvarint(br)
+			if err == io.EOF && field == 0 {
+				return n, nil
+			}
+			if err != nil {
+				return n, fmt.Errorf("gale: sorted record %d: %w", n, err)
+			}
+			if uint64(cap(buf)) < l {
+				buf = make([]byte, l)
+			}
+			buf = buf[:l]
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return n, fmt.Errorf("gale: sorted record %d is truncated: %w", n, err)
+			}
+		}
+		v, err := k.decodePayload(buf)
+		if err != nil {
+			return n, err
+		}
+		emit(v)
+		n++
+		if n&4095 == 0 && ctx.Err() != nil {
+			return n, ctx.Err()
+		}
 	}
 }
 
@@ -414,15 +485,7 @@ func (k *rangeKernel[T]) Sort(ctx context.Context, segments []io.Reader, cfg ker
 		}
 	}
 	err = s.Sort(ctx, func(p []byte) error {
-		if k.raw != nil {
-			emit(k.fromRaw(p))
-			return nil
-		}
-		_, kn, err := coder.ReadBytes(p)
-		if err != nil {
-			return err
-		}
-		v, _, err := k.c.Decode(p[kn:])
+		v, err := k.decodePayload(p)
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,8 @@ type Job struct {
 	SpillDir     string
 	// DSO reaches shared-object servers for iterate workers.
 	DSO *DSOConfig
+	// Glider reaches the Glider cluster of glider shuffles.
+	Glider *GliderConfig
 }
 
 // Sink describes one sink's destination.
@@ -120,8 +122,10 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	}
 	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName)}
 	if err := d.prepare(ctx); err != nil {
+		d.closeGlider()
 		return nil, err
 	}
+	defer d.closeGlider()
 	err := d.run(ctx)
 	if err == nil {
 		err = d.commit(ctx)
@@ -147,6 +151,7 @@ type driver struct {
 	temp    objstore.Store
 	staging map[int]*staging // per text sink node
 	splits  map[int][][]byte // per sort shuffle, once its samplers are done
+	glider  *gliderJob       // the glider strategy's driver side, if used
 
 	eventMu  sync.Mutex
 	eventErr error // the first failed event write
@@ -182,6 +187,10 @@ func (d *driver) prepare(ctx context.Context) error {
 		d.staging[node] = st
 	}
 	if err := errors.Join(errs...); err != nil {
+		d.cleanup()
+		return err
+	}
+	if err := d.prepareGlider(ctx); err != nil {
 		d.cleanup()
 		return err
 	}
@@ -362,7 +371,7 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 	s := TaskSpec{Kind: StageTaskKind, Version: SpecVersion, Job: d.job.ID, Stage: a.Stage, Task: a.Task,
 		Attempt: a.Attempt, Roots: st.Roots, Temp: d.job.Temp, StoreOptions: d.job.StoreOptions,
 		InputElem: plan.Logical.Nodes[st.Source].Elem, MemoryBytes: d.job.WorkerMemory, SpillDir: d.job.SpillDir,
-		Tasks: st.Tasks, DSO: d.job.DSO}
+		Tasks: st.Tasks, DSO: d.job.DSO, Glider: d.job.Glider}
 	for _, op := range st.Ops {
 		o := OpSpec{Kind: op.Kind, Node: op.Node, Kernel: op.Kernel, Elem: op.Elem, Children: op.Children,
 			Shuffle: op.Shuffle, Combine: op.Combine, Params: op.Params}
@@ -381,6 +390,7 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 				o.Range = true
 				o.Splits = d.sortSplits(sh)
 			}
+			o.Glider = sh.Glider
 		case planner.OpSink:
 			sink, ok := d.job.Sinks[op.Node]
 			if !ok {
@@ -403,7 +413,16 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 		s.Input = ins[a.Task]
 	case planner.FromShuffle:
 		sh := plan.Shuffles[st.Shuffle]
-		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined, Range: sh.Range}
+		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined, Range: sh.Range,
+			Glider: sh.Glider, Shuffle: sh.ID}
+		if a.Task == 0 && a.Attempt == 1 {
+			if err := d.measureStored(sh); err != nil {
+				return nil, err
+			}
+		}
+		if sh.Glider {
+			break
+		}
 		for _, ps := range sh.Producers {
 			for t := range plan.Stages[ps].Tasks {
 				w := d.sched.Winner(TaskRef{ps, t})
@@ -421,6 +440,33 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 		}
 	}
 	return json.Marshal(s)
+}
+
+// measureStored records what a shuffle holds once its producers are done.
+func (d *driver) measureStored(sh planner.Shuffle) error {
+	var n int64
+	if sh.Glider {
+		var err error
+		if n, err = d.gliderStored(context.Background()); err != nil {
+			return fmt.Errorf("engine: measuring Glider's stored bytes: %w", err)
+		}
+	} else {
+		for _, ps := range sh.Producers {
+			for t := range d.job.Plan.Stages[ps].Tasks {
+				if w := d.sched.Winner(TaskRef{ps, t}); w != nil {
+					for _, out := range w.Shuffles {
+						if out.Shuffle == sh.ID {
+							for _, p := range out.Parts {
+								n += p.Len
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	d.report.stored(sh.ID, n)
+	return nil
 }
 
 // sortSplits returns the split points of a sort shuffle: the quantiles of

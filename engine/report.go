@@ -32,6 +32,8 @@ type Report struct {
 	// Warnings lists problems that did not fail the job (an events file
 	// that could not be written).
 	Warnings []string `json:"warnings,omitempty"`
+	// Shuffles reports each shuffle's strategy and how much it stored.
+	Shuffles []ShuffleReport `json:"shuffles,omitempty"`
 	// Invocations counts every attempt invoked, failed ones included, and
 	// BilledSeconds sums their durations as the client saw them.
 	Invocations   int64   `json:"invocations"`
@@ -73,6 +75,17 @@ type StageReport struct {
 	Wall     time.Duration `json:"wall_ns"`
 }
 
+// ShuffleReport describes one shuffle.
+type ShuffleReport struct {
+	ID         int    `json:"id"`
+	Strategy   string `json:"strategy"`
+	Partitions int    `json:"partitions"`
+	// BytesStored is what the shuffle kept in storage between its stages:
+	// the map outputs' partitions (data shipping), or the state of its
+	// Glider actions when the reduce stage started (glider).
+	BytesStored int64 `json:"bytes_stored"`
+}
+
 // TaskReport describes the winning attempt of one task.
 type TaskReport struct {
 	Task     int           `json:"task"`
@@ -85,6 +98,9 @@ type TaskReport struct {
 
 func newReport(job *Job, backend string) *Report {
 	r := &Report{JobID: job.ID, Backend: backend, Start: time.Now(), Collected: map[int][]string{}}
+	for _, sh := range job.Plan.Shuffles {
+		r.Shuffles = append(r.Shuffles, ShuffleReport{ID: sh.ID, Strategy: sh.Strategy(), Partitions: sh.Partitions})
+	}
 	for _, st := range job.Plan.Stages {
 		r.Stages = append(r.Stages, StageReport{ID: st.ID, Name: stageName(job.Plan, st), Tasks: st.Tasks,
 			TaskRows: make([]TaskReport, st.Tasks)})
@@ -184,6 +200,10 @@ func (r *Report) Print(w io.Writer) {
 	if slow := slowest(stages); slow != "" {
 		fmt.Fprintf(w, "  slowest tasks: %s\n", slow)
 	}
+	for _, sh := range r.Shuffles {
+		fmt.Fprintf(w, "  shuffle %d: %s, %d partition(s), %s stored between stages\n", sh.ID, sh.Strategy, sh.Partitions,
+			planner.FormatBytes(sh.BytesStored))
+	}
 	if r.Cost > 0 {
 		fmt.Fprintf(w, "  estimated cost on %s: $%.6f (%d invocations, %.1f billed seconds)\n", r.Backend, r.Cost, r.Invocations, r.BilledSeconds)
 	}
@@ -207,4 +227,11 @@ func slowest(stages []StageReport) string {
 		parts = append(parts, fmt.Sprintf("stage %d task %d %s", s.ID, rows[0].Task, rows[0].Wall.Round(time.Millisecond)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// stored records a shuffle's stored bytes.
+func (r *Report) stored(shuffle int, n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Shuffles[shuffle].BytesStored = n
 }

@@ -44,6 +44,8 @@ type TaskSpec struct {
 	// shared-object servers (iterate workers).
 	Tasks int        `json:"tasks,omitempty"`
 	DSO   *DSOConfig `json:"dso,omitempty"`
+	// Glider reaches the Glider cluster of glider shuffles.
+	Glider *GliderConfig `json:"glider,omitempty"`
 }
 
 // DSOConfig locates shared-object servers.
@@ -67,6 +69,8 @@ type OpSpec struct {
 	// Range writes: the sort's split points (len+1 partitions).
 	Splits [][]byte `json:"splits,omitempty"`
 	Range  bool     `json:"range,omitempty"`
+	// Glider: stream partitions into the shuffle's Glider actions.
+	Glider bool `json:"glider,omitempty"`
 	// Samples: how many keys to keep.
 	SampleSize int `json:"sample_size,omitempty"`
 	// Sinks.
@@ -115,6 +119,10 @@ type InputSpec struct {
 	Combined bool      `json:"combined,omitempty"`
 	// Range: the kernel is a sort's, and the partition is sorted.
 	Range bool `json:"range,omitempty"`
+	// Glider: read the partition from action ActionPath(job, Shuffle,
+	// task) instead of Segments.
+	Glider  bool `json:"glider,omitempty"`
+	Shuffle int  `json:"shuffle,omitempty"`
 }
 
 // Segment is a byte range of an object in the temporary store.

@@ -42,9 +42,13 @@ type Worker struct {
 	instance string
 	warm     atomic.Bool
 
-	mu     sync.Mutex
-	stores map[string]objstore.Store
+	mu      sync.Mutex
+	stores  map[string]objstore.Store
+	gliders gliderClients
 }
+
+// Close releases the worker's connections (Glider clients).
+func (w *Worker) Close() error { return w.gliders.close() }
 
 // NewWorker returns a worker runtime.
 func NewWorker(cfg WorkerConfig) (*Worker, error) {
@@ -147,6 +151,7 @@ type sinkRun struct {
 type shuffleRun struct {
 	op      int
 	shuffle int
+	glider  bool
 	w       kernel.ShuffleWriter
 }
 
@@ -230,7 +235,7 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if sw, err = rk.Writer(op.Splits); err != nil {
+			if sw, err = rk.Writer(op.Splits, op.Glider); err != nil {
 				return nil, err
 			}
 		} else {
@@ -242,7 +247,7 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 				return nil, err
 			}
 		}
-		t.shuffles = append(t.shuffles, &shuffleRun{op: i, shuffle: op.Shuffle, w: sw})
+		t.shuffles = append(t.shuffles, &shuffleRun{op: i, shuffle: op.Shuffle, glider: op.Glider, w: sw})
 		return sw.Emit(), nil
 	case planner.OpSample:
 		rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, op.Kernel)
@@ -419,6 +424,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if err != nil {
 			return err
 		}
+		if in.Glider {
+			return t.readAction(ctx, emit)
+		}
 		if in.Range {
 			return t.readSorted(ctx, st, emit)
 		}
@@ -550,6 +558,16 @@ func (t *task) finish(ctx context.Context) error {
 		parts, err := s.w.Finish()
 		if err != nil {
 			return err
+		}
+		if s.glider {
+			sent, err := t.writeActions(ctx, s.shuffle, parts)
+			m.ShuffleBytesWritten += sent
+			if err != nil {
+				return err
+			}
+			m.RecordsOut += s.w.Records()
+			t.res.Shuffles = append(t.res.Shuffles, ShuffleOutput{Op: s.op, Shuffle: s.shuffle})
+			continue
 		}
 		var footer []byte
 		out := ShuffleOutput{Op: s.op, Shuffle: s.shuffle, Parts: make([]Range, len(parts))}

@@ -24,6 +24,12 @@ type Options struct {
 	// SortPartitionBytes is the target number of input bytes behind one
 	// partition of a sort. Default 256 MiB.
 	SortPartitionBytes int64
+	// Glider selects the glider shuffle strategy: lifted combines stream
+	// their partial aggregates into Glider merge actions and sorts stream
+	// their records into Glider sort actions, one action per partition,
+	// instead of writing shuffle objects (data shipping). Other shuffles
+	// (GroupByKey, unlifted combines, Iterate) ship data either way.
+	Glider bool
 }
 
 func (o Options) withDefaults() Options {
@@ -153,6 +159,17 @@ type Shuffle struct {
 	// Iterate reports that the consumer's tasks are iterate workers, which
 	// must all run at once.
 	Iterate bool
+	// Glider reports that the shuffle goes through Glider actions (merge
+	// actions for a lifted combine, sort actions for a sort).
+	Glider bool
+}
+
+// Strategy names the shuffle's strategy for reports.
+func (s Shuffle) Strategy() string {
+	if s.Glider {
+		return "glider"
+	}
+	return "data-shipping"
 }
 
 // Plan is a compiled physical plan.
@@ -202,6 +219,7 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	for i := range c.plan.Shuffles {
 		s := &c.plan.Shuffles[i]
 		s.Partitions = c.partitions(l.Nodes[s.Node], s)
+		s.Glider = opt.Glider && (s.Combined || s.Range)
 	}
 	// Source stages first, then shuffle stages in node order: a shuffle's
 	// producers always precede it because node IDs are topological.
@@ -435,7 +453,13 @@ func (p *Plan) explainOp(b *strings.Builder, st Stage, i, depth int) {
 		} else if s.Range {
 			mode = "range-partitioned by sampled keys"
 		}
-		fmt.Fprintf(b, "-> %s: shuffle %d, %s into %d partition(s)", n.Label, s.ID, mode, s.Partitions)
+		into := "partition(s)"
+		if s.Glider && s.Range {
+			into = "Glider sort action(s)"
+		} else if s.Glider {
+			into = "Glider merge action(s)"
+		}
+		fmt.Fprintf(b, "-> %s: shuffle %d, %s into %d %s", n.Label, s.ID, mode, s.Partitions, into)
 	case OpSample:
 		fmt.Fprintf(b, "-> sample keys of %s", n.Label)
 	case OpSink:

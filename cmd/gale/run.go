@@ -34,6 +34,7 @@ type jobFlags struct {
 	events      string
 	reportJSON  string
 	quiet       bool
+	shuffle     string
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -47,6 +48,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.events, "events", "", "write job events as JSON lines to this file")
 	fl.StringVar(&f.reportJSON, "report-json", "", "write the job report as JSON to this file")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
+	fl.StringVar(&f.shuffle, "shuffle", gale.DataShipping, "shuffle strategy: data-shipping (objects in storage) or glider (merge and sort actions)")
 }
 
 // options turns the flags into run options. The returned closer finishes
@@ -55,8 +57,11 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
 		return nil, nil, usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
 	}
+	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle {
+		return nil, nil, usageError{fmt.Errorf("--shuffle %q: want %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle)}
+	}
 	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
-		gale.Overwrite(f.overwrite)}
+		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle)}
 	var closers []func() error
 	closer := func() error {
 		var errs []error

@@ -111,6 +111,16 @@ type Keyed interface {
 	Reduce(ctx context.Context, segments [][]byte, combined bool, next any) (int64, error)
 }
 
+// Merger is implemented by keyed kernels whose partial aggregates can be
+// merged in their encoded form, so an ephemeral store (Glider's merge
+// actions) can combine them as they stream in.
+type Merger interface {
+	// MergeEncoded merges two encoded accumulators into a new encoded one;
+	// a nil a means there is no accumulator yet (the result is b's copy).
+	// It must not keep a or b.
+	MergeEncoded(a, b []byte) ([]byte, error)
+}
+
 // ShuffleWriter is the map side of a shuffle edge.
 type ShuffleWriter interface {
 	// Emit returns the func(KV[K, V]) to feed.
@@ -198,8 +208,14 @@ type Ranged interface {
 	Sampler(max int, seed uint64) Sampler
 	// Writer returns the map-side writer that sends each element to the
 	// partition of its key: partition i holds keys in [splits[i-1],
-	// splits[i]), so there are len(splits)+1 partitions.
-	Writer(splits [][]byte) (ShuffleWriter, error)
+	// splits[i]), so there are len(splits)+1 partitions. With keyed set,
+	// each record is the length-prefixed key then the length-prefixed
+	// payload (the record format of Glider's sort actions, which sort by
+	// the key); otherwise the length-prefixed payload alone.
+	Writer(splits [][]byte, keyed bool) (ShuffleWriter, error)
+	// EmitSorted reads keyed records that are already in key order (a
+	// Glider sort action's output) and calls next with each element.
+	EmitSorted(ctx context.Context, sorted io.Reader, next any) (int64, error)
 	// Sort reads one partition's records from segments, sorts them by key
 	// within cfg's memory budget (spilling sorted runs to cfg.TempDir and
 	// merging them when they do not fit) and calls next with each element
