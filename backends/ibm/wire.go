@@ -33,7 +33,7 @@ import (
 
 // taskParams is the action's input.
 type taskParams struct {
-	Task       string          `json:"gale_task"`
+	Task       string  `json:"gale_task"`
 	Payload    *string `json:"payload,omitempty"`
 	PayloadB64 []byte  `json:"payload_b64,omitempty"`
 }
@@ -69,7 +69,7 @@ func (p *taskParams) payload() []byte { return unpackPayload(p.Payload, p.Payloa
 
 // resultEnvelope is the action's result, or the body of its error.
 type resultEnvelope struct {
-	Gale         int             `json:"gale,omitempty"`
+	Gale         int       `json:"gale,omitempty"`
 	Payload      *string   `json:"payload,omitempty"`
 	PayloadB64   []byte    `json:"payload_b64,omitempty"`
 	Start        time.Time `json:"start"`

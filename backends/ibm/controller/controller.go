@@ -229,6 +229,13 @@ func (c *Controller) Close() error {
 	return os.RemoveAll(c.dir)
 }
 
+// InFlight returns how many activations are running or queued.
+func (c *Controller) InFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inflight
+}
+
 // reply writes a JSON response.
 func reply(w http.ResponseWriter, status int, v any) {
 	b, ok := v.([]byte)
