@@ -31,6 +31,7 @@
 //	import (
 //		"context"
 //		"log"
+//		"os"
 //		"strings"
 //		"unicode"
 //
@@ -152,11 +153,5 @@ func callerLoc(skip int) string {
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
 }
 
-// check validates that c belongs to a pipeline; it returns the pipeline or
-// nil when c is the zero Collection.
-func (c Collection[T]) check() *Pipeline { return c.p }
-
 // Pipeline returns the pipeline c belongs to.
 func (c Collection[T]) Pipeline() *Pipeline { return c.p }
-
-func (p *Pipeline) label(id int) string { return p.nodes[id].Label }

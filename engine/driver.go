@@ -260,16 +260,12 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 	return st, err
 }
 
-type outcome struct {
-	ev Event
-}
-
 func (d *driver) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	plan := d.job.Plan
 	d.sched = NewScheduler(plan, d.cfg.Concurrency, d.cfg.MaxAttempts)
-	results := make(chan outcome)
+	results := make(chan Event)
 	var wg sync.WaitGroup
 	inflight := 0
 	// Every invocation goroutine is owned by this loop: it runs until all
@@ -294,7 +290,7 @@ func (d *driver) run(ctx context.Context) error {
 				d.event(map[string]any{"event": "task_start", "stage": a.Stage, "task": a.Task, "attempt": a.Attempt})
 				go func() {
 					defer wg.Done()
-					results <- outcome{d.invoke(ctx, a, spec)}
+					results <- d.invoke(ctx, a, spec)
 				}()
 			case StageDone:
 				d.report.stageDone(a.Stage, d.sched)
@@ -313,9 +309,9 @@ func (d *driver) run(ctx context.Context) error {
 		if inflight == 0 {
 			break
 		}
-		o := <-results
+		ev := <-results
 		inflight--
-		switch e := o.ev.(type) {
+		switch e := ev.(type) {
 		case TaskSucceeded:
 			d.report.taskSucceeded(e)
 			d.event(map[string]any{"event": "task_end", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
@@ -330,7 +326,7 @@ func (d *driver) run(ctx context.Context) error {
 			actions = nil
 			continue
 		}
-		actions = d.sched.Step(o.ev)
+		actions = d.sched.Step(ev)
 	}
 	if jobErr == nil && ctx.Err() != nil {
 		jobErr = context.Cause(ctx)

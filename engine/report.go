@@ -102,15 +102,10 @@ func newReport(job *Job, backend string) *Report {
 		r.Shuffles = append(r.Shuffles, ShuffleReport{ID: sh.ID, Strategy: sh.Strategy(), Partitions: sh.Partitions})
 	}
 	for _, st := range job.Plan.Stages {
-		r.Stages = append(r.Stages, StageReport{ID: st.ID, Name: stageName(job.Plan, st), Tasks: st.Tasks,
+		r.Stages = append(r.Stages, StageReport{ID: st.ID, Name: stageLabel(job.Plan, st), Tasks: st.Tasks,
 			TaskRows: make([]TaskReport, st.Tasks)})
 	}
 	return r
-}
-
-// stageName describes a stage by its input and its first operation.
-func stageName(p *planner.Plan, st planner.Stage) string {
-	return stageLabel(p, st)
 }
 
 func (r *Report) taskStarted(t TaskRef) {
