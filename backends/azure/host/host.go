@@ -90,9 +90,11 @@ type Config struct {
 	// port. Default 60 s, the Functions host's limit.
 	StartTimeout time.Duration
 	// Output receives the workers' output, line by line, prefixed with
-	// their instance id, and the Logs of their invocations. Default
-	// os.Stderr.
+	// their instance id, and host messages. Default os.Stderr.
 	Output io.Writer
+	// LogInvocations also writes the Logs each invocation returns to
+	// Output, as the Functions host writes them to its invocation log.
+	LogInvocations bool
 }
 
 // app is the parsed app directory.
@@ -752,6 +754,9 @@ func (h *Host) invokePayload(w http.ResponseWriter, r *http.Request, f *function
 		return
 	}
 	for _, l := range out.Logs {
+		if !h.cfg.LogInvocations {
+			break
+		}
 		fmt.Fprintf(h.cfg.Output, "azure host: Functions.%s (%s): %s\n", f.name, invocation, l)
 	}
 	var raw json.RawMessage

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/galeproject/gale/internal/textgen"
+)
+
+// Word count on the Azure backend, through a local Functions host running
+// the gale binary as its custom handler (two instances), in both of the
+// host's modes, matches the local backend's output file for file.
+func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gale binary")
+	}
+	bin := buildGale(t)
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.txt")
+	cfg := textgen.DefaultConfig()
+	cfg.Size = 2 << 20
+	if err := textgen.GenerateFile(context.Background(), corpus, cfg); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name, backend, config string) (string, map[string][]byte) {
+		out := filepath.Join(dir, "out-"+name)
+		conf := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "run", "wordcount", "--input", corpus, "--output", out, "--backend", backend,
+			"--workers", "4", "--partitions", "4", "--chunk-size", "256KiB", "-q", "--top", "0")
+		cmd.Env = append(os.Environ(), "GALE_CONFIG="+conf)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("gale run wordcount --backend %s (%s): %v\nstdout:\n%s\nstderr:\n%s", backend, name, err, &stdout, &stderr)
+		}
+		return stdout.String(), partFiles(t, out)
+	}
+	_, local := run("local", "local", "{}\n")
+	for _, mode := range []string{"payload", "forwarding"} {
+		report, az := run(mode, "azure", "backends:\n  azure:\n    local_host:\n      instances: 2\n      forwarding: "+
+			map[string]string{"payload": "false", "forwarding": "true"}[mode]+"\n")
+		if !strings.Contains(report, "on azure") || !strings.Contains(report, "estimated cost on azure") {
+			t.Errorf("%s: the report does not name the backend and its cost:\n%s", mode, report)
+		}
+		if len(az) != len(local) {
+			t.Fatalf("%s: azure wrote %d part files, local %d", mode, len(az), len(local))
+		}
+		for name, want := range local {
+			if !bytes.Equal(az[name], want) {
+				t.Errorf("%s: %s differs between the azure and local backends", mode, name)
+			}
+		}
+	}
+}
+
+func TestAzureConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"backends:\n  azure: {}\n", "set app"},
+		{"backends:\n  azure:\n    app: -x\n", `app "-x"`},
+		{"backends:\n  azure:\n    ap: x\n", "backends.azure"},
+		{"backends:\n  azure:\n    app: x\n    local_host: {}\n", "keep one"},
+	} {
+		writeConfig(t, tc.text)
+		_, _, err := openBackend(t.Context(), "azure", backendEnv{Stderr: &bytes.Buffer{}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config %q: %v, want an error containing %q", tc.text, err, tc.want)
+		}
+	}
+	writeConfig(t, "backends:\n  azure:\n    app: my-app\n    concurrency: 18\n")
+	b, _, err := openBackend(t.Context(), "azure", backendEnv{Stderr: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	spec := backendTable["azure"]
+	tr, err := spec.traits(nil)
+	if err != nil || tr.MemoryMiB != 1536 || tr.MaxConcurrency != 200 {
+		t.Errorf("traits %+v %v", tr, err)
+	}
+}
