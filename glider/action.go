@@ -177,6 +177,20 @@ func (r *Registry) RegisterPredicate(name string, f PredicateFactory) {
 	r.predicates[name] = f
 }
 
+// HasCombiner reports whether a combine function is registered under name.
+func (r *Registry) HasCombiner(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.combiners[name] != nil
+}
+
+// HasPredicate reports whether a predicate is registered under name.
+func (r *Registry) HasPredicate(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.predicates[name] != nil
+}
+
 // Combiner returns the combine function registered under name.
 func (r *Registry) Combiner(name string) (CombineFunc, error) {
 	r.mu.RLock()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -28,12 +29,24 @@ const (
 	// default, or "lines"), sorts them by key once the writers are done,
 	// and streams them sorted on read. With option "writers" = N it sorts
 	// as soon as N write streams have ended, and with option "output" it
-	// then also writes the sorted stream to that file.
+	// then also writes the sorted stream to that file. With "output" and
+	// option "commit" = "read", a read stream instead sorts, writes the
+	// output file (replacing one left by an earlier read) and returns
+	// only "records bytes\n" (ParseSortSummary), so the data goes from
+	// the action to storage without crossing back to the reader. Option
+	// "values" = "true" writes only each record's value to the output,
+	// followed by option "terminator" (e.g. "\n"), the layout of a
+	// job's output part file.
 	ActionSort = "sort"
 	// ActionFilter reads the file (or every file of the directory, in
 	// name order) named by option "input" and streams only the lines
 	// matching the predicate named by option "predicate" (default
-	// "substring") built from option "arg".
+	// "substring") built from option "arg". With options "offset" and
+	// "length" (bytes) it reads only the lines of one file that start in
+	// that byte range (a line belongs to the range its first byte is in,
+	// so consecutive ranges split a file's lines exactly), and hands the
+	// predicate each line without its "\n" or "\r\n", as Gale's text
+	// input does.
 	ActionFilter = "filter"
 	// ActionCount counts what writers stream in (option "mode": "lines",
 	// the default, "records" or "bytes"); reading returns the count as
@@ -350,6 +363,10 @@ type sortAction struct {
 	arena   []byte
 	recs    []sortRec
 	sorted  bool
+	// onRead: reads write the output and return a summary.
+	onRead     bool
+	values     bool
+	terminator string
 }
 
 // sortRec is the arena offset of one record.
@@ -377,6 +394,24 @@ func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
 			return fmt.Errorf("option output: %w", err)
 		}
 	}
+	switch cm := env.Options["commit"]; cm {
+	case "":
+	case "read":
+		if a.output == "" {
+			return fmt.Errorf("option commit=read needs option output (the file to write)")
+		}
+		a.onRead = true
+	default:
+		return fmt.Errorf("option commit=%q: want read or nothing", cm)
+	}
+	switch v := env.Options["values"]; v {
+	case "", "false":
+	case "true":
+		a.values = true
+	default:
+		return fmt.Errorf("option values=%q: want true or false", v)
+	}
+	a.terminator = env.Options["terminator"]
 	return nil
 }
 
@@ -429,8 +464,9 @@ func (a *sortAction) OnWrite(ctx context.Context, r io.Reader) error {
 	a.ended++
 	if a.writers > 0 && a.ended == a.writers {
 		a.sort()
-		if a.output != "" {
-			return a.writeOutput(ctx)
+		if a.output != "" && !a.onRead {
+			_, err := a.writeOutput(ctx)
+			return err
 		}
 	}
 	return nil
@@ -478,42 +514,72 @@ func (a *sortAction) sort() {
 	a.sorted = true
 }
 
-func (a *sortAction) writeOutput(ctx context.Context) error {
+// writeOutput writes the sorted records to the output file, replacing a
+// file an earlier attempt left there, and returns its size.
+func (a *sortAction) writeOutput(ctx context.Context) (int64, error) {
 	c, err := a.env.Client(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	fw, err := c.Create(ctx, a.output, "")
+	fw, err := c.Replace(ctx, a.output, "")
 	if err != nil {
-		return fmt.Errorf("write sorted output: %w", err)
+		return 0, fmt.Errorf("write sorted output: %w", err)
 	}
-	if err := a.emit(fw); err != nil {
+	if err := a.emit(fw, a.values); err != nil {
 		fw.Abort()
-		return fmt.Errorf("write sorted output to %s: %w", a.output, err)
+		return 0, fmt.Errorf("write sorted output to %s: %w", a.output, err)
 	}
-	return fw.Close()
+	return fw.Size(), fw.Close()
 }
 
-func (a *sortAction) emit(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
+// emit writes the sorted records: whole, as lines, or (values) only each
+// value followed by the terminator.
+func (a *sortAction) emit(w io.Writer, values bool) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
 	var rec []byte
 	for _, r := range a.recs {
 		k, v := a.rec(r)
-		if a.lines {
-			rec = append(append(rec[:0], k...), '\n')
-		} else {
+		var err error
+		switch {
+		case values:
+			if _, err = bw.Write(v); err == nil && a.terminator != "" {
+				_, err = bw.WriteString(a.terminator)
+			}
+		case a.lines:
+			if _, err = bw.Write(k); err == nil {
+				err = bw.WriteByte('\n')
+			}
+		default:
 			rec = AppendRecord(rec[:0], k, v)
+			_, err = bw.Write(rec)
 		}
-		if _, err := bw.Write(rec); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
 }
 
-func (a *sortAction) OnRead(_ context.Context, w io.Writer) error {
+func (a *sortAction) OnRead(ctx context.Context, w io.Writer) error {
 	a.sort()
-	return a.emit(w)
+	if a.onRead {
+		n, err := a.writeOutput(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%d %d\n", len(a.recs), n)
+		return err
+	}
+	return a.emit(w, false)
+}
+
+// ParseSortSummary parses what reading a sort action with option
+// commit=read returns: the records and bytes it wrote to its output.
+func ParseSortSummary(b []byte) (records, size int64, err error) {
+	if _, err := fmt.Sscanf(string(b), "%d %d\n", &records, &size); err != nil {
+		return 0, 0, fmt.Errorf("%w: sort summary %q", ErrBadRequest, b)
+	}
+	return records, size, nil
 }
 
 func (a *sortAction) StateBytes() int64 { return int64(len(a.arena) + 8*len(a.recs)) }
@@ -523,6 +589,9 @@ type filterAction struct {
 	env   *Env
 	input string
 	pred  func([]byte) bool
+	// ranged: filter only the lines starting in [off, off+n) of one file.
+	ranged bool
+	off, n int64
 }
 
 func (a *filterAction) OnCreate(_ context.Context, env *Env) error {
@@ -540,6 +609,16 @@ func (a *filterAction) OnCreate(_ context.Context, env *Env) error {
 		return err
 	}
 	a.pred = p
+	offS, lenS := env.Options["offset"], env.Options["length"]
+	if offS != "" || lenS != "" {
+		a.ranged = true
+		var e1, e2 error
+		a.off, e1 = strconv.ParseInt(offS, 10, 64)
+		a.n, e2 = strconv.ParseInt(lenS, 10, 64)
+		if e1 != nil || e2 != nil || a.off < 0 || a.n < 0 {
+			return fmt.Errorf("options offset=%q length=%q: want both, as byte counts", offS, lenS)
+		}
+	}
 	return nil
 }
 
@@ -551,6 +630,16 @@ func (a *filterAction) OnRead(ctx context.Context, w io.Writer) error {
 	n, err := c.Lookup(ctx, a.input)
 	if err != nil {
 		return err
+	}
+	if a.ranged {
+		if n.Kind != KindFile {
+			return fmt.Errorf("%w: input %s is a %v; a byte range needs a file", ErrWrongKind, a.input, n.Kind)
+		}
+		bw := bufio.NewWriterSize(w, 256<<10)
+		if err := a.filterRange(ctx, c, bw); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
 	files := []string{a.input}
 	if n.Kind == KindDir {
@@ -596,6 +685,88 @@ func (a *filterAction) filter(ctx context.Context, c *Client, path string, w *bu
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("filter %s: %w", path, err)
+	}
+	return nil
+}
+
+// filterRange filters the lines starting in [a.off, a.off+a.n) of the
+// input file, with the line semantics of Gale's text input.
+func (a *filterAction) filterRange(ctx context.Context, c *Client, w *bufio.Writer) error {
+	r, err := c.Open(ctx, a.input)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	start := a.off
+	if start > 0 {
+		start-- // the byte before the range tells whether a line starts at off
+	}
+	if _, err := r.Seek(start, io.SeekStart); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	pos := a.off
+	if a.off > 0 {
+		prev, err := br.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if prev != '\n' {
+			for {
+				b, err := br.ReadSlice('\n')
+				pos += int64(len(b))
+				if errors.Is(err, bufio.ErrBufferFull) {
+					continue
+				}
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	end := a.off + a.n
+	var long []byte
+	for pos < end {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("filter %s: %w", a.input, err)
+		}
+		if len(line) == 0 {
+			return nil
+		}
+		pos += int64(len(line))
+		if n := len(line); line[n-1] == '\n' {
+			line = line[:n-1]
+			if n > 1 && line[n-2] == '\r' {
+				line = line[:n-2]
+			}
+		}
+		if a.pred(line) {
+			if _, werr := w.Write(line); werr != nil {
+				return werr
+			}
+			if werr := w.WriteByte('\n'); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
 	}
 	return nil
 }

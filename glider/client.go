@@ -237,6 +237,14 @@ func (c *Client) Delete(ctx context.Context, path string) error {
 	return err
 }
 
+// Rename moves the file at from to to in one metadata operation; a file
+// already at to is replaced. The parent directory of to must exist.
+// Directories and actions cannot be renamed.
+func (c *Client) Rename(ctx context.Context, from, to string) error {
+	_, err := c.metaCall(ctx, &wire.Request{Op: wire.OpRename, Path: from, Name: to})
+	return err
+}
+
 // DeleteAll removes a node and, for a directory, everything under it.
 func (c *Client) DeleteAll(ctx context.Context, path string) error {
 	_, err := c.metaCall(ctx, &wire.Request{Op: wire.OpDelete, Path: path, Flags: wire.FlagRecursive})

@@ -82,6 +82,8 @@ type writeHandle struct {
 	class  string
 	owner  *conn
 	blocks []wire.Block
+	// replace lets the commit replace a file already at path.
+	replace bool
 }
 
 // metaConn is the state of one accepted connection.
@@ -217,7 +219,7 @@ func (m *Meta) handle(c *conn, id uint64, req *wire.Request) {
 		return
 	}
 	switch req.Op {
-	case wire.OpMkdir, wire.OpCreateFile, wire.OpAlloc, wire.OpCommit, wire.OpAbort, wire.OpLookup, wire.OpList:
+	case wire.OpMkdir, wire.OpCreateFile, wire.OpAlloc, wire.OpCommit, wire.OpAbort, wire.OpLookup, wire.OpList, wire.OpRename:
 		r, err := m.quick(c, st.ns, req)
 		if err != nil {
 			c.replyErr(id, err)
@@ -440,10 +442,14 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 		if err != nil {
 			return nil, err
 		}
-		if d.kids[name] != nil {
+		replace := req.Flags&wire.FlagReplace != 0
+		if k := d.kids[name]; k != nil && (!replace || k.kind != wire.NodeFile) {
+			if replace {
+				return nil, errf(wire.CodeWrongKind, "glider: create %s: a %v is there; only a file can be replaced", req.Path, NodeKind(k.kind))
+			}
 			return nil, errf(wire.CodeExists, "glider: create %s: already exists (delete it first)", req.Path)
 		}
-		h := &writeHandle{id: m.nextID, ns: ns, path: req.Path, class: class, owner: c}
+		h := &writeHandle{id: m.nextID, ns: ns, path: req.Path, class: class, owner: c, replace: replace}
 		m.nextID++
 		m.handles[h.id] = h
 		return &wire.Response{A: h.id, B: uint64(bs)}, nil
@@ -502,7 +508,11 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 		}
 		d, name, err := parentOf(root, h.path)
 		if err == nil && d.kids[name] != nil {
-			err = errf(wire.CodeExists, "glider: commit %s: another writer created it first", h.path)
+			if old := d.kids[name]; h.replace && old.kind == wire.NodeFile {
+				frees = append(frees, m.freeBlocksLocked(ns, old.blocks)...)
+			} else {
+				err = errf(wire.CodeExists, "glider: commit %s: another writer created it first", h.path)
+			}
 		}
 		if err != nil {
 			frees = append(frees, m.freeBlocksLocked(ns, used)...)
@@ -528,6 +538,8 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 		delete(m.handles, h.id)
 		m.runAllLocked(m.freeBlocksLocked(ns, h.blocks))
 		return ok, nil
+	case wire.OpRename:
+		return ok, m.renameLocked(ns, root, req.Path, req.Name)
 	case wire.OpLookup:
 		n, err := walk(root, req.Path)
 		if err != nil {
@@ -559,6 +571,38 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 		return r, nil
 	}
 	return nil, errf(wire.CodeInternal, "glider: op %d", req.Op)
+}
+
+// renameLocked moves the file at from to to in one step; a file already
+// at to is replaced (its blocks freed). Directories and actions are not
+// renamed.
+func (m *Meta) renameLocked(ns string, root *node, from, to string) error {
+	n, err := walk(root, from)
+	if err != nil {
+		return err
+	}
+	if n.kind != wire.NodeFile {
+		return errf(wire.CodeWrongKind, "glider: rename %s: it is a %v; only files are renamed", from, NodeKind(n.kind))
+	}
+	d, name, err := parentOf(root, to)
+	if err != nil {
+		return err
+	}
+	var frees []func()
+	if old := d.kids[name]; old != nil {
+		if old == n {
+			return nil
+		}
+		if old.kind != wire.NodeFile {
+			return errf(wire.CodeWrongKind, "glider: rename %s to %s: a %v is there; only a file can be replaced", from, to, NodeKind(old.kind))
+		}
+		frees = m.freeBlocksLocked(ns, old.blocks)
+	}
+	delete(n.parent.kids, n.name)
+	n.parent, n.name = d, name
+	d.kids[name] = n
+	m.runAllLocked(frees)
+	return nil
 }
 
 func (m *Meta) runAllLocked(fs []func()) {

@@ -41,7 +41,19 @@ type FileWriter struct {
 // Create opens a writer for a new file at path in storage class class (""
 // for ClassDRAM). The parent directory must exist.
 func (c *Client) Create(ctx context.Context, path, class string) (*FileWriter, error) {
-	r, err := c.metaCall(ctx, &wire.Request{Op: wire.OpCreateFile, Path: path, Class: class})
+	return c.create(ctx, path, class, 0)
+}
+
+// Replace opens a writer like Create, except that a file may already be
+// at path: Close then replaces it in one step (the old file's blocks are
+// freed, so a reader still reading it fails), and until then readers see
+// the old file. A directory or action at path is not replaced.
+func (c *Client) Replace(ctx context.Context, path, class string) (*FileWriter, error) {
+	return c.create(ctx, path, class, wire.FlagReplace)
+}
+
+func (c *Client) create(ctx context.Context, path, class string, flags uint8) (*FileWriter, error) {
+	r, err := c.metaCall(ctx, &wire.Request{Op: wire.OpCreateFile, Path: path, Class: class, Flags: flags})
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +217,7 @@ type FileReader struct {
 	chunk  int
 	blk    int // next block to request
 	off    uint64
+	pos    int64 // offset of the next byte Read returns
 	pipe   pipeline
 	cur    []byte
 	err    error
@@ -279,7 +292,44 @@ func (r *FileReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
+	r.pos += int64(n)
 	return n, nil
+}
+
+// Seek implements io.Seeker: the next Read starts at the given offset
+// (requests in flight for other offsets are abandoned). Offsets past the
+// end read nothing.
+func (r *FileReader) Seek(offset int64, whence int) (int64, error) {
+	if r.closed {
+		return 0, fmt.Errorf("%w: seek in %s after Close", ErrClosed, r.node.Path)
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += int64(r.node.Size)
+	default:
+		return 0, fmt.Errorf("%w: seek in %s: whence %d", ErrBadRequest, r.node.Path, whence)
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("%w: seek in %s to negative offset %d", ErrBadRequest, r.node.Path, offset)
+	}
+	if r.err != nil && r.err != io.EOF {
+		return 0, r.err
+	}
+	r.pipe.abandon()
+	r.cur, r.err, r.pos = nil, nil, offset
+	r.blk, r.off = len(r.node.Blocks), 0
+	rest := uint64(offset)
+	for i, b := range r.node.Blocks {
+		if rest < b.Len {
+			r.blk, r.off = i, rest
+			break
+		}
+		rest -= b.Len
+	}
+	return offset, nil
 }
 
 // Close releases the reader; requests in flight are abandoned.

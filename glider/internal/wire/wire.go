@@ -217,6 +217,7 @@ const (
 	OpDelete       Op = 8  // Path; Flags&FlagRecursive for directories
 	OpCreateAction Op = 9  // Path, Name = type, Class, Flags&FlagInterleave, Options -> Nodes[0]
 	OpClusterStats Op = 10 // -> Stats
+	OpRename       Op = 11 // Path = from, Name = to (files only; replaces a file at to)
 
 	// Metadata server, from storage and active servers.
 	OpJoin Op = 20 // Name = role, Class, Addr, A = capacity, B = block size -> A = server id
@@ -247,6 +248,9 @@ const (
 	FlagInterleave uint8 = 1 << 2
 	FlagRead       uint8 = 1 << 3
 	FlagEOF        uint8 = 1 << 4
+	// FlagReplace on OpCreateFile: the commit replaces a file already at
+	// the path instead of failing.
+	FlagReplace uint8 = 1 << 5
 )
 
 // Limits on list lengths inside one message, checked before allocating.
