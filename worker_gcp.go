@@ -1,0 +1,16 @@
+package gale
+
+import (
+	"os"
+
+	"github.com/galeproject/gale/backends/gcp"
+)
+
+// Google Cloud Functions: the platform (and the Functions Framework
+// stand-in) starts the worker with FUNCTION_TARGET set; Cloud Run sets
+// K_SERVICE in every instance. The worker serves HTTP invocations on PORT.
+func init() {
+	registerWorkerEntry("gcp", func() bool {
+		return os.Getenv("FUNCTION_TARGET") != "" || os.Getenv("K_SERVICE") != ""
+	}, gcp.ServeFunction)
+}
