@@ -111,4 +111,3 @@ func (b *Backend) Deploy(ctx context.Context, zipped []byte, dc DeployConfig) er
 	}
 	return nil
 }
-
