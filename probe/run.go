@@ -2,14 +2,18 @@ package probe
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/objstore"
 )
 
 // Config describes one probe run. The thesis names a configuration
@@ -33,11 +37,28 @@ type Config struct {
 	// round starts (the W of I/W/T/M). The warm-up round is kept in
 	// Trace.Warmup and left out of the metrics.
 	Warm int
-	// Async fires the invocations as a large-scale asynchronous run: the
-	// trace is marked async and plots use the simplified timeline. On
-	// backends whose Invoke is synchronous the invocations are still
-	// Invoke calls, all in flight at once.
+	// Async makes the measured round a large-scale asynchronous run, the
+	// thesis's variant with 1000 invocations: every invocation is fired
+	// at once without waiting for its function, each function writes its
+	// result to object storage (ResultStore), and the driver lists the
+	// store every PollInterval to collect them; an invocation's return is
+	// when its result was found there. A BatchInvoker (the simulator)
+	// models asynchronous invocation itself and needs no store. The trace
+	// is marked async and plots use the simplified timeline.
 	Async bool
+	// ResultStore is the URL of the store where the functions of an
+	// asynchronous run put their results; workers must be able to open it
+	// (a local directory for the local and process backends). Each run
+	// writes under a prefix of its own and deletes what it read.
+	// Required for Async, except on a BatchInvoker.
+	ResultStore string
+	// OpenStore opens ResultStore on the driver. Default: local
+	// directories and file:// URLs.
+	OpenStore StoreOpener
+	// PollInterval is how often an asynchronous run lists ResultStore: the
+	// resolution of its return times. Default: Duration / 20, within
+	// 10 ms and 1 s.
+	PollInterval time.Duration
 	// Timeout bounds each invocation; one that takes longer is recorded
 	// with OutcomeTimeout. Default: 10 × Duration + 1 minute.
 	Timeout time.Duration
@@ -67,6 +88,12 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = 10*c.Duration + time.Minute
 	}
+	if c.PollInterval == 0 {
+		c.PollInterval = min(max(c.Duration/20, 10*time.Millisecond), time.Second)
+	}
+	if c.OpenStore == nil {
+		c.OpenStore = defaultOpener
+	}
 	return c
 }
 
@@ -85,11 +112,13 @@ func (c Config) Validate(t backends.Traits) error {
 	if _, err := ParseTask(string(c.Task)); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Duration < 0 || c.Timeout < 0 || c.Warm < 0 || c.Iterations < 0 || c.MemoryMiB < 0 {
-		errs = append(errs, errors.New("probe: Duration, Timeout, Warm, Iterations and MemoryMiB must not be negative"))
+	if c.Duration < 0 || c.Timeout < 0 || c.Warm < 0 || c.Iterations < 0 || c.MemoryMiB < 0 || c.PollInterval < 0 {
+		errs = append(errs, errors.New("probe: Duration, Timeout, Warm, Iterations, MemoryMiB and PollInterval must not be negative"))
 	}
 	if lim := t.MaxConcurrency; lim > 0 && !c.AllowOverLimit {
-		if c.Invocations > lim {
+		// An asynchronous run's invocations queue on the platform: only
+		// its warm-up round must fit.
+		if c.Invocations > lim && !c.Async {
 			errs = append(errs, fmt.Errorf("probe: %d invocations exceed %s's concurrency limit of %d; lower the invocations, raise the backend's limit, or allow the overflow to observe throttling",
 				c.Invocations, name, lim))
 		}
@@ -206,6 +235,16 @@ func Run(ctx context.Context, b backends.Backend, cfg Config) (*Trace, error) {
 	if mem == 0 {
 		mem = traits.MemoryMiB
 	}
+	var store objstore.Store
+	if _, batch := b.(BatchInvoker); cfg.Async && !batch {
+		if cfg.ResultStore == "" {
+			return nil, fmt.Errorf("probe: an asynchronous run on %s needs a result store (Config.ResultStore) its functions can write to", orName(traits.Name))
+		}
+		var err error
+		if store, err = cfg.OpenStore(ctx, cfg.ResultStore); err != nil {
+			return nil, fmt.Errorf("probe: opening the result store: %w", err)
+		}
+	}
 	tr := &Trace{Backend: traits.Name, Task: cfg.Task, DurationS: cfg.Duration.Seconds(), MemoryMiB: mem,
 		Invocations: cfg.Invocations, Warm: cfg.Warm, Async: cfg.Async}
 	if cfg.Warm > 0 {
@@ -215,7 +254,11 @@ func Run(ctx context.Context, b backends.Backend, cfg Config) (*Trace, error) {
 			return tr, fmt.Errorf("probe: interrupted during the warm-up round: %w", context.Cause(ctx))
 		}
 	}
-	tr.Records = round(ctx, b, cfg, iters, cfg.Invocations, "run")
+	if cfg.Async && store != nil {
+		tr.Records = asyncRound(ctx, b, store, cfg, iters)
+	} else {
+		tr.Records = round(ctx, b, cfg, iters, cfg.Invocations, "run")
+	}
 	if ctx.Err() != nil {
 		tr.Interrupted = true
 		return tr, fmt.Errorf("probe: interrupted: %w", context.Cause(ctx))
@@ -227,7 +270,9 @@ func Run(ctx context.Context, b backends.Backend, cfg Config) (*Trace, error) {
 func round(ctx context.Context, b backends.Backend, cfg Config, iters int64, n int, label string) []Record {
 	tasks := make([]backends.Task, n)
 	for i := range tasks {
-		tasks[i] = backends.Task{ID: "probe/" + label + "/" + strconv.Itoa(i), Payload: NewRequest(cfg.Task, cfg.Duration, iters, i)}
+		req := Request{Kind: Kind, Task: cfg.Task, DurationNS: int64(cfg.Duration), Iterations: iters, Seq: i,
+			Async: cfg.Async && label == "run"}
+		tasks[i] = backends.Task{ID: "probe/" + label + "/" + strconv.Itoa(i), Payload: req.encode()}
 	}
 	recs := make([]Record, n)
 	if bi, ok := b.(BatchInvoker); ok {
@@ -310,4 +355,163 @@ func classify(ctx context.Context, err error) Outcome {
 		return OutcomeTimeout
 	}
 	return OutcomeError
+}
+
+func orName(name string) string {
+	if name == "" {
+		return "this backend"
+	}
+	return name
+}
+
+// encode returns r as a payload.
+func (r Request) encode() []byte {
+	b, _ := json.Marshal(r) // cannot fail: plain fields
+	return b
+}
+
+// ack is how the invocation of an asynchronous run came back to the
+// client: the function's acknowledgement, or an error.
+type ack struct {
+	seq      int
+	sent     time.Time
+	res      backends.Result
+	err      error
+	returned time.Time
+}
+
+// asyncRound fires cfg.Invocations invocations at once, each asking its
+// function to put its result in store, and collects the results by
+// listing the store every cfg.PollInterval. An invocation is recorded
+// when both its acknowledgement and its result are in (so the instance
+// identity is the backend's where it reports one), with the time its
+// result was found as its return; one whose invocation failed is
+// recorded with the failure; one acknowledged whose result never appears
+// is an error; what is missing at cfg.Timeout is a timeout.
+func asyncRound(ctx context.Context, b backends.Backend, store objstore.Store, cfg Config, iters int64) []Record {
+	n := cfg.Invocations
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "probe-" + hex.EncodeToString(rnd[:]) + "/"
+	recs := make([]Record, n)
+	done := make([]bool, n)
+	acks := make([]*ack, n)
+	seen := make([]time.Time, n)
+	left := n
+	finish := func(i int, r Record) {
+		if !done[i] {
+			recs[i], done[i] = r, true
+			left--
+		}
+	}
+
+	ch := make(chan ack, n) // never blocks: one send per invocation
+	var wg sync.WaitGroup
+	ictx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	start := make(chan struct{})
+	for i := range n {
+		req := Request{Kind: Kind, Task: cfg.Task, DurationNS: int64(cfg.Duration), Iterations: iters, Seq: i, Async: true,
+			ResultURL: cfg.ResultStore, ResultKey: prefix + fmt.Sprintf("%06d.json", i)}
+		t := backends.Task{ID: "probe/async/" + strconv.Itoa(i), Payload: req.encode()}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			sent := time.Now()
+			res, err := b.Invoke(ictx, t)
+			ch <- ack{seq: i, sent: sent, res: res, err: err, returned: time.Now()}
+		}()
+	}
+	close(start)
+	// Every invocation goroutine is waited for, also on cancellation
+	// (ictx ends their Invoke calls).
+	defer wg.Wait()
+
+	// settle records invocation i if both halves are in.
+	settle := func(i int, payload []byte) {
+		a := acks[i]
+		if a == nil || seen[i].IsZero() {
+			return
+		}
+		res := a.res
+		res.Payload = payload
+		res.Invocation.Sent, res.Invocation.Returned = time.Time{}, time.Time{}
+		finish(i, record(ctx, i, a.sent, seen[i], res, nil))
+	}
+	results := make([][]byte, n)
+	poll := func() {
+		objs, err := objstore.ListAll(ctx, store, prefix)
+		at := time.Now()
+		if err != nil {
+			return // listed again at the next tick
+		}
+		for _, o := range objs {
+			var i int
+			if _, err := fmt.Sscanf(o.Key[len(prefix):], "%06d.json", &i); err != nil || i < 0 || i >= n || !seen[i].IsZero() {
+				continue
+			}
+			data, err := readAll(ctx, store, o.Key)
+			if err != nil {
+				continue
+			}
+			seen[i], results[i] = at, data
+			_ = store.Delete(ctx, o.Key)
+			settle(i, data)
+		}
+	}
+	tick := time.NewTicker(cfg.PollInterval)
+	defer tick.Stop()
+	acked := 0
+	for left > 0 {
+		select {
+		case a := <-ch:
+			acked++
+			if a.err != nil {
+				finish(a.seq, record(ctx, a.seq, a.sent, a.returned, a.res, a.err))
+				break
+			}
+			acks[a.seq] = &a
+			settle(a.seq, results[a.seq])
+		case <-tick.C:
+			poll()
+		case <-ictx.Done():
+		}
+		if ictx.Err() != nil {
+			poll()
+			for i := range n {
+				if !done[i] {
+					r := Record{Seq: i, Outcome: OutcomeTimeout, Error: fmt.Sprintf("probe: no result in %s within %s", store, cfg.Timeout)}
+					if ctx.Err() != nil {
+						r.Outcome, r.Error = OutcomeCancelled, ctx.Err().Error()
+					}
+					if a := acks[i]; a != nil {
+						r.Sent = a.sent
+					}
+					finish(i, r)
+				}
+			}
+			break
+		}
+		if acked == n && left > 0 {
+			// Every function has answered, so every result is stored.
+			poll()
+			for i, a := range acks {
+				if a != nil && !done[i] {
+					finish(i, Record{Seq: i, Sent: a.sent, Returned: a.returned, Outcome: OutcomeError,
+						Error: fmt.Sprintf("probe: invocation %d was acknowledged but left no result in %s (is the probe handler registered in the worker?)", i, store)})
+				}
+			}
+		}
+	}
+	return recs
+}
+
+func readAll(ctx context.Context, st objstore.Store, key string) ([]byte, error) {
+	rc, err := st.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }

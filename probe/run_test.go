@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,5 +218,67 @@ func TestRunInterruptedKeepsMeasurements(t *testing.T) {
 	m := Analyze(tr)
 	if m.OK != 2 || m.Cancelled != 2 || !m.Interrupted {
 		t.Errorf("metrics %+v: want 2 ok and 2 cancelled, interrupted", m)
+	}
+}
+
+func TestAsyncRunCollectsResultsFromTheStore(t *testing.T) {
+	const n, slots = 40, 8
+	b, err := local.New(local.Config{Handler: Handler(), Concurrency: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	dir := t.TempDir()
+	// More invocations than slots: asynchronous invocations queue.
+	tr, err := Run(context.Background(), b, Config{Invocations: n, Task: Sleep, Duration: 50 * time.Millisecond,
+		Async: true, ResultStore: dir, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Async || len(tr.Records) != n {
+		t.Fatalf("trace async=%v with %d records, want async with %d", tr.Async, len(tr.Records), n)
+	}
+	m := Analyze(tr)
+	if m.OK != n || m.ParallelDegree > slots || m.Instances > slots {
+		t.Errorf("metrics %+v: want %d ok on at most %d instances", m, n, slots)
+	}
+	for _, r := range tr.Records {
+		if r.Returned.Before(r.End) || r.End.Sub(r.Start) < 50*time.Millisecond {
+			t.Errorf("record %+v: want a ≥50ms task whose result was found after it ended", r)
+		}
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("the run left %d entries in its result store, want none", len(left))
+	}
+}
+
+func TestAsyncRunRecordsMissingResults(t *testing.T) {
+	// A backend whose functions acknowledge without writing results (the
+	// probe handler is not what runs there).
+	b := &scripted{h: func(context.Context, []byte) ([]byte, error) { return []byte(`{}`), nil }, fail: func(seq int) error {
+		if seq == 1 {
+			return backends.ErrNotStarted
+		}
+		return nil
+	}}
+	tr, err := Run(context.Background(), b, Config{Invocations: 3, Task: Sleep, Duration: time.Millisecond, Async: true, ResultStore: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Outcome{OutcomeError, OutcomeRejected, OutcomeError}
+	for i, r := range tr.Records {
+		if r.Outcome != want[i] {
+			t.Errorf("record %d: %s (%s), want %s", i, r.Outcome, r.Error, want[i])
+		}
+	}
+	if !strings.Contains(tr.Records[0].Error, "no result") {
+		t.Errorf("error %q does not say the result is missing", tr.Records[0].Error)
+	}
+	if _, err := Run(context.Background(), b, Config{Invocations: 3, Async: true}); err == nil || !strings.Contains(err.Error(), "result store") {
+		t.Errorf("async without a result store: err = %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/objstore"
 )
 
 // Kind is the payload kind of a probe invocation: the value of the
@@ -65,6 +67,13 @@ type Request struct {
 	Iterations int64 `json:"iterations,omitempty"`
 	// Seq numbers the invocation within its run, from 0.
 	Seq int `json:"seq"`
+	// Async marks an invocation of a large-scale asynchronous run. Its
+	// result goes to object storage: when ResultURL is set, the handler
+	// writes its Response as JSON to the store at that URL, under
+	// ResultKey, and answers with a short acknowledgement instead.
+	Async     bool   `json:"async,omitempty"`
+	ResultURL string `json:"result_url,omitempty"`
+	ResultKey string `json:"result_key,omitempty"`
 }
 
 // Response is the payload Handler returns.
@@ -127,6 +136,11 @@ func ParseRequest(payload []byte) (Request, error) {
 	if r.DurationNS < 0 || r.Iterations < 0 {
 		return r, errors.New("probe: request duration and iterations must not be negative")
 	}
+	if r.ResultURL != "" {
+		if err := objstore.ValidateKey(r.ResultKey); err != nil {
+			return r, fmt.Errorf("probe: request result key: %w", err)
+		}
+	}
 	return r, nil
 }
 
@@ -139,24 +153,64 @@ func IsRequest(payload []byte) bool {
 	return json.Unmarshal(payload, &k) == nil && k.Kind == Kind
 }
 
+// AckKind is the kind of the short answer Handler gives to an
+// asynchronous request whose result it wrote to object storage.
+const AckKind = "gale.probe.ack/v1"
+
+// Ack is Handler's answer to a request with a ResultURL: where it put the
+// Response.
+type Ack struct {
+	Kind string `json:"kind"`
+	Seq  int    `json:"seq"`
+	Key  string `json:"key"`
+}
+
+// StoreOpener opens the object store at a URL (a local directory,
+// file://, s3://bucket/prefix, ...).
+type StoreOpener func(ctx context.Context, url string) (objstore.Store, error)
+
+// HandlerOption configures Handler.
+type HandlerOption func(*worker)
+
+// WithStoreOpener makes Handler open result stores with open (for
+// example gale.OpenStore, which knows s3:// URLs) instead of the default,
+// which opens local directories and file:// URLs only.
+func WithStoreOpener(open StoreOpener) HandlerOption {
+	return func(w *worker) { w.open = open }
+}
+
 // Handler returns the worker side of the probe: a backends.Handler that
-// runs probe requests and returns their Response as JSON.
+// runs probe requests and returns their Response as JSON, or, for a
+// request that names a ResultURL (an asynchronous run), writes the
+// Response to that store under ResultKey and returns an Ack.
 //
 // The handler's state is its instance identity, drawn or read when
-// Handler is called, and whether it has served an invocation yet (the
-// first is cold). A worker process creates one Handler; every call on it
-// is then an invocation on the same instance. The handler is safe for
-// concurrent use (a platform may run several invocations on one
-// instance, as Azure Functions does).
-func Handler() backends.Handler {
-	w := &worker{}
+// Handler is called, whether it has served an invocation yet (the first
+// is cold), and the result stores it has opened. A worker process creates
+// one Handler; every call on it is then an invocation on the same
+// instance. The handler is safe for concurrent use (a platform may run
+// several invocations on one instance, as Azure Functions does).
+func Handler(opts ...HandlerOption) backends.Handler {
+	w := &worker{open: defaultOpener, stores: map[string]objstore.Store{}}
 	w.instance, w.source = instanceIdentity()
+	for _, o := range opts {
+		o(w)
+	}
 	return w.handle
+}
+
+// defaultOpener opens local directories and file:// URLs.
+func defaultOpener(ctx context.Context, url string) (objstore.Store, error) {
+	return objstore.NewResolver().Open(ctx, url)
 }
 
 type worker struct {
 	instance, source string
 	served           atomic.Int64
+	open             StoreOpener
+
+	mu     sync.Mutex
+	stores map[string]objstore.Store // result stores by URL
 }
 
 func (w *worker) handle(ctx context.Context, payload []byte) ([]byte, error) {
@@ -192,7 +246,33 @@ func (w *worker) handle(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	end := time.Now()
 	resp.StartNS, resp.EndNS = start.UnixNano(), end.UnixNano()
-	return json.Marshal(resp)
+	out, err := json.Marshal(resp)
+	if err != nil || req.ResultURL == "" {
+		return out, err
+	}
+	st, err := w.store(ctx, req.ResultURL)
+	if err != nil {
+		return nil, fmt.Errorf("probe: task %d: opening the result store: %w", req.Seq, err)
+	}
+	if err := st.Put(ctx, req.ResultKey, bytes.NewReader(out)); err != nil {
+		return nil, fmt.Errorf("probe: task %d: storing the result: %w", req.Seq, err)
+	}
+	return json.Marshal(Ack{Kind: AckKind, Seq: req.Seq, Key: req.ResultKey})
+}
+
+// store returns the result store at url, opened once per worker.
+func (w *worker) store(ctx context.Context, url string) (objstore.Store, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st, ok := w.stores[url]; ok {
+		return st, nil
+	}
+	st, err := w.open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	w.stores[url] = st
+	return st, nil
 }
 
 // monteCarloPi estimates π from n random points in the unit square,

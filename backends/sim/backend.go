@@ -28,8 +28,21 @@ type Config struct {
 	// month of the thesis's measurements.
 	Epoch time.Time
 	// Settle is how long, in wall time, Invoke's clock waits without new
-	// calls before it advances simulated time (see Backend). Default: 2 ms.
+	// calls or returns before it advances simulated time (see Backend).
+	// Default: 2 ms.
 	Settle time.Duration
+	// Handler runs the tasks that are not probe invocations: a Gale
+	// worker's router (gale.NewWorkerMux), so whole jobs can run on the
+	// simulated platform. Each such task runs for real, in this process,
+	// and the CPU time it took becomes its compute demand in the model
+	// (see Backend). Nil: such tasks fail with backends.ErrNotStarted.
+	Handler backends.Handler
+	// HandlerParallelism bounds how many handlers run at once in wall
+	// time. Default 1: a handler's CPU time is measured as the process's
+	// CPU time across its run, which is its own only when it runs alone.
+	// More overlap the runs and charge each the CPU time of all that ran
+	// beside it.
+	HandlerParallelism int
 }
 
 // DefaultConfig returns the configuration of a preset platform.
@@ -55,27 +68,51 @@ func (c Config) Validate() error {
 	if c.Settle < 0 {
 		errs = append(errs, errors.New("sim: Config.Settle must not be negative"))
 	}
+	if c.HandlerParallelism < 0 {
+		errs = append(errs, errors.New("sim: Config.HandlerParallelism must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 
 // Backend is a simulated FaaS platform: a backends.Backend whose
-// invocations run in the model's simulated time. Probe invocations
-// (payloads of kind probe.Kind) are not executed: the model computes when
-// each would start and end on the platform, from its requested duration
-// and CPU demand, and the backend answers with the probe.Response a real
-// function would have returned, with simulated times. Other payloads
-// fail with a *backends.FunctionError.
+// invocations run in the model's simulated time.
 //
-// Time. Reported times are Config.Epoch plus simulated time. InvokeAll
-// sends a batch at one simulated instant and runs the model until every
-// invocation of the batch has answered, without waiting in wall time: a
+// Probe invocations (payloads of kind probe.Kind) are not executed: the
+// model computes when each would start and end on the platform, from its
+// requested duration and CPU demand, and the backend answers with the
+// probe.Response a real function would have returned, with simulated
+// times. An asynchronous probe request (probe.Request.Async) is modelled
+// natively: the platform accepts it at once, retries it on its own while
+// it is throttled, and the answer arrives when its result would land in
+// object storage.
+//
+// Other payloads (a Gale job's stage tasks) run for real on
+// Config.Handler, once the model starts them on an instance. While a
+// handler runs, simulated time stands still at its start; when it returns,
+// the process CPU time it took becomes its compute demand, which the model
+// runs on the instance's CPU share at the platform's CPU speed, beside
+// whatever else shares that CPU. Its answer is the handler's result (a
+// handler error is a *backends.FunctionError), delivered at the simulated
+// time the platform would answer. Time spent waiting on I/O is not
+// charged: the model predicts compute, cold starts, queueing and limits.
+// A rejection (throttled, no instance in time) is backends.ErrNotStarted:
+// the handler did not run, and the engine retries. Tasks that must run at
+// the same time as each other (barriers, iterate stages) cannot be
+// simulated: simulated time cannot pass while one waits for another.
+//
+// Time. Reported times are Config.Epoch plus simulated time, which starts
+// at zero and passes only as the model processes events, never while the
+// backend is idle: SimulatedElapsed measured before and after a job is its
+// predicted makespan. InvokeAll sends a batch at one simulated instant and
+// runs the model until every invocation of the batch has answered: a
 // 10,000-invocation probe takes well under a second. Invoke serves
-// callers that arrive independently: calls that arrive while the model
-// is idle are sent at the current simulated instant; the clock advances
-// only after no new call has arrived for Config.Settle of wall time and
-// every caller answered so far has returned, and then only to the next
-// instant at which some caller gets an answer, so a caller that invokes
-// again on an answer does so at the simulated time of that answer.
+// callers that arrive independently: calls that arrive while the model is
+// idle are sent at the current simulated instant; the clock advances only
+// after no call has arrived and no caller has returned for Config.Settle
+// of wall time, every caller answered so far has returned, and no handler
+// is running; and then only to the next instant at which some caller gets
+// an answer, so a caller that invokes again on an answer does so at the
+// simulated time of that answer.
 type Backend struct {
 	cfg   Config
 	mem   int
@@ -85,14 +122,19 @@ type Backend struct {
 	m         *model
 	pending   []*call            // Invoke calls not yet sent into the model
 	live      map[*call]struct{} // Invoke calls not yet answered
-	lastCall  time.Time
 	closed    bool
 	loopStart bool
+	measured  *sync.Cond // signalled, under mu, when a handler has been measured
 
-	outstanding atomic.Int64 // answers delivered to Invoke callers that have not returned
-	wake        chan struct{}
-	done        chan struct{}
-	wg          sync.WaitGroup
+	lastActivity atomic.Int64 // wall time (Unix ns) of the last Invoke call or return
+	outstanding  atomic.Int64 // answers delivered to Invoke callers that have not returned
+	wake         chan struct{}
+	done         chan struct{}
+	wg           sync.WaitGroup // the clock loop and the handler goroutines
+
+	hctx    context.Context // handlers' context, cancelled by Close
+	hcancel context.CancelFunc
+	hsem    chan struct{} // HandlerParallelism slots
 }
 
 var (
@@ -104,7 +146,10 @@ var (
 // call is one Invoke or InvokeAll request.
 type call struct {
 	task  backends.Task
-	req   probe.Request
+	req   probe.Request // probe invocations only
+	exec  bool          // runs Config.Handler
+	out   []byte        // exec: the handler's result
+	herr  error         // exec: the handler's error
 	inv   *invocation
 	res   backends.Result
 	err   error
@@ -113,7 +158,7 @@ type call struct {
 }
 
 // New returns a simulated platform. It starts no goroutine until the
-// first Invoke.
+// first Invoke or handler run.
 func New(cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -128,8 +173,16 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Settle == 0 {
 		cfg.Settle = 2 * time.Millisecond
 	}
-	return &Backend{cfg: cfg, mem: mem, epoch: cfg.Epoch, m: newModel(cfg.Platform, mem, cfg.Seed),
-		live: map[*call]struct{}{}, wake: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	if cfg.HandlerParallelism == 0 {
+		cfg.HandlerParallelism = 1
+	}
+	b := &Backend{cfg: cfg, mem: mem, epoch: cfg.Epoch, m: newModel(cfg.Platform, mem, cfg.Seed),
+		live: map[*call]struct{}{}, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		hsem: make(chan struct{}, cfg.HandlerParallelism)}
+	b.measured = sync.NewCond(&b.mu)
+	b.hctx, b.hcancel = context.WithCancel(context.Background())
+	b.m.onExec = b.runHandler
+	return b, nil
 }
 
 // Traits reports the simulated platform's traits.
@@ -153,6 +206,25 @@ func (b *Backend) Now() time.Time {
 	return b.epoch.Add(b.m.now)
 }
 
+// SimulatedElapsed returns the simulated time that has passed since the
+// backend was created. It passes only while the platform serves
+// invocations, so its growth across a job is the job's predicted
+// makespan on the platform (engine.Simulator).
+func (b *Backend) SimulatedElapsed() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m.now
+}
+
+// SimulatedBilled returns the in-function time of every invocation that
+// has finished so far, in simulated time: what the platform would bill
+// (engine.Simulator).
+func (b *Backend) SimulatedBilled() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m.billed
+}
+
 // Stats reports how many instances the model has created and how many
 // invocations it has rejected so far.
 func (b *Backend) Stats() (created, rejected int) {
@@ -161,20 +233,71 @@ func (b *Backend) Stats() (created, rejected int) {
 	return b.m.created, b.m.rejected
 }
 
-// newCall parses a task into a call; a payload that is not a probe
-// request fails at once, having run nowhere.
+// newCall parses a task into a call. A probe request is simulated; any
+// other payload runs on Config.Handler, and fails at once, having run
+// nowhere, when there is none.
 func (b *Backend) newCall(t backends.Task) (*call, error) {
+	c := &call{task: t, ch: make(chan struct{}, 1)}
 	if !probe.IsRequest(t.Payload) {
-		return nil, fmt.Errorf("sim: task %s: the simulator runs probe invocations (kind %q) only: %w",
-			t.ID, probe.Kind, backends.ErrNotStarted)
+		if b.cfg.Handler == nil {
+			return nil, fmt.Errorf("sim: task %s: this simulator has no handler, so it runs probe invocations (kind %q) only; give sim.Config a Handler (gale.NewWorkerMux) to run jobs: %w",
+				t.ID, probe.Kind, backends.ErrNotStarted)
+		}
+		c.exec = true
+		c.inv = &invocation{id: t.ID, cpu: true, exec: true, done: b.answered(c)}
+		return c, nil
 	}
 	req, err := probe.ParseRequest(t.Payload)
 	if err != nil {
 		return nil, &backends.FunctionError{Backend: "sim", Type: "error", Message: err.Error()}
 	}
-	c := &call{task: t, req: req, ch: make(chan struct{}, 1)}
-	c.inv = &invocation{id: t.ID, cpu: req.Task == probe.Compute, work: time.Duration(req.DurationNS), done: b.answered(c)}
+	c.req = req
+	c.inv = &invocation{id: t.ID, cpu: req.Task == probe.Compute, work: time.Duration(req.DurationNS),
+		async: req.Async, done: b.answered(c)}
 	return c, nil
+}
+
+// runHandler starts the handler of an exec invocation the model has just
+// started; called by the model under b.mu. The goroutine is owned by the
+// backend: Close cancels the handler's context and waits for it.
+func (b *Backend) runHandler(inv *invocation) {
+	c := inv.call
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		var cpu time.Duration
+		select {
+		case b.hsem <- struct{}{}:
+			cpu, c.out, c.herr = measure(b.hctx, b.cfg.Handler, c.task.Payload)
+			<-b.hsem
+		case <-b.hctx.Done():
+			c.herr = b.hctx.Err()
+		}
+		b.mu.Lock()
+		if !b.closed {
+			b.m.measured(inv, cpu)
+		}
+		b.measured.Broadcast()
+		b.mu.Unlock()
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// measure runs h on payload and returns the process CPU time it took.
+// A panic in h is its error, as a platform reports a crashed function.
+func measure(ctx context.Context, h backends.Handler, payload []byte) (cpu time.Duration, out []byte, err error) {
+	t0 := processCPU()
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &backends.FunctionError{Backend: "sim", Type: "panic", Message: fmt.Sprint(r)}
+		}
+		cpu = max(processCPU()-t0, 0)
+	}()
+	out, err = h(ctx, payload)
+	return cpu, out, err
 }
 
 // answered returns the callback the model calls when c's answer reaches
@@ -200,6 +323,18 @@ func (b *Backend) result(c *call, inv *invocation) (backends.Result, error) {
 	in := inv.inst
 	res.Invocation.Start, res.Invocation.End = b.epoch.Add(inv.start), b.epoch.Add(inv.end)
 	res.Invocation.Instance, res.Invocation.Cold = in.id, inv.cold
+	if c.exec {
+		if c.herr != nil {
+			fe := &backends.FunctionError{Backend: "sim:" + p.Name, Type: "error", Message: fmt.Sprintf("task %s: %v", c.task.ID, c.herr)}
+			var inner *backends.FunctionError
+			if errors.As(c.herr, &inner) {
+				fe.Type, fe.Message = inner.Type, fmt.Sprintf("task %s: %s", c.task.ID, inner.Message)
+			}
+			return res, fe
+		}
+		res.Payload = c.out
+		return res, nil
+	}
 	resp := probe.Response{Kind: probe.ResultKind, Seq: c.req.Seq, StartNS: res.Invocation.Start.UnixNano(),
 		EndNS: res.Invocation.End.UnixNano(), Instance: in.id, InstanceSource: "sim", Cold: inv.cold,
 		UptimeS: (inv.start - in.boot).Seconds(), Iterations: c.req.Iterations}
@@ -217,6 +352,7 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 	if err != nil {
 		return backends.Result{}, err
 	}
+	c.inv.call = c
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -224,28 +360,41 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 	}
 	b.pending = append(b.pending, c)
 	b.live[c] = struct{}{}
-	b.lastCall = time.Now()
+	b.lastActivity.Store(time.Now().UnixNano())
 	if !b.loopStart {
 		b.loopStart = true
 		b.wg.Add(1)
 		go b.loop()
 	}
 	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	b.poke()
 	select {
 	case <-c.ch:
-		b.outstanding.Add(-1)
+		b.returned()
 		return c.res, c.err
 	case <-ctx.Done():
 		if c.state.CompareAndSwap(0, 1) {
 			return backends.Result{}, fmt.Errorf("sim: task %s: %w (the simulated invocation goes on)", t.ID, ctx.Err())
 		}
 		<-c.ch // answered meanwhile
-		b.outstanding.Add(-1)
+		b.returned()
 		return c.res, c.err
+	}
+}
+
+// returned notes that an answered Invoke caller is returning: the clock
+// waits Settle from now for what the caller does next.
+func (b *Backend) returned() {
+	b.lastActivity.Store(time.Now().UnixNano())
+	b.outstanding.Add(-1)
+	b.poke()
+}
+
+// poke wakes the clock loop.
+func (b *Backend) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -267,7 +416,8 @@ func (b *Backend) loop() {
 				b.mu.Unlock()
 				break
 			}
-			if time.Since(b.lastCall) < b.cfg.Settle || b.outstanding.Load() > 0 {
+			quiet := time.Since(time.Unix(0, b.lastActivity.Load()))
+			if quiet < b.cfg.Settle || b.outstanding.Load() > 0 {
 				b.mu.Unlock()
 				select {
 				case <-b.done:
@@ -278,7 +428,17 @@ func (b *Backend) loop() {
 			}
 			b.flushPending()
 			b.runUntilAnswer()
+			blocked := b.m.blocked()
 			b.mu.Unlock()
+			if blocked {
+				// A handler runs: nothing can happen before it returns
+				// (which pokes) or a new call arrives (which pokes).
+				select {
+				case <-b.done:
+					return
+				case <-b.wake:
+				}
+			}
 		}
 	}
 }
@@ -292,14 +452,17 @@ func (b *Backend) flushPending() {
 }
 
 // runUntilAnswer processes events until some caller is answered, then the
-// rest of that instant's events.
+// rest of that instant's events; it stops early where a running handler
+// blocks the clock.
 func (b *Backend) runUntilAnswer() {
 	before := b.m.answers
 	for len(b.m.events) > 0 && b.m.unanswered > 0 {
 		if b.m.answers != before && b.m.events[0].at != b.m.now {
 			return
 		}
-		b.m.step()
+		if !b.m.step() {
+			return
+		}
 	}
 }
 
@@ -326,6 +489,7 @@ func (b *Backend) InvokeAll(ctx context.Context, tasks []backends.Task) ([]backe
 			errs[i] = err
 			continue
 		}
+		c.inv.call = c
 		c.state.Store(1) // answered through calls[i], not through Invoke
 		calls[i] = c
 		left++
@@ -333,10 +497,23 @@ func (b *Backend) InvokeAll(ctx context.Context, tasks []backends.Task) ([]backe
 		c.inv.done = func(inv *invocation) { inner(inv); left-- }
 		b.m.submit(c.inv)
 	}
-	for n := 0; left > 0 && b.m.step(); n++ {
-		if n%1024 == 0 && ctx.Err() != nil {
-			break
+	// A handler's completion wakes the wait below; so does the end of
+	// ctx, through this watcher (it takes the lock to broadcast, so it
+	// cannot slip between the check of ctx and the Wait).
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.measured.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	for left > 0 && ctx.Err() == nil && !b.closed {
+		if b.m.step() {
+			continue
 		}
+		if b.m.executing == 0 {
+			break // nothing left to happen
+		}
+		b.measured.Wait() // a handler runs: wait for its measurement
 	}
 	for i, c := range calls {
 		if c == nil {
@@ -346,14 +523,19 @@ func (b *Backend) InvokeAll(ctx context.Context, tasks []backends.Task) ([]backe
 		case <-c.ch:
 			res[i], errs[i] = c.res, c.err
 		default:
-			errs[i] = fmt.Errorf("sim: task %s: %w (the simulated invocation goes on)", c.task.ID, ctx.Err())
+			err := ctx.Err()
+			if err == nil {
+				err = backends.ErrClosed
+			}
+			errs[i] = fmt.Errorf("sim: task %s: %w (the simulated invocation goes on)", c.task.ID, err)
 		}
 	}
 	return res, errs
 }
 
-// Close stops the clock loop; Invoke calls still waiting fail with
-// ErrClosed. It is idempotent.
+// Close stops the clock loop, cancels the handlers still running and
+// waits for them; Invoke calls still waiting fail with ErrClosed. It is
+// idempotent.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -362,9 +544,11 @@ func (b *Backend) Close() error {
 	}
 	b.closed = true
 	close(b.done)
+	b.hcancel()
 	live := b.live
 	b.live = map[*call]struct{}{}
 	b.pending = nil
+	b.measured.Broadcast()
 	b.mu.Unlock()
 	b.wg.Wait()
 	for c := range live {

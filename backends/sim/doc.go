@@ -26,13 +26,27 @@
 //	defer b.Close()
 //	trace, err := probe.Run(ctx, b, probe.DefaultConfig())
 //
-// The backend executes probe invocations only (payloads of kind
-// probe.Kind): their outcome is computed from the model. Whole Gale jobs
-// are not run on it yet.
+// Probe invocations (payloads of kind probe.Kind) are computed from the
+// model alone. Whole Gale jobs run too: given a Handler (the worker's
+// router, gale.NewWorkerMux), the backend runs every other task for real
+// when the model starts it on an instance, measures the CPU time it took,
+// and runs that demand in simulated time on the instance's CPU share;
+// SimulatedElapsed across the job is its predicted makespan on the
+// platform and SimulatedBilled its billed time (the engine reports both,
+// see engine.Simulator):
+//
+//	mux, _ := gale.NewWorkerMux()
+//	cfg, _ := sim.DefaultConfig("azure")
+//	cfg.Handler = mux.Handle
+//	b, _ := sim.New(cfg)
+//	report, err := gale.Run(ctx, p, gale.WithBackend("sim:azure", b))
+//	// report.SimulatedSeconds: the makespan predicted on Azure
 //
 // Imports: backends, probe and the standard library.
 //
 // Goroutines: the backend owns one clock goroutine, started by the first
-// Invoke and stopped by Close, which waits for it. InvokeAll runs the
-// model on the caller's goroutine.
+// Invoke, and one goroutine per job task whose handler runs (at most
+// Config.HandlerParallelism run at once); Close stops the clock, cancels
+// the handlers and waits for all of them. InvokeAll runs the model on the
+// caller's goroutine.
 package sim

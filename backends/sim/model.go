@@ -70,6 +70,8 @@ type invocation struct {
 	arrived time.Duration // reached the platform
 	state   invState
 	cpu     bool          // compute (shares CPU) or sleep
+	exec    bool          // runs a real handler: work is measured when it has run
+	waiting bool          // exec: started, its handler still running in wall time
 	work    time.Duration // compute: CPU time on the reference CPU; sleep: the duration
 	left    float64       // compute: reference-CPU seconds still to run
 	rate    float64       // compute: reference-CPU seconds per second now
@@ -81,6 +83,9 @@ type invocation struct {
 	cold    bool
 	reject  string // non-empty: rejected for this reason
 	admit   bool   // counted in inFlight
+	async   bool   // asynchronous: the platform retries it when throttled
+	qver    uint64 // invalidates stale evTimeout events
+	call    *call  // the backend's request
 	done    func(*invocation)
 }
 
@@ -130,8 +135,15 @@ type model struct {
 	// unanswered counts invocations submitted whose answer has not reached
 	// the client; answers counts those that have.
 	unanswered, answers int
+	// executing counts started invocations whose handler is still running
+	// in wall time: simulated time cannot pass while any is, since the
+	// model does not know yet when they end. onExec starts a handler.
+	executing int
+	onExec    func(*invocation)
+	// billed sums the in-function time of finished invocations.
+	billed time.Duration
 	// Stats.
-	created, rejected int
+	created, rejected, retried int
 }
 
 func newModel(p Platform, mem int, seed uint64) *model {
@@ -159,9 +171,16 @@ func (m *model) submit(inv *invocation) {
 	m.schedule(&event{at: m.now + m.p.Latency.sample(m.rng), kind: evArrive, inv: inv})
 }
 
-// step processes the next event; it returns false if there is none.
+// blocked reports whether the next event lies in the future while a
+// handler is still running: simulated time must wait for its measurement.
+func (m *model) blocked() bool {
+	return m.executing > 0 && (len(m.events) == 0 || m.events[0].at > m.now)
+}
+
+// step processes the next event; it returns false if there is none, or
+// if processing it would advance time while the model is blocked.
 func (m *model) step() bool {
-	if len(m.events) == 0 {
+	if len(m.events) == 0 || m.blocked() {
 		return false
 	}
 	e := heap.Pop(&m.events).(*event)
@@ -182,7 +201,7 @@ func (m *model) step() bool {
 	case evTick:
 		m.tick()
 	case evTimeout:
-		if e.inv.state == invQueued {
+		if e.inv.state == invQueued && e.ver == e.inv.qver {
 			m.dequeue(e.inv)
 			m.rejectInv(e.inv, fmt.Sprintf("no instance became available within %s", m.p.QueueTimeout))
 		}
@@ -231,9 +250,10 @@ func (m *model) arrive(inv *invocation) {
 
 func (m *model) enqueue(inv *invocation) {
 	inv.state = invQueued
+	inv.qver++
 	m.queue = append(m.queue, inv)
 	if m.p.QueueTimeout > 0 {
-		m.schedule(&event{at: m.now + m.p.QueueTimeout, kind: evTimeout, inv: inv})
+		m.schedule(&event{at: m.now + m.p.QueueTimeout, kind: evTimeout, inv: inv, ver: inv.qver})
 	}
 }
 
@@ -390,6 +410,30 @@ func (m *model) start(inv *invocation, in *instance) {
 		m.schedule(&event{at: m.now + inv.work, kind: evFinish, inv: inv, ver: inv.ver})
 		return
 	}
+	if inv.exec {
+		// Its CPU demand is known once the handler has run; until then it
+		// holds its slot and stops the clock (blocked).
+		inv.waiting = true
+		m.executing++
+		m.onExec(inv)
+		return
+	}
+	m.compute(inv)
+}
+
+// measured gives a started exec invocation the CPU time its handler took
+// and lets it compute under the model from now, the instant it started
+// (the clock has not moved since).
+func (m *model) measured(inv *invocation, cpu time.Duration) {
+	inv.waiting = false
+	m.executing--
+	inv.work = cpu
+	m.compute(inv)
+}
+
+// compute starts a compute invocation's CPU demand on its instance.
+func (m *model) compute(inv *invocation) {
+	in := inv.inst
 	inv.left = inv.work.Seconds()
 	inv.last = m.now
 	if in.host != nil {
@@ -410,7 +454,7 @@ func (m *model) reshare(in *instance) {
 	for _, x := range insts {
 		n := 0
 		for _, inv := range x.running {
-			if inv.cpu {
+			if inv.cpu && !inv.waiting {
 				n++
 			}
 		}
@@ -423,7 +467,7 @@ func (m *model) reshare(in *instance) {
 		}
 		rate := share * m.p.CPUSpeed
 		for _, inv := range x.running {
-			if !inv.cpu {
+			if !inv.cpu || inv.waiting {
 				continue
 			}
 			inv.left -= inv.rate * (m.now - inv.last).Seconds()
@@ -443,6 +487,7 @@ func (m *model) finish(inv *invocation) {
 	in := inv.inst
 	inv.state = invDone
 	inv.end = m.now
+	m.billed += inv.end - inv.start
 	m.inFlight--
 	inv.admit = false
 	for i, r := range in.running {
@@ -500,6 +545,15 @@ func (m *model) rejectInv(inv *invocation, why string) {
 	if inv.admit {
 		m.inFlight--
 		inv.admit = false
+	}
+	if inv.async && m.now-inv.sent < m.p.asyncMaxAge() {
+		// The platform keeps an asynchronous invocation and tries it
+		// again later, as Lambda does with throttled events.
+		m.retried++
+		inv.state = invQueued
+		inv.qver++
+		m.schedule(&event{at: m.now + m.p.asyncRetry(), kind: evArrive, inv: inv})
+		return
 	}
 	inv.state = invDone
 	inv.reject = why

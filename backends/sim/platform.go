@@ -146,6 +146,11 @@ type Platform struct {
 	// QueueTimeout is how long an invocation may wait for an instance
 	// before the platform rejects it. Zero: it waits.
 	QueueTimeout time.Duration
+	// AsyncRetry is how long the platform waits before it tries again an
+	// asynchronous invocation it throttled or could not place, and
+	// AsyncMaxAge how long it keeps trying before it drops it (a
+	// rejection). Zero: 1 s and 6 h (Lambda's maximum event age).
+	AsyncRetry, AsyncMaxAge time.Duration
 
 	// Latency is the one-way network latency between client and platform.
 	Latency Dist
@@ -191,6 +196,20 @@ func (p Platform) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (p Platform) asyncRetry() time.Duration {
+	if p.AsyncRetry > 0 {
+		return p.AsyncRetry
+	}
+	return time.Second
+}
+
+func (p Platform) asyncMaxAge() time.Duration {
+	if p.AsyncMaxAge > 0 {
+		return p.AsyncMaxAge
+	}
+	return 6 * time.Hour
 }
 
 // Offers reports whether the platform offers mib MiB of memory, with an
