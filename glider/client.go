@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/galeproject/gale/glider/internal/wire"
 )
@@ -49,10 +50,14 @@ type Node struct {
 	// Interleaved reports whether an action was created with
 	// interleaving.
 	Interleaved bool
+	// ModTime is when the node was created (a file: committed, or last
+	// replaced).
+	ModTime time.Time
 }
 
 func nodeOf(w wire.Node) Node {
-	return Node{Path: w.Path, Kind: NodeKind(w.Kind), Size: int64(w.Size), Class: w.Class, Type: w.Type, Interleaved: w.Flags&wire.FlagInterleave != 0}
+	return Node{Path: w.Path, Kind: NodeKind(w.Kind), Size: int64(w.Size), Class: w.Class, Type: w.Type,
+		Interleaved: w.Flags&wire.FlagInterleave != 0, ModTime: time.Unix(0, int64(w.ModTime))}
 }
 
 // Stats counts what crossed the boundary between a client and Glider's

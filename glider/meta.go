@@ -58,6 +58,7 @@ type node struct {
 	server uint64       // actions: the active server
 	typ    string       // actions: type name
 	flags  uint8        // actions: FlagInterleave
+	mtime  int64        // creation (or replacement) time, Unix ns
 }
 
 type dirNode = node
@@ -310,7 +311,7 @@ func (m *Meta) join(c *conn, st *metaConn, id uint64, req *wire.Request) {
 func (m *Meta) space(ns string) *dirNode {
 	r := m.spaces[ns]
 	if r == nil {
-		r = &node{kind: wire.NodeDir, kids: map[string]*node{}, id: m.nextID}
+		r = &node{kind: wire.NodeDir, kids: map[string]*node{}, id: m.nextID, mtime: now()}
 		m.nextID++
 		m.spaces[ns] = r
 	}
@@ -333,6 +334,9 @@ func splitPath(p string) ([]string, error) {
 	}
 	return parts, nil
 }
+
+// now is the modification time of a node created or replaced now.
+func now() int64 { return time.Now().UnixNano() }
 
 // walk returns the node at p, or an error naming the missing part.
 func walk(root *node, p string) (*node, error) {
@@ -394,7 +398,7 @@ func pathOf(n *node) string {
 // describe returns n as a wire node; with blocks, it fills in the storage
 // servers' addresses or reports lost data.
 func (m *Meta) describe(n *node, withBlocks bool) (wire.Node, error) {
-	w := wire.Node{Kind: n.kind, ID: n.id, Size: n.size, Path: pathOf(n), Class: n.class, Type: n.typ, Flags: n.flags}
+	w := wire.Node{Kind: n.kind, ID: n.id, Size: n.size, ModTime: uint64(n.mtime), Path: pathOf(n), Class: n.class, Type: n.typ, Flags: n.flags}
 	switch n.kind {
 	case wire.NodeFile:
 		if withBlocks {
@@ -519,7 +523,7 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 			m.runAllLocked(frees)
 			return nil, err
 		}
-		n := &node{kind: wire.NodeFile, id: h.id, name: name, parent: d, class: h.class, size: req.B}
+		n := &node{kind: wire.NodeFile, id: h.id, name: name, parent: d, class: h.class, size: req.B, mtime: now()}
 		n.blocks = make([]wire.Block, len(used))
 		for i, b := range used {
 			b.Len = req.IDs[i]
@@ -631,7 +635,7 @@ func (m *Meta) mkdir(root *node, p string, parents bool) error {
 		last := i == len(parts)-1
 		switch {
 		case k == nil && (last || parents):
-			k = &node{kind: wire.NodeDir, id: m.nextID, name: s, parent: d, kids: map[string]*node{}}
+			k = &node{kind: wire.NodeDir, id: m.nextID, name: s, parent: d, kids: map[string]*node{}, mtime: now()}
 			m.nextID++
 			d.kids[s] = k
 		case k == nil:
@@ -801,7 +805,7 @@ func (m *Meta) createAction(ctx context.Context, ns string, req *wire.Request) (
 		}
 		return nil, err
 	}
-	n := &node{kind: wire.NodeAction, id: id, name: name, parent: d, class: class, server: mb.id, typ: req.Name, flags: req.Flags & wire.FlagInterleave}
+	n := &node{kind: wire.NodeAction, id: id, name: name, parent: d, class: class, server: mb.id, typ: req.Name, flags: req.Flags & wire.FlagInterleave, mtime: now()}
 	d.kids[name] = n
 	w, _ := m.describe(n, false)
 	return &wire.Response{Nodes: []wire.Node{w}}, nil

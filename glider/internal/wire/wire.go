@@ -373,8 +373,11 @@ type Node struct {
 	Flags uint8 // FlagInterleave for actions
 	ID    uint64
 	Size  uint64
-	Path  string
-	Class string
+	// ModTime is when the node was created or last replaced (Unix
+	// nanoseconds).
+	ModTime uint64
+	Path    string
+	Class   string
 	// Type is an action's type name.
 	Type string
 	// Addr is the active server of an action.
@@ -417,6 +420,7 @@ func AppendResponseHead(dst []byte, r *Response) []byte {
 		dst = append(dst, byte(n.Kind), n.Flags)
 		dst = binary.AppendUvarint(dst, n.ID)
 		dst = binary.AppendUvarint(dst, n.Size)
+		dst = binary.AppendUvarint(dst, n.ModTime)
 		dst = appendString(dst, n.Path)
 		dst = appendString(dst, n.Class)
 		dst = appendString(dst, n.Type)
@@ -452,6 +456,7 @@ func DecodeResponse(p []byte) (Response, error) {
 		for i := 0; i < n && d.err == nil; i++ {
 			nd := Node{Kind: NodeKind(d.byte("node kind")), Flags: d.byte("node flags")}
 			nd.ID, nd.Size = d.uvarint("node id"), d.uvarint("node size")
+			nd.ModTime = d.uvarint("node time")
 			nd.Path, nd.Class = d.string("node path"), d.string("node class")
 			nd.Type, nd.Addr = d.string("node type"), d.string("node addr")
 			nd.Blocks = d.blocks()
