@@ -7,7 +7,9 @@ GO ?= go
 .PHONY: test vet build bench-wordcount
 
 test: vet
+	bash scripts/install-standins.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 10m ./beam/...
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,0 +1,43 @@
+// Package galerunner runs Apache Beam Go pipelines on Gale.
+//
+// A blank import registers the runner under the name "gale", so an
+// unchanged Beam program runs on Gale with --runner=gale:
+//
+//	import _ "github.com/galeproject/gale/beam/galerunner"
+//
+//	func main() {
+//		flag.Parse()
+//		beam.Init()
+//		p := beam.NewPipeline()
+//		...
+//		if err := beamx.Run(context.Background(), p); err != nil { // --runner=gale
+//			log.Fatal(err)
+//		}
+//	}
+//
+// Execute marshals the pipeline to the portable pipeline proto
+// (graphx.Marshal), rejects what Gale cannot run with one error listing
+// every unsupported feature (user state, timers, triggers, merging
+// windows, unbounded PCollections, TestStream, cross-language transforms),
+// compiles it into stages of fused transforms (package
+// beam/internal/stages) and runs them with Gale's scheduler on a Gale
+// backend: each task runs its stage's ProcessBundleDescriptor through the
+// Beam SDK's exec package inside the worker (package beam/internal/worker)
+// and moves data between stages through Gale's temporary store.
+//
+// The worker is the pipeline's own binary. The process backend starts it
+// with GALE_WORKER set; beam.Init (through an init hook this package
+// registers) or Execute then serves Gale worker tasks of kind
+// "gale.beam/v1" instead of building and running the pipeline again.
+//
+// Flags (Beam runners are configured by flags; Execute reads them, Run
+// takes a Config): --gale_backend (local or process), --gale_workers,
+// --gale_partitions, --gale_temp, --gale_report.
+//
+// Goroutines: Run's driver loop owns one goroutine per task attempt in
+// flight and waits for all of them before it returns; the backends own
+// theirs (see package backends).
+//
+// This package imports the Beam Go SDK and Gale's root package, engine,
+// planner (for the scheduler's plan type) and backends.
+package galerunner

@@ -1,0 +1,353 @@
+package galerunner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/local"
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/beam/internal/stages"
+	"github.com/galeproject/gale/beam/internal/worker"
+	"github.com/galeproject/gale/engine"
+	"github.com/galeproject/gale/planner"
+	"google.golang.org/protobuf/proto"
+)
+
+// Run runs a portable Beam pipeline on Gale and returns its result. It
+// rejects a pipeline that uses unsupported features before any task
+// starts, with an error wrapping ErrUnsupported that lists them.
+func Run(ctx context.Context, pipeline *pipepb.Pipeline, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	plan, err := stages.Build(pipeline, stages.Options{Partitions: cfg.Partitions})
+	if err != nil {
+		return nil, fmt.Errorf("galerunner: %w", err)
+	}
+	if cfg.JobID == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		cfg.JobID = "beam-" + hex.EncodeToString(b)
+	}
+	d := &driver{cfg: cfg, plan: plan, winners: map[*engine.TaskResult]*worker.Result{}}
+	if cfg.Temp == "" {
+		dir, err := os.MkdirTemp("", "gale-"+cfg.JobID+"-")
+		if err != nil {
+			return nil, fmt.Errorf("galerunner: creating temporary directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		d.temp = dir
+	} else {
+		d.temp = cfg.Temp + "/" + cfg.JobID
+		defer d.removeTemp(context.WithoutCancel(ctx))
+	}
+	backend := cfg.Backend
+	if backend == nil {
+		w, err := worker.New(worker.Config{OpenStore: gale.OpenStore})
+		if err != nil {
+			return nil, err
+		}
+		lb, err := local.New(local.Config{Handler: w.Handle, Concurrency: cfg.Workers})
+		if err != nil {
+			return nil, err
+		}
+		defer lb.Close()
+		backend = lb
+	}
+	d.backend = backend
+	if err := d.prepare(); err != nil {
+		return nil, err
+	}
+	err = d.run(ctx)
+	d.report.End = time.Now()
+	res := &Result{Report: d.report, metrics: d.userMetrics()}
+	for _, st := range plan.Stages {
+		res.Stages = append(res.Stages, st.Name)
+	}
+	if cfg.Report != nil {
+		d.report.Print(cfg.Report)
+	}
+	if err != nil {
+		return res, fmt.Errorf("galerunner: job %s: %w", cfg.JobID, err)
+	}
+	return res, nil
+}
+
+type driver struct {
+	cfg         Config
+	plan        *stages.Plan
+	backend     backends.Backend
+	temp        string
+	descriptors [][]byte
+	sched       *engine.Scheduler
+	report      *engine.Report
+
+	mu      sync.Mutex // guards winners' map (written by the loop only, read by it too)
+	winners map[*engine.TaskResult]*worker.Result
+}
+
+func (d *driver) prepare() error {
+	d.report = &engine.Report{JobID: d.cfg.JobID, Backend: d.cfg.BackendName, Start: time.Now()}
+	logical := planner.Logical{}
+	sp := &planner.Plan{}
+	for _, st := range d.plan.Stages {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(st.Descriptor)
+		if err != nil {
+			return fmt.Errorf("galerunner: encoding stage %d: %w", st.ID, err)
+		}
+		d.descriptors = append(d.descriptors, b)
+		logical.Nodes = append(logical.Nodes, planner.Node{ID: st.ID, Label: st.Name})
+		sp.Stages = append(sp.Stages, planner.Stage{ID: st.ID, Input: planner.FromSource, Source: st.ID, Tasks: st.Tasks, Deps: st.Deps})
+		d.report.Stages = append(d.report.Stages, engine.StageReport{ID: st.ID, Name: st.Name, Tasks: st.Tasks})
+	}
+	sp.Logical = logical
+	d.sched = engine.NewScheduler(sp, d.cfg.Workers, d.cfg.MaxAttempts)
+	return nil
+}
+
+type outcome struct{ ev engine.Event }
+
+// run is the driver loop: it performs the scheduler's actions and feeds
+// back their outcomes. Every invocation goroutine is owned by the loop,
+// which waits for all of them, even after a failure, before returning.
+func (d *driver) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	results := make(chan outcome)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inflight := 0
+	var jobErr error
+	actions := d.sched.Start()
+	for {
+		for _, a := range actions {
+			switch a := a.(type) {
+			case engine.Invoke:
+				payload, err := d.task(a)
+				if err != nil {
+					jobErr = err
+					cancel(err)
+					continue
+				}
+				inflight++
+				wg.Add(1)
+				d.report.Stages[a.Stage].Running++
+				if d.report.Stages[a.Stage].Start.IsZero() {
+					d.report.Stages[a.Stage].Start = time.Now()
+				}
+				go func() {
+					defer wg.Done()
+					results <- outcome{d.invoke(ctx, a, payload)}
+				}()
+			case engine.StageDone:
+				sr := &d.report.Stages[a.Stage]
+				sr.End = time.Now()
+				sr.Wall = sr.End.Sub(sr.Start)
+				sr.Retries = d.sched.Retries(a.Stage)
+			case engine.JobFailed:
+				if jobErr == nil {
+					jobErr = a.Err
+				}
+				cancel(a.Err)
+			}
+		}
+		if inflight == 0 {
+			break
+		}
+		o := <-results
+		inflight--
+		switch e := o.ev.(type) {
+		case engine.TaskSucceeded:
+			d.report.Stages[e.Stage].Running--
+		case engine.TaskFailed:
+			d.report.Stages[e.Stage].Running--
+			d.report.Stages[e.Stage].Failed++
+		}
+		if jobErr != nil {
+			actions = nil
+			continue
+		}
+		actions = d.sched.Step(o.ev)
+		if e, ok := o.ev.(engine.TaskSucceeded); ok && d.sched.Winner(e.TaskRef) == e.Result {
+			sr := &d.report.Stages[e.Stage]
+			sr.Done++
+			sr.Metrics.Add(e.Result.Metrics)
+			sr.TaskRows = append(sr.TaskRows, engine.TaskReport{Task: e.Task, Attempts: e.Attempt,
+				Instance: e.Result.Instance, Cold: e.Result.Cold, Wall: e.Result.End.Sub(e.Result.Start), Metrics: e.Result.Metrics})
+		}
+	}
+	if jobErr == nil && ctx.Err() != nil {
+		jobErr = context.Cause(ctx)
+	}
+	return jobErr
+}
+
+func (d *driver) invoke(ctx context.Context, a engine.Invoke, payload []byte) engine.Event {
+	id := fmt.Sprintf("%s/stage-%d/task-%d/attempt-%d", d.cfg.JobID, a.Stage, a.Task, a.Attempt)
+	start := time.Now()
+	res, err := d.backend.Invoke(ctx, backends.Task{ID: id, Payload: payload})
+	if err == nil || !errors.Is(err, backends.ErrNotStarted) {
+		d.mu.Lock()
+		d.report.Invocations++
+		d.report.BilledSeconds += time.Since(start).Seconds()
+		d.mu.Unlock()
+	}
+	if err != nil {
+		return engine.TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: err, NotStarted: errors.Is(err, backends.ErrNotStarted)}
+	}
+	var r worker.Result
+	if err := json.Unmarshal(res.Payload, &r); err != nil {
+		return engine.TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("galerunner: task %s returned a malformed result: %w", id, err)}
+	}
+	if r.Version != worker.Version {
+		return engine.TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt,
+			Err: fmt.Errorf("galerunner: task %s returned result version %d, want %d", id, r.Version, worker.Version)}
+	}
+	if r.Instance == "" {
+		r.Instance = res.Invocation.Instance
+	}
+	er := &engine.TaskResult{Version: engine.SpecVersion, Start: r.Start, End: r.End, Instance: r.Instance, Cold: r.Cold, Metrics: r.Metrics}
+	d.mu.Lock()
+	d.winners[er] = &r
+	d.mu.Unlock()
+	return engine.TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: er}
+}
+
+// winner returns the winning result of a task.
+func (d *driver) winner(stage, task int) *worker.Result {
+	er := d.sched.Winner(engine.TaskRef{Stage: stage, Task: task})
+	if er == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.winners[er]
+}
+
+// segments returns partition part (all partitions when part < 0) of every
+// producer's output into edge e.
+func (d *driver) segments(e *stages.Edge, part int) ([]engine.Segment, error) {
+	var segs []engine.Segment
+	for _, ps := range e.Producers {
+		for t := range d.plan.Stages[ps].Tasks {
+			w := d.winner(ps, t)
+			if w == nil {
+				return nil, fmt.Errorf("galerunner: stage %d task %d has no result for edge %d", ps, t, e.ID)
+			}
+			for _, o := range w.Outputs {
+				if o.Edge != e.ID {
+					continue
+				}
+				for i, p := range o.Parts {
+					if part >= 0 && i != part {
+						continue
+					}
+					segs = append(segs, engine.Segment{Key: o.Key, Off: p.Off, Len: p.Len})
+				}
+				if part >= len(o.Parts) {
+					return nil, fmt.Errorf("galerunner: edge %d output %s has %d partitions, want %d", e.ID, o.Key, len(o.Parts), e.Partitions)
+				}
+			}
+		}
+	}
+	return segs, nil
+}
+
+// task builds the descriptor of one attempt.
+func (d *driver) task(a engine.Invoke) ([]byte, error) {
+	st := d.plan.Stages[a.Stage]
+	t := worker.Task{Kind: worker.Kind, Version: worker.Version, Job: d.cfg.JobID, Stage: a.Stage, Task: a.Task, Attempt: a.Attempt,
+		Descriptor: d.descriptors[a.Stage], Temp: d.temp, StoreOptions: d.cfg.StoreOptions}
+	t.Input = worker.Input{Transform: st.Input.Transform, Impulse: st.Input.Impulse}
+	if !st.Input.Impulse {
+		e := d.plan.Edges[st.Input.Edge]
+		t.Input.Edge = edgeKind(e.Kind)
+		segs, err := d.segments(e, a.Task)
+		if err != nil {
+			return nil, err
+		}
+		t.Input.Segments = segs
+	}
+	for _, o := range st.Outputs {
+		e := d.plan.Edges[o.Edge]
+		t.Outputs = append(t.Outputs, worker.Output{Transform: o.Transform, Edge: o.Edge, Kind: edgeKind(e.Kind),
+			Partitions: e.Partitions, Coder: o.Coder})
+	}
+	for _, s := range st.Sides {
+		segs, err := d.segments(d.plan.Edges[s.Edge], -1)
+		if err != nil {
+			return nil, err
+		}
+		t.Sides = append(t.Sides, worker.Side{Transform: s.Transform, Local: s.Local, Multimap: s.Multimap, Coder: s.Coder, Segments: segs})
+	}
+	return json.Marshal(t)
+}
+
+func edgeKind(k stages.EdgeKind) string {
+	switch k {
+	case stages.Group:
+		return worker.EdgeGroup
+	case stages.Side:
+		return worker.EdgeSide
+	}
+	return worker.EdgeRedistribute
+}
+
+// userMetrics merges the Beam metrics of every winning attempt.
+func (d *driver) userMetrics() *metrics.Results {
+	counters := map[metrics.StepKey]int64{}
+	dists := map[metrics.StepKey]metrics.DistributionValue{}
+	for _, st := range d.plan.Stages {
+		for t := range st.Tasks {
+			w := d.winner(st.ID, t)
+			if w == nil {
+				continue
+			}
+			for _, m := range w.User {
+				k := metrics.StepKey{Step: m.Step, Namespace: m.Namespace, Name: m.Name}
+				switch m.Kind {
+				case "counter":
+					counters[k] += m.Value
+				case "distribution":
+					v, ok := dists[k]
+					if !ok {
+						v = metrics.DistributionValue{Min: m.Min, Max: m.Max}
+					}
+					v.Count += m.Count
+					v.Sum += m.Sum
+					v.Min = min(v.Min, m.Min)
+					v.Max = max(v.Max, m.Max)
+					dists[k] = v
+				}
+			}
+		}
+	}
+	return metrics.NewResults(metrics.MergeCounters(counters, counters), metrics.MergeDistributions(dists, dists), nil, nil, nil)
+}
+
+// removeTemp deletes what the job left in a user-given temporary store.
+func (d *driver) removeTemp(ctx context.Context) {
+	st, err := gale.OpenStore(ctx, d.temp, d.cfg.StoreOptions)
+	if err != nil {
+		return
+	}
+	objs, err := objstore.ListAll(ctx, st, "")
+	if err != nil {
+		return
+	}
+	for _, o := range objs {
+		_ = st.Delete(ctx, o.Key)
+	}
+}

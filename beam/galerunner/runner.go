@@ -1,0 +1,204 @@
+package galerunner
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	beamruntime "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/process"
+	"github.com/galeproject/gale/beam/internal/stages"
+	"github.com/galeproject/gale/beam/internal/worker"
+	"github.com/galeproject/gale/engine"
+)
+
+// Name is the runner's name: --runner=gale.
+const Name = "gale"
+
+// Kind is the payload kind of Beam stage tasks on a Gale worker.
+const Kind = worker.Kind
+
+// ErrUnsupported is wrapped by the error of a pipeline that uses features
+// Gale does not run; the message lists every one of them.
+var ErrUnsupported = stages.ErrUnsupported
+
+// Flags. Beam runners are chosen and configured through flags (the SDK's
+// own jobopts are package-level flags too), so the runner defines its
+// options the same way; Run takes a Config instead.
+var (
+	flagBackend    = flag.String("gale_backend", "local", "Gale backend for --runner=gale: local (goroutines in this process) or process (worker processes of this binary)")
+	flagWorkers    = flag.Int("gale_workers", 0, "tasks that run at once on Gale (default: the number of CPUs)")
+	flagPartitions = flag.Int("gale_partitions", 0, "partitions of every GroupByKey and redistribution on Gale (default: --gale_workers)")
+	flagTemp       = flag.String("gale_temp", "", "Gale's temporary store for data between stages (default: a new directory under the system's temporary directory)")
+	flagReport     = flag.Bool("gale_report", true, "print Gale's job report to standard error")
+)
+
+func init() {
+	beam.RegisterRunner(Name, Execute)
+	beamruntime.RegisterInit(ServeWorkerIfRequested)
+}
+
+// WorkerOption makes a Gale worker serve Beam stage tasks; pass it to
+// gale.ServeWorker or gale.ServeWorkerIfRequested in programs that serve
+// both Gale and Beam tasks.
+func WorkerOption() gale.WorkerOption {
+	w, err := worker.New(worker.Config{OpenStore: gale.OpenStore})
+	if err != nil {
+		panic(err) // OpenStore is set: a programming error
+	}
+	return gale.WorkerHandler(Kind, w.Handle)
+}
+
+// ServeWorkerIfRequested returns at once in a program started normally.
+// In a program started as a Gale worker (gale.WorkerMode), it serves Gale
+// and Beam tasks until the backend stops the worker, then ends the
+// process. beam.Init calls it through an init hook, so a Beam program's
+// worker never builds or runs the pipeline itself.
+func ServeWorkerIfRequested() {
+	if gale.WorkerMode() == "" {
+		return
+	}
+	gale.ServeWorkerIfRequested(WorkerOption())
+}
+
+// Execute runs a Beam pipeline on Gale with the options from the
+// --gale_* flags. It is the runner beam.Run calls for --runner=gale.
+func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
+	ServeWorkerIfRequested() // a worker whose program never called beam.Init
+	cfg := Config{Workers: *flagWorkers, Partitions: *flagPartitions, Temp: *flagTemp, BackendName: *flagBackend}
+	if *flagReport {
+		cfg.Report = os.Stderr
+	}
+	switch *flagBackend {
+	case "local", "":
+		cfg.BackendName = "local"
+	case "process":
+		pc := process.DefaultConfig()
+		if cfg.Workers > 0 {
+			pc.Concurrency = cfg.Workers
+		}
+		b, err := process.New(pc)
+		if err != nil {
+			return nil, fmt.Errorf("galerunner: starting the process backend: %w", err)
+		}
+		defer b.Close()
+		cfg.Backend = b
+	default:
+		return nil, fmt.Errorf("galerunner: unknown --gale_backend %q; use local or process", *flagBackend)
+	}
+	pipeline, err := Marshal(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, pipeline, cfg)
+}
+
+// Marshal builds p and returns its portable pipeline proto.
+func Marshal(ctx context.Context, p *beam.Pipeline) (*pipepb.Pipeline, error) {
+	edges, _, err := p.Build()
+	if err != nil {
+		return nil, fmt.Errorf("galerunner: invalid pipeline: %w", err)
+	}
+	env, err := graphx.CreateEnvironment(ctx, "beam:env:default:v1", func(context.Context) string { return "" })
+	if err != nil {
+		return nil, fmt.Errorf("galerunner: pipeline environment: %w", err)
+	}
+	pipeline, err := graphx.Marshal(edges, &graphx.Options{Environment: env})
+	if err != nil {
+		return nil, fmt.Errorf("galerunner: marshalling the pipeline: %w", err)
+	}
+	return pipeline, nil
+}
+
+// Config configures Run.
+type Config struct {
+	// Backend runs the tasks; nil runs them on goroutines in this process
+	// (the local backend). The caller keeps ownership of a Backend it
+	// passes. Its workers must serve Kind (WorkerOption).
+	Backend backends.Backend
+	// BackendName names the backend in the report. Default "local".
+	BackendName string
+	// Workers bounds the tasks in flight. Default: the number of CPUs, or
+	// the backend's concurrency limit when it reports one.
+	Workers int
+	// Partitions is the partition count of every group and redistribute
+	// edge. Default: Workers.
+	Partitions int
+	// MaxAttempts bounds the attempts per task. Default 3.
+	MaxAttempts int
+	// Temp is the temporary store's URL (a directory or object-store
+	// prefix). Default: a new directory under the system's temporary
+	// directory, removed when the job ends.
+	Temp string
+	// StoreOptions configure object-store clients (see gale.StoreOptions).
+	StoreOptions map[string]string
+	// JobID names the job. Default: random.
+	JobID string
+	// Report, when set, receives the job report when the job ends.
+	Report io.Writer
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("galerunner: Config.Workers must not be negative, got %d", c.Workers))
+	}
+	if c.Partitions < 0 {
+		errs = append(errs, fmt.Errorf("galerunner: Config.Partitions must not be negative, got %d", c.Partitions))
+	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("galerunner: Config.MaxAttempts must not be negative, got %d", c.MaxAttempts))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+		if c.Backend != nil {
+			if t := backends.TraitsOf(c.Backend); t.MaxConcurrency > 0 {
+				c.Workers = t.MaxConcurrency
+			}
+		}
+	}
+	if c.Partitions == 0 {
+		c.Partitions = c.Workers
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	if c.BackendName == "" {
+		c.BackendName = "local"
+	}
+	return c
+}
+
+// Result is a finished Beam job on Gale. It is a beam.PipelineResult.
+type Result struct {
+	// Report is Gale's job report: per stage, tasks, retries, wall time,
+	// records and shuffle bytes.
+	Report *engine.Report
+	// Stages names each stage.
+	Stages  []string
+	metrics *metrics.Results
+}
+
+// Metrics returns the Beam metrics (counters and distributions) of the
+// winning attempts of every task.
+func (r *Result) Metrics() metrics.Results { return *r.metrics }
+
+// JobID returns the Gale job's ID.
+func (r *Result) JobID() string { return r.Report.JobID }
+
+var _ beam.PipelineResult = (*Result)(nil)

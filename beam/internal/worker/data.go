@@ -1,0 +1,366 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
+	"github.com/cespare/xxhash/v2"
+)
+
+// Shuffle records are length-prefixed fields: a group edge's record is
+// the encoded key, one encoded window and the encoded value; a
+// redistribute or side edge's record is one whole windowed element.
+
+func appendField(b, f []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(f)))
+	return append(b, f...)
+}
+
+// readField returns the next field of b and the rest.
+func readField(b []byte) (field, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return nil, nil, errors.New("worker: truncated shuffle record")
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
+// captureReader records the bytes decoders read through it, so the
+// encoded form of each decoded part is kept byte for byte.
+type captureReader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func (c *captureReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.buf = append(c.buf, p[:n]...)
+	return n, err
+}
+
+func (c *captureReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.buf = append(c.buf, b)
+	}
+	return b, err
+}
+
+// sinkWriter is the io.WriteCloser a DataSink writes encoded windowed
+// elements to. A decoder goroutine, owned by the writer and joined by
+// Close or abort, splits the stream into elements and files each into its
+// partition.
+type sinkWriter struct {
+	out     Output
+	pw      *io.PipeWriter
+	bw      *bufio.Writer
+	done    chan error
+	closed  bool
+	parts   [][]byte
+	records int64
+	err     error
+}
+
+func newSinkWriter(out Output, c *coder.Coder, seed int) (*sinkWriter, error) {
+	if !coder.IsW(c) {
+		return nil, fmt.Errorf("worker: DataSink %s has unwindowed coder %v", out.Transform, c)
+	}
+	parts := out.Partitions
+	if parts < 1 {
+		parts = 1
+	}
+	pr, pw := io.Pipe()
+	s := &sinkWriter{out: out, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1), parts: make([][]byte, parts)}
+	elem := coder.SkipW(c)
+	winDec := exec.MakeWindowDecoder(c.Window)
+	winEnc := exec.MakeWindowEncoder(c.Window)
+	var keyDec, valDec, elemDec exec.ElementDecoder
+	if out.Kind == EdgeGroup {
+		if !coder.IsKV(elem) {
+			return nil, fmt.Errorf("worker: GroupByKey input %s is not a KV: %v", out.Transform, elem)
+		}
+		keyDec, valDec = exec.MakeElementDecoder(elem.Components[0]), exec.MakeElementDecoder(elem.Components[1])
+	} else {
+		elemDec = exec.MakeElementDecoder(elem)
+	}
+	go func() {
+		err := s.decode(pr, winDec, winEnc, keyDec, valDec, elemDec, seed)
+		pr.CloseWithError(err) // unblock the writer if decoding stopped early
+		s.done <- err
+	}()
+	return s, nil
+}
+
+func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec.WindowEncoder,
+	keyDec, valDec, elemDec exec.ElementDecoder, seed int) error {
+	cr := &captureReader{r: bufio.NewReaderSize(pr, 64<<10)}
+	next := seed
+	var rec []byte
+	for {
+		if _, err := cr.r.Peek(1); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		cr.buf = cr.buf[:0]
+		ws, _, _, err := exec.DecodeWindowedValueHeader(winDec, cr)
+		if err != nil {
+			return fmt.Errorf("worker: decoding output of %s: %w", s.out.Transform, err)
+		}
+		s.records++
+		if elemDec != nil {
+			if _, err := elemDec.Decode(cr); err != nil {
+				return fmt.Errorf("worker: decoding output of %s: %w", s.out.Transform, err)
+			}
+			p := next % len(s.parts)
+			next++
+			s.parts[p] = appendField(s.parts[p], cr.buf)
+			continue
+		}
+		header := len(cr.buf)
+		if _, err := keyDec.Decode(cr); err != nil {
+			return fmt.Errorf("worker: decoding key in output of %s: %w", s.out.Transform, err)
+		}
+		keyEnd := len(cr.buf)
+		if _, err := valDec.Decode(cr); err != nil {
+			return fmt.Errorf("worker: decoding value in output of %s: %w", s.out.Transform, err)
+		}
+		key, val := cr.buf[header:keyEnd], cr.buf[keyEnd:]
+		p := int(xxhash.Sum64(key) % uint64(len(s.parts)))
+		for _, w := range ws {
+			wb, err := exec.EncodeWindow(winEnc, w)
+			if err != nil {
+				return err
+			}
+			rec = appendField(rec[:0], key)
+			rec = appendField(rec, wb)
+			rec = appendField(rec, val)
+			s.parts[p] = append(s.parts[p], rec...)
+		}
+	}
+}
+
+func (s *sinkWriter) Write(p []byte) (int, error) { return s.bw.Write(p) }
+
+// Close flushes the stream and waits for the decoder.
+func (s *sinkWriter) Close() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	err := s.bw.Flush()
+	s.pw.CloseWithError(err)
+	if derr := <-s.done; derr != nil && err == nil {
+		err = derr
+	}
+	s.err = err
+	return err
+}
+
+// abort stops the decoder if the plan never closed the writer.
+func (s *sinkWriter) abort() {
+	if !s.closed {
+		s.closed = true
+		s.pw.CloseWithError(errors.New("worker: task failed"))
+		<-s.done
+	}
+}
+
+// dataManager is the exec.DataManager of one task.
+type dataManager struct {
+	source string
+	feed   func(ctx context.Context, ch chan<- exec.Elements) error
+	sinks  map[string]*sinkWriter
+
+	mu      sync.Mutex
+	opened  bool
+	feedErr chan error
+	cancel  context.CancelFunc
+}
+
+func (d *dataManager) OpenElementChan(ctx context.Context, id exec.StreamID, _ []string) (<-chan exec.Elements, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if id.PtransformID != d.source || d.opened {
+		return nil, fmt.Errorf("worker: unexpected data source %s", id.PtransformID)
+	}
+	d.opened = true
+	ch := make(chan exec.Elements, 4)
+	ctx, d.cancel = context.WithCancel(ctx)
+	d.feedErr = make(chan error, 1)
+	// The feeder is owned by the task: wait stops and joins it.
+	go func() {
+		defer close(ch)
+		d.feedErr <- d.feed(ctx, ch)
+	}()
+	return ch, nil
+}
+
+// wait stops the feeder and returns its error.
+func (d *dataManager) wait() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.opened {
+		return nil
+	}
+	d.cancel()
+	err := <-d.feedErr
+	d.opened = false
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (d *dataManager) OpenWrite(_ context.Context, id exec.StreamID) (io.WriteCloser, error) {
+	s, ok := d.sinks[id.PtransformID]
+	if !ok {
+		return nil, fmt.Errorf("worker: unexpected data sink %s", id.PtransformID)
+	}
+	return s, nil
+}
+
+func (d *dataManager) OpenTimerWrite(context.Context, exec.StreamID, string) (io.WriteCloser, error) {
+	return nil, errors.New("worker: timers are not supported on Gale")
+}
+
+// chunker sends encoded elements to a DataSource in chunks of whole
+// elements.
+type chunker struct {
+	ch        chan<- exec.Elements
+	transform string
+	buf       []byte
+}
+
+const chunkBytes = 1 << 20
+
+func (c *chunker) flush(ctx context.Context) error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	select {
+	case c.ch <- exec.Elements{Data: c.buf, PtransformID: c.transform}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.buf = nil
+	return nil
+}
+
+// add appends one whole element and sends the chunk when it is full.
+func (c *chunker) add(ctx context.Context, elem []byte) error {
+	c.buf = append(c.buf, elem...)
+	if len(c.buf) >= chunkBytes {
+		return c.flush(ctx)
+	}
+	return nil
+}
+
+// impulseElement is the one element of a Beam Impulse: an empty byte
+// string in the global window at the minimum timestamp.
+func impulseElement(c *coder.Coder) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := exec.EncodeWindowedValueHeader(exec.MakeWindowEncoder(c.Window), window.SingleGlobalWindow,
+		mtime.MinTimestamp, typex.NoFiringPane(), &buf); err != nil {
+		return nil, err
+	}
+	if err := exec.MakeElementEncoder(coder.SkipW(c)).Encode(&exec.FullValue{Elm: []byte{}}, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// groupedRecord is one record of a group edge.
+type groupedRecord struct {
+	key, win, val []byte
+}
+
+// feedGrouped groups a partition's records by key and window, in the
+// order of their encodings, and sends each group as an encoded
+// KV<K, Iterable<V>> in its window, stamped at the window's end.
+func feedGrouped(ctx context.Context, segs [][]byte, c *coder.Coder, ck *chunker) (int64, error) {
+	var recs []groupedRecord
+	for _, seg := range segs {
+		for len(seg) > 0 {
+			var r groupedRecord
+			var err error
+			if r.key, seg, err = readField(seg); err != nil {
+				return 0, err
+			}
+			if r.win, seg, err = readField(seg); err != nil {
+				return 0, err
+			}
+			if r.val, seg, err = readField(seg); err != nil {
+				return 0, err
+			}
+			recs = append(recs, r)
+		}
+	}
+	sort.SliceStable(recs, func(i, j int) bool {
+		if c := bytes.Compare(recs[i].key, recs[j].key); c != 0 {
+			return c < 0
+		}
+		return bytes.Compare(recs[i].win, recs[j].win) < 0
+	})
+	winDec := exec.MakeWindowDecoder(c.Window)
+	winEnc := exec.MakeWindowEncoder(c.Window)
+	pane := typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
+	var buf bytes.Buffer
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && bytes.Equal(recs[j].key, recs[i].key) && bytes.Equal(recs[j].win, recs[i].win) {
+			j++
+		}
+		w, err := winDec.DecodeSingle(bytes.NewReader(recs[i].win))
+		if err != nil {
+			return 0, fmt.Errorf("worker: decoding window: %w", err)
+		}
+		buf.Reset()
+		if err := exec.EncodeWindowedValueHeader(winEnc, []typex.Window{w}, w.MaxTimestamp(), pane, &buf); err != nil {
+			return 0, err
+		}
+		buf.Write(recs[i].key)
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(j-i))
+		buf.Write(n[:])
+		for k := i; k < j; k++ {
+			buf.Write(recs[k].val)
+		}
+		if err := ck.add(ctx, buf.Bytes()); err != nil {
+			return 0, err
+		}
+		i = j
+	}
+	return int64(len(recs)), ck.flush(ctx)
+}
+
+// feedElements sends every whole-element record of the segments.
+func feedElements(ctx context.Context, segs [][]byte, ck *chunker) (int64, error) {
+	var n int64
+	for _, seg := range segs {
+		for len(seg) > 0 {
+			var elem []byte
+			var err error
+			if elem, seg, err = readField(seg); err != nil {
+				return n, err
+			}
+			if err := ck.add(ctx, elem); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, ck.flush(ctx)
+}

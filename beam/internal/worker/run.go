@@ -1,0 +1,314 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
+	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/engine"
+	"google.golang.org/protobuf/proto"
+)
+
+// StoreOpener opens the object store at url with client options.
+type StoreOpener func(ctx context.Context, url string, options map[string]string) (objstore.Store, error)
+
+// Config configures a Worker.
+type Config struct {
+	// OpenStore opens the temporary store named in tasks. Required.
+	OpenStore StoreOpener
+	// Instance identifies this worker in results; default: random.
+	Instance string
+}
+
+// Worker runs Beam stage tasks. It is safe for concurrent use.
+type Worker struct {
+	open     StoreOpener
+	instance string
+	warm     atomic.Bool
+
+	mu     sync.Mutex
+	stores map[string]objstore.Store
+}
+
+// New returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	if cfg.OpenStore == nil {
+		return nil, errors.New("worker: Config.OpenStore is required")
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "beam-worker-" + randomID(6)
+	}
+	return &Worker{open: cfg.OpenStore, instance: cfg.Instance, stores: map[string]objstore.Store{}}, nil
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+
+func (w *Worker) store(ctx context.Context, url string, opts map[string]string) (objstore.Store, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.stores[url]; ok {
+		return s, nil
+	}
+	s, err := w.open(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	w.stores[url] = s
+	return s, nil
+}
+
+// Handle runs one serialized Task and returns its serialized Result. It
+// is a backends.Handler.
+func (w *Worker) Handle(ctx context.Context, payload []byte) ([]byte, error) {
+	var t Task
+	if err := json.Unmarshal(payload, &t); err != nil {
+		return nil, fmt.Errorf("worker: malformed Beam task descriptor: %w", err)
+	}
+	if t.Kind != Kind {
+		return nil, fmt.Errorf("worker: task descriptor kind %q, want %q", t.Kind, Kind)
+	}
+	if t.Version != Version {
+		return nil, fmt.Errorf("worker: Beam task descriptor version %d, this worker speaks version %d; "+
+			"build the worker from the same Gale version as the driver", t.Version, Version)
+	}
+	res, err := w.Run(ctx, &t)
+	if err != nil {
+		return nil, fmt.Errorf("job %s stage %d task %d attempt %d: %w", t.Job, t.Stage, t.Task, t.Attempt, err)
+	}
+	return json.Marshal(res)
+}
+
+// Run runs one task.
+func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
+	res = &Result{Version: Version, Start: time.Now(), Instance: w.instance, Cold: !w.warm.Swap(true)}
+	var desc fnpb.ProcessBundleDescriptor
+	if err := proto.Unmarshal(t.Descriptor, &desc); err != nil {
+		return nil, fmt.Errorf("worker: malformed ProcessBundleDescriptor: %w", err)
+	}
+	coders := graphx.NewCoderUnmarshaller(desc.GetCoders())
+	temp, err := w.store(ctx, t.Temp, t.StoreOptions)
+	if err != nil {
+		return nil, err
+	}
+	m := &res.Metrics
+	readSegs := func(segs []engine.Segment) ([][]byte, error) {
+		out := make([][]byte, 0, len(segs))
+		for _, s := range segs {
+			if s.Len == 0 {
+				continue
+			}
+			b, err := readRange(ctx, temp, s)
+			if err != nil {
+				return nil, err
+			}
+			m.Requests++
+			m.ShuffleBytesRead += s.Len
+			out = append(out, b)
+		}
+		return out, nil
+	}
+
+	dm := &dataManager{source: t.Input.Transform, sinks: map[string]*sinkWriter{}}
+	defer func() {
+		for _, s := range dm.sinks {
+			s.abort()
+		}
+	}()
+	for _, o := range t.Outputs {
+		c, err := coders.Coder(o.Coder)
+		if err != nil {
+			return nil, fmt.Errorf("worker: coder of %s: %w", o.Transform, err)
+		}
+		s, err := newSinkWriter(o, c, t.Task)
+		if err != nil {
+			return nil, err
+		}
+		dm.sinks[o.Transform] = s
+	}
+	sr := &stateReader{sides: map[string]*sideData{}}
+	var sideMu sync.Mutex // side inputs load lazily, possibly from several transforms
+	for _, s := range t.Sides {
+		c, err := coders.Coder(s.Coder)
+		if err != nil {
+			return nil, fmt.Errorf("worker: coder of side input %s of %s: %w", s.Local, s.Transform, err)
+		}
+		segs := s.Segments
+		sr.sides[s.Transform+"/"+s.Local] = newSideData(func() ([][]byte, error) {
+			sideMu.Lock()
+			defer sideMu.Unlock()
+			return readSegs(segs)
+		}, c, s.Multimap)
+	}
+	srcCoder, err := sourceCoder(&desc, coders, t.Input.Transform)
+	if err != nil {
+		return nil, err
+	}
+	var recordsIn atomic.Int64
+	dm.feed = func(ctx context.Context, ch chan<- exec.Elements) error {
+		ck := &chunker{ch: ch, transform: t.Input.Transform}
+		switch {
+		case t.Input.Impulse:
+			elem, err := impulseElement(srcCoder)
+			if err != nil {
+				return err
+			}
+			recordsIn.Add(1)
+			if err := ck.add(ctx, elem); err != nil {
+				return err
+			}
+			return ck.flush(ctx)
+		case t.Input.Edge == EdgeGroup || t.Input.Edge == EdgeRedistribute:
+			segs, err := readSegs(t.Input.Segments)
+			if err != nil {
+				return err
+			}
+			var n int64
+			if t.Input.Edge == EdgeGroup {
+				n, err = feedGrouped(ctx, segs, srcCoder, ck)
+			} else {
+				n, err = feedElements(ctx, segs, ck)
+			}
+			recordsIn.Add(n)
+			return err
+		}
+		return fmt.Errorf("worker: unknown input edge %q", t.Input.Edge)
+	}
+
+	if err := w.execute(ctx, t, &desc, dm, sr, res); err != nil {
+		return nil, err
+	}
+	m.RecordsIn = recordsIn.Load()
+	for _, o := range t.Outputs {
+		s := dm.sinks[o.Transform]
+		if err := s.Close(); err != nil {
+			return nil, err
+		}
+		out := OutputResult{Transform: o.Transform, Edge: o.Edge, Parts: make([]engine.Range, len(s.parts))}
+		var off int64
+		readers := make([]io.Reader, 0, len(s.parts))
+		for i, p := range s.parts {
+			out.Parts[i] = engine.Range{Off: off, Len: int64(len(p))}
+			off += int64(len(p))
+			readers = append(readers, bytes.NewReader(p))
+		}
+		out.Key = fmt.Sprintf("beam-e%d/s%d-t%d-a%d-%s", o.Edge, t.Stage, t.Task, t.Attempt, randomID(4))
+		if err := temp.Put(ctx, out.Key, io.MultiReader(readers...)); err != nil {
+			return nil, fmt.Errorf("worker: writing shuffle object %s/%s: %w", temp, out.Key, err)
+		}
+		m.Requests++
+		m.ShuffleBytesWritten += off
+		m.RecordsOut += s.records
+		res.Outputs = append(res.Outputs, out)
+	}
+	res.End = time.Now()
+	return res, nil
+}
+
+// execute runs the stage's plan over the task's input and collects the
+// user metrics. A panic in user code fails the task.
+func (w *Worker) execute(ctx context.Context, t *Task, desc *fnpb.ProcessBundleDescriptor, dm *dataManager, sr *stateReader, res *Result) (err error) {
+	plan, err := exec.UnmarshalPlan(desc, nil)
+	if err != nil {
+		return fmt.Errorf("worker: building the execution plan of stage %d: %w", t.Stage, err)
+	}
+	inst := fmt.Sprintf("%s-s%d-t%d-a%d", t.Job, t.Stage, t.Task, t.Attempt)
+	bctx := metrics.SetBundleID(ctx, inst)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("worker: user code panicked: %v\n%s", r, debug.Stack())
+		}
+		if ferr := dm.wait(); ferr != nil && err == nil {
+			err = ferr
+		}
+		if derr := plan.Down(ctx); derr != nil && err == nil {
+			err = fmt.Errorf("worker: tearing down stage %d: %w", t.Stage, derr)
+		}
+	}()
+	if err := plan.Execute(bctx, inst, exec.DataContext{Data: dm, State: sr}); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ferr := dm.wait(); ferr != nil {
+		return ferr
+	}
+	if cps := plan.Checkpoint(); len(cps) > 0 {
+		return fmt.Errorf("worker: stage %d returned %d residual(s): a splittable DoFn deferred work (ProcessContinuation "+
+			"or self-checkpointing), which Gale does not run", t.Stage, len(cps))
+	}
+	res.User = userMetrics(bctx)
+	return nil
+}
+
+// sourceCoder returns the windowed-value coder of the DataSource.
+func sourceCoder(desc *fnpb.ProcessBundleDescriptor, coders *graphx.CoderUnmarshaller, id string) (*coder.Coder, error) {
+	tr, ok := desc.GetTransforms()[id]
+	if !ok {
+		return nil, fmt.Errorf("worker: descriptor has no data source %s", id)
+	}
+	var port fnpb.RemoteGrpcPort
+	if err := proto.Unmarshal(tr.GetSpec().GetPayload(), &port); err != nil {
+		return nil, fmt.Errorf("worker: data source %s: %w", id, err)
+	}
+	c, err := coders.Coder(port.GetCoderId())
+	if err != nil {
+		return nil, fmt.Errorf("worker: data source %s coder: %w", id, err)
+	}
+	if !coder.IsW(c) {
+		return nil, fmt.Errorf("worker: data source %s has unwindowed coder %v", id, c)
+	}
+	return c, nil
+}
+
+func readRange(ctx context.Context, st objstore.Store, s engine.Segment) ([]byte, error) {
+	rc, err := st.Get(ctx, s.Key, s.Off, s.Len)
+	if err != nil {
+		return nil, fmt.Errorf("worker: reading %s/%s: %w", st, s.Key, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(s.Len))
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, fmt.Errorf("worker: reading %s/%s: %w", st, s.Key, err)
+	}
+	if int64(buf.Len()) != s.Len {
+		return nil, fmt.Errorf("worker: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
+			st, s.Key, buf.Len(), s.Len, s.Off)
+	}
+	return buf.Bytes(), nil
+}
+
+// userMetrics returns the counters and distributions of the bundle.
+func userMetrics(ctx context.Context) []UserMetric {
+	q := metrics.ResultsExtractor(ctx).AllMetrics()
+	var out []UserMetric
+	for _, c := range q.Counters() {
+		out = append(out, UserMetric{Step: c.Key.Step, Namespace: c.Key.Namespace, Name: c.Key.Name, Kind: "counter", Value: c.Result()})
+	}
+	for _, d := range q.Distributions() {
+		v := d.Result()
+		out = append(out, UserMetric{Step: d.Key.Step, Namespace: d.Key.Namespace, Name: d.Key.Name, Kind: "distribution",
+			Count: v.Count, Sum: v.Sum, Min: v.Min, Max: v.Max})
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+// Package worker runs one task of a Beam stage inside a Gale worker: it
+// unmarshals the stage's ProcessBundleDescriptor into an execution plan of
+// the Beam Go SDK's exec package and executes it with Gale's own data
+// manager and state reader, which read the task's input partition and side
+// inputs from Gale's temporary store and write each DataSink's elements
+// into partitioned shuffle objects there. No Fn API gRPC service is
+// involved: the SDK runs in the worker's own process.
+//
+// Task is the descriptor the runner's driver sends (payload kind Kind) and
+// Result what a task returns. Handler returns the backends.Handler that
+// serves them; the runner registers it with the worker's Mux.
+//
+// This package imports the Beam Go SDK, Gale's engine (for its metrics,
+// segment and range types), objstore and the standard library. Goroutines:
+// per task, one feeder of the DataSource's element channel and one decoder
+// per DataSink; the task stops and waits for all of them before it
+// returns.
+package worker
+
+import (
+	"time"
+
+	"github.com/galeproject/gale/engine"
+)
+
+// Kind is the payload kind of a Beam stage task.
+const Kind = "gale.beam/v1"
+
+// Version is the version of Task and Result; a worker refuses another.
+const Version = 1
+
+// Edge kinds, as the driver names them in a Task.
+const (
+	EdgeGroup        = "group"
+	EdgeRedistribute = "redistribute"
+	EdgeSide         = "side"
+)
+
+// Task is the descriptor of one attempt of one task of a Beam stage.
+type Task struct {
+	Kind    string `json:"kind"`
+	Version int    `json:"version"`
+	Job     string `json:"job"`
+	Stage   int    `json:"stage"`
+	Task    int    `json:"task"`
+	Attempt int    `json:"attempt"`
+	// Descriptor is the stage's ProcessBundleDescriptor, proto-encoded.
+	Descriptor []byte `json:"descriptor"`
+	// Input feeds the stage's DataSource.
+	Input Input `json:"input"`
+	// Outputs routes each DataSink.
+	Outputs []Output `json:"outputs,omitempty"`
+	// Sides are the side inputs of the stage's transforms.
+	Sides []Side `json:"sides,omitempty"`
+	// Temp is the job's temporary store, StoreOptions its client options.
+	Temp         string            `json:"temp"`
+	StoreOptions map[string]string `json:"store_options,omitempty"`
+}
+
+// Input is what a task reads.
+type Input struct {
+	// Transform is the DataSource transform's ID.
+	Transform string `json:"transform"`
+	// Impulse: the single empty element of a Beam Impulse.
+	Impulse bool `json:"impulse,omitempty"`
+	// Edge is "group" or "redistribute" otherwise; Segments are this
+	// task's partition in every producer's shuffle object.
+	Edge     string           `json:"edge,omitempty"`
+	Segments []engine.Segment `json:"segments,omitempty"`
+	// Coder is the windowed-value coder of the group edge's input
+	// elements (KV<K, V>), an ID in the descriptor's coders.
+	Coder string `json:"coder,omitempty"`
+}
+
+// Output routes one DataSink.
+type Output struct {
+	Transform  string `json:"transform"`
+	Edge       int    `json:"edge"`
+	Kind       string `json:"kind"`
+	Partitions int    `json:"partitions"`
+	// Coder is the windowed-value coder of the elements, an ID in the
+	// descriptor's coders.
+	Coder string `json:"coder"`
+}
+
+// Side is one side input: every element of a side edge.
+type Side struct {
+	Transform string           `json:"transform"`
+	Local     string           `json:"local"`
+	Multimap  bool             `json:"multimap,omitempty"`
+	Coder     string           `json:"coder"`
+	Segments  []engine.Segment `json:"segments"`
+}
+
+// Result is what a task returns.
+type Result struct {
+	Version  int            `json:"version"`
+	Start    time.Time      `json:"start"`
+	End      time.Time      `json:"end"`
+	Instance string         `json:"instance,omitempty"`
+	Cold     bool           `json:"cold,omitempty"`
+	Metrics  engine.Metrics `json:"metrics"`
+	// Outputs locates each DataSink's shuffle object and its partitions.
+	Outputs []OutputResult `json:"outputs,omitempty"`
+	// User holds the Beam metrics (counters, distributions) the task's
+	// DoFns reported.
+	User []UserMetric `json:"user,omitempty"`
+}
+
+// OutputResult is one DataSink's shuffle object.
+type OutputResult struct {
+	Transform string         `json:"transform"`
+	Edge      int            `json:"edge"`
+	Key       string         `json:"key"`
+	Parts     []engine.Range `json:"parts"`
+}
+
+// UserMetric is one Beam metric of one transform.
+type UserMetric struct {
+	Step      string `json:"step"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Kind is "counter" (Value) or "distribution" (Count, Sum, Min, Max).
+	Kind  string `json:"kind"`
+	Value int64  `json:"value,omitempty"`
+	Count int64  `json:"count,omitempty"`
+	Sum   int64  `json:"sum,omitempty"`
+	Min   int64  `json:"min,omitempty"`
+	Max   int64  `json:"max,omitempty"`
+}
