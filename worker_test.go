@@ -29,7 +29,7 @@ func TestWorkerMode(t *testing.T) {
 		t.Errorf("WorkerMode = %q", m)
 	}
 	err := gale.ServeWorker(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `unknown worker mode "lambda-someday"`) || !strings.Contains(err.Error(), "known: process") {
+	if err == nil || !strings.Contains(err.Error(), `unknown worker mode "lambda-someday"`) || !strings.Contains(err.Error(), "known: ") || !strings.Contains(err.Error(), "process") {
 		t.Errorf("ServeWorker with an unknown mode: %v", err)
 	}
 }

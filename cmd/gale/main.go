@@ -15,11 +15,20 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/galeproject/gale"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	root := newRootCmd()
+	if len(os.Args) == 1 && gale.WorkerMode() != "" {
+		// A FaaS platform started the deployed binary with no arguments
+		// (Lambda's bootstrap, an OpenWhisk exec, a custom handler): serve
+		// as a worker.
+		root.SetArgs([]string{workerCmdName})
+	}
+	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gale:", err)
