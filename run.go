@@ -19,6 +19,7 @@ import (
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/planner"
+	"github.com/galeproject/gale/probe"
 )
 
 // Report describes a finished (or failed) job; see engine.Report.
@@ -45,6 +46,8 @@ type runConfig struct {
 	spillDir     string
 	dso          *dsoConfig
 	shuffle      string
+	hint         *probe.Hint // WithHint (hint.go)
+	hintCap      string      // the warning of the cap the hint applied
 }
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
@@ -267,6 +270,7 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 			}
 		}
 	}
+	cfg.hintCap = cfg.applyHint()
 	_, err := resolverFor(cfg.storeOptions)
 	return cfg, err
 }
@@ -388,6 +392,9 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 	}
 	report, err := engine.Run(ctx, engine.Config{Backend: backend, BackendName: name, Concurrency: cfg.workers,
 		MaxAttempts: cfg.maxAttempts, OpenStore: OpenStore, Progress: cfg.progress, Events: cfg.events}, job)
+	if report != nil {
+		report.Warnings = append(hintWarnings(cfg, job.Plan), report.Warnings...)
+	}
 	if err != nil {
 		return report, err
 	}

@@ -126,11 +126,13 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 		return nil, err
 	}
 	defer d.closeGlider()
+	clock := readSimClock(cfg.Backend)
 	err := d.run(ctx)
 	if err == nil {
 		err = d.commit(ctx)
 	}
 	d.cleanup()
+	d.report.simulated(clock)
 	d.report.priced(backends.TraitsOf(cfg.Backend))
 	d.report.End = time.Now()
 	d.event(map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)})

@@ -42,6 +42,49 @@ type Report struct {
 	// backend's traits (memory × billed time × price per GB-second, plus
 	// the price per request); 0 when the backend publishes no prices.
 	Cost float64 `json:"cost_usd"`
+	// SimulatedSeconds is, on a backend that runs tasks in simulated time
+	// (a Simulator, such as backends/sim), the job's makespan in that
+	// time: how long the job is predicted to take on the modelled
+	// platform. BilledSeconds and Cost are then simulated too. Zero on
+	// other backends.
+	SimulatedSeconds float64 `json:"simulated_seconds,omitempty"`
+}
+
+// Simulator is implemented by backends that run tasks in simulated time
+// (backends/sim). Run reads both clocks before and after the job: the
+// growth of SimulatedElapsed is the job's predicted makespan
+// (Report.SimulatedSeconds), and that of SimulatedBilled, the simulated
+// in-function time of its invocations, replaces the client's wall time in
+// BilledSeconds and Cost. Backends without it are priced on wall time.
+type Simulator interface {
+	SimulatedElapsed() time.Duration
+	SimulatedBilled() time.Duration
+}
+
+// simClock is a Simulator's reading at the start of a job.
+type simClock struct {
+	s               Simulator
+	elapsed, billed time.Duration
+}
+
+func readSimClock(b backends.Backend) *simClock {
+	s, ok := b.(Simulator)
+	if !ok {
+		return nil
+	}
+	return &simClock{s: s, elapsed: s.SimulatedElapsed(), billed: s.SimulatedBilled()}
+}
+
+// simulated records the simulated makespan and billed time since c was
+// read.
+func (r *Report) simulated(c *simClock) {
+	if c == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.SimulatedSeconds = (c.s.SimulatedElapsed() - c.elapsed).Seconds()
+	r.BilledSeconds = (c.s.SimulatedBilled() - c.billed).Seconds()
 }
 
 // invoked records one invocation's client-side duration.
@@ -198,6 +241,10 @@ func (r *Report) Print(w io.Writer) {
 	for _, sh := range r.Shuffles {
 		fmt.Fprintf(w, "  shuffle %d: %s, %d partition(s), %s stored between stages\n", sh.ID, sh.Strategy, sh.Partitions,
 			planner.FormatBytes(sh.BytesStored))
+	}
+	if r.SimulatedSeconds > 0 {
+		fmt.Fprintf(w, "  simulated makespan on %s: %s (predicted on the modelled platform; wall time here %s)\n", r.Backend,
+			time.Duration(r.SimulatedSeconds*float64(time.Second)).Round(time.Millisecond), r.End.Sub(r.Start).Round(time.Millisecond))
 	}
 	if r.Cost > 0 {
 		fmt.Fprintf(w, "  estimated cost on %s: $%.6f (%d invocations, %.1f billed seconds)\n", r.Backend, r.Cost, r.Invocations, r.BilledSeconds)
