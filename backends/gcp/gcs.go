@@ -198,7 +198,7 @@ func (s *GCS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser,
 	}
 	r, err := s.bkt.Object(k).NewRangeReader(ctx, off, n)
 	if err != nil {
-		if status(err) == http.StatusRequestedRangeNotSatisfiable {
+		if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
 			// The range starts at or past the end of an existing object.
 			return io.NopCloser(strings.NewReader("")), nil
 		}
@@ -311,7 +311,7 @@ func (s *GCS) fail(ctx context.Context, op, name string, err error) error {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("gcp: %s %s: %w", op, name, err)
 	}
-	code := status(err)
+	code := httpStatus(err)
 	switch {
 	case errors.Is(err, storage.ErrBucketNotExist):
 		return fmt.Errorf("gcp: %s %s: %w: %q (create it, or fix the bucket in the URL): %w", op, name, ErrNoSuchBucket, s.bucket, err)
@@ -320,7 +320,7 @@ func (s *GCS) fail(ctx context.Context, op, name string, err error) error {
 		if !s.bucketSeen.Load() {
 			if _, berr := s.bkt.Attrs(ctx); berr == nil {
 				s.bucketSeen.Store(true)
-			} else if errors.Is(berr, storage.ErrBucketNotExist) || status(berr) == http.StatusNotFound {
+			} else if errors.Is(berr, storage.ErrBucketNotExist) || httpStatus(berr) == http.StatusNotFound {
 				return fmt.Errorf("gcp: %s %s: %w: %q (create it, or fix the bucket in the URL)", op, name, ErrNoSuchBucket, s.bucket)
 			}
 		}
@@ -335,8 +335,8 @@ func (s *GCS) fail(ctx context.Context, op, name string, err error) error {
 	return fmt.Errorf("gcp: %s %s: %w", op, name, err)
 }
 
-// status returns the HTTP status behind a client error, or 0.
-func status(err error) int {
+// httpStatus returns the HTTP status behind a client error, or 0.
+func httpStatus(err error) int {
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
 		return ge.Code

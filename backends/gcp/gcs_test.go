@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func fakeGCS(t *testing.T, buckets ...string) (*fakestorage.Server, string) {
 		// Its filesystem backend finds objects by path; the in-memory one
 		// scans every object on each write, quadratic in the suite's
 		// 1200-object listing test.
-		StorageRoot: t.TempDir(),
+		StorageRoot: storageRoot(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,18 @@ func fakeGCS(t *testing.T, buckets ...string) (*fakestorage.Server, string) {
 		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
 	}
 	return srv, srv.URL() + "/storage/v1/"
+}
+
+// storageRoot is a directory for fake-gcs-server's files: in memory where
+// the system has a tmpfs (the server syncs every object it writes).
+func storageRoot(t *testing.T) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "gale-gcs-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
 }
 
 func newTestGCS(t *testing.T, endpoint, bucket, prefix string) *GCS {
