@@ -49,3 +49,32 @@ install_azurite() {
 }
 
 install_azurite
+
+# go_tool NAME PACKAGE VERSION installs PACKAGE@VERSION with `go install`
+# as .tools/bin/NAME, unless that exact version is already there (a stamp
+# file beside the binary records it).
+go_tool() {
+	local name=$1 pkg=$2 version=$3
+	local bin="$TOOLS/bin/$name" stamp="$TOOLS/bin/.$name.version"
+	if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg@$version" ]; then
+		return 0
+	fi
+	echo "install-standins: $name ($pkg@$version)" >&2
+	mkdir -p "$TOOLS/bin"
+	GOBIN="$TOOLS/bin" GOWORK=off "${GO:-go}" install "$pkg@$version"
+	echo "$pkg@$version" >"$stamp"
+}
+
+# AWS: the Lambda Runtime Interface Emulator (the Lambda tests of
+# backends/aws and cmd/gale run a pool of them, see internal/awsstandin) and
+# versitygw, an S3 gateway that verifies SigV4 and makes real multipart
+# ETags. The emulator's module has no semver tags on the proxy: its version
+# is the pseudo-version of its latest commit (go list -m
+# github.com/aws/aws-lambda-runtime-interface-emulator@latest).
+install_aws() {
+	go_tool aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie \
+		v0.0.0-20261030222936-bef5c4ba774d
+	go_tool versitygw github.com/versity/versitygw/cmd/versitygw v1.8.0
+}
+
+install_aws

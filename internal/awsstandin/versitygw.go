@@ -1,0 +1,116 @@
+//go:build unix
+
+package awsstandin
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Credentials of the versitygw root user that VersityGW starts.
+const (
+	VersityAccessKey = "GALETESTACCESSKEY"
+	VersitySecretKey = "gale-test-secret-key-0123456789"
+)
+
+// VersityGW is a versitygw S3 gateway on loopback serving a directory
+// through its posix backend: each top-level directory is a bucket.
+type VersityGW struct {
+	url   string
+	root  string
+	p     *proc
+	procs sync.WaitGroup
+	once  sync.Once
+}
+
+// StartVersityGW starts versitygw (binary: "" for Tool(VersityGWTool)) on a
+// free loopback port, serving root (created if missing) with the given
+// buckets created as directories. output receives its log; nil discards
+// it. Close stops it.
+func StartVersityGW(binary, root string, buckets []string, output io.Writer) (*VersityGW, error) {
+	if binary == "" {
+		p, err := Tool(VersityGWTool)
+		if err != nil {
+			return nil, err
+		}
+		binary = p
+	}
+	if output == nil {
+		output = io.Discard
+	}
+	for _, b := range buckets {
+		if err := os.MkdirAll(filepath.Join(root, b), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// Object metadata goes to a sidecar directory, so the root's
+	// filesystem need not support extended attributes.
+	// (versitygw compares paths as strings: it must not share a prefix
+	// with root.)
+	sidecar := filepath.Join(filepath.Dir(root), "versitygw-sidecar-"+filepath.Base(root))
+	if strings.HasPrefix(sidecar, root) {
+		sidecar = filepath.Join(filepath.Dir(root), "_versitygw-sidecar")
+	}
+	if err := os.MkdirAll(sidecar, 0o755); err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 3 {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		g := &VersityGW{url: "http://" + addr, root: root}
+		cmd := exec.Command(binary, "--access", VersityAccessKey, "--secret", VersitySecretKey, "--port", addr,
+			"--region", "us-east-1", "--quiet", "posix", "--sidecar", sidecar, root)
+		cmd.Env = os.Environ()
+		cmd.Stdout, cmd.Stderr = output, output
+		p, err := startProc(cmd, &g.procs)
+		if err != nil {
+			return nil, err
+		}
+		g.p = p
+		if err := waitListening(p, addr, 30*time.Second); err != nil {
+			p.stop()
+			g.procs.Wait()
+			lastErr = err
+			continue
+		}
+		return g, nil
+	}
+	return nil, fmt.Errorf("awsstandin: starting versitygw: %w", lastErr)
+}
+
+// URL returns the gateway's endpoint.
+func (g *VersityGW) URL() string { return g.url }
+
+// Root returns the directory the gateway serves.
+func (g *VersityGW) Root() string { return g.root }
+
+// Env returns the environment entries that point the AWS SDK's default
+// chain at the gateway's root user, isolated from the machine's own AWS
+// configuration.
+func (g *VersityGW) Env(dir string) []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + VersityAccessKey, "AWS_SECRET_ACCESS_KEY=" + VersitySecretKey, "AWS_SESSION_TOKEN=",
+		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-aws-credentials"),
+	}
+}
+
+// Close stops the gateway and waits for it. It is idempotent.
+func (g *VersityGW) Close() error {
+	g.once.Do(func() {
+		g.p.stop()
+		g.procs.Wait()
+	})
+	return nil
+}
