@@ -1,0 +1,41 @@
+package aws
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestInstanceID(t *testing.T) {
+	// /proc/self/cgroup as Lambda's Firecracker sandboxes show it.
+	lambda := "11:pids:/sandbox-root-q7XbNz/sandbox-5cd8a1\n10:memory:/sandbox-root-q7XbNz/sandbox-5cd8a1\n"
+	if got := instanceID(lambda); got != "sandbox-root-q7XbNz" {
+		t.Errorf("instanceID = %q", got)
+	}
+	a, b := instanceID("0::/\n"), instanceID("")
+	if !strings.HasPrefix(a, "sandbox-") || a == b || strings.HasPrefix(a, "sandbox-root") {
+		t.Errorf("drawn ids %q, %q", a, b)
+	}
+}
+
+func TestWorkerColdFlagAndEnvelope(t *testing.T) {
+	w := newLambdaWorker(func(_ context.Context, p []byte) ([]byte, error) { return append([]byte("got:"), p...), nil }, "sb-1")
+	for i, wantCold := range []bool{true, false, false} {
+		body, _ := json.Marshal(request{V: envelopeVersion, Task: "t", PayloadB64: []byte{0, 1, 2}})
+		out, err := w.Invoke(context.Background(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := decodeResponse(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Cold != wantCold || r.Instance != "sb-1" || string(payloadOf(r.Payload, r.PayloadB64)) != "got:\x00\x01\x02" || r.End < r.Start {
+			t.Errorf("invocation %d: %+v", i, r)
+		}
+	}
+	if _, err := w.Invoke(context.Background(), []byte(`{"hello":1}`)); err == nil || !strings.Contains(err.Error(), "not a Gale request") {
+		t.Errorf("foreign payload: %v", err)
+	}
+}
