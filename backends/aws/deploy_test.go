@@ -1,0 +1,172 @@
+package aws_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/galeproject/gale/backends/aws"
+)
+
+func TestBootstrapZipLayout(t *testing.T) {
+	bin := bytes.Repeat([]byte("\x7fELF gale worker "), 1000)
+	z, err := aws.BootstrapZip(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z2, _ := aws.BootstrapZip(bin)
+	if !bytes.Equal(z, z2) {
+		t.Error("two packages of the same binary differ")
+	}
+	le := binary.LittleEndian
+
+	// Local file header: signature, then name "bootstrap", deflate, the
+	// MS-DOS epoch (time 0, date 1980-01-01 = 0x0021).
+	if le.Uint32(z[0:]) != 0x04034b50 || le.Uint16(z[8:]) != 8 || le.Uint16(z[10:]) != 0 || le.Uint16(z[12:]) != 0x0021 ||
+		string(z[30:30+le.Uint16(z[26:])]) != "bootstrap" {
+		t.Errorf("local header % x", z[:40])
+	}
+	// End of central directory: one entry.
+	eocd := len(z) - 22
+	if le.Uint32(z[eocd:]) != 0x06054b50 || le.Uint16(z[eocd+10:]) != 1 {
+		t.Fatalf("end of central directory % x", z[eocd:])
+	}
+	cd := int(le.Uint32(z[eocd+16:]))
+	// Central directory entry: made by Unix (high byte 3), deflate, the
+	// epoch, name "bootstrap", external attributes = regular file 0755.
+	if le.Uint32(z[cd:]) != 0x02014b50 || z[cd+5] != 3 || le.Uint16(z[cd+10:]) != 8 || le.Uint16(z[cd+12:]) != 0 ||
+		le.Uint16(z[cd+14:]) != 0x0021 || le.Uint32(z[cd+38:]) != 0o100755<<16 ||
+		string(z[cd+46:cd+46+int(le.Uint16(z[cd+28:]))]) != "bootstrap" {
+		t.Errorf("central directory entry % x", z[cd:cd+60])
+	}
+	// And a zip reader sees exactly that.
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != 1 || zr.File[0].Name != "bootstrap" || zr.File[0].Mode() != 0o755 || !zr.File[0].Modified.Equal(time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("entries %+v", zr.File)
+	}
+	rc, _ := zr.File[0].Open()
+	got, _ := io.ReadAll(rc)
+	if !bytes.Equal(got, bin) {
+		t.Error("the entry is not the binary")
+	}
+}
+
+// fakeControlPlane records Lambda control-plane requests and plays a
+// function that does not exist until CreateFunction, then is Pending once
+// before Active.
+type fakeControlPlane struct {
+	mu       sync.Mutex
+	exists   bool
+	polls    int
+	calls    []string
+	create   map[string]any
+	auth     string
+	eventCfg map[string]any
+}
+
+func (f *fakeControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	w.Header().Set("Content-Type", "application/json")
+	fn := `{"FunctionName":"gale","FunctionArn":"arn:aws:lambda:eu-west-1:123456789012:function:gale","CodeSha256":"c2hh","State":"%s","LastUpdateStatus":"%s"}`
+	switch {
+	case r.Method == "GET" && r.URL.Path == "/2015-03-31/functions/gale":
+		if !f.exists {
+			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
+			w.WriteHeader(404)
+			io.WriteString(w, `{"Type":"User","Message":"Function not found: arn:aws:lambda:eu-west-1:123456789012:function:gale"}`)
+			return
+		}
+		f.polls++
+		state := "Active"
+		if f.polls == 1 {
+			state = "Pending"
+		}
+		io.WriteString(w, `{"Configuration":`+fmt.Sprintf(fn, state, "Successful")+`}`)
+	case r.Method == "POST" && r.URL.Path == "/2015-03-31/functions":
+		f.auth = r.Header.Get("Authorization")
+		json.Unmarshal(body, &f.create)
+		f.exists = true
+		w.WriteHeader(201)
+		io.WriteString(w, fmt.Sprintf(fn, "Pending", "InProgress"))
+	case r.Method == "PUT" && r.URL.Path == "/2019-09-25/functions/gale/event-invoke-config":
+		json.Unmarshal(body, &f.eventCfg)
+		io.WriteString(w, `{"MaximumRetryAttempts":0}`)
+	default:
+		w.WriteHeader(400)
+		io.WriteString(w, `{"message":"unexpected"}`)
+	}
+}
+
+func TestDeployCreatesFunction(t *testing.T) {
+	testCreds(t)
+	f := &fakeControlPlane{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	zipFile, err := aws.BootstrapZip([]byte("\x7fELF not really"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Endpoint: srv.URL, Function: "gale", MemoryMiB: 2048, Timeout: 90 * time.Second,
+		Role: "arn:aws:iam::123456789012:role/gale-worker", Architecture: "arm64"}
+	res, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{PollInterval: time.Millisecond, MaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.State != "Active" || res.LastUpdateStatus != "Successful" || res.FunctionARN != "arn:aws:lambda:eu-west-1:123456789012:function:gale" {
+		t.Errorf("result %+v", res)
+	}
+	c := f.create
+	if c["FunctionName"] != "gale" || c["Runtime"] != "provided.al2023" || c["Handler"] != "bootstrap" ||
+		c["Role"] != cfg.Role || c["MemorySize"] != 2048.0 || c["Timeout"] != 90.0 || c["PackageType"] != "Zip" ||
+		strings.Join(toStrings(c["Architectures"]), ",") != "arm64" {
+		t.Errorf("CreateFunction request %v", c)
+	}
+	code, _ := c["Code"].(map[string]any)
+	if zb, _ := base64.StdEncoding.DecodeString(code["ZipFile"].(string)); !bytes.Equal(zb, zipFile) {
+		t.Error("CreateFunction did not carry the package byte for byte")
+	}
+	if !strings.Contains(f.auth, "AWS4-HMAC-SHA256 Credential=AKIDGALETEST/") || !strings.Contains(f.auth, "/eu-west-1/lambda/aws4_request") {
+		t.Errorf("Authorization %q", f.auth)
+	}
+	if f.eventCfg["MaximumRetryAttempts"] != 0.0 {
+		t.Errorf("event invoke config %v", f.eventCfg)
+	}
+	if f.polls < 2 {
+		t.Errorf("deploy returned after %d state checks; the first said Pending", f.polls)
+	}
+
+	// No role, no function: a clear error.
+	f2 := &fakeControlPlane{}
+	srv2 := httptest.NewServer(f2)
+	defer srv2.Close()
+	cfg.Endpoint, cfg.Role = srv2.URL, ""
+	if _, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{}); !errors.Is(err, aws.ErrNoRole) || !strings.Contains(err.Error(), "role: arn:aws:iam::") {
+		t.Errorf("without a role: %v", err)
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
