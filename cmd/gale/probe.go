@@ -13,8 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/local"
+	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/backends/sim"
 	"github.com/galeproject/gale/probe"
 	"github.com/galeproject/gale/probe/plot"
@@ -34,6 +36,7 @@ type probeFlags struct {
 	concurrency int
 	seed        uint64
 	overLimit   bool
+	resultStore string
 }
 
 func (f *probeFlags) register(cmd *cobra.Command, withBackend bool) {
@@ -41,12 +44,13 @@ func (f *probeFlags) register(cmd *cobra.Command, withBackend bool) {
 	if withBackend {
 		fl.StringVar(&f.backend, "backend", "local", "backend to probe: local, process, or sim:aws, sim:azure, sim:gcp, sim:ibm")
 	}
-	fl.IntVarP(&f.invocations, "invocations", "n", 200, "concurrent invocations")
+	fl.IntVarP(&f.invocations, "invocations", "n", 200, "concurrent invocations (default 1000 with --async)")
 	fl.StringVar(&f.task, "task", "compute", "task: sleep, or compute (Monte Carlo π sized to --duration on one full CPU)")
 	fl.DurationVar(&f.duration, "duration", time.Second, "task duration")
 	fl.IntVar(&f.memory, "memory", 0, "function memory in MiB (default: the platform's; not configurable on local and process)")
 	fl.IntVar(&f.warm, "warm", 0, "warm-up invocations run first, so about this many instances are warm")
-	fl.BoolVar(&f.async, "async", false, "large-scale run: simplified timeline")
+	fl.BoolVar(&f.async, "async", false, "large-scale run: invocations fired asynchronously, results returned through object storage, simplified timeline")
+	fl.StringVar(&f.resultStore, "result-store", "", "--async: where functions put their results, a directory or store URL they can reach (default: a new temporary directory)")
 	fl.StringVar(&f.jsonPath, "json", "", "write the metrics and the trace as JSON to this file")
 	fl.StringVar(&f.plots, "plots", "", "write the figures (PNG and SVG) into this directory")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "local and process: instances at most (default: --invocations for local, up to 64 for process)")
@@ -63,7 +67,30 @@ func (f *probeFlags) config() (probe.Config, error) {
 		return probe.Config{}, usageError{errors.New("--duration must be positive")}
 	}
 	return probe.Config{Invocations: f.invocations, Task: task, Duration: f.duration, MemoryMiB: f.memory,
-		Warm: f.warm, Async: f.async, AllowOverLimit: f.overLimit}, nil
+		Warm: f.warm, Async: f.async, AllowOverLimit: f.overLimit, ResultStore: f.resultStore,
+		OpenStore: func(ctx context.Context, url string) (objstore.Store, error) { return gale.OpenStore(ctx, url, nil) }}, nil
+}
+
+// asyncDefaults applies what --async implies: 1000 invocations unless
+// --invocations says otherwise, and a temporary result store unless
+// --result-store names one. The returned function removes the store it
+// made.
+func (f *probeFlags) asyncDefaults(cmd *cobra.Command) (func(), error) {
+	if !f.async {
+		return func() {}, nil
+	}
+	if !cmd.Flags().Changed("invocations") {
+		f.invocations = 1000
+	}
+	if f.resultStore != "" {
+		return func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "gale-probe-results-")
+	if err != nil {
+		return nil, err
+	}
+	f.resultStore = dir
+	return func() { os.RemoveAll(dir) }, nil
 }
 
 // newProbeBackend builds the backend a probe names. Every check that can
@@ -111,8 +138,7 @@ func newProbeBackend(name string, f *probeFlags, stderr io.Writer) (backends.Bac
 		return nil, usageError{fmt.Errorf("backend %q: %s; to see how the platform behaves, probe its model: --backend sim:%s",
 			name, cloudStatus(name), name)}
 	}
-	return nil, usageError{fmt.Errorf("unknown backend %q; available: %s, sim:aws, sim:azure, sim:gcp, sim:ibm",
-		name, strings.Join(backendNames(), ", "))}
+	return nil, usageError{fmt.Errorf("unknown backend %q; available: %s", name, strings.Join(backendNames(), ", "))}
 }
 
 // cloudStatus says why a cloud backend cannot be probed from here.
@@ -169,7 +195,7 @@ func plotPrefix(backend string) string { return "probe-" + strings.ReplaceAll(ba
 func newProbeCmd() *cobra.Command {
 	var f probeFlags
 	cmd := &cobra.Command{
-		Use:   "probe --backend B [--invocations N] [--task sleep|compute] [--duration 1s] [--memory M]",
+		Use:   "probe --backend B [--invocations N] [--task sleep|compute] [--duration 1s] [--memory M] [--warm W] [--async]",
 		Short: "Measure the parallelism a backend delivers (cold starts, parallel degree, failures)",
 		Long: `Probe runs N concurrent invocations of a sleep or compute task on a backend and
 reports cold starts, completion time, parallel degree (the most instances busy
@@ -178,6 +204,11 @@ in chapter 3 of "Towards Enhanced State Management for Serverless Computation".
 Ctrl-C stops the run and reports what was measured so far.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cleanup, err := f.asyncDefaults(cmd)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
 			tr, err := probeOne(cmd.Context(), f.backend, &f, cmd.ErrOrStderr())
 			if tr == nil {
 				return err
@@ -211,6 +242,11 @@ func newProbeCompareCmd() *cobra.Command {
 		Short: "Probe several backends with the same run and compare them side by side",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cleanup, err := f.asyncDefaults(cmd)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
 			// Build every backend first, so a bad name or memory size fails
 			// before any invocation is sent anywhere.
 			for _, name := range args {
@@ -273,4 +309,31 @@ func newProbeCompareCmd() *cobra.Command {
 	}
 	f.register(cmd, false)
 	return cmd
+}
+
+// hintFlag turns --hint into a run option: "sim:NAME" probes that
+// simulated platform with the thesis's 200 × 1 s compute run in
+// simulated time (sim.HintFor); anything else names the JSON file
+// `gale probe --json` wrote, whose metrics give the hint
+// (probe.Recommend).
+func hintFlag(ctx context.Context, spec string) (gale.RunOption, error) {
+	if name, ok := strings.CutPrefix(spec, "sim:"); ok {
+		h, err := sim.HintFor(ctx, name, 200)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--hint %s: %w", spec, err)}
+		}
+		return gale.WithHint(h), nil
+	}
+	data, err := os.ReadFile(spec)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--hint: %w; give sim:aws|azure|gcp|ibm or the JSON file of gale probe --json", err)}
+	}
+	var m probe.Metrics
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, usageError{fmt.Errorf("--hint %s: %w; want the JSON object gale probe --json writes", spec, err)}
+	}
+	if m.Invocations == 0 || m.Backend == "" {
+		return nil, usageError{fmt.Errorf("--hint %s: no probe metrics in the file (no backend or invocations); want the JSON object gale probe --json writes (gale probe compare writes a list)", spec)}
+	}
+	return gale.WithHint(probe.Recommend(m)), nil
 }

@@ -36,6 +36,7 @@ type jobFlags struct {
 	reportJSON  string
 	quiet       bool
 	shuffle     string
+	hint        string
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -49,6 +50,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.events, "events", "", "write job events as JSON lines to this file")
 	fl.StringVar(&f.reportJSON, "report-json", "", "write the job report as JSON to this file")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
+	fl.StringVar(&f.hint, "hint", "", "size the job from a probe: sim:aws|azure|gcp|ibm, or the JSON file of gale probe --json (caps concurrency, warns of wide stages)")
 	fl.StringVar(&f.shuffle, "shuffle", gale.DataShipping, "shuffle strategy: data-shipping (objects in storage) or glider (merge and sort actions)")
 }
 
@@ -66,6 +68,13 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 	}
 	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
 		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle)}
+	if f.hint != "" {
+		h, err := hintFlag(context.Background(), f.hint)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, h)
+	}
 	var closers []func() error
 	closer := func() error {
 		var errs []error
