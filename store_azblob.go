@@ -31,9 +31,8 @@ func init() {
 				}
 				cfg.Concurrency = n
 			}
-			if err := cfg.Validate(); err != nil {
-				return nil, err
-			}
+			// Validated when an azblob:// URL is opened: a job that uses no
+			// Blob store needs no azblob options.
 			return azure.BlobOpener(cfg), nil
 		})
 }

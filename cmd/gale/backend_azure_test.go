@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/galeproject/gale/backends/azure"
 	"github.com/galeproject/gale/internal/textgen"
 )
 
@@ -84,5 +85,43 @@ func TestAzureConfigErrors(t *testing.T) {
 	tr, err := spec.traits(nil)
 	if err != nil || tr.MemoryMiB != 1536 || tr.MaxConcurrency != 200 {
 		t.Errorf("traits %+v %v", tr, err)
+	}
+}
+
+// gale deploy azure --zip-only writes the custom-handler app package: the
+// binary given, host.json starting it as `handler worker`, and the
+// function's function.json, exactly as azure.Package lays them out.
+func TestDeployAzureZipOnly(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gale-linux")
+	if err := os.WriteFile(bin, []byte("\x7fELF not really a binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, "backends:\n  azure:\n    app: my-app\n    function: jobs\n    deploy:\n      max_concurrent_requests: 1\n")
+	out := filepath.Join(dir, "app.zip")
+	cmd := newDeployAzureCmd()
+	cmd.SetArgs([]string{"--binary", bin, "--zip-only", out})
+	var stdout bytes.Buffer
+	cmd.SetOut(&stdout)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	app := azure.AppConfig{Arguments: []string{"worker"}, Functions: []string{"jobs"}, MaxConcurrentRequests: 1}
+	if err := azure.PackageFile(&want, app, bin); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("gale deploy azure --zip-only wrote %d bytes that differ from azure.Package's %d", len(got), want.Len())
+	}
+	cmd = newDeployAzureCmd()
+	cmd.SetArgs([]string{"--binary", bin})
+	cmd.SetOut(&stdout)
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "resource_group") {
+		t.Errorf("deploy without resource group: %v", err)
 	}
 }
