@@ -51,6 +51,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd(), newGliderCmd(), newBackendsCmd(), newWorkerCmd(), newProbeCmd())
+	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd(), newGliderCmd(), newBackendsCmd(), newWorkerCmd(), newProbeCmd(), newDeployCmd())
 	return root
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/aws"
+)
+
+// awsSection is the backends.aws section of the config file:
+//
+//	backends:
+//	  aws:
+//	    region: eu-west-1
+//	    function: gale
+//	    memory_mib: 1769
+//	    timeout: 5m
+//	    concurrency: 1000
+//	    role: arn:aws:iam::123456789012:role/gale-worker
+//	    staging: s3://my-bucket/gale-staging
+//
+// Credentials come from the SDK's chain (AWS_PROFILE or profile, the
+// environment, SSO, roles), never from this file.
+type awsSection struct {
+	Region       string        `yaml:"region"`
+	Endpoint     string        `yaml:"endpoint"`
+	Profile      string        `yaml:"profile"`
+	Function     string        `yaml:"function"`
+	Qualifier    string        `yaml:"qualifier"`
+	MemoryMiB    int           `yaml:"memory_mib"`
+	Timeout      time.Duration `yaml:"timeout"`
+	Concurrency  int           `yaml:"concurrency"`
+	Role         string        `yaml:"role"`
+	Architecture string        `yaml:"architecture"`
+	// Staging is an s3://bucket/prefix URL for large payloads and results
+	// and for asynchronous results; StagingS3 its client options.
+	Staging   string `yaml:"staging"`
+	StagingS3 struct {
+		Endpoint  string `yaml:"endpoint"`
+		Region    string `yaml:"region"`
+		PathStyle bool   `yaml:"path_style"`
+		Profile   string `yaml:"profile"`
+	} `yaml:"staging_s3"`
+	MaxThrottleRetries int           `yaml:"max_throttle_retries"`
+	ThrottleBackoff    time.Duration `yaml:"throttle_backoff"`
+}
+
+func init() {
+	registerBackend(backendSpec{
+		name:  "aws",
+		about: "AWS Lambda (aws-sdk-go-v2), custom runtime bootstrap; gale deploy --backend aws",
+		open:  openAWS,
+		traits: func(section *yaml.Node) (backends.Traits, error) {
+			cfg, err := awsConfig(section, 0)
+			if err != nil {
+				return backends.Traits{}, err
+			}
+			return cfg.Traits(), nil
+		},
+	})
+}
+
+// awsConfig decodes the section into a LambdaConfig; workers (--workers)
+// overrides its concurrency.
+func awsConfig(section *yaml.Node, workers int) (aws.LambdaConfig, error) {
+	var s awsSection
+	if err := decodeSection("aws", section, &s); err != nil {
+		return aws.LambdaConfig{}, err
+	}
+	cfg := aws.LambdaConfig{
+		Region: s.Region, Endpoint: s.Endpoint, Profile: s.Profile, Function: s.Function, Qualifier: s.Qualifier,
+		MemoryMiB: s.MemoryMiB, Timeout: s.Timeout, Concurrency: s.Concurrency, Role: s.Role, Architecture: s.Architecture,
+		Staging: s.Staging, MaxThrottleRetries: s.MaxThrottleRetries, ThrottleBackoff: s.ThrottleBackoff,
+		StagingS3: aws.S3Config{Endpoint: s.StagingS3.Endpoint, Region: s.StagingS3.Region, PathStyle: s.StagingS3.PathStyle,
+			Profile: s.StagingS3.Profile},
+	}
+	if workers > 0 {
+		cfg.Concurrency = workers
+	}
+	if err := cfg.Validate(); err != nil {
+		return aws.LambdaConfig{}, fmt.Errorf("config section backends.aws: %w", err)
+	}
+	return cfg, nil
+}
+
+func openAWS(ctx context.Context, env backendEnv, section *yaml.Node) (backends.Backend, error) {
+	cfg, err := awsConfig(section, env.Workers)
+	if err != nil {
+		return nil, err
+	}
+	l, err := aws.NewLambda(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &awsBackend{Lambda: l, stderr: env.Stderr}, nil
+}
+
+// awsBackend prints the backend's counters (throttled invocations among
+// them) when the run closes it.
+type awsBackend struct {
+	*aws.Lambda
+	stderr io.Writer
+}
+
+func (b *awsBackend) Close() error {
+	err := b.Lambda.Close()
+	if st := b.Stats(); st.Invocations > 0 && b.stderr != nil {
+		fmt.Fprintf(b.stderr, "aws: %d Lambda invocations, %d throttled (retried with backoff), %d gave up after retries, %d payloads and %d results staged in S3\n",
+			st.Invocations, st.Throttled, st.GaveUp, st.StagedPayloads, st.StagedResults)
+	}
+	return err
+}
+
+// newDeployAWSCmd is `gale deploy aws` (also `gale deploy --backend aws`):
+// cross-compile the gale binary (or --main, or take --binary), package it
+// as the bootstrap of a provided.al2023 function and create or update the
+// function with the backends.aws section's settings.
+func newDeployAWSCmd() *cobra.Command {
+	var binary, mainPkg, zipOnly, function, role, arch string
+	var memory int
+	var timeout, maxWait time.Duration
+	cmd := &cobra.Command{
+		Use:   "aws",
+		Short: "Create or update the AWS Lambda function that runs Gale's workers",
+		Long: `Cross-compiles the gale command (or the Gale program --main names) for
+linux/amd64 or linux/arm64 with CGO_ENABLED=0, packages it as the bootstrap
+of a custom-runtime function (provided.al2023) in a deterministic zip, and
+creates or updates the function through aws-sdk-go-v2 with the memory,
+timeout, architecture and execution role of the backends.aws section (or the
+flags), then waits until it is Active and its last update Successful.
+Credentials come from the SDK's chain; the caller needs lambda:GetFunction,
+CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration,
+PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conf, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			cfg, err := awsConfig(conf.section("aws"), 0)
+			if err != nil {
+				return err
+			}
+			cfg.Function = awsFirst(function, cfg.Function)
+			cfg.Role = awsFirst(role, cfg.Role)
+			cfg.Architecture = awsFirst(arch, cfg.Architecture, "x86_64")
+			cfg.MemoryMiB = awsFirst(memory, cfg.MemoryMiB)
+			cfg.Timeout = awsFirst(timeout, cfg.Timeout)
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[cfg.Architecture]
+			var bin []byte
+			if binary != "" {
+				if bin, err = os.ReadFile(binary); err != nil {
+					return fmt.Errorf("reading the function's binary: %w", err)
+				}
+			} else {
+				if bin, err = crossCompile(cmd.Context(), awsFirst(mainPkg, "github.com/galeproject/gale/cmd/gale"), goarch, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
+			zipFile, err := aws.BootstrapZip(bin)
+			if err != nil {
+				return err
+			}
+			if zipOnly != "" {
+				if err := os.WriteFile(zipOnly, zipFile, 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote the deployment package to %s (%.1f MiB zip, linux/%s bootstrap)\n", zipOnly, float64(len(zipFile))/(1<<20), goarch)
+				return nil
+			}
+			res, err := aws.Deploy(cmd.Context(), cfg, zipFile, aws.DeployOptions{MaxWait: maxWait})
+			if err != nil {
+				return err
+			}
+			verb := "updated"
+			if res.Created {
+				verb = "created"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s, last update %s): %d MiB, timeout %s, %s, %.1f MiB package\n",
+				verb, res.FunctionARN, res.State, res.LastUpdateStatus, cfg.MemoryMiB, cfg.Timeout, cfg.Architecture, float64(len(zipFile))/(1<<20))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&binary, "binary", "", "package this Linux binary instead of building one (it must reach gale.ServeWorker when AWS_LAMBDA_RUNTIME_API is set)")
+	fl.StringVar(&mainPkg, "main", "", "Go main package to build as the function (default: the gale command, github.com/galeproject/gale/cmd/gale)")
+	fl.StringVar(&zipOnly, "zip-only", "", "write the deployment package to this file and deploy nothing")
+	fl.StringVar(&function, "function", "", "function name (default: backends.aws.function, else gale)")
+	fl.StringVar(&role, "role", "", "execution role ARN, needed to create the function (default: backends.aws.role)")
+	fl.StringVar(&arch, "arch", "", "x86_64 or arm64 (default: backends.aws.architecture, else x86_64)")
+	fl.IntVar(&memory, "memory", 0, "memory in MiB, 128-10240 (default: backends.aws.memory_mib, else 1769 = 1 vCPU)")
+	fl.DurationVar(&timeout, "timeout", 0, "function timeout, up to 15m (default: backends.aws.timeout, else 5m)")
+	fl.DurationVar(&maxWait, "wait", 5*time.Minute, "how long to wait for the function to become active")
+	return cmd
+}
+
+// crossCompile builds pkg for linux/goarch, statically (CGO_ENABLED=0),
+// stripped, with the go command of this toolchain, in the current
+// directory's module.
+func crossCompile(ctx context.Context, pkg, goarch string, stderr io.Writer) ([]byte, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, serr := os.Stat(goCmd); serr != nil {
+			return nil, fmt.Errorf("building the function needs the go command (not found: %v); or pass a built linux/%s binary with --binary", err, goarch)
+		}
+	}
+	dir, err := os.MkdirTemp("", "gale-deploy-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, aws.BootstrapName)
+	build := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = stderr, stderr
+	fmt.Fprintf(stderr, "building %s for linux/%s\n", pkg, goarch)
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("go build %s for linux/%s: %w (run gale deploy inside a module that has %s, or pass --binary)", pkg, goarch, err, pkg)
+	}
+	return os.ReadFile(out)
+}
+
+// awsFirst returns the first non-zero value.
+func awsFirst[T comparable](vs ...T) T {
+	var zero T
+	for _, v := range vs {
+		if v != zero {
+			return v
+		}
+	}
+	return zero
+}

@@ -1,0 +1,274 @@
+//go:build linux
+
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/galeproject/gale/backends/aws"
+	"github.com/galeproject/gale/backends/objstore"
+	"github.com/galeproject/gale/internal/awsstandin"
+	"github.com/galeproject/gale/internal/textgen"
+	"github.com/galeproject/gale/internal/wordref"
+)
+
+// isolateAWSEnv points the AWS SDK's chain, here and in every process the
+// test starts, at the versitygw root user only.
+func isolateAWSEnv(t *testing.T, gw *awsstandin.VersityGW) {
+	t.Helper()
+	for _, kv := range gw.Env(t.TempDir()) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
+}
+
+// TestWordCountOnLambdaMatchesLocal runs `gale run wordcount --backend aws`
+// against a pool of Lambda Runtime Interface Emulators, each running the
+// real gale binary as its bootstrap, with input, output and staging on
+// versitygw, and compares the output with the local backend's and with an
+// independent count.
+func TestWordCountOnLambdaMatchesLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gale binary")
+	}
+	rie := awsstandin.RequireTool(t, awsstandin.EmulatorTool)
+	vgw := awsstandin.RequireTool(t, awsstandin.VersityGWTool)
+	dir := t.TempDir()
+	gw, err := awsstandin.StartVersityGW(vgw, filepath.Join(dir, "s3"), []string{"data", "stage"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	isolateAWSEnv(t, gw)
+	ctx := context.Background()
+
+	// The corpus, in two objects.
+	s3cfg := aws.S3Config{Endpoint: gw.URL(), PathStyle: true, Region: "us-east-1"}
+	data, err := aws.NewS3(ctx, s3cfg, "data", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var corpus bytes.Buffer
+	for i := range 2 {
+		cfg := textgen.DefaultConfig()
+		cfg.Size = 1<<20 + int64(i)*4099
+		cfg.Seed = uint64(7 + i)
+		path := filepath.Join(dir, fmt.Sprint("book-", i))
+		if err := textgen.GenerateFile(ctx, path, cfg); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		corpus.Write(b)
+		if err := data.Put(ctx, fmt.Sprintf("corpus/book-%d.txt", i), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	bin := buildGale(t)
+	pool, err := awsstandin.StartPool(awsstandin.PoolConfig{Emulator: rie, Bootstrap: bin, Size: 3, Output: testOutput()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`backends:
+  aws:
+    endpoint: %s
+    function: %s
+    concurrency: 3
+    memory_mib: 512
+    staging: s3://stage/gale
+    staging_s3: {endpoint: %s, region: us-east-1, path_style: true}
+storage:
+  s3.endpoint: %s
+  s3.path_style: "true"
+  s3.region: us-east-1
+`, pool.URL(), awsstandin.FunctionName, gw.URL(), gw.URL())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GALE_CONFIG", config)
+
+	run := func(backend string) (string, string) {
+		cmd := exec.Command(bin, "run", "wordcount", "--input", "s3://data/corpus/", "--output", "s3://data/out-"+backend,
+			"--backend", backend, "--workers", "3", "--partitions", "4", "--chunk-size", "256KiB", "-q", "--top", "0")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("gale run wordcount --backend %s: %v\nstdout:\n%s\nstderr:\n%s", backend, err, &stdout, &stderr)
+		}
+		return stdout.String(), stderr.String()
+	}
+	localReport, _ := run("local")
+	awsReport, awsStderr := run("aws")
+	if !strings.Contains(awsReport, "on aws") || !strings.Contains(localReport, "on local") {
+		t.Errorf("reports do not name their backends:\n%s\n%s", localReport, awsReport)
+	}
+	if !strings.Contains(awsReport, "estimated cost on aws") {
+		t.Errorf("the report has no cost estimate:\n%s", awsReport)
+	}
+	if !strings.Contains(awsStderr, "Lambda invocations, 0 throttled") {
+		t.Errorf("no invocation counts on stderr:\n%s", awsStderr)
+	}
+	st := pool.Stats()
+	if st.Invocations < 4 || st.MaxBusy > 3 || st.Throttled != 0 {
+		t.Errorf("emulator pool stats %+v", st)
+	}
+
+	parts := func(prefix string) map[string][]byte {
+		infos, err := objstore.ListAll(ctx, data, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]byte{}
+		for _, info := range infos {
+			name := strings.TrimPrefix(info.Key, prefix)
+			if !strings.HasPrefix(name, "part-") {
+				continue
+			}
+			rc, err := data.Get(ctx, info.Key, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[name] = b
+		}
+		if len(out) == 0 {
+			t.Fatalf("no part files under s3://data/%s", prefix)
+		}
+		return out
+	}
+	local, onLambda := parts("out-local/"), parts("out-aws/")
+	if len(onLambda) != len(local) {
+		t.Fatalf("aws wrote %d part files, local %d", len(onLambda), len(local))
+	}
+	for name, want := range local {
+		if !bytes.Equal(onLambda[name], want) {
+			t.Errorf("%s differs between the aws and local backends", name)
+		}
+	}
+	want, err := wordref.Count(bytes.NewReader(corpus.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for name, b := range onLambda {
+		m, err := wordref.ParseCounts(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for w, c := range m {
+			got[w] += c
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d distinct words, the reference counts %d", len(got), len(want))
+	}
+	for w, c := range want {
+		if got[w] != c {
+			t.Errorf("word %q: %d, the reference counts %d", w, got[w], c)
+			break
+		}
+	}
+	stage, err := aws.NewS3(ctx, s3cfg, "stage", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := objstore.ListAll(ctx, stage, ""); len(left) != 0 {
+		t.Errorf("the staging bucket keeps %d objects", len(left))
+	}
+}
+
+func testOutput() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return nil
+}
+
+// TestDeployAWSZipOnly cross-compiles a main package for linux/arm64 and
+// checks the package: one bootstrap entry, mode 0755, an arm64 ELF.
+func TestDeployAWSZipOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles a program")
+	}
+	dir := t.TempDir()
+	t.Setenv("GALE_CONFIG", filepath.Join(dir, "none.yaml"))
+	if err := os.WriteFile(filepath.Join(dir, "none.yaml"), []byte("backends:\n  aws:\n    architecture: arm64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "function.zip")
+	var stdout, stderr bytes.Buffer
+	root := newRootCmd()
+	root.SetArgs([]string{"deploy", "--backend", "aws", "--main", "./testdata/hello", "--zip-only", out})
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	if err := root.Execute(); err != nil {
+		t.Fatalf("gale deploy: %v\n%s", err, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "linux/arm64 bootstrap") {
+		t.Errorf("output %q", &stdout)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 1 || zr.File[0].Name != "bootstrap" || zr.File[0].Mode() != 0o755 {
+		t.Fatalf("entries %v", zr.File)
+	}
+	rc, err := zr.File[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		t.Fatalf("bootstrap is not an ELF binary: %v", err)
+	}
+	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
+		t.Errorf("bootstrap is %v %v, want a static arm64 executable", f.Machine, f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("bootstrap is dynamically linked (CGO_ENABLED=0 expected)")
+		}
+	}
+	// The same flags, with --backend=aws and the subcommand form, give
+	// the same bytes.
+	out2 := filepath.Join(dir, "again.zip")
+	root = newRootCmd()
+	root.SetArgs([]string{"deploy", "aws", "--main", "./testdata/hello", "--zip-only", out2})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(out)
+	b, _ := os.ReadFile(out2)
+	if !bytes.Equal(a, b) {
+		t.Error("two deploy packages of the same program differ")
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// newDeployCmd is `gale deploy`: create or update the cloud function that
+// runs Gale's workers. Each cloud backend adds its provider as a
+// subcommand named after the backend (newDeploy<Name>Cmd in its
+// backend_<name>.go, plus one AddCommand line here), so both
+// `gale deploy aws` and `gale deploy --backend aws` reach it.
+func newDeployCmd() *cobra.Command {
+	deploy := &cobra.Command{
+		Use:   "deploy (--backend NAME | NAME) [flags]",
+		Short: "Create or update the cloud function that runs Gale's workers",
+		Long: `Packages a Linux build of the gale binary (or of your own Gale program) the
+way the backend's platform expects and creates or updates the function
+through the vendor's SDK, with the settings of the backend's section of
+the config file. Run gale deploy NAME --help for a backend's flags.`,
+		// Flags belong to the backends' subcommands; --backend is picked
+		// out here and the rest handed to the subcommand it names.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, rest, help := backendArg(args)
+			if name == "" {
+				if help {
+					return cmd.Help()
+				}
+				return usageError{fmt.Errorf("gale deploy: name a backend: --backend %s", strings.Join(deployable(cmd), "|"))}
+			}
+			for _, sub := range cmd.Commands() {
+				if sub.Name() == name {
+					if help {
+						return sub.Help()
+					}
+					sub.SetContext(cmd.Context())
+					if err := sub.ParseFlags(rest); err != nil {
+						return usageError{err}
+					}
+					if sub.Args != nil {
+						if err := sub.Args(sub, sub.Flags().Args()); err != nil {
+							return usageError{err}
+						}
+					}
+					return sub.RunE(sub, sub.Flags().Args())
+				}
+			}
+			return usageError{fmt.Errorf("gale deploy: backend %q has no deploy step; deployable: %s", name, strings.Join(deployable(cmd), ", "))}
+		},
+	}
+	deploy.AddCommand(newDeployAWSCmd())
+	deploy.AddCommand(newDeployIBMCmd())
+	deploy.AddCommand(newDeployGCPCmd())
+	deploy.AddCommand(newDeployAzureCmd())
+	return deploy
+}
+
+// backendArg picks --backend NAME (or --backend=NAME) out of args.
+func backendArg(args []string) (name string, rest []string, help bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--backend" && i+1 < len(args):
+			name = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--backend="):
+			name = strings.TrimPrefix(a, "--backend=")
+		case a == "-h" || a == "--help":
+			help = true
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return name, rest, help
+}
+
+func deployable(cmd *cobra.Command) []string {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.Name() != "help" && sub.Name() != "completion" {
+			names = append(names, sub.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
