@@ -22,13 +22,24 @@
 //	m := probe.Analyze(trace)
 //	m.Print(os.Stdout)
 //
+// A large-scale asynchronous run (Config.Async, the thesis's 1000
+// invocations) fires every invocation without waiting for its function:
+// each function writes its Response to object storage (Request.ResultURL)
+// and the driver lists the store to collect them. The simulator models
+// asynchronous invocation itself.
+//
 // Usage (worker): register Handler under Kind in the worker's engine.Mux:
 //
 //	mux.Register(probe.Kind, probe.Handler())
 //
-// Imports: backends and the standard library; plots live in probe/plot.
+// WithStoreOpener(gale.OpenStore-like) lets it write results to object
+// stores other than local directories.
+//
+// Imports: backends, backends/objstore and the standard library; plots
+// live in probe/plot.
 //
 // Goroutines: Run starts one goroutine per invocation in flight and waits
-// for all of them before it returns, also when ctx is cancelled. Handler
+// for all of them before it returns, also when ctx is cancelled; an
+// asynchronous run lists the result store on Run's own goroutine. Handler
 // starts none.
 package probe
