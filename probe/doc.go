@@ -32,8 +32,8 @@
 //
 //	mux.Register(probe.Kind, probe.Handler())
 //
-// WithStoreOpener(gale.OpenStore-like) lets it write results to object
-// stores other than local directories.
+// By default it writes results to local directories only; WithStoreOpener
+// gives it an opener of other stores (a function around gale.OpenStore).
 //
 // Imports: backends, backends/objstore and the standard library; plots
 // live in probe/plot.
