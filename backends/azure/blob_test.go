@@ -1,111 +1,18 @@
 package azure
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/galeproject/gale/backends/azure/azuritetest"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/backends/objstore/objstoretest"
 )
-
-// Azurite's well-known development account.
-const (
-	azuriteAccount = "devstoreaccount1"
-	azuriteKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-
-// azuriteBin finds azurite-blob as scripts/install-standins.sh installs
-// it, under .tools/npm at the module root.
-func azuriteBin(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, ".tools", "npm", "node_modules", ".bin", "azurite-blob")
-	if _, err := os.Stat(bin); err != nil {
-		msg := "Azurite is not installed (" + bin + "); run scripts/install-standins.sh"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return bin
-}
-
-// startAzurite runs an in-memory Azurite Blob service on a loopback port
-// for the test and returns its endpoint.
-func startAzurite(t *testing.T) string {
-	t.Helper()
-	bin := azuriteBin(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
-		"--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Dir = t.TempDir()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("azurite exited: %s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("azurite did not listen on %s within a minute: %s", addr, out.String())
-		}
-	}
-	return "http://" + addr + "/" + azuriteAccount
-}
 
 var containerSeq atomic.Int64
 
@@ -113,7 +20,7 @@ var containerSeq atomic.Int64
 func newContainer(t *testing.T, endpoint, prefix string) *Blob {
 	t.Helper()
 	name := fmt.Sprintf("gale-test-%d", containerSeq.Add(1))
-	st, err := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuriteKey, BlockSize: 1 << 20}, name, prefix)
+	st, err := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuritetest.Key, BlockSize: 1 << 20}, name, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +31,14 @@ func newContainer(t *testing.T, endpoint, prefix string) *Blob {
 }
 
 func TestBlobConformance(t *testing.T) {
-	endpoint := startAzurite(t)
+	endpoint := azuritetest.Start(t)
 	// Under a prefix, which exercises key mapping; TestBlobPaginationAndErrors
 	// also reads the container's root.
 	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newContainer(t, endpoint, "jobs/42") })
 }
 
 func TestBlobPaginationAndErrors(t *testing.T) {
-	endpoint := startAzurite(t)
+	endpoint := azuritetest.Start(t)
 	st := newContainer(t, endpoint, "p")
 	ctx := context.Background()
 	for i := range 7 {
@@ -159,19 +66,19 @@ func TestBlobPaginationAndErrors(t *testing.T) {
 		t.Errorf("%d pages, keys %v", pages, keys)
 	}
 	// A blob outside the prefix is not listed.
-	other, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuriteKey}, st.container, "")
+	other, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuritetest.Key}, st.container, "")
 	other.Put(ctx, "outside", strings.NewReader("y"))
 	all, err := objstore.ListAll(ctx, st, "")
 	if err != nil || len(all) != 7 {
 		t.Errorf("ListAll under the prefix: %d objects, %v", len(all), err)
 	}
 
-	missing, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuriteKey}, "no-such-container", "")
+	missing, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuritetest.Key}, "no-such-container", "")
 	err = missing.Put(ctx, "k", strings.NewReader("x"))
 	if !errors.Is(err, ErrNoSuchContainer) || !strings.Contains(err.Error(), "az storage container create") {
 		t.Errorf("missing container: %v", err)
 	}
-	bad, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: "AAAA" + azuriteKey[4:]}, st.container, "")
+	bad, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: "AAAA" + azuritetest.Key[4:]}, st.container, "")
 	if _, err := bad.Stat(ctx, "p/k00"); err == nil {
 		t.Error("a wrong key was accepted")
 	}
@@ -204,10 +111,10 @@ func TestBlobConfig(t *testing.T) {
 			t.Errorf("account of %s: %s, want %s", ep, got, want)
 		}
 	}
-	if _, err := NewBlob(BlobConfig{Account: "acct", Key: azuriteKey}, "Bad", ""); err == nil {
+	if _, err := NewBlob(BlobConfig{Account: "acct", Key: azuritetest.Key}, "Bad", ""); err == nil {
 		t.Error("an invalid container name was accepted")
 	}
-	st, err := NewBlob(BlobConfig{Account: "acct", Key: azuriteKey}, "data", "/in/")
+	st, err := NewBlob(BlobConfig{Account: "acct", Key: azuritetest.Key}, "data", "/in/")
 	if err != nil || st.String() != "azblob://data/in" {
 		t.Errorf("store %v %v", st, err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/galeproject/gale/backends/azure/azuritetest"
 )
 
 const wantHostJSON = `{
@@ -172,11 +174,11 @@ func armOptions(srv *httptest.Server) *arm.ClientOptions {
 }
 
 func TestDeployRunFromPackageURL(t *testing.T) {
-	endpoint := startAzurite(t)
+	endpoint := azuritetest.Start(t)
 	srv, requests := fakeARM(t)
 	pkg, _ := testPackage(t)
 	cfg := DeployConfig{SubscriptionID: "sub-1", ResourceGroup: "rg-1", App: "my-app",
-		Storage: BlobConfig{Endpoint: endpoint, Key: azuriteKey}, Credential: fakeCredential{}, ARM: armOptions(srv)}
+		Storage: BlobConfig{Endpoint: endpoint, Key: azuritetest.Key}, Credential: fakeCredential{}, ARM: armOptions(srv)}
 	res, err := Deploy(t.Context(), cfg, pkg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,12 +11,15 @@ import (
 	"testing"
 
 	"github.com/galeproject/gale/backends/azure"
+	"github.com/galeproject/gale/backends/azure/azuritetest"
+	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/internal/textgen"
 )
 
 // Word count on the Azure backend, through a local Functions host running
 // the gale binary as its custom handler (two instances), in both of the
-// host's modes, matches the local backend's output file for file.
+// host's modes, matches the local backend's output file for file; in
+// forwarding mode its input and output are on Blob Storage (Azurite).
 func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary")
@@ -28,13 +32,15 @@ func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
 	if err := textgen.GenerateFile(context.Background(), corpus, cfg); err != nil {
 		t.Fatal(err)
 	}
-	run := func(name, backend, config string) (string, map[string][]byte) {
-		out := filepath.Join(dir, "out-"+name)
+	run := func(name, backend, config, input, out string) (string, map[string][]byte) {
+		if out == "" {
+			out = filepath.Join(dir, "out-"+name)
+		}
 		conf := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, "run", "wordcount", "--input", corpus, "--output", out, "--backend", backend,
+		cmd := exec.Command(bin, "run", "wordcount", "--input", input, "--output", out, "--backend", backend,
 			"--workers", "4", "--partitions", "4", "--chunk-size", "256KiB", "-q", "--top", "0")
 		cmd.Env = append(os.Environ(), "GALE_CONFIG="+conf)
 		var stdout, stderr bytes.Buffer
@@ -42,12 +48,42 @@ func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("gale run wordcount --backend %s (%s): %v\nstdout:\n%s\nstderr:\n%s", backend, name, err, &stdout, &stderr)
 		}
+		if strings.Contains(out, "://") {
+			return stdout.String(), nil
+		}
 		return stdout.String(), partFiles(t, out)
 	}
-	_, local := run("local", "local", "{}\n")
+	_, local := run("local", "local", "{}\n", corpus, "")
+	// In forwarding mode the job reads and writes Blob Storage (Azurite).
+	endpoint := azuritetest.Start(t)
+	st, err := azure.NewBlob(azure.BlobConfig{Endpoint: endpoint, Key: azuritetest.Key}, "data", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Container().Create(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Put(t.Context(), "corpus.txt", f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := "storage:\n  azblob.endpoint: " + endpoint + "\n  azblob.key: " + azuritetest.Key + "\n"
 	for _, mode := range []string{"payload", "forwarding"} {
-		report, az := run(mode, "azure", "backends:\n  azure:\n    local_host:\n      instances: 2\n      forwarding: "+
-			map[string]string{"payload": "false", "forwarding": "true"}[mode]+"\n")
+		config := "backends:\n  azure:\n    local_host:\n      instances: 2\n      forwarding: false\n"
+		in, out := corpus, ""
+		if mode == "forwarding" {
+			config = "backends:\n  azure:\n    local_host:\n      instances: 2\n      forwarding: true\n" + storage
+			in, out = "azblob://data/corpus.txt", "azblob://data/out"
+		}
+		report, az := run(mode, "azure", config, in, out)
+		if mode == "forwarding" {
+			az = blobParts(t, st, "out/")
+		}
 		if !strings.Contains(report, "on azure") || !strings.Contains(report, "estimated cost on azure") {
 			t.Errorf("%s: the report does not name the backend and its cost:\n%s", mode, report)
 		}
@@ -60,6 +96,33 @@ func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
 			}
 		}
 	}
+}
+
+// blobParts reads the part files under prefix.
+func blobParts(t *testing.T, st *azure.Blob, prefix string) map[string][]byte {
+	t.Helper()
+	objs, err := objstore.ListAll(t.Context(), st, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string][]byte{}
+	for _, o := range objs {
+		name := strings.TrimPrefix(o.Key, prefix)
+		if !strings.HasPrefix(name, "part-") {
+			continue
+		}
+		rc, err := st.Get(t.Context(), o.Key, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[name] = b
+	}
+	return parts
 }
 
 func TestAzureConfigErrors(t *testing.T) {
