@@ -191,7 +191,10 @@ var (
 // Validate reports every problem with c at once. Zero fields are valid
 // where they have defaults; some way to reach the function (URL,
 // Endpoints, or Project, Region and Function) is required.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true) }
+
+// validate checks c; needTarget requires a way to reach the function.
+func (c Config) validate(needTarget bool) error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if c.Project != "" && !projectRE.MatchString(c.Project) {
@@ -203,7 +206,7 @@ func (c Config) Validate() error {
 	if c.Function != "" && !functionRE.MatchString(c.Function) {
 		bad("gcp.function %q is not a function name (lower-case letters, digits and hyphens, starting with a letter, at most 63)", c.Function)
 	}
-	if c.URL == "" && len(c.Endpoints) == 0 && (c.Project == "" || c.Region == "" || c.Function == "") {
+	if needTarget && c.URL == "" && len(c.Endpoints) == 0 && (c.Project == "" || c.Region == "" || c.Function == "") {
 		var missing []string
 		for _, f := range []struct{ name, v string }{{"project", c.Project}, {"region", c.Region}, {"function", c.Function}} {
 			if f.v == "" {

@@ -188,11 +188,17 @@ func (c DeployConfig) withDefaults() DeployConfig {
 func (c DeployConfig) Validate() error {
 	cfg := Config{Project: c.Project, Region: c.Region, Function: c.Function, MemoryMiB: c.MemoryMiB, Timeout: c.Timeout, Concurrency: c.MaxInstances}
 	var errs []error
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(false); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Project == "" || c.Region == "" || c.Function == "" {
-		errs = append(errs, errors.New("gcp: deploy needs gcp.project, gcp.region and gcp.function"))
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"project", c.Project}, {"region", c.Region}, {"function", c.Function}} {
+		if f.v == "" {
+			missing = append(missing, "gcp."+f.name)
+		}
+	}
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("gcp: deploy needs %s (set them in the backends.gcp section of the config file)", strings.Join(missing, ", ")))
 	}
 	if c.Runtime != "" && !strings.HasPrefix(c.Runtime, "go") {
 		errs = append(errs, fmt.Errorf("gcp: runtime %q is not a Go runtime such as %q", c.Runtime, DefaultRuntime))
