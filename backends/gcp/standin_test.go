@@ -119,3 +119,27 @@ func TestStandInStoppedIsNotStarted(t *testing.T) {
 		t.Errorf("after the instance stopped: %v, want ErrNotStarted", err)
 	}
 }
+
+// BenchmarkWarmInvokeStandIn measures one warm invocation through the
+// client, loopback HTTP and the Functions Framework in a worker process.
+func BenchmarkWarmInvokeStandIn(b *testing.B) {
+	s, err := StartStandIn(context.Background(), StandInConfig{
+		Path: os.Args[0], Env: []string{testWorkerEnv + "=1"}, Instances: 1, Output: io.Discard,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	be, err := New(context.Background(), testConfig(s.URLs()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	payload := []byte("payload")
+	be.Invoke(context.Background(), backends.Task{ID: "warm-up", Payload: payload})
+	for b.Loop() {
+		if _, err := be.Invoke(context.Background(), backends.Task{ID: "t", Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
