@@ -23,6 +23,9 @@ import (
 // store names does not exist.
 var ErrNoSuchBucket = errors.New("gcp: bucket does not exist")
 
+// defaultChunkSize is GCSConfig.ChunkSize's default.
+const defaultChunkSize = 8 << 20
+
 // maxListPage is the largest page the JSON API's objects.list returns.
 const maxListPage = 1000
 
@@ -38,9 +41,10 @@ type GCSConfig struct {
 	// Application Default Credentials.
 	CredentialsFile string
 	// ChunkSize is the resumable-upload chunk in bytes: Put buffers that
-	// much before each upload request, and objects up to one chunk go in
-	// a single request. Default 16 MiB (the client library's); must be a
-	// multiple of 256 KiB.
+	// much (allocating a buffer of that size per Put) before each upload
+	// request, and objects up to one chunk go in a single request. Default
+	// 8 MiB (the S3 store's part size; the client library's is 16 MiB);
+	// must be a multiple of 256 KiB.
 	ChunkSize int
 }
 
@@ -109,7 +113,11 @@ func NewGCS(ctx context.Context, cfg GCSConfig, bucket, prefix string) (*GCS, er
 	if err != nil {
 		return nil, fmt.Errorf("gcp: gs://%s: creating the storage client (check GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`): %w", bucket, err)
 	}
-	s, err := newGCS(client, bucket, prefix, cfg.ChunkSize)
+	chunk := cfg.ChunkSize
+	if chunk == 0 {
+		chunk = defaultChunkSize
+	}
+	s, err := newGCS(client, bucket, prefix, chunk)
 	if err != nil {
 		client.Close()
 		return nil, err
