@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -96,11 +98,12 @@ func (c BlobConfig) endpoint() (string, string) {
 // Blob is an objstore.Store on one Blob Storage container, with keys
 // relative to a prefix. It is safe for concurrent use.
 //
-// Put stages block blobs (the SDK's UploadStream: BlockSize blocks,
-// Concurrency in flight) and commits the block list last: a blob becomes
-// visible, or replaces the old one, only at that commit, so a failed or
-// cancelled Put leaves nothing (its uncommitted blocks are discarded by
-// the service). Get is a ranged Get Blob; List pages are List Blobs pages
+// Put writes an object of at most BlockSize bytes with one Put Blob, and
+// a larger one by staging blocks (the SDK's UploadStream: BlockSize
+// blocks, Concurrency in flight) and committing the block list last: a
+// blob becomes visible, or replaces the old one, only at that request,
+// so a failed or cancelled Put leaves nothing (uncommitted blocks are
+// discarded by the service). Get is a ranged Get Blob; List pages are List Blobs pages
 // whose tokens are the service's markers; Copy is a server-side copy.
 type Blob struct {
 	client    *container.Client
@@ -268,13 +271,25 @@ func (s *Blob) Put(ctx context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	// A reader that fails must fail the Put even though UploadStream
-	// treats io.EOF-like ends leniently: the error is kept and checked.
-	er := &errReader{r: r}
-	_, err = s.client.NewBlockBlobClient(k).UploadStream(ctx, er, &blockblob.UploadStreamOptions{
-		BlockSize: s.cfg.BlockSize, Concurrency: s.cfg.Concurrency})
-	if err == nil && er.err != nil {
-		err = er.err // cannot happen with the SDK's uploader; kept as a guard
+	bb := s.client.NewBlockBlobClient(k)
+	// An object that fits in one block is one Put Blob, atomic by itself;
+	// streaming it would cost the uploader's Concurrency buffers of
+	// BlockSize each, for the many small objects a shuffle writes.
+	first := make([]byte, s.cfg.BlockSize)
+	n, err := io.ReadFull(r, first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		_, err = bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(first[:n])), nil)
+	case err != nil:
+		return fmt.Errorf("azure: put %s: reading the data: %w", s.name(key), err)
+	default:
+		// A reader that fails must fail the Put: the uploader stops at
+		// the error and commits nothing; the error is kept as a guard.
+		er := &errReader{r: io.MultiReader(bytes.NewReader(first), r)}
+		_, err = bb.UploadStream(ctx, er, &blockblob.UploadStreamOptions{BlockSize: s.cfg.BlockSize, Concurrency: s.cfg.Concurrency})
+		if err == nil && er.err != nil {
+			err = er.err
+		}
 	}
 	if err != nil {
 		return s.fail(ctx, "put", s.name(key), err)
