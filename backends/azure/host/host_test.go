@@ -301,3 +301,44 @@ func TestBadApps(t *testing.T) {
 		t.Errorf("a handler that exits: %v", err)
 	}
 }
+
+// BenchmarkWarmInvoke measures a warm invocation through the local host,
+// client to worker and back, in each of the host's modes.
+func BenchmarkWarmInvoke(b *testing.B) {
+	for _, forwarding := range []bool{false, true} {
+		b.Run(fmt.Sprintf("forwarding=%t", forwarding), func(b *testing.B) {
+			dir := b.TempDir()
+			exe, _ := os.Executable()
+			files, err := azure.AppConfig{Forwarding: forwarding}.Files()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for name, data := range files {
+				p := filepath.Join(dir, filepath.FromSlash(name))
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.WriteFile(p, data, 0o644)
+			}
+			os.Symlink(exe, filepath.Join(dir, "handler"))
+			h, err := host.Start(context.Background(), host.Config{Dir: dir, HostKeys: []string{"k"}, Output: io.Discard}, "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			be, err := azure.New(context.Background(), azure.Config{URL: h.URL(), Key: "k"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer be.Close()
+			task := backends.Task{ID: "bench", Payload: []byte("payload")}
+			if _, err := be.Invoke(context.Background(), task); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := be.Invoke(context.Background(), task); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
