@@ -77,6 +77,7 @@ type fakeControlPlane struct {
 	create   map[string]any
 	auth     string
 	eventCfg map[string]any
+	config   map[string]any
 }
 
 func (f *fakeControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -95,17 +96,25 @@ func (f *fakeControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.polls++
-		state := "Active"
+		state, update := "Active", "Successful"
 		if f.polls == 1 {
-			state = "Pending"
+			state, update = "Pending", "InProgress"
 		}
-		io.WriteString(w, `{"Configuration":`+fmt.Sprintf(fn, state, "Successful")+`}`)
+		io.WriteString(w, `{"Configuration":`+fmt.Sprintf(fn, state, update)+`}`)
 	case r.Method == "POST" && r.URL.Path == "/2015-03-31/functions":
 		f.auth = r.Header.Get("Authorization")
 		json.Unmarshal(body, &f.create)
 		f.exists = true
 		w.WriteHeader(201)
 		io.WriteString(w, fmt.Sprintf(fn, "Pending", "InProgress"))
+	case r.Method == "PUT" && r.URL.Path == "/2015-03-31/functions/gale/code":
+		json.Unmarshal(body, &f.create)
+		f.polls = 0
+		io.WriteString(w, fmt.Sprintf(fn, "Active", "InProgress"))
+	case r.Method == "PUT" && r.URL.Path == "/2015-03-31/functions/gale/configuration":
+		json.Unmarshal(body, &f.config)
+		f.polls = 0
+		io.WriteString(w, fmt.Sprintf(fn, "Active", "InProgress"))
 	case r.Method == "PUT" && r.URL.Path == "/2019-09-25/functions/gale/event-invoke-config":
 		json.Unmarshal(body, &f.eventCfg)
 		io.WriteString(w, `{"MaximumRetryAttempts":0}`)
@@ -169,4 +178,33 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+func TestDeployUpdatesFunction(t *testing.T) {
+	testCreds(t)
+	f := &fakeControlPlane{exists: true}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	zipFile, _ := aws.BootstrapZip([]byte("\x7fELF v2"))
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Endpoint: srv.URL, Function: "gale", MemoryMiB: 3008, Timeout: 10 * time.Minute}
+	res, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{PollInterval: time.Millisecond, MaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created || res.State != "Active" || res.LastUpdateStatus != "Successful" {
+		t.Errorf("result %+v", res)
+	}
+	want := []string{"GET /2015-03-31/functions/gale", "PUT /2015-03-31/functions/gale/code", "GET /2015-03-31/functions/gale",
+		"GET /2015-03-31/functions/gale", "PUT /2015-03-31/functions/gale/configuration", "GET /2015-03-31/functions/gale",
+		"GET /2015-03-31/functions/gale", "PUT /2019-09-25/functions/gale/event-invoke-config", "GET /2015-03-31/functions/gale"}
+	if strings.Join(f.calls, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls:\n%s\nwant (each update polled until Successful):\n%s", strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
+	}
+	if zb, _ := base64.StdEncoding.DecodeString(f.create["ZipFile"].(string)); !bytes.Equal(zb, zipFile) {
+		t.Error("UpdateFunctionCode did not carry the package")
+	}
+	c := f.config
+	if c["MemorySize"] != 3008.0 || c["Timeout"] != 600.0 || c["Runtime"] != "provided.al2023" || c["Handler"] != "bootstrap" || c["Role"] != nil {
+		t.Errorf("UpdateFunctionConfiguration request %v", c)
+	}
 }
