@@ -111,6 +111,10 @@ func openGCP(ctx context.Context, env backendEnv, section *yaml.Node) (backends.
 	}
 	cfg.Endpoints = si.URLs()
 	cfg.Project, cfg.Region, cfg.Function = "", "", ""
+	// One request per instance at a time, as gale deploy configures the
+	// function: with at most as many in flight as instances, the client's
+	// least-loaded choice gives each instance one.
+	cfg.Concurrency = instances
 	b, err := gcp.New(ctx, cfg)
 	if err != nil {
 		si.Close()
