@@ -32,7 +32,7 @@ var (
 )
 
 // lambdaWorker builds testdata/lambdaworker once per test run.
-func lambdaWorker(t *testing.T) string {
+func lambdaWorker(t testing.TB) string {
 	t.Helper()
 	workerOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "gale-lambdaworker-")
@@ -55,7 +55,7 @@ func lambdaWorker(t *testing.T) string {
 }
 
 // isolateAWS points the SDK's default chain at test credentials only.
-func isolateAWS(t *testing.T) {
+func isolateAWS(t testing.TB) {
 	dir := t.TempDir()
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": awsstandin.VersityAccessKey, "AWS_SECRET_ACCESS_KEY": awsstandin.VersitySecretKey,
@@ -78,7 +78,7 @@ type standins struct {
 	cfg     aws.LambdaConfig // invokes the pool, stages on versitygw
 }
 
-func startStandins(t *testing.T, pc awsstandin.PoolConfig) *standins {
+func startStandins(t testing.TB, pc awsstandin.PoolConfig) *standins {
 	t.Helper()
 	rie := awsstandin.RequireTool(t, awsstandin.EmulatorTool)
 	vgw := awsstandin.RequireTool(t, awsstandin.VersityGWTool)
@@ -110,7 +110,7 @@ func startStandins(t *testing.T, pc awsstandin.PoolConfig) *standins {
 	return &standins{pool: pool, gw: gw, staging: staging, cfg: cfg}
 }
 
-func newLambda(t *testing.T, cfg aws.LambdaConfig) *aws.Lambda {
+func newLambda(t testing.TB, cfg aws.LambdaConfig) *aws.Lambda {
 	t.Helper()
 	l, err := aws.NewLambda(context.Background(), cfg)
 	if err != nil {
