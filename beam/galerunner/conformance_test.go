@@ -63,11 +63,13 @@ func sortedLines(t *testing.T, path string) []string {
 	return lines
 }
 
-func writeCorpus(t *testing.T, dir string) string {
+// writeCorpus writes a small text of the given number of lines with
+// repeated words, empty lines and an apostrophe word.
+func writeCorpus(t *testing.T, dir string, lines int) string {
 	t.Helper()
 	var b strings.Builder
 	words := []string{"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog's", "King", "Lear", "a", "an"}
-	for i := range 20000 {
+	for i := range lines {
 		for j := range 1 + i%9 {
 			b.WriteString(words[(i*7+j*3+i/13)%len(words)])
 			b.WriteByte(' ')
@@ -86,7 +88,7 @@ func writeCorpus(t *testing.T, dir string) string {
 
 func TestWordCountMatchesPrism(t *testing.T) {
 	dir := t.TempDir()
-	in := writeCorpus(t, dir)
+	in := writeCorpus(t, dir, 3000)
 	galeOut, prismOut := filepath.Join(dir, "gale.txt"), filepath.Join(dir, "prism.txt")
 	res := runGale(t, func(s beam.Scope) { wordcount.Build(s, in, galeOut) }, galerunner.Config{Workers: 2, Partitions: 3})
 	runPrism(t, func(s beam.Scope) { wordcount.Build(s, in, prismOut) })

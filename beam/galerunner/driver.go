@@ -13,7 +13,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
-	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/local"
 	"github.com/galeproject/gale/backends/objstore"
@@ -55,7 +54,7 @@ func Run(ctx context.Context, pipeline *pipepb.Pipeline, cfg Config) (*Result, e
 	}
 	backend := cfg.Backend
 	if backend == nil {
-		w, err := worker.New(worker.Config{OpenStore: gale.OpenStore})
+		w, err := worker.New(worker.Config{OpenStore: openStore})
 		if err != nil {
 			return nil, err
 		}
@@ -339,7 +338,7 @@ func (d *driver) userMetrics() *metrics.Results {
 
 // removeTemp deletes what the job left in a user-given temporary store.
 func (d *driver) removeTemp(ctx context.Context) {
-	st, err := gale.OpenStore(ctx, d.temp, d.cfg.StoreOptions)
+	st, err := openStore(ctx, d.temp, d.cfg.StoreOptions)
 	if err != nil {
 		return
 	}

@@ -52,7 +52,7 @@ func init() {
 // gale.ServeWorker or gale.ServeWorkerIfRequested in programs that serve
 // both Gale and Beam tasks.
 func WorkerOption() gale.WorkerOption {
-	w, err := worker.New(worker.Config{OpenStore: gale.OpenStore})
+	w, err := worker.New(worker.Config{OpenStore: openStore})
 	if err != nil {
 		panic(err) // OpenStore is set: a programming error
 	}
