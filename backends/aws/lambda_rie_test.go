@@ -286,17 +286,13 @@ func TestLambdaThrottledOnEmulator(t *testing.T) {
 		defer wg.Done()
 		_, err1 = l.Invoke(ctx, backends.Task{ID: "holder", Payload: cmd("waitfile", "data", release)})
 	}()
-	for s.pool.Stats().Invocations < 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "the holder to take the sandbox", func() bool { return s.pool.Stats().Invocations >= 1 })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		r2, err2 = l.Invoke(ctx, backends.Task{ID: "waiter", Payload: cmd("echo", "data", "through")})
 	}()
-	for l.Stats().Throttled < 3 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "the waiter to be throttled", func() bool { return l.Stats().Throttled >= 3 })
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -318,9 +314,7 @@ func TestLambdaThrottledOnEmulator(t *testing.T) {
 		defer wg.Done()
 		_, err1 = l2.Invoke(ctx, backends.Task{ID: "holder", Payload: cmd("waitfile", "data", release2)})
 	}()
-	for s.pool.Stats().Invocations < 3 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "the second holder to take the sandbox", func() bool { return s.pool.Stats().Invocations >= 3 })
 	_, err := l2.Invoke(ctx, backends.Task{ID: "loser", Payload: cmd("echo")})
 	os.WriteFile(release2, nil, 0o644)
 	wg.Wait()
@@ -329,6 +323,19 @@ func TestLambdaThrottledOnEmulator(t *testing.T) {
 	}
 	if st := l2.Stats(); st.Throttled != 3 || st.GaveUp != 1 {
 		t.Errorf("stats %+v, want 3 throttled (the first try and 2 retries), 1 given up", st)
+	}
+}
+
+// waitFor polls cond until it holds. It is a liveness bound, not a timing
+// assertion: a minute is far beyond what the condition needs.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
