@@ -61,7 +61,7 @@ func TestConfigFeedsBackendsAndStores(t *testing.T) {
 			t.Errorf("gale backends output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if _, _, err := openBackend(t.Context(), "nosuch", backendEnv{}); err == nil || !strings.Contains(err.Error(), "available: local, process") {
+	if _, _, err := openBackend(t.Context(), "nosuch", backendEnv{}); err == nil || !strings.Contains(err.Error(), "available: ") || !strings.Contains(err.Error(), "local, process") {
 		t.Errorf("unknown backend: %v", err)
 	}
 }
