@@ -3,10 +3,13 @@ package gale
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"unsafe"
 
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/glider"
 	"github.com/galeproject/gale/internal/kernel"
+	"github.com/galeproject/gale/planner"
 )
 
 // Shuffle strategies.
@@ -16,37 +19,252 @@ const (
 	DataShipping = "data-shipping"
 	// GliderShuffle streams lifted combines into Glider merge actions and
 	// sorts into Glider sort actions, which combine or sort the data as it
-	// arrives; reduce tasks read the actions' results.
+	// arrives; reduce tasks read the actions' results. A sort feeding only
+	// a WriteText or WriteRecords sink has its actions write the part
+	// files themselves, and a FilterLines over text stored in the job's
+	// Glider namespace runs in Glider filter actions next to the data.
 	GliderShuffle = "glider"
 )
 
 // ShuffleStrategy selects how data crosses shuffles: DataShipping (the
 // default) or GliderShuffle. With GliderShuffle, Run starts an embedded
 // Glider cluster for the job (its active servers run in this process, with
-// the job's combiners registered) and removes everything the job put
-// there when it ends. Shuffles Glider cannot take (GroupByKey, unlifted
+// the job's combiners and line predicates registered) and removes
+// everything the job put there when it ends — unless UseGlider names a
+// running cluster. Shuffles Glider cannot take (GroupByKey, unlifted
 // combines, Iterate) ship data either way; the plan and the report name
 // each shuffle's strategy.
 func ShuffleStrategy(s string) RunOption { return func(c *runConfig) { c.shuffle = s } }
 
-// startGlider starts the embedded Glider cluster of a job whose plan has
-// glider shuffles, with a combine function for each merge action.
-func startGlider(ctx context.Context, p *Pipeline, job *engine.Job) (stop func() error, err error) {
-	reg := glider.DefaultRegistry()
+// gliderUse is a running Glider cluster given with UseGlider.
+type gliderUse struct{ meta, namespace, token string }
+
+// UseGlider makes the glider shuffle strategy use a running Glider cluster
+// — its metadata server's address, a namespace and the namespace's token —
+// instead of an embedded one started for the job. The job keeps its
+// actions and files under /JOB-ID in that namespace and deletes them when
+// it ends. It is also what lets a FilterLines over text stored in that
+// namespace (glider://META-ADDR/... with the same glider.namespace store
+// option) run in Glider filter actions.
+//
+// The active servers must have the job's functions linked into their
+// binary and registered by name, as workers do: the combine functions of
+// its merged combines and the line predicates of its filters. An active
+// server run by this program gets them with RegisterGliderFunctions;
+// `gale glider serve` knows only the built-in ones (int64 sum, min and
+// max, substring, prefix, regexp).
+func UseGlider(meta, namespace, token string) RunOption {
+	return func(c *runConfig) { c.glider = &gliderUse{meta: meta, namespace: namespace, token: token} }
+}
+
+// linePredicates is the name registry of line predicates (FilterLines);
+// it starts with Glider's built-ins.
+var linePredicates = glider.DefaultRegistry()
+
+// RegisterLinePredicate registers a line predicate for FilterLines under
+// name: factory builds the predicate from FilterLines's argument. Register
+// predicates at start-up (in an init function), in the program that
+// builds the pipeline — its workers and its embedded Glider active servers
+// then know them; an active server of another binary must register the
+// same name (glider.Registry.RegisterPredicate). Registering a name twice,
+// or one of the built-ins (substring, prefix, regexp), panics.
+func RegisterLinePredicate(name string, factory func(arg string) (func(line []byte) bool, error)) {
+	linePredicates.RegisterPredicate(name, factory)
+}
+
+// FilterLines keeps the lines for which the line predicate registered
+// under predicate (RegisterLinePredicate, or a built-in: "substring",
+// "prefix", "regexp") built from arg returns true. It is Filter by a
+// named predicate: with the glider shuffle strategy, a FilterLines that
+// directly follows a ReadText of text stored in the job's Glider namespace
+// (see UseGlider) runs in Glider filter actions next to the data, so
+// workers ingest only the matching lines. Elsewhere it runs in workers.
+func FilterLines(c Collection[string], predicate, arg string) Collection[string] {
+	loc := callerLoc(1)
+	fn, err := linePredicates.Predicate(predicate, arg)
+	if err != nil {
+		c.p.fail(loc, "FilterLines: %v (register predicates with gale.RegisterLinePredicate)", err)
+		fn = func([]byte) bool { return false }
+	}
+	k := &lineFilterKernel{predicate: predicate, arg: arg, fn: fn}
+	kname := "FilterLines:" + predicate + ":" + strconv.Quote(arg)
+	c.p.reg.Put(kname, k)
+	return addNode[string](c.p, &node{Node: planner.Node{Kind: planner.Narrow,
+		Label: fmt.Sprintf("FilterLines(%s %q)", predicate, arg), Kernel: kname, Inputs: []int{c.id}, Loc: loc}})
+}
+
+// lineFilterKernel is FilterLines's narrow kernel; the planner may lower
+// it onto Glider filter actions by its predicate's name.
+type lineFilterKernel struct {
+	predicate, arg string
+	fn             func([]byte) bool
+}
+
+func (k *lineFilterKernel) Build(next any) (any, error) {
+	emit, ok := next.(func(string))
+	if !ok {
+		return nil, fmt.Errorf("gale: FilterLines output feeds %T", next)
+	}
+	fn := k.fn
+	return func(s string) {
+		// The predicate reads the line's bytes in place.
+		if fn(unsafe.Slice(unsafe.StringData(s), len(s))) {
+			emit(s)
+		}
+	}, nil
+}
+
+// RegisterGliderFunctions registers in reg, for an active server run by
+// this program (glider.ActiveConfig.Registry), the functions the
+// pipeline's Glider actions name: the combine function of each merged
+// combine (by its kernel name) and every line predicate. Names already in
+// reg are skipped, so one registry can serve several pipelines.
+func RegisterGliderFunctions(p *Pipeline, reg *glider.Registry) error {
+	for _, n := range p.nodes {
+		if n.Kind != planner.Combine || reg.HasCombiner(n.Kernel) {
+			continue
+		}
+		m, err := kernel.Lookup[kernel.Merger](p.reg, n.Kernel)
+		if err != nil {
+			continue // not mergeable: such a combine never reaches Glider
+		}
+		reg.RegisterCombiner(n.Kernel, m.MergeEncoded)
+	}
+	for name, f := range linePredicates.Predicates() {
+		if !reg.HasPredicate(name) {
+			reg.RegisterPredicate(name, f)
+		}
+	}
+	return nil
+}
+
+// gliderSinker is implemented by sort kernels whose sorted values, each
+// followed by a terminator, can be a sink's part file.
+type gliderSinker interface {
+	gliderSinkTerminator(format string) (string, bool)
+}
+
+// gliderPlanOptions fills the planner's Glider options of a job run with
+// the glider strategy: the sorts whose actions can write their sink's
+// part files, and the FilterLines over text in the job's Glider namespace
+// (UseGlider) to lower onto filter actions.
+func gliderPlanOptions(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job, o *planner.Options) {
+	consumers := map[int][]int{}
+	for _, n := range p.nodes {
+		for _, in := range n.Inputs {
+			consumers[in] = append(consumers[in], n.ID)
+		}
+	}
+	o.GliderSortSinks = map[int]bool{}
+	o.GliderValueKeys = map[int]int{}
+	for _, n := range p.nodes {
+		if n.Kind != planner.Sort {
+			continue
+		}
+		if k, err := kernel.Lookup[interface{ gliderValueKey() (int, bool) }](p.reg, n.Kernel); err == nil {
+			if prefix, ok := k.gliderValueKey(); ok {
+				o.GliderValueKeys[n.ID] = prefix
+			}
+		}
+		if len(consumers[n.ID]) != 1 {
+			continue
+		}
+		sink, ok := job.Sinks[consumers[n.ID][0]]
+		if !ok {
+			continue
+		}
+		if k, err := kernel.Lookup[gliderSinker](p.reg, n.Kernel); err == nil {
+			if _, ok := k.gliderSinkTerminator(sink.Format); ok {
+				o.GliderSortSinks[n.ID] = true
+			}
+		}
+	}
+	if cfg.glider == nil {
+		return
+	}
+	job.Glider = &engine.GliderConfig{Meta: cfg.glider.meta, Namespace: cfg.glider.namespace, Token: cfg.glider.token,
+		Combiners: map[string]string{}}
+	o.GliderFilters = map[int]bool{}
+	job.GliderFilters = map[int]engine.GliderFilter{}
+	for _, n := range p.nodes {
+		if n.Kind != planner.Narrow || len(n.Inputs) != 1 {
+			continue
+		}
+		lf, err := kernel.Lookup[*lineFilterKernel](p.reg, n.Kernel)
+		if err != nil {
+			continue
+		}
+		src := p.nodes[n.Inputs[0]]
+		if src.text == nil || src.text.recordSize != 0 || !inGlider(ctx, cfg, job.Inputs[src.ID]) {
+			continue
+		}
+		o.GliderFilters[n.ID] = true
+		job.GliderFilters[n.ID] = engine.GliderFilter{Predicate: lf.predicate, Arg: lf.arg}
+	}
+}
+
+// inGlider reports whether every input is a file of the UseGlider
+// cluster's namespace.
+func inGlider(ctx context.Context, cfg runConfig, ins []engine.InputSpec) bool {
+	if len(ins) == 0 {
+		return false
+	}
+	for _, in := range ins {
+		if in.Kind != engine.InputText {
+			return false
+		}
+		st, err := OpenStore(ctx, in.URL, cfg.storeOptions)
+		if err != nil {
+			return false
+		}
+		gl, ok := st.(interface {
+			Location() (meta, namespace, root string)
+		})
+		if !ok {
+			return false
+		}
+		meta, ns, _ := gl.Location()
+		if meta != cfg.glider.meta || ns != cfg.glider.namespace {
+			return false
+		}
+	}
+	return true
+}
+
+// startGlider readies the Glider cluster of a job whose plan has glider
+// shuffles: a running one given with UseGlider (the combine functions are
+// then the active servers' business), or an embedded cluster started for
+// the job, with a combine function for each merge action and the line
+// predicates registered.
+func startGlider(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (stop func() error, err error) {
 	combiners := map[string]string{}
 	for _, sh := range job.Plan.Shuffles {
-		if !sh.Glider || sh.Range {
-			continue
+		if sh.Glider && !sh.Range {
+			combiners[sh.Kernel] = sh.Kernel
 		}
-		if _, done := combiners[sh.Kernel]; done {
-			continue
-		}
-		m, err := kernel.Lookup[kernel.Merger](p.reg, sh.Kernel)
+	}
+	if cfg.glider != nil {
+		job.Glider = &engine.GliderConfig{Meta: cfg.glider.meta, Namespace: cfg.glider.namespace, Token: cfg.glider.token,
+			Combiners: combiners}
+		return func() error { return nil }, nil
+	}
+	reg := glider.DefaultRegistry()
+	for name := range combiners {
+		m, err := kernel.Lookup[kernel.Merger](p.reg, name)
 		if err != nil {
-			return nil, fmt.Errorf("gale: %s cannot merge in Glider: %w", job.Plan.Logical.Nodes[sh.Node].Label, err)
+			for _, sh := range job.Plan.Shuffles {
+				if sh.Kernel == name {
+					return nil, fmt.Errorf("gale: %s cannot merge in Glider: %w", job.Plan.Logical.Nodes[sh.Node].Label, err)
+				}
+			}
+			return nil, err
 		}
-		reg.RegisterCombiner(sh.Kernel, m.MergeEncoded)
-		combiners[sh.Kernel] = sh.Kernel
+		reg.RegisterCombiner(name, m.MergeEncoded)
+	}
+	for name, f := range linePredicates.Predicates() {
+		if !reg.HasPredicate(name) {
+			reg.RegisterPredicate(name, f)
+		}
 	}
 	cl, err := glider.NewCluster(glider.ClusterConfig{Registry: reg})
 	if err != nil {

@@ -46,6 +46,7 @@ type runConfig struct {
 	spillDir     string
 	dso          *dsoConfig
 	shuffle      string
+	glider       *gliderUse // UseGlider (glider_strategy.go)
 	hint         *probe.Hint // WithHint (hint.go)
 	hintCap      string      // the warning of the cap the hint applied
 }
@@ -336,8 +337,12 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	if mem == 0 {
 		mem = engine.DefaultWorkerMemory
 	}
-	plan, err := planner.Compile(logical, planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
-		NoLift: cfg.noLift, SortPartitionBytes: mem / 2, Glider: cfg.shuffle == GliderShuffle})
+	popts := planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
+		NoLift: cfg.noLift, SortPartitionBytes: mem / 2, Glider: cfg.shuffle == GliderShuffle}
+	if popts.Glider {
+		gliderPlanOptions(ctx, p, cfg, job, &popts) // glider_strategy.go
+	}
+	plan, err := planner.Compile(logical, popts)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +367,7 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 
 	for _, sh := range job.Plan.Shuffles {
 		if sh.Glider {
-			stop, err := startGlider(ctx, p, job)
+			stop, err := startGlider(ctx, p, cfg, job)
 			if err != nil {
 				return nil, err
 			}

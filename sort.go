@@ -351,6 +351,16 @@ func (w *rangeWriter[T]) part(key []byte) int {
 
 func (w *rangeWriter[T]) Emit() any {
 	k := w.k
+	if w.keyed && k.raw != nil {
+		// The key is the element's leading bytes: records carry an empty
+		// key and the sort actions read it from the value (value-key).
+		return func(v T) {
+			w.n++
+			b := k.raw(v)
+			i := w.part(prefixOf(b, k.prefix))
+			w.parts[i] = coder.AppendBytes(append(w.parts[i], 0), b)
+		}
+	}
 	if w.keyed {
 		return func(v T) {
 			w.n++
@@ -436,6 +446,36 @@ func (k *rangeKernel[T]) EmitSorted(ctx context.Context, sorted io.Reader, next 
 			return n, ctx.Err()
 		}
 	}
+}
+
+// gliderSinkTerminator reports whether this sort's values, as its keyed
+// records carry them to Glider sort actions, each followed by the returned
+// terminator, are the part file of a sink of the given format — so the
+// sort actions can write the part files themselves. That holds in raw
+// mode (the value is the element's bytes): for raw sinks, and for text
+// sinks of plain strings or byte slices (the element and a newline).
+func (k *rangeKernel[T]) gliderSinkTerminator(format string) (string, bool) {
+	if k.raw == nil {
+		return "", false
+	}
+	switch format {
+	case "raw":
+		return "", true
+	case "text":
+		var zero T
+		switch any(zero).(type) {
+		case string, []byte:
+			return "\n", true
+		}
+	}
+	return "", false
+}
+
+// gliderValueKey reports whether this sort's records to Glider sort
+// actions carry an empty key, the key being the first n bytes of the value
+// (all of it for 0): true in raw mode.
+func (k *rangeKernel[T]) gliderValueKey() (n int, ok bool) {
+	return k.prefix, k.raw != nil
 }
 
 func (w *rangeWriter[T]) Finish() ([][]byte, error) { return w.parts, nil }

@@ -43,6 +43,10 @@ type Job struct {
 	DSO *DSOConfig
 	// Glider reaches the Glider cluster of glider shuffles.
 	Glider *GliderConfig
+	// GliderFilters holds, for each Filter node the plan lowered onto
+	// Glider filter actions (Stage.GliderFilter), its registered line
+	// predicate and argument.
+	GliderFilters map[int]GliderFilter
 }
 
 // Sink describes one sink's destination.
@@ -409,6 +413,9 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 			return nil, fmt.Errorf("engine: source %s has %d inputs for %d tasks", plan.Logical.Nodes[st.Source].Label, len(ins), st.Tasks)
 		}
 		s.Input = ins[a.Task]
+		if st.GliderFilter {
+			s.Input.GliderAction = d.glider.filters[st.ID][a.Task]
+		}
 	case planner.FromShuffle:
 		sh := plan.Shuffles[st.Shuffle]
 		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined, Range: sh.Range,
@@ -417,6 +424,10 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 			if err := d.measureStored(sh); err != nil {
 				return nil, err
 			}
+		}
+		if sh.GliderOutput {
+			o := d.glider.sortOutputs[sh.ID][a.Task]
+			s.Input.SortOutput = &o
 		}
 		if sh.Glider {
 			break
@@ -534,6 +545,7 @@ func (d *driver) sinkOutputs(node int) []SinkOutput {
 // commit moves every text sink's winning attempts to part files and
 // publishes them; records sinks are listed in the report for the caller.
 func (d *driver) commit(ctx context.Context) error {
+	d.reportSortOutputs() // glider.go
 	nodes := make([]int, 0, len(d.job.Sinks))
 	for n := range d.job.Sinks {
 		nodes = append(nodes, n)
@@ -550,6 +562,13 @@ func (d *driver) commit(ctx context.Context) error {
 		}
 		st := d.staging[node]
 		for i, o := range outs {
+			if o.Glider != "" {
+				// A sort action wrote this part file in Glider (glider.go).
+				if err := d.commitGliderOutput(ctx, node, st, o, fmt.Sprintf("part-%05d", i)); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := objstore.Move(ctx, st.store, o.Key, fmt.Sprintf("part-%05d", i)); err != nil {
 				return fmt.Errorf("engine: committing %s: %w", o.Key, err)
 			}
@@ -568,8 +587,11 @@ func (d *driver) commit(ctx context.Context) error {
 // publish makes a committed staging area the output. On a filesystem the
 // staging directory is renamed over the output in one step (an existing
 // output is first moved aside, then removed); on object stores the part
-// files are copied under the output prefix and _SUCCESS is written last,
-// the convention readers of object-store output check.
+// files are moved from the staging prefix (_temporary/JOB/, inside the
+// output) to the output prefix and _SUCCESS is moved last, the convention
+// readers of object-store output check. Moving within the output store
+// renames where the store can (Glider) or copies server-side (S3), so the
+// data does not pass through the driver.
 func (d *driver) publish(ctx context.Context, st *staging, parts int, overwrite bool) error {
 	if st.local != "" {
 		// Every winner has been moved out of attempts/; what is left there
@@ -619,22 +641,18 @@ func (d *driver) publish(ctx context.Context, st *staging, parts int, overwrite 
 			}
 		}
 	}
+	prefix := "_temporary/" + d.job.ID + "/"
 	for i := range parts {
-		if err := copyObject(ctx, st.store, fmt.Sprintf("part-%05d", i), out, fmt.Sprintf("part-%05d", i)); err != nil {
+		if err := moveObject(ctx, out, prefix+fmt.Sprintf("part-%05d", i), fmt.Sprintf("part-%05d", i)); err != nil {
 			return err
 		}
 	}
-	return copyObject(ctx, st.store, "_SUCCESS", out, "_SUCCESS")
+	return moveObject(ctx, out, prefix+"_SUCCESS", "_SUCCESS")
 }
 
-func copyObject(ctx context.Context, from objstore.Store, fk string, to objstore.Store, tk string) error {
-	rc, err := from.Get(ctx, fk, 0, -1)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if err := to.Put(ctx, tk, rc); err != nil {
-		return fmt.Errorf("engine: publishing %s/%s: %w", to, tk, err)
+func moveObject(ctx context.Context, st objstore.Store, from, to string) error {
+	if err := objstore.Move(ctx, st, from, to); err != nil {
+		return fmt.Errorf("engine: publishing %s/%s: %w", st, to, err)
 	}
 	return nil
 }

@@ -1,13 +1,20 @@
 package engine
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"path"
+	"strings"
 	"sync"
 
 	"github.com/galeproject/gale/glider"
 	"github.com/galeproject/gale/internal/kernel"
+	"github.com/galeproject/gale/planner"
 )
 
 // GliderConfig reaches the Glider cluster of the glider shuffle strategy.
@@ -25,6 +32,105 @@ type GliderConfig struct {
 // ActionPath is the Glider path of one partition's action of a shuffle.
 func ActionPath(job string, shuffle, part int) string {
 	return fmt.Sprintf("/%s/shuffle-%d/part-%05d", job, shuffle, part)
+}
+
+// WriterID numbers the map task that writes a sort action's stream: the
+// order of producing stages, then tasks, in which data shipping's reduce
+// reads the segments of a partition.
+func WriterID(stage, task int) uint64 { return uint64(stage)<<32 | uint64(task) }
+
+// GliderSortOutput tells the task of a GliderOutput sort partition where
+// its sort action writes the sink's part file.
+type GliderSortOutput struct {
+	// Action is the sort action; reading it writes the file.
+	Action string `json:"action"`
+	// Key is the sink output key the file has in the sink's staging store
+	// (the action writes straight into it), or empty when File is set.
+	Key string `json:"key,omitempty"`
+	// File is the Glider file the action writes when the sink's store is
+	// not in this Glider namespace; the commit copies it to the output.
+	File string `json:"file,omitempty"`
+}
+
+// commitSortAction is the whole task of a GliderOutput sort partition: it
+// reads its sort action, which sorts, writes the sink's part file and
+// answers with a summary, and reports that file as the sink's output. No
+// sorted data crosses to the worker.
+func (t *task) commitSortAction(ctx context.Context) error {
+	so := t.spec.Input.SortOutput
+	if len(t.spec.Roots) != 1 || t.spec.Ops[t.spec.Roots[0]].Kind != planner.OpSink {
+		return fmt.Errorf("engine: a sort whose actions write the output must feed only a sink")
+	}
+	op := t.spec.Ops[t.spec.Roots[0]]
+	c, err := t.w.gliders.get(ctx, t.spec.Glider)
+	if err != nil {
+		return err
+	}
+	sum, err := c.ReadAction(ctx, so.Action)
+	m := &t.res.Metrics
+	m.Requests++
+	m.ShuffleBytesRead += int64(len(sum))
+	if err != nil {
+		return fmt.Errorf("engine: committing Glider sort action %s: %w", so.Action, err)
+	}
+	recs, size, err := glider.ParseSortSummary(sum)
+	if err != nil {
+		return fmt.Errorf("engine: committing Glider sort action %s: %w", so.Action, err)
+	}
+	m.RecordsIn += recs
+	m.RecordsOut += recs
+	t.res.Sinks = append(t.res.Sinks, SinkOutput{Op: t.spec.Roots[0], Node: op.Node, Key: so.Key, Glider: so.File,
+		Records: recs, Bytes: size})
+	return nil
+}
+
+// readFilterAction feeds the lines a Glider filter action streams to emit.
+// The action already split its byte range into lines and dropped the line
+// terminators of the text, so lines here end at "\n" only.
+func (t *task) readFilterAction(ctx context.Context, emit func(string)) error {
+	path := t.spec.Input.GliderAction
+	m := &t.res.Metrics
+	c, err := t.w.gliders.get(ctx, t.spec.Glider)
+	if err != nil {
+		return err
+	}
+	r, err := c.ActionReader(ctx, path)
+	if err != nil {
+		return fmt.Errorf("engine: reading Glider filter action %s: %w", path, err)
+	}
+	defer r.Close()
+	m.Requests++
+	cr := &countingReader{r: r}
+	defer func() { m.ObjectBytesRead += cr.n }()
+	br := bufio.NewReaderSize(cr, 1<<20)
+	var long []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) > 0 {
+			if line[len(line)-1] == '\n' {
+				line = line[:len(line)-1]
+			}
+			emit(string(line))
+			m.RecordsIn++
+			if m.RecordsIn&4095 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("engine: reading Glider filter action %s: %w", path, err)
+		}
+	}
 }
 
 // gliderClients caches Glider clients by namespace in a worker (they are
@@ -69,10 +175,19 @@ func (g *gliderClients) close() error {
 // failed stream is aborted, so the action ignores what it sent (merge and
 // sort actions keep a stream's records only when it ends cleanly) and a
 // retried task adds them once.
-func (t *task) writeActions(ctx context.Context, shuffle int, parts [][]byte) (int64, error) {
+//
+// Sort actions are created with writer ids: each stream starts with a
+// header naming the producing task, so a retried task's stream replaces
+// its earlier one and ties between equal keys come out in task order, as
+// data shipping's reduce reads its segments.
+func (t *task) writeActions(ctx context.Context, shuffle int, sorted bool, parts [][]byte) (int64, error) {
 	c, err := t.w.gliders.get(ctx, t.spec.Glider)
 	if err != nil {
 		return 0, err
+	}
+	var header []byte
+	if sorted {
+		header = glider.AppendRecord(nil, []byte(glider.SortWriterKey), binary.AppendUvarint(nil, WriterID(t.spec.Stage, t.spec.Task)))
 	}
 	var sent int64
 	for p, data := range parts {
@@ -84,6 +199,11 @@ func (t *task) writeActions(ctx context.Context, shuffle int, parts [][]byte) (i
 		if err != nil {
 			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
 		}
+		if _, err := w.Write(header); err != nil {
+			w.Abort()
+			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
+		}
+		sent += int64(len(header))
 		if _, err := w.Write(data); err != nil {
 			w.Abort()
 			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
@@ -145,12 +265,51 @@ func (t *task) readAction(ctx context.Context, emit any) error {
 type gliderJob struct {
 	cfg    *GliderConfig
 	client *glider.Client
+	// sortOutputs holds, per GliderOutput shuffle, where each partition's
+	// sort action writes its part file.
+	sortOutputs map[int][]GliderSortOutput
+	// filters holds, per stage reading a lowered filter, each task's
+	// filter action.
+	filters map[int][]string
+}
+
+// GliderFilter is a Filter lowered onto Glider: the stage's tasks read
+// what filter actions stream from the text files of its source instead
+// of the files.
+type GliderFilter struct {
+	// Predicate names the line predicate registered in the active
+	// servers' registry; Arg is its argument.
+	Predicate string `json:"predicate"`
+	Arg       string `json:"arg,omitempty"`
+}
+
+// gliderLocated is implemented by object stores on Glider files
+// (glider/gliderstore.Store): where their root directory is.
+type gliderLocated interface {
+	Location() (meta, namespace, root string)
+}
+
+// gliderPathOf returns the Glider path of key in store st when st is a
+// store on the files of the job's Glider namespace.
+func (d *driver) gliderPathOf(st any, key string) (string, bool) {
+	gl, ok := st.(gliderLocated)
+	if !ok || d.job.Glider == nil {
+		return "", false
+	}
+	meta, ns, root := gl.Location()
+	if meta != d.job.Glider.Meta || ns != d.job.Glider.Namespace {
+		return "", false
+	}
+	return strings.TrimSuffix(root, "/") + "/" + key, true
 }
 
 func (d *driver) prepareGlider(ctx context.Context) error {
 	var any bool
 	for _, sh := range d.job.Plan.Shuffles {
 		any = any || sh.Glider
+	}
+	for _, st := range d.job.Plan.Stages {
+		any = any || st.GliderFilter
 	}
 	if !any {
 		return nil
@@ -162,7 +321,10 @@ func (d *driver) prepareGlider(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: connecting to Glider at %s: %w", d.job.Glider.Meta, err)
 	}
-	d.glider = &gliderJob{cfg: d.job.Glider, client: c}
+	d.glider = &gliderJob{cfg: d.job.Glider, client: c, sortOutputs: map[int][]GliderSortOutput{}, filters: map[int][]string{}}
+	if err := d.prepareFilters(ctx); err != nil {
+		return err
+	}
 	for _, sh := range d.job.Plan.Shuffles {
 		if !sh.Glider {
 			continue
@@ -173,6 +335,10 @@ func (d *driver) prepareGlider(ctx context.Context) error {
 		typ, opts := glider.ActionMerge, map[string]string{}
 		if sh.Range {
 			typ = glider.ActionSort
+			opts["writer-ids"] = "true"
+			if sh.GliderValueKey >= 0 {
+				opts["value-key"] = fmt.Sprint(sh.GliderValueKey)
+			}
 		} else {
 			name, ok := d.job.Glider.Combiners[sh.Kernel]
 			if !ok {
@@ -180,14 +346,136 @@ func (d *driver) prepareGlider(ctx context.Context) error {
 			}
 			opts["combine"] = name
 		}
+		var outs []GliderSortOutput
+		if sh.GliderOutput {
+			var err error
+			if outs, err = d.sortOutputs(ctx, sh, opts); err != nil {
+				return err
+			}
+			d.glider.sortOutputs[sh.ID] = outs
+		}
 		for p := range sh.Partitions {
 			path := ActionPath(d.job.ID, sh.ID, p)
-			if _, err := c.CreateAction(ctx, path, typ, glider.ActionOptions{Options: opts}); err != nil {
+			o := opts
+			if outs != nil {
+				o = maps.Clone(opts)
+				o["output"] = outs[p].File
+				if outs[p].Key != "" {
+					o["output"], _ = d.gliderPathOf(d.staging[d.sortSink(sh)].store, outs[p].Key)
+				}
+			}
+			if _, err := c.CreateAction(ctx, path, typ, glider.ActionOptions{Options: o}); err != nil {
 				return fmt.Errorf("engine: creating Glider action %s: %w", path, err)
 			}
 		}
 	}
 	return nil
+}
+
+// sortSink returns the sink node that consumes a GliderOutput shuffle.
+func (d *driver) sortSink(sh planner.Shuffle) int {
+	st := d.job.Plan.Stages[sh.Consumer]
+	return st.Ops[st.Roots[0]].Node
+}
+
+// sortOutputs decides where the sort actions of a GliderOutput shuffle
+// write the part files: straight into the sink's staging area when that is
+// in the job's Glider namespace (the commit then only renames them), else
+// into Glider files of the job that the commit copies to the output. It
+// sets the actions' output options in opts.
+func (d *driver) sortOutputs(ctx context.Context, sh planner.Shuffle, opts map[string]string) ([]GliderSortOutput, error) {
+	node := d.sortSink(sh)
+	sink, st := d.job.Sinks[node], d.staging[node]
+	if st == nil {
+		return nil, fmt.Errorf("engine: sort %s writes through Glider to a sink with no staging area", d.job.Plan.Logical.Nodes[sh.Node].Label)
+	}
+	opts["commit"], opts["values"] = "read", "true"
+	switch sink.Format {
+	case "text":
+		opts["terminator"] = "\n"
+	case "raw":
+	default:
+		return nil, fmt.Errorf("engine: sort %s writes through Glider to a %s sink; want text or raw", d.job.Plan.Logical.Nodes[sh.Node].Label, sink.Format)
+	}
+	outs := make([]GliderSortOutput, sh.Partitions)
+	key := func(p int) string { return fmt.Sprintf("attempts/glider-s%d-p%05d", sh.ID, p) }
+	if dir, ok := d.gliderPathOf(st.store, key(0)); ok {
+		if err := d.glider.client.MkdirAll(ctx, path.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("engine: creating the staging directory %s: %w", path.Dir(dir), err)
+		}
+		for p := range outs {
+			outs[p] = GliderSortOutput{Action: ActionPath(d.job.ID, sh.ID, p), Key: key(p)}
+		}
+		return outs, nil
+	}
+	dir := fmt.Sprintf("/%s/shuffle-%d/sorted", d.job.ID, sh.ID)
+	if err := d.glider.client.MkdirAll(ctx, dir); err != nil {
+		return nil, fmt.Errorf("engine: creating Glider directory %s: %w", dir, err)
+	}
+	for p := range outs {
+		outs[p] = GliderSortOutput{Action: ActionPath(d.job.ID, sh.ID, p), File: fmt.Sprintf("%s/part-%05d", dir, p)}
+	}
+	return outs, nil
+}
+
+// prepareFilters creates one filter action per task of each stage whose
+// Filter is lowered onto Glider, over the byte range the task would have
+// read.
+func (d *driver) prepareFilters(ctx context.Context) error {
+	for _, st := range d.job.Plan.Stages {
+		if !st.GliderFilter {
+			continue
+		}
+		f, ok := d.job.GliderFilters[st.FilterNode]
+		if !ok {
+			return fmt.Errorf("engine: stage %d: no predicate for the Filter lowered onto Glider", st.ID)
+		}
+		if st.Input != planner.FromSource {
+			return fmt.Errorf("engine: stage %d: a Filter lowered onto Glider must read a source", st.ID)
+		}
+		dir := fmt.Sprintf("/%s/filter-%d", d.job.ID, st.ID)
+		if err := d.glider.client.MkdirAll(ctx, dir); err != nil {
+			return fmt.Errorf("engine: creating Glider directory %s: %w", dir, err)
+		}
+		ins := d.job.Inputs[st.Source]
+		paths := make([]string, len(ins))
+		for i, in := range ins {
+			if in.Kind != InputText {
+				return fmt.Errorf("engine: stage %d: a Filter lowered onto Glider needs text input, not %s", st.ID, in.Kind)
+			}
+			src, err := d.cfg.OpenStore(ctx, in.URL, d.job.StoreOptions)
+			if err != nil {
+				return err
+			}
+			file, ok := d.gliderPathOf(src, in.Key)
+			if !ok {
+				return fmt.Errorf("engine: stage %d: input %s/%s is not in the job's Glider namespace; a Filter can be lowered only onto it", st.ID, in.URL, in.Key)
+			}
+			paths[i] = fmt.Sprintf("%s/split-%05d", dir, i)
+			opts := map[string]string{"input": file, "predicate": f.Predicate, "arg": f.Arg,
+				"offset": fmt.Sprint(in.Off), "length": fmt.Sprint(in.Len)}
+			if _, err := d.glider.client.CreateAction(ctx, paths[i], glider.ActionFilter, glider.ActionOptions{Options: opts}); err != nil {
+				return fmt.Errorf("engine: creating Glider filter action %s: %w", paths[i], err)
+			}
+		}
+		d.glider.filters[st.ID] = paths
+	}
+	return nil
+}
+
+// copyGliderOutput copies a part file a sort action wrote in Glider to the
+// sink's staging store (an output outside the job's Glider namespace).
+func (d *driver) copyGliderOutput(ctx context.Context, file string, st *staging, key string) (int64, error) {
+	r, err := d.glider.client.Open(ctx, file)
+	if err != nil {
+		return 0, fmt.Errorf("engine: reading Glider output %s: %w", file, err)
+	}
+	defer r.Close()
+	cr := &countingReader{r: r}
+	if err := st.store.Put(ctx, key, cr); err != nil {
+		return cr.n, fmt.Errorf("engine: committing Glider output %s: %w", file, err)
+	}
+	return cr.n, nil
 }
 
 // gliderStored measures the state Glider's actions hold when a glider
@@ -206,4 +494,39 @@ func (d *driver) closeGlider() {
 	}
 	_ = d.glider.client.DeleteAll(context.Background(), "/"+d.job.ID)
 	_ = d.glider.client.Close()
+}
+
+// commitGliderOutput copies one part file a sort action wrote in Glider to
+// the sink's staging store as key, and accounts for the copy.
+func (d *driver) commitGliderOutput(ctx context.Context, node int, st *staging, o SinkOutput, key string) error {
+	n, err := d.copyGliderOutput(ctx, o.Glider, st, key)
+	d.report.mu.Lock()
+	for _, sh := range d.job.Plan.Shuffles {
+		if sh.GliderOutput && d.sortSink(sh) == node {
+			d.report.Shuffles[sh.ID].BytesCopiedAtCommit += n
+		}
+	}
+	d.report.mu.Unlock()
+	return err
+}
+
+// reportSortOutputs records what the sort actions of GliderOutput
+// shuffles wrote straight to storage.
+func (d *driver) reportSortOutputs() {
+	for _, sh := range d.job.Plan.Shuffles {
+		if !sh.GliderOutput {
+			continue
+		}
+		var n int64
+		for t := range d.job.Plan.Stages[sh.Consumer].Tasks {
+			if w := d.sched.Winner(TaskRef{sh.Consumer, t}); w != nil {
+				for _, o := range w.Sinks {
+					n += o.Bytes
+				}
+			}
+		}
+		d.report.mu.Lock()
+		d.report.Shuffles[sh.ID].BytesWrittenByActions = n
+		d.report.mu.Unlock()
+	}
 }

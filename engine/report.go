@@ -127,6 +127,13 @@ type ShuffleReport struct {
 	// the map outputs' partitions (data shipping), or the state of its
 	// Glider actions when the reduce stage started (glider).
 	BytesStored int64 `json:"bytes_stored"`
+	// BytesWrittenByActions is what a glider sort's actions wrote straight
+	// to storage as the output's part files (Shuffle.GliderOutput): moved
+	// inside the store, never through a worker. BytesCopiedAtCommit is
+	// the part of it the driver copied to an output outside the job's
+	// Glider namespace when committing (zero when the output is in it).
+	BytesWrittenByActions int64 `json:"bytes_written_by_actions,omitempty"`
+	BytesCopiedAtCommit   int64 `json:"bytes_copied_at_commit,omitempty"`
 }
 
 // TaskReport describes the winning attempt of one task.

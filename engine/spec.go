@@ -123,6 +123,12 @@ type InputSpec struct {
 	// task) instead of Segments.
 	Glider  bool `json:"glider,omitempty"`
 	Shuffle int  `json:"shuffle,omitempty"`
+	// SortOutput: the partition's sort action writes the sink's part file
+	// itself; the task only triggers that and reports the file.
+	SortOutput *GliderSortOutput `json:"sort_output,omitempty"`
+	// GliderAction: read the lines a Glider filter action streams (a
+	// Filter lowered onto text stored in Glider) instead of the range.
+	GliderAction string `json:"glider_action,omitempty"`
 }
 
 // Segment is a byte range of an object in the temporary store.
@@ -200,6 +206,9 @@ type SinkOutput struct {
 	Key     string `json:"key"`
 	Records int64  `json:"records"`
 	Bytes   int64  `json:"bytes"`
+	// Glider, when set, is the Glider file a sort action wrote for this
+	// output (Key is then empty): the commit copies it to the output.
+	Glider string `json:"glider,omitempty"`
 }
 
 // decodeSpec parses and checks a descriptor.

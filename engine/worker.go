@@ -169,6 +169,9 @@ func (t *task) abort() {
 
 func (t *task) run(ctx context.Context) error {
 	spec := t.spec
+	if spec.Input.SortOutput != nil {
+		return t.commitSortAction(ctx)
+	}
 	t.emits = make([]any, len(spec.Ops))
 	for i := len(spec.Ops) - 1; i >= 0; i-- {
 		e, err := t.build(ctx, i)
@@ -334,6 +337,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 		f, ok := emit.(func(string))
 		if !ok {
 			return fmt.Errorf("engine: text input feeds %T, want func(string)", emit)
+		}
+		if in.GliderAction != "" {
+			return t.readFilterAction(ctx, f)
 		}
 		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
 		if err != nil {
@@ -560,7 +566,7 @@ func (t *task) finish(ctx context.Context) error {
 			return err
 		}
 		if s.glider {
-			sent, err := t.writeActions(ctx, s.shuffle, parts)
+			sent, err := t.writeActions(ctx, s.shuffle, t.spec.Ops[s.op].Range, parts)
 			m.ShuffleBytesWritten += sent
 			if err != nil {
 				return err

@@ -184,6 +184,18 @@ func (r *Registry) HasCombiner(name string) bool {
 	return r.combiners[name] != nil
 }
 
+// Predicates returns a copy of the predicate factories by name (to copy
+// them into another registry).
+func (r *Registry) Predicates() map[string]PredicateFactory {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]PredicateFactory, len(r.predicates))
+	for k, f := range r.predicates {
+		out[k] = f
+	}
+	return out
+}
+
 // HasPredicate reports whether a predicate is registered under name.
 func (r *Registry) HasPredicate(name string) bool {
 	r.mu.RLock()

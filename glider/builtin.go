@@ -36,7 +36,13 @@ const (
 	// the action to storage without crossing back to the reader. Option
 	// "values" = "true" writes only each record's value to the output,
 	// followed by option "terminator" (e.g. "\n"), the layout of a
-	// job's output part file.
+	// job's output part file. Option "value-key" = N sorts records whose
+	// key is empty by the first N bytes of their value (0: the whole
+	// value), so records need not carry a copy of their key. Option
+	// "writer-ids" = "true" expects every write stream to start with a
+	// SortWriterKey record naming its writer: a writer's later stream
+	// replaces its earlier one (a retried task), and equal keys come out
+	// in writer order, then stream order.
 	ActionSort = "sort"
 	// ActionFilter reads the file (or every file of the directory, in
 	// name order) named by option "input" and streams only the lines
@@ -353,24 +359,43 @@ func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
 
 func (a *mergeAction) StateBytes() int64 { return a.bytes }
 
-// sortAction collects records and sorts them by key.
+// SortWriterKey is the key of the header record that starts every write
+// stream of a sort action created with option "writer-ids" = "true"; its
+// value is the writer's number as a uvarint.
+const SortWriterKey = "\x00gale.writer"
+
+// sortAction collects records and sorts them by key. Each clean write
+// stream is one arena of records; sorting orders references to them
+// stably, so ties keep the order of the arenas (arrival order, or writer
+// number with writer ids) and, within one, the stream's order.
 type sortAction struct {
 	env     *Env
 	lines   bool
 	writers int
 	ended   int
 	output  string
-	arena   []byte
-	recs    []sortRec
-	sorted  bool
 	// onRead: reads write the output and return a summary.
 	onRead     bool
 	values     bool
 	terminator string
+	// writerIDs: streams start with a SortWriterKey header; a writer's
+	// later stream replaces its earlier one.
+	writerIDs bool
+	// valueKey >= 0: a record with an empty key is sorted by the first
+	// valueKey bytes of its value (all of it for 0).
+	valueKey int
+
+	arenas  [][]byte   // one per stream kept
+	offs    [][]uint32 // record offsets per arena
+	writer  []uint64   // writer number per arena (writer ids)
+	byID    map[uint64]int
+	recs    []sortRec // every record, sorted when sorted is set
+	sorted  bool
+	records int
 }
 
-// sortRec is the arena offset of one record.
-type sortRec struct{ k uint32 }
+// sortRec locates one record: arena a, offset k.
+type sortRec struct{ a, k uint32 }
 
 func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
 	a.env = env
@@ -404,33 +429,36 @@ func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
 	default:
 		return fmt.Errorf("option commit=%q: want read or nothing", cm)
 	}
-	switch v := env.Options["values"]; v {
-	case "", "false":
-	case "true":
-		a.values = true
-	default:
-		return fmt.Errorf("option values=%q: want true or false", v)
+	for _, o := range []struct {
+		name string
+		dst  *bool
+	}{{"values", &a.values}, {"writer-ids", &a.writerIDs}} {
+		switch v := env.Options[o.name]; v {
+		case "", "false":
+		case "true":
+			*o.dst = true
+		default:
+			return fmt.Errorf("option %s=%q: want true or false", o.name, v)
+		}
+	}
+	if a.writerIDs && a.lines {
+		return fmt.Errorf("option writer-ids needs format records")
 	}
 	a.terminator = env.Options["terminator"]
-	return nil
-}
-
-// The arena holds every record as written (AppendRecord encoding), so a
-// record is one offset and sorting moves 8-byte entries, not data. Offsets
-// are uint32: one sort action holds at most 4 GiB.
-func (a *sortAction) add(k, v []byte) error {
-	if len(a.arena)+len(k)+len(v)+20 > 1<<32-1 {
-		return fmt.Errorf("sort action holds more than 4 GiB; use more sort actions")
+	a.byID = map[uint64]int{}
+	a.valueKey = -1
+	if v := env.Options["value-key"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("option value-key=%q: want the number of leading value bytes that make the key (0: all)", v)
+		}
+		a.valueKey = n
 	}
-	off := uint32(len(a.arena))
-	a.arena = AppendRecord(a.arena, k, v)
-	a.recs = append(a.recs, sortRec{k: off})
-	a.sorted = false
 	return nil
 }
 
 func (a *sortAction) rec(r sortRec) (k, v []byte) {
-	b := a.arena[r.k:]
+	b := a.arenas[r.a][r.k:]
 	kl, n := binary.Uvarint(b)
 	k = b[n : n+int(kl)]
 	b = b[n+int(kl):]
@@ -438,29 +466,28 @@ func (a *sortAction) rec(r sortRec) (k, v []byte) {
 	return k, b[n : n+int(vl)]
 }
 
-// OnWrite collects the stream into a staging arena and appends it to the
-// action's records only at the stream's clean end: a stream cut midway
-// adds nothing.
+// OnWrite collects the stream into an arena of its own and keeps it only
+// at the stream's clean end: a stream cut midway adds nothing.
 func (a *sortAction) OnWrite(ctx context.Context, r io.Reader) error {
-	main := *a
-	a.arena, a.recs = nil, nil
-	err := a.collect(r)
-	staged, stagedRecs := a.arena, a.recs
-	a.arena, a.recs, a.sorted = main.arena, main.recs, main.sorted
+	arena, offs, id, err := a.collect(r)
 	if err != nil {
 		return err
 	}
-	if len(stagedRecs) > 0 {
-		if len(a.arena)+len(staged) > 1<<32-1 {
-			return fmt.Errorf("sort action holds more than 4 GiB; use more sort actions")
+	if a.writerIDs {
+		if i, ok := a.byID[id]; ok {
+			// A retried writer: its new stream replaces the old one.
+			a.records += len(offs) - len(a.offs[i])
+			a.arenas[i], a.offs[i] = arena, offs
+		} else {
+			a.byID[id] = len(a.arenas)
+			a.arenas, a.offs, a.writer = append(a.arenas, arena), append(a.offs, offs), append(a.writer, id)
+			a.records += len(offs)
 		}
-		base := uint32(len(a.arena))
-		a.arena = append(a.arena, staged...)
-		for _, r := range stagedRecs {
-			a.recs = append(a.recs, sortRec{k: base + r.k})
-		}
-		a.sorted = false
+	} else if len(offs) > 0 {
+		a.arenas, a.offs = append(a.arenas, arena), append(a.offs, offs)
+		a.records += len(offs)
 	}
+	a.sorted = false
 	a.ended++
 	if a.writers > 0 && a.ended == a.writers {
 		a.sort()
@@ -472,46 +499,105 @@ func (a *sortAction) OnWrite(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
-func (a *sortAction) collect(r io.Reader) error {
+// collect reads one stream into an arena (records as AppendRecord encodes
+// them) and the offsets of its records; with writer ids it first reads the
+// header.
+func (a *sortAction) collect(r io.Reader) (arena []byte, offs []uint32, id uint64, err error) {
+	add := func(k, v []byte) error {
+		if len(arena)+len(k)+len(v)+20 > 1<<32-1 {
+			return fmt.Errorf("one write stream to a sort action holds more than 4 GiB; split it")
+		}
+		offs = append(offs, uint32(len(arena)))
+		arena = AppendRecord(arena, k, v)
+		return nil
+	}
 	if a.lines {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), MaxRecord)
 		for sc.Scan() {
-			if err := a.add(sc.Bytes(), nil); err != nil {
-				return err
+			if err := add(sc.Bytes(), nil); err != nil {
+				return nil, nil, 0, err
 			}
 		}
-		if err := sc.Err(); err != nil {
-			return err
+		return arena, offs, 0, sc.Err()
+	}
+	rr := NewRecordReader(r)
+	if a.writerIDs {
+		k, v, err := rr.Next()
+		if err == io.EOF {
+			return nil, nil, 0, fmt.Errorf("a write stream to a sort action with writer ids is empty: it must start with a %q record", SortWriterKey)
 		}
-	} else {
-		rr := NewRecordReader(r)
-		for {
-			k, v, err := rr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if err := a.add(k, v); err != nil {
-				return err
-			}
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		n := 0
+		if string(k) == SortWriterKey {
+			id, n = binary.Uvarint(v)
+		}
+		if n <= 0 || n != len(v) {
+			return nil, nil, 0, fmt.Errorf("the first record of a write stream must be (%q, uvarint writer number), got key %q", SortWriterKey, k)
 		}
 	}
-	return nil
+	for {
+		k, v, err := rr.Next()
+		if err == io.EOF {
+			return arena, offs, id, nil
+		}
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if err := add(k, v); err != nil {
+			return nil, nil, 0, err
+		}
+	}
 }
 
+// sort orders every record by key, ties in arena order (writer number with
+// writer ids, else arrival) and then stream order.
 func (a *sortAction) sort() {
 	if a.sorted {
 		return
 	}
+	order := make([]int, len(a.arenas))
+	for i := range order {
+		order[i] = i
+	}
+	if a.writerIDs {
+		slices.SortFunc(order, func(x, y int) int { return cmpUint64(a.writer[x], a.writer[y]) })
+	}
+	a.recs = make([]sortRec, 0, a.records)
+	for _, i := range order {
+		for _, k := range a.offs[i] {
+			a.recs = append(a.recs, sortRec{a: uint32(i), k: k})
+		}
+	}
 	slices.SortStableFunc(a.recs, func(x, y sortRec) int {
-		kx, _ := a.rec(x)
-		ky, _ := a.rec(y)
-		return bytes.Compare(kx, ky)
+		return bytes.Compare(a.key(x), a.key(y))
 	})
 	a.sorted = true
+}
+
+// key returns the sort key of a record: its key, or with value-key and an
+// empty key, the leading bytes of its value.
+func (a *sortAction) key(r sortRec) []byte {
+	k, v := a.rec(r)
+	if len(k) == 0 && a.valueKey >= 0 {
+		if a.valueKey > 0 && len(v) > a.valueKey {
+			return v[:a.valueKey]
+		}
+		return v
+	}
+	return k
+}
+
+func cmpUint64(x, y uint64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
 // writeOutput writes the sorted records to the output file, replacing a
@@ -582,7 +668,13 @@ func ParseSortSummary(b []byte) (records, size int64, err error) {
 	return records, size, nil
 }
 
-func (a *sortAction) StateBytes() int64 { return int64(len(a.arena) + 8*len(a.recs)) }
+func (a *sortAction) StateBytes() int64 {
+	n := int64(8 * len(a.recs))
+	for i := range a.arenas {
+		n += int64(len(a.arenas[i]) + 4*len(a.offs[i]))
+	}
+	return n
+}
 
 // filterAction streams the matching lines of files next to it.
 type filterAction struct {

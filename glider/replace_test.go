@@ -2,6 +2,7 @@ package glider
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -245,5 +246,51 @@ func TestFilterRange(t *testing.T) {
 		if got.String() != want.String() {
 			t.Fatalf("ranges of %d bytes: got %d bytes, want %d", chunk, got.Len(), want.Len())
 		}
+	}
+}
+
+// TestSortWriterIDs streams equal keys from writers out of order and
+// repeats one writer's stream (a retried task): ties come out in writer
+// order, and the retried writer's records count once.
+func TestSortWriterIDs(t *testing.T) {
+	cl := startCluster(t, DefaultClusterConfig())
+	c := dial(t, cl, "t")
+	ctx := testCtx(t)
+	if _, err := c.CreateAction(ctx, "/s", ActionSort, ActionOptions{Options: map[string]string{"writer-ids": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	stream := func(id uint64, vals ...string) []byte {
+		b := AppendRecord(nil, []byte(SortWriterKey), binary.AppendUvarint(nil, id))
+		for _, v := range vals {
+			b = AppendRecord(b, []byte("k"), []byte(v))
+		}
+		return b
+	}
+	for _, s := range [][]byte{stream(2, "c1", "c2"), stream(0, "a1"), stream(1, "b-old"), stream(1, "b1", "b2")} {
+		if err := c.WriteAction(ctx, "/s", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WriteAction(ctx, "/s", AppendRecord(nil, []byte("no header"), nil)); !errors.Is(err, ErrActionFailed) {
+		t.Fatalf("stream without a header = %v, want ErrActionFailed", err)
+	}
+	out, err := c.ReadAction(ctx, "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := NewRecordReader(bytes.NewReader(out))
+	var got []string
+	for {
+		_, v, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(v))
+	}
+	if want := []string{"a1", "b1", "b2", "c1", "c2"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }

@@ -30,6 +30,23 @@ type Options struct {
 	// instead of writing shuffle objects (data shipping). Other shuffles
 	// (GroupByKey, unlifted combines, Iterate) ship data either way.
 	Glider bool
+	// GliderSortSinks names the Sort nodes whose sorted elements, written
+	// one after the other (with a line terminator for text), are exactly
+	// the part file of the sink that consumes them: the caller checked the
+	// element encoding and the sink format. With Glider, the sort actions
+	// of such a sort write the part files themselves when the sink is the
+	// only operation of the consuming stage (Shuffle.GliderOutput).
+	GliderSortSinks map[int]bool
+	// GliderFilters names the Narrow nodes — line filters by a predicate
+	// registered with the active servers, over a text source stored in the
+	// job's Glider namespace — that may be lowered onto Glider filter
+	// actions. A node is lowered when it is the only consumer of its
+	// source: the source's tasks then read the actions' output.
+	GliderFilters map[int]bool
+	// GliderValueKeys gives, for Sort nodes whose records to Glider carry
+	// no key of their own, how many leading bytes of the value make the
+	// key (0: all of it); Shuffle.GliderValueKey.
+	GliderValueKeys map[int]int
 }
 
 func (o Options) withDefaults() Options {
@@ -133,6 +150,11 @@ type Stage struct {
 	// names the sort).
 	Role        StageRole
 	SortShuffle int
+	// GliderFilter reports that the stage's source is read through Glider
+	// filter actions that apply FilterNode (a Narrow node, not among the
+	// stage's Ops) next to the data; Roots are fed its output.
+	GliderFilter bool
+	FilterNode   int
 }
 
 // Shuffle is one shuffle edge between stages.
@@ -162,6 +184,15 @@ type Shuffle struct {
 	// Glider reports that the shuffle goes through Glider actions (merge
 	// actions for a lifted combine, sort actions for a sort).
 	Glider bool
+	// GliderOutput reports a glider sort whose sort actions write the
+	// consuming sink's part files straight to storage (thesis Fig. 5.9):
+	// the consumer stage's tasks only trigger each action's write and
+	// report the file, so the sorted data never crosses back to workers.
+	GliderOutput bool
+	// GliderValueKey, when at least 0, tells the sort actions that records
+	// with an empty key sort by that many leading bytes of their value
+	// (all of it for 0); -1 when records carry their keys.
+	GliderValueKey int
 }
 
 // Strategy names the shuffle's strategy for reports.
@@ -220,6 +251,10 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 		s := &c.plan.Shuffles[i]
 		s.Partitions = c.partitions(l.Nodes[s.Node], s)
 		s.Glider = opt.Glider && (s.Combined || s.Range)
+		s.GliderValueKey = -1
+		if n, ok := opt.GliderValueKeys[s.Node]; ok && s.Glider && s.Range {
+			s.GliderValueKey = n
+		}
 	}
 	// Source stages first, then shuffle stages in node order: a shuffle's
 	// producers always precede it because node IDs are topological.
@@ -232,6 +267,18 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 		s := &c.plan.Shuffles[i]
 		st := c.addStage(FromShuffle, s.Node, s.ID, s.Partitions, s.Producers)
 		s.Consumer = st
+	}
+	// A glider sort consumed only by a sink whose part file is the sorted
+	// elements themselves is written by its sort actions.
+	for i := range c.plan.Shuffles {
+		s := &c.plan.Shuffles[i]
+		if !s.Glider || !s.Range || !opt.GliderSortSinks[s.Node] || s.Consumer < 0 {
+			continue
+		}
+		st := c.plan.Stages[s.Consumer]
+		if len(st.Roots) == 1 && len(st.Ops) == 1 && st.Ops[st.Roots[0]].Kind == OpSink {
+			s.GliderOutput = true
+		}
 	}
 	// A shuffle written by nobody (its producers were pruned) would run
 	// empty reduce tasks; that cannot happen since every shuffle reads a
@@ -279,7 +326,12 @@ func (c *compiler) partitions(n Node, s *Shuffle) int {
 
 func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) int {
 	st := Stage{Input: in, Source: node, Shuffle: shuffle, Tasks: tasks, Deps: append([]int(nil), deps...)}
-	for _, cons := range c.consumers[node] {
+	feeds := c.consumers[node]
+	if c.opt.Glider && in == FromSource && len(feeds) == 1 && c.opt.GliderFilters[feeds[0]] && c.l.Nodes[feeds[0]].Kind == Narrow {
+		st.GliderFilter, st.FilterNode = true, feeds[0]
+		feeds = c.consumers[feeds[0]]
+	}
+	for _, cons := range feeds {
 		if r, ok := c.fuse(&st, cons); ok {
 			st.Roots = append(st.Roots, r)
 		}
@@ -313,7 +365,7 @@ func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) 
 // sort shuffle sh, ending in a sample of its keys instead of the write.
 func sampling(st Stage, sh int) Stage {
 	smp := Stage{Input: st.Input, Source: st.Source, Shuffle: st.Shuffle, Tasks: st.Tasks, Deps: append([]int(nil), st.Deps...),
-		Role: Sampling, SortShuffle: sh}
+		Role: Sampling, SortShuffle: sh, GliderFilter: st.GliderFilter, FilterNode: st.FilterNode}
 	var copyOp func(i int) (int, bool)
 	copyOp = func(i int) (int, bool) {
 		op := st.Ops[i]
@@ -417,6 +469,9 @@ func (p *Plan) Explain() string {
 			if n.SourceBytes > 0 {
 				fmt.Fprintf(&b, " [%s]", FormatBytes(n.SourceBytes))
 			}
+			if st.GliderFilter {
+				fmt.Fprintf(&b, " through Glider filter actions applying %s", nodes[st.FilterNode].Label)
+			}
 		case FromShuffle:
 			s := p.Shuffles[st.Shuffle]
 			how := "grouped"
@@ -424,6 +479,8 @@ func (p *Plan) Explain() string {
 				how = "partial aggregates merged"
 			} else if nodes[s.Node].Kind == Combine {
 				how = "values combined"
+			} else if s.Range && s.GliderOutput {
+				how = "each partition's sort action writes its part file; tasks only commit"
 			} else if s.Range {
 				how = "each partition sorted"
 			} else if nodes[s.Node].Kind == Iterate {
