@@ -93,7 +93,7 @@ type driver struct {
 	sched       *engine.Scheduler
 	report      *engine.Report
 
-	mu      sync.Mutex // guards winners' map (written by the loop only, read by it too)
+	mu      sync.Mutex // guards winners (written by invocation goroutines) and the report's invocation counts
 	winners map[*engine.TaskResult]*worker.Result
 }
 
