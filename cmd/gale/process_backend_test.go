@@ -3,31 +3,60 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/galeproject/gale/internal/textgen"
 	"github.com/galeproject/gale/internal/wordref"
 )
 
-// buildGale builds the gale command into a temporary directory: the
+// galeBuild is the gale binary built once for every test of this package
+// that runs it (building takes far longer than any of them); TestMain
+// removes it.
+var galeBuild struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if galeBuild.dir != "" {
+		os.RemoveAll(galeBuild.dir)
+	}
+	os.Exit(code)
+}
+
+// buildGale returns the gale command built into a temporary directory: the
 // process backend re-executes its own binary, which a test binary is not.
+// Tests must not modify the file; copy it to change it.
 func buildGale(t *testing.T) string {
 	t.Helper()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		goCmd = "go"
+	galeBuild.once.Do(func() {
+		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goCmd); err != nil {
+			goCmd = "go"
+		}
+		if galeBuild.dir, galeBuild.err = os.MkdirTemp("", "gale-cmd-test-"); galeBuild.err != nil {
+			return
+		}
+		galeBuild.bin = filepath.Join(galeBuild.dir, "gale")
+		out, err := exec.Command(goCmd, "build", "-o", galeBuild.bin, ".").CombinedOutput()
+		if err != nil {
+			galeBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if galeBuild.err != nil {
+		t.Fatal(galeBuild.err)
 	}
-	bin := filepath.Join(t.TempDir(), "gale")
-	out, err := exec.Command(goCmd, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return galeBuild.bin
 }
 
 // partFiles reads an output directory's part files by name.
