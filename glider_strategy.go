@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/galeproject/gale/engine"
@@ -121,7 +122,7 @@ func (k *lineFilterKernel) Build(next any) (any, error) {
 // reg are skipped, so one registry can serve several pipelines.
 func RegisterGliderFunctions(p *Pipeline, reg *glider.Registry) error {
 	for _, n := range p.nodes {
-		if n.Kind != planner.Combine || reg.HasCombiner(n.Kernel) {
+		if n.Kind != planner.Combine || reg.HasCombiner(n.Kernel) || gliderCombineName(p, n.Kernel) != n.Kernel {
 			continue
 		}
 		m, err := kernel.Lookup[kernel.Merger](p.reg, n.Kernel)
@@ -136,6 +137,61 @@ func RegisterGliderFunctions(p *Pipeline, reg *glider.Registry) error {
 		}
 	}
 	return nil
+}
+
+// gliderNative is implemented by combine kernels whose encoded
+// accumulators a built-in Glider combiner folds natively: int64 counts and
+// sums (zig-zag varints, Gale's int64 encoding) are glider.CombineInt64Sum,
+// which merge actions fold without decoding and re-encoding every value —
+// and which every active server knows, `gale glider serve` included.
+type gliderNative interface {
+	gliderCombiner() string
+}
+
+func (countKernel[T]) gliderCombiner() string { return glider.CombineInt64Sum }
+
+func (k *combineKernel[K, V, A, O]) gliderCombiner() string {
+	var acc A
+	switch any(acc).(type) {
+	case int64, int:
+	default:
+		return ""
+	}
+	idc, ok := any(k.c).(interface{ combinerID() (string, error) })
+	if !ok {
+		return ""
+	}
+	// Gale's own count and sum combiners: their accumulators are the
+	// int64 (or int) count or sum itself.
+	switch id, _ := idc.combinerID(); {
+	case id == "count", strings.HasPrefix(id, "sum:"):
+		return glider.CombineInt64Sum
+	}
+	return ""
+}
+
+// gliderValuesFold reports whether the kernel's values are accumulators
+// too (sums), so merge actions can fold values streamed unlifted.
+func (k *combineKernel[K, V, A, O]) gliderValuesFold() bool {
+	idc, ok := any(k.c).(interface{ combinerID() (string, error) })
+	if !ok || k.gliderCombiner() == "" {
+		return false
+	}
+	id, _ := idc.combinerID()
+	return strings.HasPrefix(id, "sum:")
+}
+
+// gliderCombineName is the name of the combine function merge actions use
+// for a combine kernel: a built-in one where it folds the same encoding,
+// else the kernel's own name (registered by startGlider or
+// RegisterGliderFunctions).
+func gliderCombineName(p *Pipeline, kname string) string {
+	if k, err := kernel.Lookup[gliderNative](p.reg, kname); err == nil {
+		if n := k.gliderCombiner(); n != "" {
+			return n
+		}
+	}
+	return kname
 }
 
 // gliderSinker is implemented by sort kernels whose sorted values, each
@@ -157,7 +213,13 @@ func gliderPlanOptions(ctx context.Context, p *Pipeline, cfg runConfig, job *eng
 	}
 	o.GliderSortSinks = map[int]bool{}
 	o.GliderValueKeys = map[int]int{}
+	o.GliderUnlifted = map[int]bool{}
 	for _, n := range p.nodes {
+		if n.Kind == planner.Combine {
+			if k, err := kernel.Lookup[interface{ gliderValuesFold() bool }](p.reg, n.Kernel); err == nil && k.gliderValuesFold() {
+				o.GliderUnlifted[n.ID] = true
+			}
+		}
 		if n.Kind != planner.Sort {
 			continue
 		}
@@ -240,7 +302,7 @@ func startGlider(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Jo
 	combiners := map[string]string{}
 	for _, sh := range job.Plan.Shuffles {
 		if sh.Glider && !sh.Range {
-			combiners[sh.Kernel] = sh.Kernel
+			combiners[sh.Kernel] = gliderCombineName(p, sh.Kernel)
 		}
 	}
 	if cfg.glider != nil {
@@ -249,7 +311,10 @@ func startGlider(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Jo
 		return func() error { return nil }, nil
 	}
 	reg := glider.DefaultRegistry()
-	for name := range combiners {
+	for name, fn := range combiners {
+		if fn != name {
+			continue // a built-in combiner
+		}
 		m, err := kernel.Lookup[kernel.Merger](p.reg, name)
 		if err != nil {
 			for _, sh := range job.Plan.Shuffles {

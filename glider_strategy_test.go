@@ -3,6 +3,7 @@ package gale_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,5 +94,47 @@ func TestGliderShuffleMatchesDataShipping(t *testing.T) {
 		moved(ds.report), moved(gl.report), ds.report.Shuffles[0].BytesStored, gl.report.Shuffles[0].BytesStored)
 	if moved(gl.report) >= moved(ds.report) {
 		t.Errorf("glider moved %d shuffle bytes, data shipping %d", moved(gl.report), moved(ds.report))
+	}
+}
+
+func gliderPair(i int64) gale.KV[int64, int64] {
+	return gale.KV[int64, int64]{Key: i % 97, Value: i*7919 - 1<<40}
+}
+
+// TestGliderUnliftedSum streams every (key, value) pair of an unlifted
+// SumPerKey into merge actions: the sums equal data shipping's and the
+// independently computed ones, and the merge actions hold a dictionary of
+// the keys instead of every pair.
+func TestGliderUnliftedSum(t *testing.T) {
+	const n = 50000
+	want := map[int64]int64{}
+	for i := range int64(n) {
+		kv := gliderPair(i)
+		want[kv.Key] += kv.Value
+	}
+	run := func(strategy string) (map[int64]int64, *gale.Report) {
+		p := gale.NewPipeline()
+		sums := gale.Collect(gale.SumPerKey(gale.Generate(p, n, gliderPair)))
+		r, err := gale.Run(context.Background(), p, gale.Workers(2), gale.NoCombinerLifting(), gale.ShuffleStrategy(strategy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]int64{}
+		for _, kv := range sums.Values() {
+			got[kv.Key] = kv.Value
+		}
+		return got, r
+	}
+	ds, dsr := run(gale.DataShipping)
+	gl, glr := run(gale.GliderShuffle)
+	if !maps.Equal(ds, want) || !maps.Equal(gl, want) {
+		t.Fatalf("sums differ: data shipping %d keys, glider %d keys, want %d", len(ds), len(gl), len(want))
+	}
+	if glr.Shuffles[0].Strategy != "glider" {
+		t.Fatalf("the unlifted sum shipped data: %+v", glr.Shuffles[0])
+	}
+	t.Logf("stored: data shipping %d bytes, glider %d bytes", dsr.Shuffles[0].BytesStored, glr.Shuffles[0].BytesStored)
+	if glr.Shuffles[0].BytesStored*100 > dsr.Shuffles[0].BytesStored {
+		t.Errorf("glider stored %d bytes, more than 1%% of data shipping's %d", glr.Shuffles[0].BytesStored, dsr.Shuffles[0].BytesStored)
 	}
 }

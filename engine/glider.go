@@ -364,7 +364,10 @@ func (d *driver) prepareGlider(ctx context.Context) error {
 					o["output"], _ = d.gliderPathOf(d.staging[d.sortSink(sh)].store, outs[p].Key)
 				}
 			}
-			if _, err := c.CreateAction(ctx, path, typ, glider.ActionOptions{Options: o}); err != nil {
+			// Interleaving lets a map task's stream go on while another
+			// waits for data: merge and sort actions stage each stream
+			// and fold it into their state only at its end.
+			if _, err := c.CreateAction(ctx, path, typ, glider.ActionOptions{Options: o, Interleave: true}); err != nil {
 				return fmt.Errorf("engine: creating Glider action %s: %w", path, err)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/galeproject/gale/glider/internal/wire"
 )
@@ -365,9 +366,11 @@ func (a *mergeAction) StateBytes() int64 { return a.bytes }
 const SortWriterKey = "\x00gale.writer"
 
 // sortAction collects records and sorts them by key. Each clean write
-// stream is one arena of records; sorting orders references to them
-// stably, so ties keep the order of the arenas (arrival order, or writer
-// number with writer ids) and, within one, the stream's order.
+// stream keeps its records in blocks of sortBlock bytes (growing one
+// buffer by doubling would copy the data again and again); sorting orders
+// references to them stably, so ties keep the order of the streams
+// (arrival order, or writer number with writer ids) and, within one, the
+// stream's order.
 type sortAction struct {
 	env     *Env
 	lines   bool
@@ -385,17 +388,59 @@ type sortAction struct {
 	// valueKey bytes of its value (all of it for 0).
 	valueKey int
 
-	arenas  [][]byte   // one per stream kept
-	offs    [][]uint32 // record offsets per arena
-	writer  []uint64   // writer number per arena (writer ids)
+	streams []*sortStream // the streams kept
+	writer  []uint64      // writer number per stream (writer ids)
 	byID    map[uint64]int
+	blocks  [][]byte  // every stream's blocks, in sort order, once sorted
 	recs    []sortRec // every record, sorted when sorted is set
 	sorted  bool
 	records int
 }
 
-// sortRec locates one record: arena a, offset k.
-type sortRec struct{ a, k uint32 }
+// sortBlock is the size of the blocks a sort action keeps records in.
+const sortBlock = 4 << 20
+
+// sortStream is one write stream's records: blocks of AppendRecord
+// encodings and the offsets of the records in each.
+type sortStream struct {
+	blocks [][]byte
+	offs   [][]uint32
+	n      int
+	bytes  int64
+}
+
+// add appends one record.
+func (st *sortStream) add(k, v []byte) {
+	size := uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
+	i := len(st.blocks) - 1
+	if i < 0 || cap(st.blocks[i])-len(st.blocks[i]) < size {
+		st.blocks = append(st.blocks, make([]byte, 0, max(sortBlock, size)))
+		st.offs = append(st.offs, nil)
+		i++
+	}
+	st.offs[i] = append(st.offs[i], uint32(len(st.blocks[i])))
+	st.blocks[i] = AppendRecord(st.blocks[i], k, v)
+	st.n++
+	st.bytes += int64(size)
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
+}
+
+// sortRec locates one record — arena a, record offset r — and caches
+// what sorting compares: the first 8 key bytes as a big-endian number, the
+// key's place in the arena, and the record's arrival position (seq), which
+// breaks ties so that an unstable sort gives the stable order.
+type sortRec struct {
+	pre         uint64
+	a, r        uint32
+	ko, kl, seq uint32
+}
 
 func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
 	a.env = env
@@ -458,7 +503,7 @@ func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
 }
 
 func (a *sortAction) rec(r sortRec) (k, v []byte) {
-	b := a.arenas[r.a][r.k:]
+	b := a.blocks[r.a][r.r:]
 	kl, n := binary.Uvarint(b)
 	k = b[n : n+int(kl)]
 	b = b[n+int(kl):]
@@ -469,23 +514,23 @@ func (a *sortAction) rec(r sortRec) (k, v []byte) {
 // OnWrite collects the stream into an arena of its own and keeps it only
 // at the stream's clean end: a stream cut midway adds nothing.
 func (a *sortAction) OnWrite(ctx context.Context, r io.Reader) error {
-	arena, offs, id, err := a.collect(r)
+	st, id, err := a.collect(r)
 	if err != nil {
 		return err
 	}
 	if a.writerIDs {
 		if i, ok := a.byID[id]; ok {
 			// A retried writer: its new stream replaces the old one.
-			a.records += len(offs) - len(a.offs[i])
-			a.arenas[i], a.offs[i] = arena, offs
+			a.records += st.n - a.streams[i].n
+			a.streams[i] = st
 		} else {
-			a.byID[id] = len(a.arenas)
-			a.arenas, a.offs, a.writer = append(a.arenas, arena), append(a.offs, offs), append(a.writer, id)
-			a.records += len(offs)
+			a.byID[id] = len(a.streams)
+			a.streams, a.writer = append(a.streams, st), append(a.writer, id)
+			a.records += st.n
 		}
-	} else if len(offs) > 0 {
-		a.arenas, a.offs = append(a.arenas, arena), append(a.offs, offs)
-		a.records += len(offs)
+	} else if st.n > 0 {
+		a.streams = append(a.streams, st)
+		a.records += st.n
 	}
 	a.sorted = false
 	a.ended++
@@ -499,56 +544,47 @@ func (a *sortAction) OnWrite(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
-// collect reads one stream into an arena (records as AppendRecord encodes
-// them) and the offsets of its records; with writer ids it first reads the
+// collect reads one stream's records; with writer ids it first reads the
 // header.
-func (a *sortAction) collect(r io.Reader) (arena []byte, offs []uint32, id uint64, err error) {
-	add := func(k, v []byte) error {
-		if len(arena)+len(k)+len(v)+20 > 1<<32-1 {
-			return fmt.Errorf("one write stream to a sort action holds more than 4 GiB; split it")
-		}
-		offs = append(offs, uint32(len(arena)))
-		arena = AppendRecord(arena, k, v)
-		return nil
-	}
+func (a *sortAction) collect(r io.Reader) (st *sortStream, id uint64, err error) {
+	st = &sortStream{}
 	if a.lines {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), MaxRecord)
 		for sc.Scan() {
-			if err := add(sc.Bytes(), nil); err != nil {
-				return nil, nil, 0, err
-			}
+			st.add(sc.Bytes(), nil)
 		}
-		return arena, offs, 0, sc.Err()
+		return st, 0, sc.Err()
 	}
 	rr := NewRecordReader(r)
 	if a.writerIDs {
 		k, v, err := rr.Next()
 		if err == io.EOF {
-			return nil, nil, 0, fmt.Errorf("a write stream to a sort action with writer ids is empty: it must start with a %q record", SortWriterKey)
+			return nil, 0, fmt.Errorf("a write stream to a sort action with writer ids is empty: it must start with a %q record", SortWriterKey)
 		}
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
 		n := 0
 		if string(k) == SortWriterKey {
 			id, n = binary.Uvarint(v)
 		}
 		if n <= 0 || n != len(v) {
-			return nil, nil, 0, fmt.Errorf("the first record of a write stream must be (%q, uvarint writer number), got key %q", SortWriterKey, k)
+			return nil, 0, fmt.Errorf("the first record of a write stream must be (%q, uvarint writer number), got key %q", SortWriterKey, k)
 		}
 	}
 	for {
 		k, v, err := rr.Next()
 		if err == io.EOF {
-			return arena, offs, id, nil
+			return st, id, nil
 		}
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
-		if err := add(k, v); err != nil {
-			return nil, nil, 0, err
+		if st.n == 1<<32-1 {
+			return nil, 0, fmt.Errorf("one write stream to a sort action holds more than 2^32 records; split it")
 		}
+		st.add(k, v)
 	}
 }
 
@@ -558,7 +594,7 @@ func (a *sortAction) sort() {
 	if a.sorted {
 		return
 	}
-	order := make([]int, len(a.arenas))
+	order := make([]int, len(a.streams))
 	for i := range order {
 		order[i] = i
 	}
@@ -566,28 +602,51 @@ func (a *sortAction) sort() {
 		slices.SortFunc(order, func(x, y int) int { return cmpUint64(a.writer[x], a.writer[y]) })
 	}
 	a.recs = make([]sortRec, 0, a.records)
+	a.blocks = a.blocks[:0]
 	for _, i := range order {
-		for _, k := range a.offs[i] {
-			a.recs = append(a.recs, sortRec{a: uint32(i), k: k})
+		st := a.streams[i]
+		for b, arena := range st.blocks {
+			a.blocks = append(a.blocks, arena)
+			a.addRecs(uint32(len(a.blocks)-1), arena, st.offs[b])
 		}
 	}
-	slices.SortStableFunc(a.recs, func(x, y sortRec) int {
-		return bytes.Compare(a.key(x), a.key(y))
+	// pdqsort on 8-byte prefixes, the whole key only on equal prefixes:
+	// comparing decoded records each time costs several times more.
+	slices.SortFunc(a.recs, func(x, y sortRec) int {
+		if x.pre != y.pre {
+			if x.pre < y.pre {
+				return -1
+			}
+			return 1
+		}
+		if x.kl > 8 || y.kl > 8 || x.kl != y.kl {
+			if c := bytes.Compare(a.blocks[x.a][x.ko:x.ko+x.kl], a.blocks[y.a][y.ko:y.ko+y.kl]); c != 0 {
+				return c
+			}
+		}
+		return cmpUint64(uint64(x.seq), uint64(y.seq))
 	})
 	a.sorted = true
 }
 
-// key returns the sort key of a record: its key, or with value-key and an
-// empty key, the leading bytes of its value.
-func (a *sortAction) key(r sortRec) []byte {
-	k, v := a.rec(r)
-	if len(k) == 0 && a.valueKey >= 0 {
-		if a.valueKey > 0 && len(v) > a.valueKey {
-			return v[:a.valueKey]
+// addRecs appends the sort references of the records of one block.
+func (a *sortAction) addRecs(blk uint32, arena []byte, offs []uint32) {
+	for _, off := range offs {
+		r := sortRec{a: blk, r: off, seq: uint32(len(a.recs))}
+		k, v := a.rec(r)
+		if len(k) == 0 && a.valueKey >= 0 {
+			k = v
+			if a.valueKey > 0 && len(k) > a.valueKey {
+				k = k[:a.valueKey]
+			}
 		}
-		return v
+		r.ko = uint32(cap(arena) - cap(k))
+		r.kl = uint32(len(k))
+		var p [8]byte
+		copy(p[:], k)
+		r.pre = binary.BigEndian.Uint64(p[:])
+		a.recs = append(a.recs, r)
 	}
-	return k
 }
 
 func cmpUint64(x, y uint64) int {
@@ -669,9 +728,9 @@ func ParseSortSummary(b []byte) (records, size int64, err error) {
 }
 
 func (a *sortAction) StateBytes() int64 {
-	n := int64(8 * len(a.recs))
-	for i := range a.arenas {
-		n += int64(len(a.arenas[i]) + 4*len(a.offs[i]))
+	n := int64(unsafe.Sizeof(sortRec{})) * int64(len(a.recs))
+	for _, st := range a.streams {
+		n += st.bytes + 4*int64(st.n)
 	}
 	return n
 }

@@ -47,6 +47,12 @@ type Options struct {
 	// no key of their own, how many leading bytes of the value make the
 	// key (0: all of it); Shuffle.GliderValueKey.
 	GliderValueKeys map[int]int
+	// GliderUnlifted names Combine nodes whose values have their
+	// accumulators' encoding and fold with a merge action's combine
+	// function (sums): with Glider they stream into merge actions even
+	// when the combiner is not lifted (NoLift), as the thesis's reduce
+	// streams every pair into the action.
+	GliderUnlifted map[int]bool
 }
 
 func (o Options) withDefaults() Options {
@@ -182,7 +188,8 @@ type Shuffle struct {
 	// must all run at once.
 	Iterate bool
 	// Glider reports that the shuffle goes through Glider actions (merge
-	// actions for a lifted combine, sort actions for a sort).
+	// actions for a lifted combine or a GliderUnlifted one, sort actions
+	// for a sort).
 	Glider bool
 	// GliderOutput reports a glider sort whose sort actions write the
 	// consuming sink's part files straight to storage (thesis Fig. 5.9):
@@ -250,7 +257,7 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	for i := range c.plan.Shuffles {
 		s := &c.plan.Shuffles[i]
 		s.Partitions = c.partitions(l.Nodes[s.Node], s)
-		s.Glider = opt.Glider && (s.Combined || s.Range)
+		s.Glider = opt.Glider && (s.Combined || s.Range || (l.Nodes[s.Node].Kind == Combine && opt.GliderUnlifted[s.Node]))
 		s.GliderValueKey = -1
 		if n, ok := opt.GliderValueKeys[s.Node]; ok && s.Glider && s.Range {
 			s.GliderValueKey = n

@@ -1,23 +1,32 @@
 // Command shuffle compares Gale's two shuffle strategies side by side, in
 // one run, on the same inputs: data shipping (map tasks write partitioned
-// objects to object storage, reduce tasks read their ranges back; over the
-// local filesystem and over an S3 protocol server on loopback) and glider
-// (map tasks stream into Glider merge or sort actions that combine or sort
-// as data arrives; reduce tasks read the results). For each workload it
-// reports time, shuffle bytes moved across the worker/storage boundary,
-// requests and bytes stored between the stages, and the ratios
-// glider / data shipping. Outputs are checked to be identical.
+// objects to storage, reduce tasks read their ranges back; over the local
+// filesystem, over an S3 protocol server on loopback, and over Glider
+// files) and glider (map tasks stream into Glider merge or sort actions
+// that combine or sort as data arrives; filters run in Glider filter
+// actions next to the data). For each workload it reports time, the bytes
+// that crossed the worker/storage boundary (in total and per kind),
+// requests and bytes stored between the stages, and the ratios glider /
+// data shipping. Outputs are checked to be identical.
 //
 // Workloads (the thesis's Glider experiments at this machine's scale):
 //
 //   - reduce: W map tasks × M random (key, value) pairs over 1,024 keys,
-//     summed per key (Fig. 5.5);
-//
+//     summed per key, every pair shipped as in the thesis (Fig. 5.5; the
+//     combiner is not lifted, so data shipping writes and reads every
+//     pair and glider streams every pair into the merge actions);
 //   - word count over a generated text corpus (a lifted combine);
+//   - filter then count: the lines of a text stored in Glider that hold a
+//     rare word, counted per word (Table 5.2);
+//   - sort of sort-benchmark records into an output in Glider storage
+//     (Fig. 5.9): data shipping's map tasks write range partitions and
+//     reduce tasks read, sort and write them back; glider's sort actions
+//     sort the partitions and write the part files themselves.
 //
-//   - sort of sort-benchmark records (Fig. 5.9).
+// Every glider run uses one running Glider cluster (gale.UseGlider), as a
+// deployment would; -embedded also measures a cluster started per job.
 //
-//     go run ./bench/shuffle [-pairs 5000000] [-text 256MiB] [-records 2000000] [-rounds 3]
+//	go run ./bench/shuffle [-pairs 5000000] [-text 256MiB] [-records 2000000] [-rounds 3]
 package main
 
 import (
@@ -26,12 +35,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,8 +55,10 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends/objstore"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/examples/wordcount"
+	"github.com/galeproject/gale/glider"
 	"github.com/galeproject/gale/internal/gensort"
 	"github.com/galeproject/gale/internal/textgen"
 )
@@ -62,26 +77,69 @@ func randomPair(i int64) gale.KV[int64, int64] {
 	return gale.KV[int64, int64]{Key: int64(r.IntN(1024)), Value: int64(r.Uint64())}
 }
 
+func splitWords(line string, emit func(string)) {
+	for _, w := range strings.Fields(line) {
+		emit(w)
+	}
+}
+
+func formatCount(kv gale.KV[string, int64]) string { return fmt.Sprintf("%s\t%d", kv.Key, kv.Value) }
+
 type measure struct {
-	Seconds     []float64 `json:"seconds"`
-	Median      float64   `json:"median_s"`
-	BytesMoved  int64     `json:"shuffle_bytes_moved"`
-	Requests    int64     `json:"shuffle_requests"`
-	BytesStored int64     `json:"bytes_stored"`
+	Seconds    []float64 `json:"seconds"`
+	Median     float64   `json:"median_s"`
+	CPUSeconds []float64 `json:"cpu_seconds"`
+	CPUMedian  float64   `json:"cpu_median_s"`
+	// ShuffleBytes is what crossed the worker/storage boundary for the
+	// shuffle (written and read); Boundary everything that crossed it
+	// (input, shuffle, output, and output copied at commit), Ingested what
+	// the workers read from storage (input and shuffle).
+	ShuffleBytes int64 `json:"shuffle_bytes_moved"`
+	Boundary     int64 `json:"boundary_bytes"`
+	Ingested     int64 `json:"ingested_bytes"`
+	// InputRead is the job's input the workers read (Table 5.2's data
+	// ingested by workers).
+	InputRead int64 `json:"input_read_bytes"`
+	// SamplingBytes is the part of Boundary read by a sort's sampling
+	// pass, the same under every strategy.
+	SamplingBytes int64 `json:"sampling_bytes,omitempty"`
+	Requests      int64 `json:"requests"`
+	BytesStored   int64 `json:"bytes_stored"`
+	ActionsWrote  int64 `json:"bytes_written_by_actions,omitempty"`
 }
 
 type variant struct {
 	name    string
+	glider  bool
 	options func() []gale.RunOption
+	// sortOut is where a sort writes (a local directory when empty).
+	sortOut func(round int) string
 }
+
+type env struct {
+	ctx     context.Context
+	dir     string
+	cl      *glider.Cluster
+	reg     *glider.Registry
+	gopts   map[string]string // store options of the Glider namespace
+	meta    string
+	workers int
+}
+
+const ns = "bench"
 
 func run() error {
 	pairs := flag.Int64("pairs", 5_000_000, "reduce: total (key, value) pairs")
-	textSize := flag.String("text", "256MiB", "word count: corpus size")
+	textSize := flag.String("text", "256MiB", "word count and filter: corpus size")
 	records := flag.Int64("records", 2_000_000, "sort: records (100 bytes each)")
 	rounds := flag.Int("rounds", 3, "rounds (median reported)")
+	pred := flag.String("filter-predicate", "prefix", "filter: the line predicate (substring, prefix, regexp)")
+	word := flag.String("filter", "peast ", "filter: the predicate's argument (the default keeps about 0.25% of the text)")
+	only := flag.String("only", "", "run only the workloads whose name contains this")
+	embedded := flag.Bool("embedded", false, "also run glider with an embedded cluster started per job")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "working directory")
 	out := flag.String("out", "bench/results/shuffle.json", "results file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the glider runs to this file")
 	flag.Parse()
 	ctx := context.Background()
 	workers := runtime.NumCPU()
@@ -99,13 +157,53 @@ func run() error {
 	}
 	s3opts := map[string]string{"s3.endpoint": s3srv.URL, "s3.path_style": "true", "s3.region": "us-east-1"}
 
-	variants := []variant{
-		{"data shipping (filesystem)", func() []gale.RunOption { return []gale.RunOption{gale.ShuffleStrategy(gale.DataShipping)} }},
-		{"data shipping (S3 protocol)", func() []gale.RunOption {
-			return []gale.RunOption{gale.ShuffleStrategy(gale.DataShipping), gale.StoreOptions(s3opts), gale.TempStore("s3://shuffle/tmp")}
-		}},
-		{"glider", func() []gale.RunOption { return []gale.RunOption{gale.ShuffleStrategy(gale.GliderShuffle)} }},
+	// One running Glider cluster, its active servers knowing the jobs'
+	// functions (RegisterGliderFunctions before each job).
+	reg := glider.DefaultRegistry()
+	st := glider.DefaultStorageConfig()
+	st.Capacity = 8 << 30
+	cl, err := glider.NewCluster(glider.ClusterConfig{Registry: reg, StorageServers: 1, ActiveServers: 1, Storage: st})
+	if err != nil {
+		return err
 	}
+	if err := cl.Start(ctx); err != nil {
+		return err
+	}
+	defer cl.Close()
+	e := &env{ctx: ctx, dir: *dir, cl: cl, reg: reg, meta: cl.MetaAddr(), workers: workers,
+		gopts: map[string]string{"glider.namespace": ns, "glider.token": cl.Token(ns)}}
+	both := func(a, b map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range a {
+			m[k] = v
+		}
+		for k, v := range b {
+			m[k] = v
+		}
+		return m
+	}
+	gurl := "glider://" + e.meta
+	variants := []variant{
+		{name: "data shipping (filesystem)", options: func() []gale.RunOption {
+			return []gale.RunOption{gale.ShuffleStrategy(gale.DataShipping), gale.StoreOptions(e.gopts)}
+		}},
+		{name: "data shipping (S3 protocol)", options: func() []gale.RunOption {
+			return []gale.RunOption{gale.ShuffleStrategy(gale.DataShipping), gale.StoreOptions(both(s3opts, e.gopts)), gale.TempStore("s3://shuffle/tmp")}
+		}},
+		{name: "data shipping (Glider files)", options: func() []gale.RunOption {
+			return []gale.RunOption{gale.ShuffleStrategy(gale.DataShipping), gale.StoreOptions(e.gopts), gale.TempStore(gurl + "/tmp")}
+		}, sortOut: func(r int) string { return fmt.Sprintf("%s/out/ds-%d", gurl, r) }},
+		{name: "glider", glider: true, options: func() []gale.RunOption {
+			return []gale.RunOption{gale.ShuffleStrategy(gale.GliderShuffle), gale.StoreOptions(e.gopts),
+				gale.UseGlider(e.meta, ns, cl.Token(ns))}
+		}, sortOut: func(r int) string { return fmt.Sprintf("%s/out/glider-%d", gurl, r) }},
+	}
+	if *embedded {
+		variants = append(variants, variant{name: "glider (cluster per job)", glider: true, options: func() []gale.RunOption {
+			return []gale.RunOption{gale.ShuffleStrategy(gale.GliderShuffle), gale.StoreOptions(e.gopts)}
+		}})
+	}
+	baseline := "data shipping (Glider files)"
 
 	// Inputs.
 	tsize, err := humanize.ParseBytes(*textSize)
@@ -120,6 +218,19 @@ func run() error {
 			return err
 		}
 	}
+	gstore, err := gale.OpenStore(ctx, gurl, e.gopts)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(corpus)
+	if err != nil {
+		return err
+	}
+	err = gstore.Put(ctx, "in/corpus.txt", f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("storing the corpus in Glider: %w", err)
+	}
 	recFile := filepath.Join(*dir, fmt.Sprintf("records-ascii-%d.dat", *records))
 	if fi, err := os.Stat(recFile); err != nil || fi.Size() != *records*100 {
 		var buf bytes.Buffer
@@ -133,22 +244,35 @@ func run() error {
 
 	type workload struct {
 		name string
-		run  func(opts []gale.RunOption) (*gale.Report, []byte, error)
+		run  func(v variant, round int) (*gale.Report, []byte, error)
+	}
+	// job runs one pipeline and times gale.Run alone (not the checks of
+	// the output): wall time and the CPU time of this process, which runs
+	// the workers and every server (Glider, S3) alike.
+	var wall, cpu time.Duration
+	job := func(p *gale.Pipeline, v variant, extra ...gale.RunOption) (*gale.Report, error) {
+		if err := gale.RegisterGliderFunctions(p, reg); err != nil {
+			return nil, err
+		}
+		c0, t0 := cpuTime(), time.Now()
+		r, err := gale.Run(ctx, p, append(append(v.options(), gale.Workers(workers)), extra...)...)
+		wall, cpu = time.Since(t0), cpuTime()-c0
+		return r, err
 	}
 	workloads := []workload{
-		{fmt.Sprintf("reduce: %s pairs over 1,024 keys", humanize.Comma(*pairs)), func(opts []gale.RunOption) (*gale.Report, []byte, error) {
+		{fmt.Sprintf("reduce: %s pairs over 1,024 keys", humanize.Comma(*pairs)), func(v variant, _ int) (*gale.Report, []byte, error) {
 			p := gale.NewPipeline()
 			sums := gale.Collect(gale.SumPerKey(gale.Generate(p, *pairs, randomPair)))
-			r, err := gale.Run(ctx, p, append(opts, gale.Workers(workers))...)
+			r, err := job(p, v, gale.NoCombinerLifting())
 			if err != nil {
 				return nil, nil, err
 			}
-			v := sums.Values()
-			slices.SortFunc(v, func(a, b gale.KV[int64, int64]) int { return int(a.Key - b.Key) })
-			b, _ := json.Marshal(v)
+			vals := sums.Values()
+			slices.SortFunc(vals, func(a, b gale.KV[int64, int64]) int { return int(a.Key - b.Key) })
+			b, _ := json.Marshal(vals)
 			return r, b, nil
 		}},
-		{"word count, " + humanize.IBytes(tsize), func(opts []gale.RunOption) (*gale.Report, []byte, error) {
+		{"word count, " + humanize.IBytes(tsize), func(v variant, _ int) (*gale.Report, []byte, error) {
 			o, err := os.MkdirTemp(*dir, "wc-")
 			if err != nil {
 				return nil, nil, err
@@ -156,27 +280,58 @@ func run() error {
 			defer os.RemoveAll(o)
 			p := gale.NewPipeline()
 			wordcount.Build(p, []string{corpus}, filepath.Join(o, "out"))
-			r, err := gale.Run(ctx, p, append(opts, gale.Workers(workers))...)
+			r, err := job(p, v)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r, readParts(filepath.Join(o, "out")), nil
 		}},
-		{fmt.Sprintf("sort, %s records", humanize.Comma(*records)), func(opts []gale.RunOption) (*gale.Report, []byte, error) {
-			o, err := os.MkdirTemp(*dir, "sort-")
+		{fmt.Sprintf("filter %s %q then count, %s in Glider", *pred, *word, humanize.IBytes(tsize)), func(v variant, _ int) (*gale.Report, []byte, error) {
+			o, err := os.MkdirTemp(*dir, "filter-")
 			if err != nil {
 				return nil, nil, err
 			}
 			defer os.RemoveAll(o)
 			p := gale.NewPipeline()
-			if err := gsort.Build(p, gsort.Records, []string{recFile}, filepath.Join(o, "out")); err != nil {
-				return nil, nil, err
-			}
-			r, err := gale.Run(ctx, p, append(opts, gale.Workers(workers), gale.WorkerMemory(256<<20))...)
+			lines := gale.FilterLines(gale.ReadText(p, gurl+"/in/corpus.txt"), *pred, *word)
+			gale.WriteText(gale.Map(gale.CountPerElement(gale.FlatMap(lines, splitWords)), formatCount), filepath.Join(o, "out"))
+			r, err := job(p, v)
 			if err != nil {
 				return nil, nil, err
 			}
-			sum, err := gensort.Validate(ctx, bytes.NewReader(readParts(filepath.Join(o, "out"))))
+			return r, sortedLines(readParts(filepath.Join(o, "out"))), nil
+		}},
+		{fmt.Sprintf("sort, %s records", humanize.Comma(*records)), func(v variant, round int) (*gale.Report, []byte, error) {
+			o, err := os.MkdirTemp(*dir, "sort-")
+			if err != nil {
+				return nil, nil, err
+			}
+			defer os.RemoveAll(o)
+			dst := filepath.Join(o, "out")
+			if v.sortOut != nil {
+				dst = v.sortOut(round)
+			}
+			p := gale.NewPipeline()
+			if err := gsort.Build(p, gsort.Records, []string{recFile}, dst); err != nil {
+				return nil, nil, err
+			}
+			r, err := job(p, v, gale.WorkerMemory(256<<20))
+			if err != nil {
+				return nil, nil, err
+			}
+			var data []byte
+			if v.sortOut != nil {
+				data, err = readStore(ctx, dst, e.gopts)
+				if err != nil {
+					return nil, nil, err
+				}
+				if err := removeStore(ctx, dst, e.gopts); err != nil {
+					return nil, nil, err
+				}
+			} else {
+				data = readParts(dst)
+			}
+			sum, err := gensort.Validate(ctx, bytes.NewReader(data))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -184,16 +339,37 @@ func run() error {
 		}},
 	}
 
+	var prof *os.File
+	if *cpuprofile != "" {
+		if prof, err = os.Create(*cpuprofile); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
 	results := map[string]map[string]*measure{}
+	var names []string
 	for _, w := range workloads {
+		if *only != "" && !strings.Contains(w.name, *only) {
+			continue
+		}
+		names = append(names, w.name)
 		results[w.name] = map[string]*measure{}
 		var want []byte
 		for r := 0; r < *rounds; r++ {
 			for _, v := range variants {
 				runtime.GC()
-				start := time.Now()
-				rep, got, err := w.run(v.options())
-				d := time.Since(start).Seconds()
+				if prof != nil && v.glider {
+					if err := pprof.StartCPUProfile(prof); err != nil {
+						return err
+					}
+				}
+				rep, got, err := w.run(v, r)
+				d := wall.Seconds()
+				if prof != nil && v.glider {
+					pprof.StopCPUProfile()
+					prof.Close()
+					prof = nil
+				}
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", w.name, v.name, err)
 				}
@@ -207,42 +383,54 @@ func run() error {
 					m = &measure{}
 					results[w.name][v.name] = m
 				}
-				t := rep.Totals()
 				m.Seconds = append(m.Seconds, d)
-				m.BytesMoved = t.ShuffleBytesWritten + t.ShuffleBytesRead
-				m.Requests = shuffleRequests(rep)
-				m.BytesStored = 0
-				for _, sh := range rep.Shuffles {
-					m.BytesStored += sh.BytesStored
-				}
-				fmt.Printf("round %d  %-40s %-28s %7.2fs\n", r+1, w.name, v.name, d)
+				m.CPUSeconds = append(m.CPUSeconds, cpu.Seconds())
+				account(m, rep)
+				fmt.Printf("round %d  %-44s %-30s %7.2fs  cpu %6.2fs\n", r+1, w.name, v.name, d, cpu.Seconds())
 			}
 		}
 	}
-	fmt.Printf("\non %d cores, median of %d rounds; ratios are glider / data shipping (filesystem)\n", workers, *rounds)
-	doc := map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "cores": workers, "rounds": *rounds}
+	fmt.Printf("\non %d cores, median of %d rounds; ratios are glider / %s\n", workers, *rounds, baseline)
+	doc := map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "cores": workers, "rounds": *rounds,
+		"baseline": baseline}
 	summary := map[string]any{}
-	for _, w := range workloads {
-		fmt.Printf("\n%s\n", w.name)
-		fmt.Printf("  %-28s %9s %14s %10s %14s\n", "strategy", "time", "bytes moved", "requests", "bytes stored")
+	for _, name := range names {
+		fmt.Printf("\n%s\n", name)
+		fmt.Printf("  %-30s %8s %8s %11s %11s %11s %11s %9s %11s\n", "strategy", "time", "cpu", "shuffle", "boundary", "ingested", "input read", "requests", "stored")
 		for _, v := range variants {
-			m := results[w.name][v.name]
+			m := results[name][v.name]
 			s := slices.Clone(m.Seconds)
 			slices.Sort(s)
 			m.Median = s[len(s)/2]
-			fmt.Printf("  %-28s %8.2fs %14s %10d %14s\n", v.name, m.Median, humanize.IBytes(uint64(m.BytesMoved)), m.Requests,
-				humanize.IBytes(uint64(m.BytesStored)))
+			c := slices.Clone(m.CPUSeconds)
+			slices.Sort(c)
+			m.CPUMedian = c[len(c)/2]
+			fmt.Printf("  %-30s %7.2fs %7.2fs %11s %11s %11s %11s %9d %11s\n", v.name, m.Median, m.CPUMedian, ib(m.ShuffleBytes), ib(m.Boundary),
+				ib(m.Ingested), ib(m.InputRead), m.Requests, ib(m.BytesStored))
 		}
-		ds, gl := results[w.name][variants[0].name], results[w.name]["glider"]
+		ds, gl := results[name][baseline], results[name]["glider"]
+		ratio := func(a, b int64) float64 {
+			if b == 0 {
+				return 0
+			}
+			return float64(a) / float64(b)
+		}
 		ratios := map[string]float64{
-			"time":         gl.Median / ds.Median,
-			"bytes_moved":  float64(gl.BytesMoved) / float64(ds.BytesMoved),
-			"requests":     float64(gl.Requests) / float64(ds.Requests),
-			"bytes_stored": float64(gl.BytesStored) / float64(ds.BytesStored),
+			"time":                    gl.Median / ds.Median,
+			"cpu":                     gl.CPUMedian / ds.CPUMedian,
+			"time_vs_filesystem":      gl.Median / results[name][variants[0].name].Median,
+			"shuffle_bytes":           ratio(gl.ShuffleBytes, ds.ShuffleBytes),
+			"boundary_bytes":          ratio(gl.Boundary, ds.Boundary),
+			"boundary_after_sampling": ratio(gl.Boundary-gl.SamplingBytes, ds.Boundary-ds.SamplingBytes),
+			"ingested":                ratio(gl.Ingested, ds.Ingested),
+			"input_read":              ratio(gl.InputRead, ds.InputRead),
+			"requests":                ratio(gl.Requests, ds.Requests),
+			"bytes_stored":            ratio(gl.BytesStored, ds.BytesStored),
 		}
-		fmt.Printf("  glider / data shipping: time %.2fx, bytes moved %.2fx, requests %.2fx, bytes stored %.4fx\n",
-			ratios["time"], ratios["bytes_moved"], ratios["requests"], ratios["bytes_stored"])
-		summary[w.name] = map[string]any{"variants": results[w.name], "ratios": ratios}
+		fmt.Printf("  glider / baseline: time %.2fx (vs filesystem %.2fx), cpu %.2fx, shuffle bytes %.2fx, boundary bytes %.2fx (%.2fx after sampling), ingested %.4fx, input read %.4fx, requests %.2fx, stored %.4fx\n",
+			ratios["time"], ratios["time_vs_filesystem"], ratios["cpu"], ratios["shuffle_bytes"], ratios["boundary_bytes"], ratios["boundary_after_sampling"],
+			ratios["ingested"], ratios["input_read"], ratios["requests"], ratios["bytes_stored"])
+		summary[name] = map[string]any{"variants": results[name], "ratios": ratios}
 	}
 	doc["workloads"] = summary
 	b, _ := json.MarshalIndent(doc, "", "  ")
@@ -252,16 +440,38 @@ func run() error {
 	return os.WriteFile(*out, append(b, '\n'), 0o644)
 }
 
-// shuffleRequests counts the requests of every stage: stage metrics do not
-// split requests by tier, and input and output requests are the same under
-// both strategies, so differences are the shuffle's.
-func shuffleRequests(r *gale.Report) int64 {
-	var n int64
+// account fills m's byte and request counts from a job's report.
+func account(m *measure, r *gale.Report) {
+	m.ShuffleBytes, m.Boundary, m.Ingested, m.SamplingBytes, m.Requests, m.BytesStored, m.ActionsWrote, m.InputRead = 0, 0, 0, 0, 0, 0, 0, 0
 	for _, s := range r.Stages {
-		n += s.Metrics.Requests
+		t := s.Metrics
+		all := t.ObjectBytesRead + t.ObjectBytesWritten + t.ShuffleBytesRead + t.ShuffleBytesWritten
+		m.ShuffleBytes += t.ShuffleBytesWritten + t.ShuffleBytesRead
+		m.Boundary += all
+		m.Ingested += t.ObjectBytesRead + t.ShuffleBytesRead
+		m.InputRead += t.ObjectBytesRead
+		m.Requests += t.Requests
+		if strings.HasPrefix(s.Name, "sampling ") {
+			m.SamplingBytes += all
+		}
 	}
-	return n
+	for _, sh := range r.Shuffles {
+		m.BytesStored += sh.BytesStored
+		m.ActionsWrote += sh.BytesWrittenByActions
+		m.Boundary += sh.BytesCopiedAtCommit
+	}
 }
+
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ib(n int64) string { return humanize.IBytes(uint64(n)) }
 
 func readParts(dir string) []byte {
 	parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
@@ -272,6 +482,55 @@ func readParts(dir string) []byte {
 		all = append(all, b...)
 	}
 	return all
+}
+
+func sortedLines(b []byte) []byte {
+	ls := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	slices.Sort(ls)
+	return []byte(strings.Join(ls, "\n"))
+}
+
+// readStore concatenates the part files of an output in an object store.
+func readStore(ctx context.Context, url string, opts map[string]string) ([]byte, error) {
+	st, err := gale.OpenStore(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := objstore.ListAll(ctx, st, "part-")
+	if err != nil {
+		return nil, err
+	}
+	var all []byte
+	for _, o := range objs {
+		rc, err := st.Get(ctx, o.Key, 0, -1)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, b...)
+	}
+	return all, nil
+}
+
+func removeStore(ctx context.Context, url string, opts map[string]string) error {
+	st, err := gale.OpenStore(ctx, url, opts)
+	if err != nil {
+		return err
+	}
+	objs, err := objstore.ListAll(ctx, st, "")
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := st.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func makeBucket(ctx context.Context, endpoint, bucket string) error {
