@@ -39,6 +39,30 @@ func NewRecordReader(r io.Reader) *RecordReader {
 // ErrBadRequest for a truncated or oversized record, and the stream's own
 // error (such as ErrStreamBroken) if it fails.
 func (rr *RecordReader) Next() (key, value []byte, err error) {
+	// Fast path: a record wholly in the buffer is returned in place,
+	// without copying (the slices stay valid until the buffer is refilled,
+	// which only the next call does).
+	if rr.r.Buffered() == 0 {
+		if _, err := rr.r.Peek(1); err != nil && rr.r.Buffered() == 0 {
+			if err == io.EOF {
+				return nil, nil, io.EOF
+			}
+			return nil, nil, rr.wrap(err)
+		}
+	}
+	if buf, _ := rr.r.Peek(rr.r.Buffered()); len(buf) > 0 {
+		klen, n1 := binary.Uvarint(buf)
+		if n1 > 0 && klen <= uint64(len(buf)-n1) {
+			rest := buf[n1+int(klen):]
+			vlen, n2 := binary.Uvarint(rest)
+			if n2 > 0 && vlen <= uint64(len(rest)-n2) {
+				key, value = buf[n1:n1+int(klen)], rest[n2:n2+int(vlen)]
+				_, _ = rr.r.Discard(n1 + int(klen) + n2 + int(vlen)) // buffered: cannot fail
+				rr.n++
+				return key, value, nil
+			}
+		}
+	}
 	klen, err := binary.ReadUvarint(rr.r)
 	if err != nil {
 		if err == io.EOF {
