@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"github.com/spf13/cobra"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/examples/kmeans"
 	"github.com/galeproject/gale/examples/logreg"
 	gsort "github.com/galeproject/gale/examples/sort"
@@ -38,7 +40,7 @@ func newWorkerCmd() *cobra.Command {
 			// Probe invocations too, so the probe can measure this
 			// backend with real worker processes.
 			// Cloud threads of the pi, mandelbrot and santa jobs too.
-			return gale.ServeWorker(cmd.Context(), gale.WorkerHandler(probe.Kind, probe.Handler()),
+			return gale.ServeWorker(cmd.Context(), gale.WorkerHandler(probe.Kind, probe.Handler(probe.WithStoreOpener(openProbeStore))),
 				gale.WorkerHandler(threads.Kind, threads.Handler(threadFunctions())))
 		},
 	}
@@ -67,4 +69,10 @@ func registerSampleKernels() error {
 	kmeans.Register(p)
 	logreg.Register(p)
 	return p.Err()
+}
+
+// openProbeStore lets asynchronous probe invocations write their results
+// to any store Gale can open (an s3:// bucket from a Lambda, say).
+func openProbeStore(ctx context.Context, u string) (objstore.Store, error) {
+	return gale.OpenStore(ctx, u, nil)
 }
