@@ -122,3 +122,12 @@ func TraitsOf(b Backend) Traits {
 	}
 	return Traits{}
 }
+
+// Throttler is implemented by backends that back off and retry invocations
+// the platform throttled (HTTP 429, TooManyRequestsException). The engine
+// reports the count in the job report; backends without it report none.
+type Throttler interface {
+	// ThrottledRetries returns how many throttled answers were retried
+	// or given up on since the backend was created.
+	ThrottledRetries() int64
+}

@@ -125,6 +125,11 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 		cfg.MaxAttempts = 3
 	}
 	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName)}
+	var throttledBefore int64
+	if th, ok := cfg.Backend.(backends.Throttler); ok {
+		throttledBefore = th.ThrottledRetries()
+		defer func() { d.report.Throttled = th.ThrottledRetries() - throttledBefore }()
+	}
 	if err := d.prepare(ctx); err != nil {
 		d.closeGlider()
 		return nil, err

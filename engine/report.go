@@ -34,6 +34,9 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Shuffles reports each shuffle's strategy and how much it stored.
 	Shuffles []ShuffleReport `json:"shuffles,omitempty"`
+	// Throttled counts invocations the platform throttled during the job
+	// (retried with backoff by the backend), for backends that count them.
+	Throttled int64 `json:"throttled,omitempty"`
 	// Invocations counts every attempt invoked, failed ones included, and
 	// BilledSeconds sums their durations as the client saw them.
 	Invocations   int64   `json:"invocations"`
@@ -252,6 +255,9 @@ func (r *Report) Print(w io.Writer) {
 	if r.SimulatedSeconds > 0 {
 		fmt.Fprintf(w, "  simulated makespan on %s: %s (predicted on the modelled platform; wall time here %s)\n", r.Backend,
 			time.Duration(r.SimulatedSeconds*float64(time.Second)).Round(time.Millisecond), r.End.Sub(r.Start).Round(time.Millisecond))
+	}
+	if r.Throttled > 0 {
+		fmt.Fprintf(w, "  throttled by %s: %d invocation(s), retried with backoff\n", r.Backend, r.Throttled)
 	}
 	if r.Cost > 0 {
 		fmt.Fprintf(w, "  estimated cost on %s: $%.6f (%d invocations, %.1f billed seconds)\n", r.Backend, r.Cost, r.Invocations, r.BilledSeconds)

@@ -595,3 +595,8 @@ func readObject(ctx context.Context, s objstore.Store, key string) ([]byte, erro
 	defer rc.Close()
 	return io.ReadAll(rc)
 }
+
+// ThrottledRetries implements backends.Throttler.
+func (l *Lambda) ThrottledRetries() int64 { return l.Stats().Throttled }
+
+var _ backends.Throttler = (*Lambda)(nil)

@@ -318,3 +318,8 @@ func quote(b []byte) string {
 	}
 	return strconv.Quote(s)
 }
+
+// ThrottledRetries implements backends.Throttler.
+func (b *Backend) ThrottledRetries() int64 { return b.Stats().Throttled }
+
+var _ backends.Throttler = (*Backend)(nil)

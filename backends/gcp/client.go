@@ -372,3 +372,8 @@ func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }
+
+// ThrottledRetries implements backends.Throttler.
+func (b *Backend) ThrottledRetries() int64 { return b.Stats().Throttled }
+
+var _ backends.Throttler = (*Backend)(nil)

@@ -469,3 +469,8 @@ func (b *Backend) sleep(ctx context.Context, d time.Duration) error {
 		return errors.New("ibm: backend closed")
 	}
 }
+
+// ThrottledRetries implements backends.Throttler.
+func (b *Backend) ThrottledRetries() int64 { return b.Throttled() }
+
+var _ backends.Throttler = (*Backend)(nil)
