@@ -46,7 +46,7 @@ type runConfig struct {
 	spillDir     string
 	dso          *dsoConfig
 	shuffle      string
-	glider       *gliderUse // UseGlider (glider_strategy.go)
+	glider       *gliderUse  // UseGlider (glider_strategy.go)
 	hint         *probe.Hint // WithHint (hint.go)
 	hintCap      string      // the warning of the cap the hint applied
 }
