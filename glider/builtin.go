@@ -610,9 +610,11 @@ func (a *sortAction) sort() {
 			a.addRecs(uint32(len(a.blocks)-1), arena, st.offs[b])
 		}
 	}
-	// pdqsort on 8-byte prefixes, the whole key only on equal prefixes:
-	// comparing decoded records each time costs several times more.
-	slices.SortFunc(a.recs, func(x, y sortRec) int {
+	// A stable counting sort on the first two key bytes spreads the
+	// records over 65,536 buckets in one pass, then pdqsort orders each
+	// bucket on the 8-byte prefixes, the whole key only on equal prefixes.
+	// Comparing decoded records each time costs several times more.
+	cmp := func(x, y sortRec) int {
 		if x.pre != y.pre {
 			if x.pre < y.pre {
 				return -1
@@ -625,8 +627,44 @@ func (a *sortAction) sort() {
 			}
 		}
 		return cmpUint64(uint64(x.seq), uint64(y.seq))
-	})
+	}
+	if len(a.recs) < 1<<12 {
+		slices.SortFunc(a.recs, cmp)
+		a.sorted = true
+		return
+	}
+	a.recs = bucketSort(a.recs)
+	for lo := 0; lo < len(a.recs); {
+		top := a.recs[lo].pre >> 48
+		hi := lo + 1
+		for hi < len(a.recs) && a.recs[hi].pre>>48 == top {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(a.recs[lo:hi], cmp)
+		}
+		lo = hi
+	}
 	a.sorted = true
+}
+
+// bucketSort orders recs by the top 16 bits of their prefixes, stably, in
+// one counting pass.
+func bucketSort(recs []sortRec) []sortRec {
+	pos := make([]int, 1<<16+1)
+	for _, r := range recs {
+		pos[r.pre>>48+1]++
+	}
+	for i := 1; i < len(pos); i++ {
+		pos[i] += pos[i-1]
+	}
+	out := make([]sortRec, len(recs))
+	for _, r := range recs {
+		b := r.pre >> 48
+		out[pos[b]] = r
+		pos[b]++
+	}
+	return out
 }
 
 // addRecs appends the sort references of the records of one block.

@@ -294,3 +294,48 @@ func TestSortWriterIDs(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// TestSortActionLarge sorts enough records to take the bucketed path, with
+// keys of varied lengths sharing prefixes and many ties: the result equals
+// a stable sort of the records in writer order.
+func TestSortActionLarge(t *testing.T) {
+	cl := startCluster(t, DefaultClusterConfig())
+	c := dial(t, cl, "t")
+	ctx := testCtx(t)
+	if _, err := c.CreateAction(ctx, "/s", ActionSort, ActionOptions{Options: map[string]string{"writer-ids": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	type kv struct{ k, v string }
+	var want []kv
+	for w := range 4 {
+		b := AppendRecord(nil, []byte(SortWriterKey), binary.AppendUvarint(nil, uint64(w)))
+		for i := range 6000 {
+			k := strings.Repeat("ab", rng.IntN(6)) + string(rune('a'+rng.IntN(3)))
+			if rng.IntN(4) == 0 {
+				k = string([]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), 0, byte(rng.IntN(3))})
+			}
+			v := fmt.Sprintf("%d-%d", w, i)
+			want = append(want, kv{k, v})
+			b = AppendRecord(b, []byte(k), []byte(v))
+		}
+		if err := c.WriteAction(ctx, "/s", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.SortStableFunc(want, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+	out, err := c.ReadAction(ctx, "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := NewRecordReader(bytes.NewReader(out))
+	for i, w := range want {
+		k, v, err := rr.Next()
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if string(k) != w.k || string(v) != w.v {
+			t.Fatalf("record %d: got (%q, %q), want (%q, %q)", i, k, v, w.k, w.v)
+		}
+	}
+}
