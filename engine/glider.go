@@ -345,6 +345,7 @@ func (d *driver) prepareGlider(ctx context.Context) error {
 				return fmt.Errorf("engine: no Glider combine function for %s", d.job.Plan.Logical.Nodes[sh.Node].Label)
 			}
 			opts["combine"] = name
+			opts["order"] = "none" // the reduce groups (and orders) the keys itself
 		}
 		var outs []GliderSortOutput
 		if sh.GliderOutput {

@@ -24,7 +24,9 @@ const (
 	// "int64-sum"); reading returns one record per key, sorted by key.
 	// With option "format" = "text", writers stream lines "key value"
 	// with decimal int64 values instead (for the int64 combiners), and
-	// reading returns such lines.
+	// reading returns such lines. Option "order" = "none" returns the keys
+	// in no particular order, skipping the sort (for readers that group by
+	// hash anyway, as Gale's reduce tasks do).
 	ActionMerge = "merge"
 	// ActionSort collects records (option "format": "records", the
 	// default, or "lines"), sorts them by key once the writers are done,
@@ -131,10 +133,11 @@ func int64Combiner(f func(a, b int64) int64) CombineFunc {
 
 // mergeAction folds records into one accumulator per key.
 type mergeAction struct {
-	text    bool
-	combine CombineFunc
-	m       map[string][]byte
-	bytes   int64
+	text      bool
+	unordered bool
+	combine   CombineFunc
+	m         map[string][]byte
+	bytes     int64
 
 	// fold is set for the built-in int64 combiners: values are then kept
 	// as int64s in n instead of encoded accumulators in m.
@@ -157,6 +160,13 @@ func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
 		a.text = true
 	default:
 		return fmt.Errorf("option format=%q: want records or text", fm)
+	}
+	switch o := env.Options["order"]; o {
+	case "", "key":
+	case "none":
+		a.unordered = true
+	default:
+		return fmt.Errorf("option order=%q: want key or none", o)
 	}
 	a.combine, a.m = f, map[string][]byte{}
 	env.Registry().mu.RLock()
@@ -332,7 +342,9 @@ func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
 	for k := range a.n {
 		ks = append(ks, k)
 	}
-	slices.Sort(ks)
+	if !a.unordered {
+		slices.Sort(ks)
+	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var rec []byte
 	for _, k := range ks {
