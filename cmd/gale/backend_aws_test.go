@@ -115,6 +115,7 @@ storage:
 	}
 	localReport, _ := run("local")
 	awsReport, awsStderr := run("aws")
+	probeStandIn(t, bin, "aws")
 	t.Logf("local:\n%s\naws (emulator pool):\n%s%s", localReport, awsReport, awsStderr)
 	if !strings.Contains(awsReport, "on aws") || !strings.Contains(localReport, "on local") {
 		t.Errorf("reports do not name their backends:\n%s\n%s", localReport, awsReport)

@@ -81,6 +81,9 @@ func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
 			in, out = "azblob://data/corpus.txt", "azblob://data/out"
 		}
 		report, az := run(mode, "azure", config, in, out)
+		if mode == "payload" {
+			probeStandIn(t, bin, "azure", "GALE_CONFIG="+filepath.Join(dir, mode+".yaml"))
+		}
 		if mode == "forwarding" {
 			az = blobParts(t, st, "out/")
 		}

@@ -50,6 +50,7 @@ func TestWordCountOnTheGCPBackendMatchesLocal(t *testing.T) {
 	}
 	_, local := run("local", "local", "{}\n")
 	report, g := run("gcp", "gcp", "backends:\n  gcp:\n    memory_mib: 512\n    local:\n      instances: 3\n")
+	probeStandIn(t, bin, "gcp", "GALE_CONFIG="+filepath.Join(dir, "gcp.yaml"))
 	if !strings.Contains(report, "on gcp") || !strings.Contains(report, "estimated cost on gcp") {
 		t.Errorf("the report does not name the backend and its cost:\n%s", report)
 	}

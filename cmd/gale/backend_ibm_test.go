@@ -84,6 +84,7 @@ func TestWordCountOnTheIBMBackendMatchesLocal(t *testing.T) {
 	}
 	_, local := run("local")
 	report, remote := run("ibm")
+	probeStandIn(t, bin, "ibm", "GALE_CONFIG="+configPath, "WSK_CONFIG_FILE="+wskprops)
 	if !strings.Contains(report, "on ibm") {
 		t.Errorf("the report does not name the ibm backend:\n%s", report)
 	}
