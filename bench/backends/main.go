@@ -86,6 +86,9 @@ func run() error {
 	coldN := flag.Int("cold", 30, "cold invocations measured per backend")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "where the corpus is generated (cached)")
 	out := flag.String("out", "bench/results/backends.json", "results file")
+	cloudWarmN := flag.Int("cloud-warm", 1000, "warm invocations measured per cloud stand-in")
+	cloudColdN := flag.Int("cloud-cold", 5, "cold invocations measured per cloud stand-in (each on a freshly started stand-in)")
+	standInOutput := flag.Bool("standin-output", false, "show the cloud stand-ins' and their workers' output")
 	flag.Parse()
 	size, err := humanize.ParseBytes(*sizeFlag)
 	if err != nil {
@@ -123,11 +126,18 @@ func run() error {
 		}
 		lats = append(lats, warm, cold)
 	}
+	cloud, skipped, err := measureCloud(ctx, *cloudWarmN, *cloudColdN, *standInOutput)
+	if err != nil {
+		return err
+	}
+	lats = append(lats, cloud...)
 	fmt.Printf("invocation round trip of an empty task (through engine.Mux)\n")
 	fmt.Printf("  %-8s %-5s %6s %12s %12s\n", "backend", "start", "n", "median", "p99")
 	for _, l := range lats {
 		fmt.Printf("  %-8s %-5s %6d %10.1fµs %10.1fµs\n", l.Backend, l.Start, l.N, l.MedianUS, l.P99US)
 	}
+	table := overheadTable(lats)
+	printOverhead(table, skipped)
 
 	// Word count.
 	cfg := textgen.DefaultConfig()
@@ -173,7 +183,8 @@ func run() error {
 
 	doc := map[string]any{
 		"date": time.Now().UTC().Format(time.RFC3339), "cores": runtime.NumCPU(), "go": runtime.Version(),
-		"invoke": lats,
+		"invoke":       lats,
+		"invoke_table": table, "invoke_skipped": skipped,
 		"wordcount": map[string]any{
 			"corpus_bytes": size, "workers": workers, "rounds": *rounds,
 			"local_s": seconds["local"], "process_s": seconds["process"],
