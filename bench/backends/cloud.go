@@ -237,6 +237,9 @@ type overheadRow struct {
 	WarmMedianUS float64 `json:"warm_median_us"`
 	WarmP99US    float64 `json:"warm_p99_us"`
 	ColdMedianMS float64 `json:"cold_median_ms"`
+	// SetupMedianMS is the median time to start a fresh backend (its
+	// stand-in) before the cold invocation.
+	SetupMedianMS float64 `json:"setup_median_ms"`
 	// The ratios are to the local backend's figures.
 	WarmMedianOverLocal float64 `json:"warm_median_over_local"`
 	WarmP99OverLocal    float64 `json:"warm_p99_over_local"`
@@ -259,7 +262,7 @@ func overheadTable(lats []latency) []overheadRow {
 		case "warm":
 			rows[i].WarmMedianUS, rows[i].WarmP99US = l.MedianUS, l.P99US
 		case "cold":
-			rows[i].ColdMedianMS = l.MedianUS / 1e3
+			rows[i].ColdMedianMS, rows[i].SetupMedianMS = l.MedianUS/1e3, l.SetupMedianMS
 		}
 	}
 	if i, ok := idx["local"]; ok {
@@ -275,10 +278,11 @@ func overheadTable(lats []latency) []overheadRow {
 
 func printOverhead(rows []overheadRow, skipped map[string]string) {
 	fmt.Printf("\ninvocation overhead per task (ratios to local)\n")
-	fmt.Printf("  %-8s %14s %14s %14s %10s %10s %10s\n", "backend", "warm median µs", "warm p99 µs", "cold median ms", "warm med×", "warm p99×", "cold med×")
+	fmt.Printf("  %-8s %14s %14s %14s %10s %10s %10s %14s\n", "backend", "warm median µs", "warm p99 µs", "cold median ms",
+		"warm med×", "warm p99×", "cold med×", "start-up ms")
 	for _, r := range rows {
-		fmt.Printf("  %-8s %14.1f %14.1f %14.3f %10.1f %10.1f %10.0f\n", r.Backend, r.WarmMedianUS, r.WarmP99US, r.ColdMedianMS,
-			r.WarmMedianOverLocal, r.WarmP99OverLocal, r.ColdMedianOverLocal)
+		fmt.Printf("  %-8s %14.1f %14.1f %14.3f %10.1f %10.1f %10.0f %14.1f\n", r.Backend, r.WarmMedianUS, r.WarmP99US, r.ColdMedianMS,
+			r.WarmMedianOverLocal, r.WarmP99OverLocal, r.ColdMedianOverLocal, r.SetupMedianMS)
 	}
 	for _, name := range slices.Sorted(maps.Keys(skipped)) {
 		fmt.Printf("  %-8s skipped: %s\n", name, skipped[name])

@@ -5,16 +5,29 @@
 //     worker that already ran a task) and cold (a fresh backend, so a new
 //     goroutine slot or a new worker process), median and p99, on the local
 //     and process backends;
+//   - the same on each cloud backend's local stand-in, reached by the
+//     backend's production client: aws (an emulator pool, aws-lambda-rie
+//     from scripts/install-standins.sh), gcp (Functions Framework
+//     instances), azure (the custom-handler host) and ibm (the loopback
+//     OpenWhisk controller); warm over many invocations, cold as the first
+//     invocation on a freshly started stand-in (a few samples). The gcp and
+//     azure stand-ins start their worker processes before they accept
+//     requests, the aws emulator and the OpenWhisk controller on the first
+//     invocation, so the stand-in's start time is reported beside the cold
+//     figure. A stand-in that cannot start is skipped with a note;
 //   - word count on the process backend against the local backend on the
 //     same generated corpus, with the same number of workers, runs
 //     interleaved round by round, median reported; every output is checked
 //     against Gale's reference counter.
 //
-// The process backend's workers are this very binary: main serves tasks
-// when started as a worker (gale.ServeWorkerIfRequested), after building
-// the word count pipeline so the worker knows its kernels.
+// The workers of the process backend and of every stand-in are this very
+// binary: main serves tasks when started as a worker
+// (gale.ServeWorkerIfRequested, which detects each platform's worker mode
+// from its environment), after building the word count pipeline so the
+// worker knows its kernels and registering the empty task's kind.
 //
-//	go run ./bench/backends [-size 128MiB] [-rounds 3] [-warm 2000] [-cold 30] [-out bench/results/backends.json]
+//	go run ./bench/backends [-size 128MiB] [-rounds 3] [-warm 2000] [-cold 30]
+//	    [-cloud-warm 1000] [-cloud-cold 5] [-standin-output] [-out bench/results/backends.json]
 package main
 
 import (
@@ -65,6 +78,9 @@ type latency struct {
 	N        int     `json:"n"`
 	MedianUS float64 `json:"median_us"`
 	P99US    float64 `json:"p99_us"`
+	// SetupMedianMS is, for cold samples, the median time to start the
+	// fresh backend (its stand-in, for a cloud one) before the invocation.
+	SetupMedianMS float64 `json:"setup_median_ms,omitempty"`
 }
 
 func summarize(backend, start string, d []time.Duration) latency {
@@ -236,11 +252,14 @@ func measureWarm(ctx context.Context, f factory, n int) (latency, error) {
 // measureCold times the first invocation of n fresh backends.
 func measureCold(ctx context.Context, f factory, n int) (latency, error) {
 	ds := make([]time.Duration, 0, n)
+	setups := make([]time.Duration, 0, n)
 	for range n {
+		setup := time.Now()
 		b, err := f.make(1)
 		if err != nil {
-			return latency{}, err
+			return latency{}, fmt.Errorf("%s: %w", f.name, err)
 		}
+		setups = append(setups, time.Since(setup))
 		start := time.Now()
 		res, err := b.Invoke(ctx, backends.Task{ID: "noop", Payload: noopPayload})
 		d := time.Since(start)
@@ -255,7 +274,10 @@ func measureCold(ctx context.Context, f factory, n int) (latency, error) {
 		}
 		ds = append(ds, d)
 	}
-	return summarize(f.name, "cold", ds), nil
+	l := summarize(f.name, "cold", ds)
+	slices.Sort(setups)
+	l.SetupMedianMS = float64(setups[len(setups)/2].Nanoseconds()) / 1e6
+	return l, nil
 }
 
 // wordCount runs word count on a fresh backend (its cold starts count)
