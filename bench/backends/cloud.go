@@ -56,7 +56,7 @@ func cloudFactories(exe string, out io.Writer) []factory {
 func probeCloud(name string) error {
 	if name == "aws" {
 		if _, err := awsstandin.Tool(awsstandin.EmulatorTool); err != nil {
-			return fmt.Errorf("%w (scripts/install-standins.sh installs it into .tools/bin)", err)
+			return err
 		}
 	}
 	return nil
@@ -67,15 +67,12 @@ func probeCloud(name string) error {
 // (SSO, say) must not be consulted. It changes this process's
 // environment, which only the benchmark's own children inherit.
 func isolateAWS() error {
-	dir, err := os.MkdirTemp("", "gale-bench-aws-")
-	if err != nil {
-		return err
-	}
+	none := filepath.Join(os.TempDir(), "gale-bench-no-aws-config") // never created
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": "AKIDGALEBENCH", "AWS_SECRET_ACCESS_KEY": "gale-bench", "AWS_SESSION_TOKEN": "",
 		"AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_LAMBDA": "",
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "no-config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
+		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none,
 	} {
 		if err := os.Setenv(k, v); err != nil {
 			return err
