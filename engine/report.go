@@ -251,6 +251,10 @@ func (r *Report) Print(w io.Writer) {
 	for _, sh := range r.Shuffles {
 		fmt.Fprintf(w, "  shuffle %d: %s, %d partition(s), %s stored between stages\n", sh.ID, sh.Strategy, sh.Partitions,
 			planner.FormatBytes(sh.BytesStored))
+		if sh.BytesWrittenByActions > 0 {
+			fmt.Fprintf(w, "    its sort actions wrote %s of output straight to storage (%s copied out of Glider at commit)\n",
+				planner.FormatBytes(sh.BytesWrittenByActions), planner.FormatBytes(sh.BytesCopiedAtCommit))
+		}
 	}
 	if r.SimulatedSeconds > 0 {
 		fmt.Fprintf(w, "  simulated makespan on %s: %s (predicted on the modelled platform; wall time here %s)\n", r.Backend,
