@@ -189,6 +189,21 @@ func (t *task) writeActions(ctx context.Context, shuffle int, sorted bool, parts
 	if sorted {
 		header = glider.AppendRecord(nil, []byte(glider.SortWriterKey), binary.AppendUvarint(nil, WriterID(t.spec.Stage, t.spec.Task)))
 	}
+	// Two phases: every partition's stream is sent before any is ended, so
+	// a failure while sending aborts them all and no action keeps part of
+	// this attempt (merge actions have no writer ids to replace a retried
+	// task's streams; only a failure between two ends can still leave
+	// some partitions folded).
+	type open struct {
+		path string
+		w    *glider.ActionWriter
+	}
+	var streams []open
+	abort := func() {
+		for _, o := range streams {
+			o.w.Abort()
+		}
+	}
 	var sent int64
 	for p, data := range parts {
 		if len(data) == 0 {
@@ -197,21 +212,29 @@ func (t *task) writeActions(ctx context.Context, shuffle int, sorted bool, parts
 		path := ActionPath(t.spec.Job, shuffle, p)
 		w, err := c.ActionWriter(ctx, path)
 		if err != nil {
+			abort()
 			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
 		}
-		if _, err := w.Write(header); err != nil {
-			w.Abort()
+		streams = append(streams, open{path, w})
+		if _, err := w.Write(header); err == nil {
+			_, err = w.Write(data)
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			abort()
 			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
 		}
-		sent += int64(len(header))
-		if _, err := w.Write(data); err != nil {
-			w.Abort()
-			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
+		sent += int64(len(header) + len(data))
+	}
+	for i, o := range streams {
+		if err := o.w.Close(); err != nil {
+			for _, rest := range streams[i+1:] {
+				rest.w.Abort()
+			}
+			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", o.path, err)
 		}
-		if err := w.Close(); err != nil {
-			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
-		}
-		sent += int64(len(data))
 		t.res.Metrics.Requests++
 	}
 	return sent, nil

@@ -33,6 +33,10 @@
 //	err := w.Close() // the action's OnWrite result
 //	merged, _ := c.ReadAction(ctx, "/sum") // records sorted by key
 //
+// Files are replaced in one step with Client.Replace and renamed with
+// Client.Rename; a FileReader seeks. Package glider/gliderstore builds an
+// object store (glider:// URLs in Gale) on them.
+//
 // Namespaces belong to tenants: a client presents NamespaceToken(secret,
 // namespace) and sees only that namespace, at every server. docs/glider.md
 // describes the protocol, the concurrency and failure models and the
