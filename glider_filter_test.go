@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends/objstore"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/glider"
 	"github.com/galeproject/gale/internal/gensort"
@@ -268,4 +269,80 @@ func sortedRecords(b []byte) []byte {
 	}
 	slices.SortStableFunc(recs, func(x, y []byte) int { return bytes.Compare(x[:10], y[:10]) })
 	return bytes.Join(recs, nil)
+}
+
+// TestDataShippingOnGliderStorage runs word count with its input, its
+// temporary store (the shuffle objects) and its output all on glider://
+// storage: the output equals the run on the local filesystem, and the
+// temporary objects are gone afterwards.
+func TestDataShippingOnGliderStorage(t *testing.T) {
+	ctx := context.Background()
+	cl, _ := gliderCluster(t)
+	const ns = "ship"
+	opts := map[string]string{"glider.namespace": ns, "glider.secret": cl.Secret()}
+	dir := t.TempDir()
+	text := filepath.Join(dir, "corpus.txt")
+	cfg := textgen.DefaultConfig()
+	cfg.Size, cfg.Seed = 1<<20, 3
+	if err := textgen.GenerateFile(ctx, text, cfg); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := "glider://" + cl.MetaAddr()
+	st, err := gale.OpenStore(ctx, g, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "in/corpus.txt", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	count := func(in, out string, o ...gale.RunOption) {
+		p := gale.NewPipeline()
+		words := gale.FlatMap(gale.ReadText(p, in), splitWords)
+		gale.WriteText(gale.Map(gale.CountPerElement(words), formatCount), out)
+		if _, err := gale.Run(ctx, p, append([]gale.RunOption{gale.Workers(2), gale.ChunkSize(128 << 10), gale.StoreOptions(opts)}, o...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := filepath.Join(dir, "out")
+	count(text, local)
+	count(g+"/in/corpus.txt", g+"/out", gale.TempStore(g+"/tmp"))
+	got, err := readStoreParts(ctx, st, "out/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := partBytes(t, local); !bytes.Equal(got, want) {
+		t.Fatalf("word count through Glider storage: %d bytes, want the local run's %d", len(got), len(want))
+	}
+	if left, _ := objstore.ListAll(ctx, st, "tmp/"); len(left) != 0 {
+		t.Fatalf("the job left %d temporary objects in Glider", len(left))
+	}
+	if _, err := st.Stat(ctx, "out/_SUCCESS"); err != nil {
+		t.Fatalf("no out/_SUCCESS: %v", err)
+	}
+}
+
+func readStoreParts(ctx context.Context, st objstore.Store, prefix string) ([]byte, error) {
+	objs, err := objstore.ListAll(ctx, st, prefix+"part-")
+	if err != nil {
+		return nil, err
+	}
+	var all []byte
+	for _, o := range objs {
+		rc, err := st.Get(ctx, o.Key, 0, -1)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		_, err = b.ReadFrom(rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, b.Bytes()...)
+	}
+	return all, nil
 }
