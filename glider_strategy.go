@@ -81,6 +81,9 @@ func RegisterLinePredicate(name string, factory func(arg string) (func(line []by
 // (see UseGlider) runs in Glider filter actions next to the data, so
 // workers ingest only the matching lines. Elsewhere it runs in workers.
 func FilterLines(c Collection[string], predicate, arg string) Collection[string] {
+	if c.p == nil {
+		panic("gale: FilterLines of a zero Collection")
+	}
 	loc := callerLoc(1)
 	fn, err := linePredicates.Predicate(predicate, arg)
 	if err != nil {

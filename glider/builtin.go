@@ -444,13 +444,14 @@ func uvarintLen(n int) int {
 	return l
 }
 
-// sortRec locates one record — arena a, record offset r — and caches
-// what sorting compares: the first 8 key bytes as a big-endian number, the
-// key's place in the arena, and the record's arrival position (seq), which
-// breaks ties so that an unstable sort gives the stable order.
+// sortRec locates one record in block a — its value at vo (vl bytes) and
+// its sort key at ko (kl bytes) — and caches what sorting compares: the
+// first 8 key bytes as a big-endian number, and the record's arrival
+// position (seq), which breaks ties so that an unstable sort gives the
+// stable order.
 type sortRec struct {
 	pre         uint64
-	a, r        uint32
+	a, vo, vl   uint32
 	ko, kl, seq uint32
 }
 
@@ -514,13 +515,26 @@ func (a *sortAction) OnCreate(_ context.Context, env *Env) error {
 	return nil
 }
 
-func (a *sortAction) rec(r sortRec) (k, v []byte) {
-	b := a.blocks[r.a][r.r:]
+// decode returns the key and value of the record at offset off of a
+// block.
+func decode(block []byte, off uint32) (k, v []byte) {
+	b := block[off:]
 	kl, n := binary.Uvarint(b)
 	k = b[n : n+int(kl)]
 	b = b[n+int(kl):]
 	vl, n := binary.Uvarint(b)
 	return k, b[n : n+int(vl)]
+}
+
+// rec returns a sorted record's key as written (empty with value-key) and
+// its value.
+func (a *sortAction) rec(r sortRec) (k, v []byte) {
+	b := a.blocks[r.a]
+	v = b[r.vo : r.vo+r.vl]
+	if a.valueKey >= 0 && r.ko == r.vo {
+		return nil, v // value-key: the record's own key is empty
+	}
+	return b[r.ko : r.ko+r.kl], v
 }
 
 // OnWrite collects the stream into an arena of its own and keeps it only
@@ -682,8 +696,9 @@ func bucketSort(recs []sortRec) []sortRec {
 // addRecs appends the sort references of the records of one block.
 func (a *sortAction) addRecs(blk uint32, arena []byte, offs []uint32) {
 	for _, off := range offs {
-		r := sortRec{a: blk, r: off, seq: uint32(len(a.recs))}
-		k, v := a.rec(r)
+		r := sortRec{a: blk, seq: uint32(len(a.recs))}
+		k, v := decode(arena, off)
+		r.vo, r.vl = uint32(cap(arena)-cap(v)), uint32(len(v))
 		if len(k) == 0 && a.valueKey >= 0 {
 			k = v
 			if a.valueKey > 0 && len(k) > a.valueKey {
