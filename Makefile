@@ -1,6 +1,11 @@
 # Gale's build and test entry points. `make test` is the command CI runs
-# (.ci/run); it needs only Go: every service the tests use (S3 protocol
-# server, DSO and Glider servers) runs in-process on loopback.
+# (.ci/run). It installs the cloud stand-ins the tests run against
+# (scripts/install-standins.sh: the Lambda Runtime Interface Emulator and
+# versitygw through the Go module proxy, Azurite through npm, into .tools/),
+# then tests the core module and the Beam runner's module with the race
+# detector. Everything else the tests use (S3 and GCS protocol servers, DSO
+# and Glider servers, the OpenWhisk controller, the Functions host) runs on
+# loopback, started by the tests themselves.
 
 GO ?= go
 
