@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -132,11 +131,11 @@ func (c S3Config) Validate() error {
 // Keys written through S3 are validated with objstore.ValidateKey; reads
 // accept any key, so objects written by other tools stay reachable.
 type S3 struct {
+	objstore.Location
 	client *s3.Client
 	up     *manager.Uploader
-	bucket string
-	prefix string // "" or ending in "/"
-	hint   string // how to fix the endpoint, for messages
+	bucket *string // the bucket, for the SDK's inputs
+	hint   string  // how to fix the endpoint, for messages
 
 	bucketSeen atomic.Bool // the bucket answered once: skip HeadBucket
 }
@@ -154,20 +153,11 @@ func NewS3(ctx context.Context, cfg S3Config, bucket, prefix string) (*S3, error
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	prefix = strings.TrimSuffix(prefix, "/")
-	name := "s3://" + bucket
-	if prefix != "" {
-		name += "/" + prefix
+	loc, err := objstore.NewLocation("aws", "s3", bucket, prefix)
+	if err != nil {
+		return nil, err
 	}
-	if bucket == "" || strings.ContainsAny(bucket, "/\\ ") {
-		return nil, fmt.Errorf("aws: %s: invalid bucket name %q (write s3://bucket/prefix)", name, bucket)
-	}
-	if prefix != "" {
-		if err := objstore.ValidateKey(prefix); err != nil {
-			return nil, fmt.Errorf("aws: %s: prefix: %w", name, err)
-		}
-		prefix += "/"
-	}
+	name := loc.String()
 
 	var opts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
@@ -219,63 +209,23 @@ func NewS3(ctx context.Context, cfg S3Config, bucket, prefix string) (*S3, error
 	if endpoint != "" {
 		hint = fmt.Sprintf("check that the endpoint %s is up (s3.endpoint or AWS_ENDPOINT_URL_S3)", endpoint)
 	}
-	return &S3{client: client, up: up, bucket: bucket, prefix: prefix, hint: hint}, nil
+	return &S3{Location: loc, client: client, up: up, bucket: sdkaws.String(bucket), hint: hint}, nil
 }
-
-// String returns the store's URL, "s3://bucket/prefix".
-func (s *S3) String() string {
-	if s.prefix == "" {
-		return "s3://" + s.bucket
-	}
-	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
-}
-
-// Bucket returns the store's bucket.
-func (s *S3) Bucket() string { return s.bucket }
-
-// Prefix returns the store's key prefix, empty or ending in "/".
-func (s *S3) Prefix() string { return s.prefix }
 
 // Client returns the underlying SDK client, for operations beyond Store.
 func (s *S3) Client() *s3.Client { return s.client }
 
-func (s *S3) name(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
-
-func (s *S3) readKey(op, key string) (string, error) {
-	if key == "" {
-		return "", fmt.Errorf("aws: %s in %s: %w \"\": empty key", op, s, objstore.ErrInvalidKey)
-	}
-	return s.prefix + key, nil
-}
-
-func (s *S3) writeKey(op, key string) (string, error) {
-	if err := objstore.ValidateKey(key); err != nil {
-		return "", fmt.Errorf("aws: %s in %s: %w", op, s, err)
-	}
-	return s.prefix + key, nil
-}
-
 // Get implements objstore.Store with a ranged GetObject.
 func (s *S3) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	k, err := s.readKey("get", key)
+	k, err := s.GetKey(key, off)
 	if err != nil {
 		return nil, err
 	}
-	if off < 0 {
-		return nil, fmt.Errorf("aws: get %s: negative offset %d", s.name(key), off)
-	}
 	if n == 0 {
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, err
-		}
-		return io.NopCloser(strings.NewReader("")), nil
+		return objstore.EmptyRead(ctx, s, key)
 	}
-	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &k}
-	if off > 0 || n > 0 {
-		rng := "bytes=" + strconv.FormatInt(off, 10) + "-"
-		if n > 0 && n <= math.MaxInt64-off {
-			rng += strconv.FormatInt(off+n-1, 10)
-		}
+	in := &s3.GetObjectInput{Bucket: s.bucket, Key: &k}
+	if rng := objstore.ByteRange(off, n); rng != "" {
 		in.Range = &rng
 	}
 	var opts []func(*s3.Options)
@@ -290,7 +240,7 @@ func (s *S3) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, 
 			// (a missing one is a 404): the truncated range is empty.
 			return io.NopCloser(strings.NewReader("")), nil
 		}
-		return nil, s.fail(ctx, "get", s.name(key), err)
+		return nil, s.fail(ctx, "get", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
 	return out.Body, nil
@@ -298,11 +248,11 @@ func (s *S3) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, 
 
 // Put implements objstore.Store through the upload manager.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader) error {
-	k, err := s.writeKey("put", key)
+	k, err := s.WriteKey("put", key)
 	if err != nil {
 		return err
 	}
-	_, err = s.up.Upload(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &k, Body: r})
+	_, err = s.up.Upload(ctx, &s3.PutObjectInput{Bucket: s.bucket, Key: &k, Body: r})
 	if err == nil {
 		s.bucketSeen.Store(true)
 		return nil
@@ -312,23 +262,23 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) error {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
 		id := mu.UploadID()
-		_, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &k, UploadId: &id})
+		_, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: s.bucket, Key: &k, UploadId: &id})
 		if aerr != nil && !isCode(aerr, "NoSuchUpload") {
 			err = errors.Join(err, fmt.Errorf("abort multipart upload %s failed, its parts stay stored until a lifecycle rule (AbortIncompleteMultipartUpload) removes them: %w", id, aerr))
 		}
 	}
-	return s.fail(ctx, "put", s.name(key), err)
+	return s.fail(ctx, "put", s.Name(key), err)
 }
 
 // Stat implements objstore.Store with HeadObject.
 func (s *S3) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	k, err := s.readKey("stat", key)
+	k, err := s.ReadKey("stat", key)
 	if err != nil {
 		return objstore.ObjectInfo{}, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &k})
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: s.bucket, Key: &k})
 	if err != nil {
-		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.name(key), err)
+		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
 	return objstore.ObjectInfo{Key: key, Size: sdkaws.ToInt64(out.ContentLength), ModTime: sdkaws.ToTime(out.LastModified)}, nil
@@ -337,12 +287,12 @@ func (s *S3) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) 
 // Delete implements objstore.Store with DeleteObject, which S3 makes
 // idempotent.
 func (s *S3) Delete(ctx context.Context, key string) error {
-	k, err := s.readKey("delete", key)
+	k, err := s.ReadKey("delete", key)
 	if err != nil {
 		return err
 	}
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &k}); err != nil {
-		if err := s.fail(ctx, "delete", s.name(key), err); !errors.Is(err, objstore.ErrNotExist) {
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: s.bucket, Key: &k}); err != nil {
+		if err := s.fail(ctx, "delete", s.Name(key), err); !errors.Is(err, objstore.ErrNotExist) {
 			return err
 		}
 	}
@@ -352,17 +302,17 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 // Copy implements objstore.Copier with CopyObject, server-side. S3 copies
 // objects up to 5 GiB this way.
 func (s *S3) Copy(ctx context.Context, from, to string) error {
-	kf, err := s.readKey("copy", from)
+	kf, err := s.ReadKey("copy", from)
 	if err != nil {
 		return err
 	}
-	kt, err := s.writeKey("copy", to)
+	kt, err := s.WriteKey("copy", to)
 	if err != nil {
 		return err
 	}
-	src := url.PathEscape(s.bucket) + "/" + escapeKey(kf)
-	if _, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.bucket, Key: &kt, CopySource: &src}); err != nil {
-		return s.fail(ctx, "copy", s.name(from)+" to "+s.name(to), err)
+	src := url.PathEscape(s.Bucket()) + "/" + escapeKey(kf)
+	if _, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: s.bucket, Key: &kt, CopySource: &src}); err != nil {
+		return s.fail(ctx, "copy", s.Name(from)+" to "+s.Name(to), err)
 	}
 	return nil
 }
@@ -383,8 +333,8 @@ func (s *S3) List(ctx context.Context, prefix, token string, limit int) (objstor
 		limit = maxListKeys
 	}
 	in := &s3.ListObjectsV2Input{
-		Bucket:  &s.bucket,
-		Prefix:  sdkaws.String(s.prefix + prefix),
+		Bucket:  s.bucket,
+		Prefix:  sdkaws.String(s.Prefix() + prefix),
 		MaxKeys: sdkaws.Int32(int32(limit)),
 	}
 	if token != "" {
@@ -392,13 +342,13 @@ func (s *S3) List(ctx context.Context, prefix, token string, limit int) (objstor
 	}
 	out, err := s.client.ListObjectsV2(ctx, in)
 	if err != nil {
-		return objstore.ListPage{}, s.fail(ctx, "list", s.name(prefix+"*"), err)
+		return objstore.ListPage{}, s.fail(ctx, "list", s.Name(prefix+"*"), err)
 	}
 	s.bucketSeen.Store(true)
 	page := objstore.ListPage{Objects: make([]objstore.ObjectInfo, 0, len(out.Contents))}
 	for _, o := range out.Contents {
 		page.Objects = append(page.Objects, objstore.ObjectInfo{
-			Key:     strings.TrimPrefix(sdkaws.ToString(o.Key), s.prefix),
+			Key:     s.StoreKey(sdkaws.ToString(o.Key)),
 			Size:    sdkaws.ToInt64(o.Size),
 			ModTime: sdkaws.ToTime(o.LastModified),
 		})
@@ -406,7 +356,7 @@ func (s *S3) List(ctx context.Context, prefix, token string, limit int) (objstor
 	if sdkaws.ToBool(out.IsTruncated) {
 		page.Next = sdkaws.ToString(out.NextContinuationToken)
 		if page.Next == "" {
-			return objstore.ListPage{}, fmt.Errorf("aws: list %s: truncated page without a continuation token", s.name(prefix+"*"))
+			return objstore.ListPage{}, fmt.Errorf("aws: list %s: truncated page without a continuation token", s.Name(prefix+"*"))
 		}
 	}
 	return page, nil
@@ -426,18 +376,18 @@ func (s *S3) fail(ctx context.Context, op, name string, err error) error {
 		strings.Contains(err.Error(), "failed to refresh cached credentials")
 	switch {
 	case isCode(err, "NoSuchBucket"):
-		return fmt.Errorf("aws: %s %s: %w: %q (create it, or fix the bucket in the URL and the region): %w", op, name, ErrNoSuchBucket, s.bucket, err)
+		return fmt.Errorf("aws: %s %s: %w: %q (create it, or fix the bucket in the URL and the region): %w", op, name, ErrNoSuchBucket, s.Bucket(), err)
 	case isCode(err, "NoSuchKey"):
 		return fmt.Errorf("aws: %s %s: %w", op, name, objstore.ErrNotExist)
 	case httpStatus(err) == 404 || isCode(err, "NotFound"):
 		// HEAD responses have no body, so a missing bucket and a missing
 		// key look alike: ask the bucket once.
 		if !s.bucketSeen.Load() {
-			_, herr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+			_, herr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: s.bucket})
 			if herr == nil {
 				s.bucketSeen.Store(true)
 			} else if httpStatus(herr) == 404 || isCode(herr, "NotFound") || isCode(herr, "NoSuchBucket") {
-				return fmt.Errorf("aws: %s %s: %w: %q (create it, or fix the bucket in the URL and the region)", op, name, ErrNoSuchBucket, s.bucket)
+				return fmt.Errorf("aws: %s %s: %w: %q (create it, or fix the bucket in the URL and the region)", op, name, ErrNoSuchBucket, s.Bucket())
 			}
 		}
 		return fmt.Errorf("aws: %s %s: %w", op, name, objstore.ErrNotExist)

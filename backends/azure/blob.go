@@ -106,11 +106,10 @@ func (c BlobConfig) endpoint() (string, string) {
 // discarded by the service). Get is a ranged Get Blob; List pages are List Blobs pages
 // whose tokens are the service's markers; Copy is a server-side copy.
 type Blob struct {
-	client    *container.Client
-	container string
-	prefix    string // "" or ending in "/"
-	cfg       BlobConfig
-	hint      string
+	objstore.Location // the container and prefix
+	client            *container.Client
+	cfg               BlobConfig
+	hint              string
 }
 
 var (
@@ -130,26 +129,17 @@ func NewBlob(cfg BlobConfig, containerName, prefix string) (*Blob, error) {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 4
 	}
-	prefix = strings.Trim(prefix, "/")
-	name := "azblob://" + containerName
-	if prefix != "" {
-		name += "/" + prefix
-	}
 	if !validContainer(containerName) {
-		return nil, fmt.Errorf("azure: %s: %q is not a container name (3-63 lower-case letters, digits and single hyphens; write azblob://container/prefix)", name, containerName)
+		return nil, fmt.Errorf("azure: azblob://%s: %q is not a container name (3-63 lower-case letters, digits and single hyphens; write azblob://container/prefix)", containerName, containerName)
 	}
-	if prefix != "" {
-		if err := objstore.ValidateKey(prefix); err != nil {
-			return nil, fmt.Errorf("azure: %s: prefix: %w", name, err)
-		}
-		prefix += "/"
+	loc, err := objstore.NewLocation("azure", "azblob", containerName, prefix)
+	if err != nil {
+		return nil, err
 	}
+	name := loc.String()
 	ep, account := cfg.endpoint()
 	curl := ep + url.PathEscape(containerName)
-	var (
-		client *container.Client
-		err    error
-	)
+	var client *container.Client
 	if cfg.Key != "" {
 		cred, kerr := container.NewSharedKeyCredential(account, cfg.Key)
 		if kerr != nil {
@@ -166,7 +156,7 @@ func NewBlob(cfg BlobConfig, containerName, prefix string) (*Blob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azure: %s: %w", name, err)
 	}
-	return &Blob{client: client, container: containerName, prefix: prefix, cfg: cfg,
+	return &Blob{Location: loc, client: client, cfg: cfg,
 		hint: "check azblob.account/azblob.endpoint and that the service is up (" + ep + ")"}, nil
 }
 
@@ -184,33 +174,9 @@ func validContainer(n string) bool {
 	return strings.Trim(n, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
 }
 
-// String returns the store's URL, "azblob://container/prefix".
-func (s *Blob) String() string {
-	if s.prefix == "" {
-		return "azblob://" + s.container
-	}
-	return "azblob://" + s.container + "/" + strings.TrimSuffix(s.prefix, "/")
-}
-
 // Container returns the SDK's container client, for operations beyond
 // Store.
 func (s *Blob) Container() *container.Client { return s.client }
-
-func (s *Blob) name(key string) string { return "azblob://" + s.container + "/" + s.prefix + key }
-
-func (s *Blob) readKey(op, key string) (string, error) {
-	if key == "" {
-		return "", fmt.Errorf("azure: %s in %s: %w \"\": empty key", op, s, objstore.ErrInvalidKey)
-	}
-	return s.prefix + key, nil
-}
-
-func (s *Blob) writeKey(op, key string) (string, error) {
-	if err := objstore.ValidateKey(key); err != nil {
-		return "", fmt.Errorf("azure: %s in %s: %w", op, s, err)
-	}
-	return s.prefix + key, nil
-}
 
 // fail maps an SDK error for op on what.
 func (s *Blob) fail(ctx context.Context, op, what string, err error) error {
@@ -218,7 +184,7 @@ func (s *Blob) fail(ctx context.Context, op, what string, err error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("azure: %s %s: %w", op, what, context.Cause(ctx))
 	case bloberror.HasCode(err, bloberror.ContainerNotFound):
-		return fmt.Errorf("azure: %s %s: %w: %s (create it with `az storage container create -n %s`)", op, what, ErrNoSuchContainer, s.container, s.container)
+		return fmt.Errorf("azure: %s %s: %w: %s (create it with `az storage container create -n %s`)", op, what, ErrNoSuchContainer, s.Bucket(), s.Bucket())
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
 		return fmt.Errorf("azure: %s %s: %w", op, what, objstore.ErrNotExist)
 	case bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.AuthorizationFailure, bloberror.AuthorizationPermissionMismatch):
@@ -236,18 +202,12 @@ func (s *Blob) fail(ctx context.Context, op, what string, err error) error {
 
 // Get implements objstore.Store with a ranged Get Blob.
 func (s *Blob) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	k, err := s.readKey("get", key)
+	k, err := s.GetKey(key, off)
 	if err != nil {
 		return nil, err
 	}
-	if off < 0 {
-		return nil, fmt.Errorf("azure: get %s: negative offset %d", s.name(key), off)
-	}
 	if n == 0 {
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, err
-		}
-		return io.NopCloser(strings.NewReader("")), nil
+		return objstore.EmptyRead(ctx, s, key)
 	}
 	opts := &blob.DownloadStreamOptions{}
 	if off > 0 || n > 0 {
@@ -260,14 +220,14 @@ func (s *Blob) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser
 			// missing one is BlobNotFound): the truncated range is empty.
 			return io.NopCloser(strings.NewReader("")), nil
 		}
-		return nil, s.fail(ctx, "get", s.name(key), err)
+		return nil, s.fail(ctx, "get", s.Name(key), err)
 	}
 	return resp.Body, nil
 }
 
 // Put implements objstore.Store: blocks are staged, then committed.
 func (s *Blob) Put(ctx context.Context, key string, r io.Reader) error {
-	k, err := s.writeKey("put", key)
+	k, err := s.WriteKey("put", key)
 	if err != nil {
 		return err
 	}
@@ -281,7 +241,7 @@ func (s *Blob) Put(ctx context.Context, key string, r io.Reader) error {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		_, err = bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(first[:n])), nil)
 	case err != nil:
-		return fmt.Errorf("azure: put %s: reading the data: %w", s.name(key), err)
+		return fmt.Errorf("azure: put %s: reading the data: %w", s.Name(key), err)
 	default:
 		// A reader that fails must fail the Put: the uploader stops at
 		// the error and commits nothing; the error is kept as a guard.
@@ -292,7 +252,7 @@ func (s *Blob) Put(ctx context.Context, key string, r io.Reader) error {
 		}
 	}
 	if err != nil {
-		return s.fail(ctx, "put", s.name(key), err)
+		return s.fail(ctx, "put", s.Name(key), err)
 	}
 	return nil
 }
@@ -312,13 +272,13 @@ func (e *errReader) Read(p []byte) (int, error) {
 
 // Stat implements objstore.Store with Get Blob Properties.
 func (s *Blob) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	k, err := s.readKey("stat", key)
+	k, err := s.ReadKey("stat", key)
 	if err != nil {
 		return objstore.ObjectInfo{}, err
 	}
 	p, err := s.client.NewBlobClient(k).GetProperties(ctx, nil)
 	if err != nil {
-		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.name(key), err)
+		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.Name(key), err)
 	}
 	info := objstore.ObjectInfo{Key: key}
 	if p.ContentLength != nil {
@@ -332,13 +292,13 @@ func (s *Blob) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error
 
 // Delete implements objstore.Store; a missing blob is not an error.
 func (s *Blob) Delete(ctx context.Context, key string) error {
-	k, err := s.readKey("delete", key)
+	k, err := s.ReadKey("delete", key)
 	if err != nil {
 		return err
 	}
 	_, err = s.client.NewBlobClient(k).Delete(ctx, nil)
 	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
-		if err := s.fail(ctx, "delete", s.name(key), err); !errors.Is(err, objstore.ErrNotExist) {
+		if err := s.fail(ctx, "delete", s.Name(key), err); !errors.Is(err, objstore.ErrNotExist) {
 			return err
 		}
 	}
@@ -351,14 +311,14 @@ func (s *Blob) List(ctx context.Context, prefix, token string, limit int) (objst
 	if limit <= 0 || limit > maxListResults {
 		limit = maxListResults
 	}
-	opts := &container.ListBlobsFlatOptions{Prefix: to.Ptr(s.prefix + prefix), MaxResults: to.Ptr(int32(limit))}
+	opts := &container.ListBlobsFlatOptions{Prefix: to.Ptr(s.Prefix() + prefix), MaxResults: to.Ptr(int32(limit))}
 	if token != "" {
 		opts.Marker = &token
 	}
 	pager := s.client.NewListBlobsFlatPager(opts)
 	resp, err := pager.NextPage(ctx)
 	if err != nil {
-		return objstore.ListPage{}, s.fail(ctx, "list", s.name(prefix+"*"), err)
+		return objstore.ListPage{}, s.fail(ctx, "list", s.Name(prefix+"*"), err)
 	}
 	page := objstore.ListPage{}
 	if resp.Segment != nil {
@@ -367,7 +327,7 @@ func (s *Blob) List(ctx context.Context, prefix, token string, limit int) (objst
 			if it.Name == nil {
 				continue
 			}
-			o := objstore.ObjectInfo{Key: strings.TrimPrefix(*it.Name, s.prefix)}
+			o := objstore.ObjectInfo{Key: s.StoreKey(*it.Name)}
 			if it.Properties != nil {
 				if it.Properties.ContentLength != nil {
 					o.Size = *it.Properties.ContentLength
@@ -389,15 +349,15 @@ func (s *Blob) List(ctx context.Context, prefix, token string, limit int) (objst
 // for the copy to finish (within one account it normally completes at
 // once).
 func (s *Blob) Copy(ctx context.Context, from, to string) error {
-	kf, err := s.readKey("copy", from)
+	kf, err := s.ReadKey("copy", from)
 	if err != nil {
 		return err
 	}
-	kt, err := s.writeKey("copy", to)
+	kt, err := s.WriteKey("copy", to)
 	if err != nil {
 		return err
 	}
-	what := s.name(from) + " to " + s.name(to)
+	what := s.Name(from) + " to " + s.Name(to)
 	src := s.client.NewBlobClient(kf)
 	if _, err := src.GetProperties(ctx, nil); err != nil {
 		return s.fail(ctx, "copy", what, err)

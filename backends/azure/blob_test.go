@@ -66,8 +66,13 @@ func TestBlobPaginationAndErrors(t *testing.T) {
 		t.Errorf("%d pages, keys %v", pages, keys)
 	}
 	// A blob outside the prefix is not listed.
-	other, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuritetest.Key}, st.container, "")
-	other.Put(ctx, "outside", strings.NewReader("y"))
+	other, err := NewBlob(BlobConfig{Endpoint: endpoint, Key: azuritetest.Key}, st.Bucket(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Put(ctx, "outside", strings.NewReader("y")); err != nil {
+		t.Fatal(err)
+	}
 	all, err := objstore.ListAll(ctx, st, "")
 	if err != nil || len(all) != 7 {
 		t.Errorf("ListAll under the prefix: %d objects, %v", len(all), err)
@@ -78,7 +83,7 @@ func TestBlobPaginationAndErrors(t *testing.T) {
 	if !errors.Is(err, ErrNoSuchContainer) || !strings.Contains(err.Error(), "az storage container create") {
 		t.Errorf("missing container: %v", err)
 	}
-	bad, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: "AAAA" + azuritetest.Key[4:]}, st.container, "")
+	bad, _ := NewBlob(BlobConfig{Endpoint: endpoint, Key: "AAAA" + azuritetest.Key[4:]}, st.Bucket(), "")
 	if _, err := bad.Stat(ctx, "p/k00"); err == nil {
 		t.Error("a wrong key was accepted")
 	}

@@ -79,10 +79,9 @@ func (c GCSConfig) Validate() error {
 // Keys written through GCS are validated with objstore.ValidateKey; reads
 // accept any key.
 type GCS struct {
+	objstore.Location
 	client  *storage.Client
 	bkt     *storage.BucketHandle
-	bucket  string
-	prefix  string // "" or ending in "/"
 	chunk   int
 	hint    string
 	ownsCli bool
@@ -134,21 +133,11 @@ func NewGCSFromClient(client *storage.Client, bucket, prefix string) (*GCS, erro
 }
 
 func newGCS(client *storage.Client, bucket, prefix string, chunk int) (*GCS, error) {
-	prefix = strings.TrimSuffix(prefix, "/")
-	name := "gs://" + bucket
-	if prefix != "" {
-		name += "/" + prefix
+	loc, err := objstore.NewLocation("gcp", "gs", bucket, prefix)
+	if err != nil {
+		return nil, err
 	}
-	if bucket == "" || strings.ContainsAny(bucket, "/\\ ") {
-		return nil, fmt.Errorf("gcp: %s: invalid bucket name %q (write gs://bucket/prefix)", name, bucket)
-	}
-	if prefix != "" {
-		if err := objstore.ValidateKey(prefix); err != nil {
-			return nil, fmt.Errorf("gcp: %s: prefix: %w", name, err)
-		}
-		prefix += "/"
-	}
-	return &GCS{client: client, bkt: client.Bucket(bucket), bucket: bucket, prefix: prefix, chunk: chunk, hint: "check the network"}, nil
+	return &GCS{Location: loc, client: client, bkt: client.Bucket(bucket), chunk: chunk, hint: "check the network"}, nil
 }
 
 // Close releases the client if the store created it.
@@ -159,47 +148,17 @@ func (s *GCS) Close() error {
 	return nil
 }
 
-// String returns the store's URL, "gs://bucket/prefix".
-func (s *GCS) String() string {
-	if s.prefix == "" {
-		return "gs://" + s.bucket
-	}
-	return "gs://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/")
-}
-
 // Client returns the underlying client, for operations beyond Store.
 func (s *GCS) Client() *storage.Client { return s.client }
 
-func (s *GCS) name(key string) string { return "gs://" + s.bucket + "/" + s.prefix + key }
-
-func (s *GCS) readKey(op, key string) (string, error) {
-	if key == "" {
-		return "", fmt.Errorf("gcp: %s in %s: %w \"\": empty key", op, s, objstore.ErrInvalidKey)
-	}
-	return s.prefix + key, nil
-}
-
-func (s *GCS) writeKey(op, key string) (string, error) {
-	if err := objstore.ValidateKey(key); err != nil {
-		return "", fmt.Errorf("gcp: %s in %s: %w", op, s, err)
-	}
-	return s.prefix + key, nil
-}
-
 // Get implements objstore.Store with a ranged read.
 func (s *GCS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	k, err := s.readKey("get", key)
+	k, err := s.GetKey(key, off)
 	if err != nil {
 		return nil, err
 	}
-	if off < 0 {
-		return nil, fmt.Errorf("gcp: get %s: negative offset %d", s.name(key), off)
-	}
 	if n == 0 {
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, err
-		}
-		return io.NopCloser(strings.NewReader("")), nil
+		return objstore.EmptyRead(ctx, s, key)
 	}
 	if n < 0 {
 		n = -1
@@ -210,7 +169,7 @@ func (s *GCS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser,
 			// The range starts at or past the end of an existing object.
 			return io.NopCloser(strings.NewReader("")), nil
 		}
-		return nil, s.fail(ctx, "get", s.name(key), err)
+		return nil, s.fail(ctx, "get", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
 	return r, nil
@@ -218,7 +177,7 @@ func (s *GCS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser,
 
 // Put implements objstore.Store with a resumable upload.
 func (s *GCS) Put(ctx context.Context, key string, r io.Reader) error {
-	k, err := s.writeKey("put", key)
+	k, err := s.WriteKey("put", key)
 	if err != nil {
 		return err
 	}
@@ -235,12 +194,12 @@ func (s *GCS) Put(ctx context.Context, key string, r io.Reader) error {
 		cancel()
 		w.Close()
 		if ctx.Err() != nil {
-			return fmt.Errorf("gcp: put %s: %w", s.name(key), ctx.Err())
+			return fmt.Errorf("gcp: put %s: %w", s.Name(key), ctx.Err())
 		}
-		return s.fail(ctx, "put", s.name(key), err)
+		return s.fail(ctx, "put", s.Name(key), err)
 	}
 	if err := w.Close(); err != nil {
-		return s.fail(ctx, "put", s.name(key), err)
+		return s.fail(ctx, "put", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
 	return nil
@@ -248,13 +207,13 @@ func (s *GCS) Put(ctx context.Context, key string, r io.Reader) error {
 
 // Stat implements objstore.Store.
 func (s *GCS) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	k, err := s.readKey("stat", key)
+	k, err := s.ReadKey("stat", key)
 	if err != nil {
 		return objstore.ObjectInfo{}, err
 	}
 	a, err := s.bkt.Object(k).Attrs(ctx)
 	if err != nil {
-		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.name(key), err)
+		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
 	return objstore.ObjectInfo{Key: key, Size: a.Size, ModTime: a.Updated}, nil
@@ -262,12 +221,12 @@ func (s *GCS) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error)
 
 // Delete implements objstore.Store; a missing key is not an error.
 func (s *GCS) Delete(ctx context.Context, key string) error {
-	k, err := s.readKey("delete", key)
+	k, err := s.ReadKey("delete", key)
 	if err != nil {
 		return err
 	}
 	if err := s.bkt.Object(k).Delete(ctx); err != nil {
-		if err := s.fail(ctx, "delete", s.name(key), err); !errors.Is(err, objstore.ErrNotExist) {
+		if err := s.fail(ctx, "delete", s.Name(key), err); !errors.Is(err, objstore.ErrNotExist) {
 			return err
 		}
 	}
@@ -276,16 +235,16 @@ func (s *GCS) Delete(ctx context.Context, key string) error {
 
 // Copy implements objstore.Copier server-side.
 func (s *GCS) Copy(ctx context.Context, from, to string) error {
-	kf, err := s.readKey("copy", from)
+	kf, err := s.ReadKey("copy", from)
 	if err != nil {
 		return err
 	}
-	kt, err := s.writeKey("copy", to)
+	kt, err := s.WriteKey("copy", to)
 	if err != nil {
 		return err
 	}
 	if _, err := s.bkt.Object(kt).CopierFrom(s.bkt.Object(kf)).Run(ctx); err != nil {
-		return s.fail(ctx, "copy", s.name(from)+" to "+s.name(to), err)
+		return s.fail(ctx, "copy", s.Name(from)+" to "+s.Name(to), err)
 	}
 	return nil
 }
@@ -296,19 +255,19 @@ func (s *GCS) List(ctx context.Context, prefix, token string, limit int) (objsto
 	if limit <= 0 || limit > maxListPage {
 		limit = maxListPage
 	}
-	q := &storage.Query{Prefix: s.prefix + prefix}
+	q := &storage.Query{Prefix: s.Prefix() + prefix}
 	if err := q.SetAttrSelection([]string{"Name", "Size", "Updated"}); err != nil {
-		return objstore.ListPage{}, fmt.Errorf("gcp: list %s: %w", s.name(prefix+"*"), err)
+		return objstore.ListPage{}, fmt.Errorf("gcp: list %s: %w", s.Name(prefix+"*"), err)
 	}
 	var attrs []*storage.ObjectAttrs
 	next, err := iterator.NewPager(s.bkt.Objects(ctx, q), limit, token).NextPage(&attrs)
 	if err != nil {
-		return objstore.ListPage{}, s.fail(ctx, "list", s.name(prefix+"*"), err)
+		return objstore.ListPage{}, s.fail(ctx, "list", s.Name(prefix+"*"), err)
 	}
 	s.bucketSeen.Store(true)
 	page := objstore.ListPage{Objects: make([]objstore.ObjectInfo, 0, len(attrs)), Next: next}
 	for _, a := range attrs {
-		page.Objects = append(page.Objects, objstore.ObjectInfo{Key: strings.TrimPrefix(a.Name, s.prefix), Size: a.Size, ModTime: a.Updated})
+		page.Objects = append(page.Objects, objstore.ObjectInfo{Key: s.StoreKey(a.Name), Size: a.Size, ModTime: a.Updated})
 	}
 	return page, nil
 }
@@ -322,14 +281,14 @@ func (s *GCS) fail(ctx context.Context, op, name string, err error) error {
 	code := httpStatus(err)
 	switch {
 	case errors.Is(err, storage.ErrBucketNotExist):
-		return fmt.Errorf("gcp: %s %s: %w: %q (create it, or fix the bucket in the URL): %w", op, name, ErrNoSuchBucket, s.bucket, err)
+		return fmt.Errorf("gcp: %s %s: %w: %q (create it, or fix the bucket in the URL): %w", op, name, ErrNoSuchBucket, s.Bucket(), err)
 	case errors.Is(err, storage.ErrObjectNotExist) || code == http.StatusNotFound:
 		// A missing bucket also answers 404 on object calls: ask it once.
 		if !s.bucketSeen.Load() {
 			if _, berr := s.bkt.Attrs(ctx); berr == nil {
 				s.bucketSeen.Store(true)
 			} else if errors.Is(berr, storage.ErrBucketNotExist) || httpStatus(berr) == http.StatusNotFound {
-				return fmt.Errorf("gcp: %s %s: %w: %q (create it, or fix the bucket in the URL)", op, name, ErrNoSuchBucket, s.bucket)
+				return fmt.Errorf("gcp: %s %s: %w: %q (create it, or fix the bucket in the URL)", op, name, ErrNoSuchBucket, s.Bucket())
 			}
 		}
 		return fmt.Errorf("gcp: %s %s: %w", op, name, objstore.ErrNotExist)

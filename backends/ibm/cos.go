@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/IBM/ibm-cos-sdk-go/aws"
@@ -87,10 +86,10 @@ func (c COSConfig) Validate() error {
 // PutObject or a multipart upload that the upload manager aborts on
 // failure, so COS never shows a partial object.
 type COS struct {
+	objstore.Location
 	client *s3.S3
 	up     *s3manager.Uploader
-	bucket string
-	prefix string // "" or ending in "/"
+	bucket *string // the bucket, for the SDK's inputs
 }
 
 var (
@@ -103,15 +102,9 @@ func NewCOS(cfg COSConfig, bucket, prefix string) (*COS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if bucket == "" || strings.ContainsAny(bucket, "/\\ ") {
-		return nil, fmt.Errorf("ibm: invalid COS bucket name %q (write cos://bucket/prefix)", bucket)
-	}
-	prefix = strings.TrimSuffix(prefix, "/")
-	if prefix != "" {
-		if err := objstore.ValidateKey(prefix); err != nil {
-			return nil, fmt.Errorf("ibm: cos://%s/%s: prefix: %w", bucket, prefix, err)
-		}
-		prefix += "/"
+	loc, err := objstore.NewLocation("ibm", "cos", bucket, prefix)
+	if err != nil {
+		return nil, err
 	}
 	region := cfg.Region
 	if region == "" {
@@ -145,33 +138,20 @@ func NewCOS(cfg COSConfig, bucket, prefix string) (*COS, error) {
 			u.Concurrency = 4
 		}
 	})
-	return &COS{client: client, up: up, bucket: bucket, prefix: prefix}, nil
+	return &COS{Location: loc, client: client, up: up, bucket: aws.String(bucket)}, nil
 }
-
-// String returns "cos://bucket/prefix".
-func (s *COS) String() string {
-	return "cos://" + s.bucket + strings.TrimSuffix("/"+s.prefix, "/")
-}
-
-func (s *COS) name(key string) string { return "cos://" + s.bucket + "/" + s.prefix + key }
 
 // Get implements objstore.Store with a ranged GetObject.
 func (s *COS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	if key == "" || off < 0 {
-		return nil, fmt.Errorf("ibm: get %s: %w: empty key or negative offset", s.name(key), objstore.ErrInvalidKey)
+	k, err := s.GetKey(key, off)
+	if err != nil {
+		return nil, err
 	}
 	if n == 0 {
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, err
-		}
-		return io.NopCloser(strings.NewReader("")), nil
+		return objstore.EmptyRead(ctx, s, key)
 	}
-	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)}
-	if off > 0 || n > 0 {
-		rng := "bytes=" + strconv.FormatInt(off, 10) + "-"
-		if n > 0 {
-			rng += strconv.FormatInt(off+n-1, 10)
-		}
+	in := &s3.GetObjectInput{Bucket: s.bucket, Key: &k}
+	if rng := objstore.ByteRange(off, n); rng != "" {
 		in.Range = &rng
 	}
 	out, err := s.client.GetObjectWithContext(ctx, in)
@@ -186,11 +166,11 @@ func (s *COS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser,
 
 // Put implements objstore.Store through the upload manager.
 func (s *COS) Put(ctx context.Context, key string, r io.Reader) error {
-	if err := objstore.ValidateKey(key); err != nil {
-		return fmt.Errorf("ibm: put in %s: %w", s, err)
-	}
-	_, err := s.up.UploadWithContext(ctx, &s3manager.UploadInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: r})
+	k, err := s.WriteKey("put", key)
 	if err != nil {
+		return err
+	}
+	if _, err := s.up.UploadWithContext(ctx, &s3manager.UploadInput{Bucket: s.bucket, Key: &k, Body: r}); err != nil {
 		return s.fail("put", key, err)
 	}
 	return nil
@@ -198,10 +178,11 @@ func (s *COS) Put(ctx context.Context, key string, r io.Reader) error {
 
 // Stat implements objstore.Store with HeadObject.
 func (s *COS) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	if key == "" {
-		return objstore.ObjectInfo{}, fmt.Errorf("ibm: stat in %s: %w: empty key", s, objstore.ErrInvalidKey)
+	k, err := s.ReadKey("stat", key)
+	if err != nil {
+		return objstore.ObjectInfo{}, err
 	}
-	out, err := s.client.HeadObjectWithContext(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	out, err := s.client.HeadObjectWithContext(ctx, &s3.HeadObjectInput{Bucket: s.bucket, Key: &k})
 	if err != nil {
 		return objstore.ObjectInfo{}, s.fail("stat", key, err)
 	}
@@ -210,11 +191,11 @@ func (s *COS) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error)
 
 // Delete implements objstore.Store; deleting a missing key is no error.
 func (s *COS) Delete(ctx context.Context, key string) error {
-	if key == "" {
-		return fmt.Errorf("ibm: delete in %s: %w: empty key", s, objstore.ErrInvalidKey)
-	}
-	_, err := s.client.DeleteObjectWithContext(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	k, err := s.ReadKey("delete", key)
 	if err != nil {
+		return err
+	}
+	if _, err := s.client.DeleteObjectWithContext(ctx, &s3.DeleteObjectInput{Bucket: s.bucket, Key: &k}); err != nil {
 		if err := s.fail("delete", key, err); !errors.Is(err, objstore.ErrNotExist) {
 			return err
 		}
@@ -224,19 +205,20 @@ func (s *COS) Delete(ctx context.Context, key string) error {
 
 // Copy implements objstore.Copier with a server-side CopyObject.
 func (s *COS) Copy(ctx context.Context, from, to string) error {
-	if from == "" {
-		return fmt.Errorf("ibm: copy in %s: %w: empty key", s, objstore.ErrInvalidKey)
+	kf, err := s.ReadKey("copy", from)
+	if err != nil {
+		return err
 	}
-	if err := objstore.ValidateKey(to); err != nil {
-		return fmt.Errorf("ibm: copy in %s: %w", s, err)
+	kt, err := s.WriteKey("copy", to)
+	if err != nil {
+		return err
 	}
-	segs := strings.Split(s.prefix+from, "/")
+	segs := strings.Split(kf, "/")
 	for i, seg := range segs {
 		segs[i] = url.PathEscape(seg)
 	}
-	src := url.PathEscape(s.bucket) + "/" + strings.Join(segs, "/")
-	_, err := s.client.CopyObjectWithContext(ctx, &s3.CopyObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + to), CopySource: &src})
-	if err != nil {
+	src := url.PathEscape(s.Bucket()) + "/" + strings.Join(segs, "/")
+	if _, err := s.client.CopyObjectWithContext(ctx, &s3.CopyObjectInput{Bucket: s.bucket, Key: &kt, CopySource: &src}); err != nil {
 		return s.fail("copy", from, err)
 	}
 	return nil
@@ -247,7 +229,7 @@ func (s *COS) List(ctx context.Context, prefix, token string, limit int) (objsto
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.prefix + prefix), MaxKeys: aws.Int64(int64(limit))}
+	in := &s3.ListObjectsV2Input{Bucket: s.bucket, Prefix: aws.String(s.Prefix() + prefix), MaxKeys: aws.Int64(int64(limit))}
 	if token != "" {
 		in.ContinuationToken = &token
 	}
@@ -258,13 +240,13 @@ func (s *COS) List(ctx context.Context, prefix, token string, limit int) (objsto
 	page := objstore.ListPage{Objects: make([]objstore.ObjectInfo, 0, len(out.Contents))}
 	for _, o := range out.Contents {
 		page.Objects = append(page.Objects, objstore.ObjectInfo{
-			Key: strings.TrimPrefix(aws.StringValue(o.Key), s.prefix), Size: aws.Int64Value(o.Size), ModTime: aws.TimeValue(o.LastModified),
+			Key: s.StoreKey(aws.StringValue(o.Key)), Size: aws.Int64Value(o.Size), ModTime: aws.TimeValue(o.LastModified),
 		})
 	}
 	if aws.BoolValue(out.IsTruncated) {
 		page.Next = aws.StringValue(out.NextContinuationToken)
 		if page.Next == "" {
-			return objstore.ListPage{}, fmt.Errorf("ibm: list %s: truncated page without a continuation token", s.name(prefix+"*"))
+			return objstore.ListPage{}, fmt.Errorf("ibm: list %s: truncated page without a continuation token", s.Name(prefix+"*"))
 		}
 	}
 	return page, nil
@@ -280,13 +262,13 @@ func (s *COS) fail(op, key string, err error) error {
 	}
 	switch {
 	case code == "NoSuchBucket":
-		return fmt.Errorf("ibm: %s %s: %w: %q (create it, or fix the bucket and cos.endpoint)", op, s.name(key), ErrNoSuchBucket, s.bucket)
+		return fmt.Errorf("ibm: %s %s: %w: %q (create it, or fix the bucket and cos.endpoint)", op, s.Name(key), ErrNoSuchBucket, s.Bucket())
 	case code == "NoSuchKey" || code == "NotFound" || statusOf(err) == 404:
-		return fmt.Errorf("ibm: %s %s: %w", op, s.name(key), objstore.ErrNotExist)
+		return fmt.Errorf("ibm: %s %s: %w", op, s.Name(key), objstore.ErrNotExist)
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied" || statusOf(err) == 401 || statusOf(err) == 403:
-		return fmt.Errorf("ibm: %s %s: COS refused the credentials (check cos.api_key and cos.service_instance_id, or the HMAC keys cos.access_key_id and cos.secret_access_key): %w", op, s.name(key), err)
+		return fmt.Errorf("ibm: %s %s: COS refused the credentials (check cos.api_key and cos.service_instance_id, or the HMAC keys cos.access_key_id and cos.secret_access_key): %w", op, s.Name(key), err)
 	}
-	return fmt.Errorf("ibm: %s %s: %w", op, s.name(key), err)
+	return fmt.Errorf("ibm: %s %s: %w", op, s.Name(key), err)
 }
 
 // statusOf returns the HTTP status behind an SDK error, or 0.

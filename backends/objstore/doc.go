@@ -3,8 +3,11 @@
 //
 // Object storage holds job input, the data-shipping shuffle's intermediate
 // objects and job output. Implementations: the local filesystem (this
-// package, NewFS) and S3 (package backends/aws); further clouds register
-// their schemes with a Resolver.
+// package, NewFS), S3 (backends/aws), Google Cloud Storage (backends/gcp),
+// Azure Blob Storage (backends/azure) and IBM Cloud Object Storage
+// (backends/ibm); each registers its scheme with a Resolver. The cloud
+// stores embed a Location (bucket and prefix), which checks keys, maps them
+// under the prefix and names objects alike for all of them.
 //
 // Keys are slash-separated names relative to the store's root, never starting
 // with a slash; ValidateKey states the rules every store applies to the keys
