@@ -149,7 +149,7 @@ func (f *jobFlags) finish(cmd *cobra.Command, report *gale.Report) error {
 func newRunCmd() *cobra.Command {
 	run := &cobra.Command{Use: "run JOB", Short: "Run a sample job"}
 	run.AddCommand(newRunWordCountCmd(), newRunSortCmd(), newRunPiCmd(), newRunMandelbrotCmd(), newRunSantaCmd(),
-		newRunKMeansCmd(), newRunLogRegCmd())
+		newRunKMeansCmd(), newRunLogRegCmd(), newRunBeamWordCountCmd())
 	return run
 }
 
