@@ -173,27 +173,25 @@ func (g *gliderClients) close() error {
 
 // writeActions streams each partition's records into its action. A
 // failed stream is aborted, so the action ignores what it sent (merge and
-// sort actions keep a stream's records only when it ends cleanly) and a
-// retried task adds them once.
+// sort actions keep a stream's records only when it ends cleanly).
 //
-// Sort actions are created with writer ids: each stream starts with a
-// header naming the producing task, so a retried task's stream replaces
-// its earlier one and ties between equal keys come out in task order, as
-// data shipping's reduce reads its segments.
+// Every action is created with writer ids: each stream starts with a
+// header naming the producing task (WriterID), so exactly one attempt's
+// data per task counts in each action, whatever order attempts end or
+// fail in. A merge action keeps the first clean stream of each task and
+// discards later ones (a task retried after some of its streams ended, or
+// whose result was lost, or a duplicate); a sort action keeps the last
+// (the attempts' data is the same) and orders ties between equal keys by
+// task, as data shipping's reduce reads its segments.
 func (t *task) writeActions(ctx context.Context, shuffle int, sorted bool, parts [][]byte) (int64, error) {
 	c, err := t.w.gliders.get(ctx, t.spec.Glider)
 	if err != nil {
 		return 0, err
 	}
-	var header []byte
-	if sorted {
-		header = glider.AppendRecord(nil, []byte(glider.SortWriterKey), binary.AppendUvarint(nil, WriterID(t.spec.Stage, t.spec.Task)))
-	}
-	// Two phases: every partition's stream is sent before any is ended, so
-	// a failure while sending aborts them all and no action keeps part of
-	// this attempt (merge actions have no writer ids to replace a retried
-	// task's streams; only a failure between two ends can still leave
-	// some partitions folded).
+	header := glider.AppendRecord(nil, []byte(glider.WriterKey), binary.AppendUvarint(nil, WriterID(t.spec.Stage, t.spec.Task)))
+	// Every partition's stream is sent before any is ended, so a failure
+	// while sending aborts them all and keeps the actions' state as it
+	// was; a failure between two ends is covered by the writer ids.
 	type open struct {
 		path string
 		w    *glider.ActionWriter
@@ -369,6 +367,7 @@ func (d *driver) prepareGlider(ctx context.Context) error {
 			}
 			opts["combine"] = name
 			opts["order"] = "none" // the reduce groups (and orders) the keys itself
+			opts["writer-ids"] = "true"
 		}
 		var outs []GliderSortOutput
 		if sh.GliderOutput {

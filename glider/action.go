@@ -155,6 +155,22 @@ func (r *Registry) Register(name string, factory func() Action) {
 	r.actions[name] = factory
 }
 
+// Wrap decorates every instance of the registered action type name that
+// is created from now on: wrap receives the new instance and returns the
+// action the server uses instead (to count, check or fail what it does).
+// The wrapper must implement the event interfaces (Creator, WriteHandler,
+// ...) it wants to pass on. Wrapping a type that is not registered is a
+// programmer error and panics.
+func (r *Registry) Wrap(name string, wrap func(Action) Action) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.actions[name]
+	if f == nil {
+		panic(fmt.Sprintf("glider: cannot wrap action type %q: it is not registered", name))
+	}
+	r.actions[name] = func() Action { return wrap(f()) }
+}
+
 // RegisterCombiner registers a combine function for merge actions.
 // Registering a name twice panics.
 func (r *Registry) RegisterCombiner(name string, f CombineFunc) {

@@ -26,7 +26,13 @@ const (
 	// with decimal int64 values instead (for the int64 combiners), and
 	// reading returns such lines. Option "order" = "none" returns the keys
 	// in no particular order, skipping the sort (for readers that group by
-	// hash anyway, as Gale's reduce tasks do).
+	// hash anyway, as Gale's reduce tasks do). Option "writer-ids" =
+	// "true" (format records) expects every write stream to start with a
+	// WriterKey record naming its writer, and keeps only the first stream
+	// of each writer that ends cleanly: a later stream of the same writer
+	// (a retried or duplicated task whose earlier attempt already
+	// delivered) is read and discarded, so every writer's data counts
+	// exactly once.
 	ActionMerge = "merge"
 	// ActionSort collects records (option "format": "records", the
 	// default, or "lines"), sorts them by key once the writers are done,
@@ -43,7 +49,7 @@ const (
 	// key is empty by the first N bytes of their value (0: the whole
 	// value), so records need not carry a copy of their key. Option
 	// "writer-ids" = "true" expects every write stream to start with a
-	// SortWriterKey record naming its writer: a writer's later stream
+	// WriterKey record naming its writer: a writer's later stream
 	// replaces its earlier one (a retried task), and equal keys come out
 	// in writer order, then stream order.
 	ActionSort = "sort"
@@ -135,14 +141,18 @@ func int64Combiner(f func(a, b int64) int64) CombineFunc {
 type mergeAction struct {
 	text      bool
 	unordered bool
+	// writerIDs: streams start with a WriterKey header; done holds the
+	// writers whose stream has been folded in.
+	writerIDs bool
+	done      map[uint64]bool
 	combine   CombineFunc
 	m         map[string][]byte
 	bytes     int64
 
-	// fold is set for the built-in int64 combiners: values are then kept
-	// as int64s in n instead of encoded accumulators in m.
-	fold func(a, b int64) int64
-	n    map[string]int64
+	// int64Fold is set for the built-in int64 combiners: values are then
+	// kept as int64s in n instead of encoded accumulators in m.
+	int64Fold func(a, b int64) int64
+	n         map[string]int64
 }
 
 func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
@@ -168,11 +178,21 @@ func (a *mergeAction) OnCreate(_ context.Context, env *Env) error {
 	default:
 		return fmt.Errorf("option order=%q: want key or none", o)
 	}
+	switch v := env.Options["writer-ids"]; v {
+	case "", "false":
+	case "true":
+		if a.text {
+			return fmt.Errorf("option writer-ids needs format records")
+		}
+		a.writerIDs, a.done = true, map[uint64]bool{}
+	default:
+		return fmt.Errorf("option writer-ids=%q: want true or false", v)
+	}
 	a.combine, a.m = f, map[string][]byte{}
 	env.Registry().mu.RLock()
-	a.fold = env.Registry().int64Folds[name]
+	a.int64Fold = env.Registry().int64Folds[name]
 	env.Registry().mu.RUnlock()
-	if a.fold != nil {
+	if a.int64Fold != nil {
 		a.n = map[string]int64{}
 	}
 	return nil
@@ -230,12 +250,16 @@ func nextText(sc *bufio.Scanner, line int64, val []byte) (k, v []byte, err error
 	return l[:i], binary.AppendVarint(val[:0], x), nil
 }
 
-// OnWrite folds the stream into a staging map first and merges that into
+// OnWrite folds the stream into a staging area first and merges that into
 // the action's state only at the stream's clean end, so a stream cut
-// midway (a failed worker that will be retried) contributes nothing.
+// midway (a failed worker that will be retried) contributes nothing. With
+// writer ids, a clean stream of a writer already folded in is discarded.
+// The check and the fold run after the stream's last Read, with the
+// action lock held, so two streams of one writer cannot both be folded.
 func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
-	next := func() ([]byte, []byte, error) { return nil, nil, io.EOF }
+	var next func() ([]byte, []byte, error)
 	var n int64
+	var id uint64
 	if a.text {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 256<<10), MaxRecord)
@@ -248,42 +272,95 @@ func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
 		}
 	} else {
 		rr := NewRecordReader(r)
+		if a.writerIDs {
+			var err error
+			if id, err = readWriterID(rr); err != nil {
+				return err
+			}
+		}
 		next = func() ([]byte, []byte, error) { n++; return rr.Next() }
 	}
-	if a.fold != nil {
-		return a.writeInt64(next, &n)
+	var st mergeStage
+	if err := a.stage(next, &n, &st); err != nil {
+		return err
 	}
-	// Staged accumulators live in a slice indexed through the map, so a
-	// record costs a map lookup without allocating a key string (only a
-	// new key allocates).
-	local := map[string]int{}
-	var accs [][]byte
-	var keys []string
+	if a.writerIDs {
+		if a.done[id] {
+			return nil // this writer's data is already in
+		}
+		a.done[id] = true
+	}
+	return a.fold(&st)
+}
+
+// mergeStage is one stream's accumulators before they are folded into the
+// action's state. Accumulators live in a slice indexed through the map,
+// so a record costs a map lookup without allocating a key string (only a
+// new key allocates).
+type mergeStage struct {
+	index map[string]int
+	keys  []string
+	accs  [][]byte // encoded accumulators (generic combiners)
+	ints  []int64  // native accumulators (the built-in int64 combiners)
+}
+
+// stage reads the stream's records into st.
+func (a *mergeAction) stage(next func() ([]byte, []byte, error), n *int64, st *mergeStage) error {
+	st.index = map[string]int{}
 	for {
 		k, v, err := next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
 		}
-		i, found := local[string(k)]
-		if !found {
-			i = len(accs)
+		i, found := st.index[string(k)]
+		if a.int64Fold != nil {
+			x, m := binary.Varint(v)
+			if m <= 0 || m != len(v) {
+				return fmt.Errorf("record %d (key %q): value %x is not one zig-zag varint int64", *n, k, v)
+			}
+			if found {
+				st.ints[i] = a.int64Fold(st.ints[i], x)
+				continue
+			}
 			ks := string(k)
-			local[ks] = i
-			keys = append(keys, ks)
-			accs = append(accs, nil)
+			st.index[ks] = len(st.keys)
+			st.keys = append(st.keys, ks)
+			st.ints = append(st.ints, x)
+			continue
 		}
-		if accs[i], err = a.combine(accs[i], v); err != nil {
-			return fmt.Errorf("record %d (key %q): %w", n, k, err)
+		if !found {
+			i = len(st.keys)
+			ks := string(k)
+			st.index[ks] = i
+			st.keys = append(st.keys, ks)
+			st.accs = append(st.accs, nil)
+		}
+		if st.accs[i], err = a.combine(st.accs[i], v); err != nil {
+			return fmt.Errorf("record %d (key %q): %w", *n, k, err)
 		}
 	}
-	for i, k := range keys {
-		v := accs[i]
+}
+
+// fold merges a clean stream's accumulators into the action's state.
+func (a *mergeAction) fold(st *mergeStage) error {
+	if a.int64Fold != nil {
+		for i, k := range st.keys {
+			if old, found := a.n[k]; found {
+				a.n[k] = a.int64Fold(old, st.ints[i])
+			} else {
+				a.n[k] = st.ints[i]
+				a.bytes += int64(len(k)) + 8
+			}
+		}
+		return nil
+	}
+	for i, k := range st.keys {
 		acc, found := a.m[k]
 		before := len(acc)
-		acc, err := a.combine(acc, v)
+		acc, err := a.combine(acc, st.accs[i])
 		if err != nil {
 			return fmt.Errorf("key %q: %w", k, err)
 		}
@@ -296,42 +373,25 @@ func (a *mergeAction) OnWrite(_ context.Context, r io.Reader) error {
 	return nil
 }
 
-// writeInt64 is OnWrite for the built-in int64 combiners.
-func (a *mergeAction) writeInt64(next func() ([]byte, []byte, error), n *int64) error {
-	local := map[string]int{}
-	var accs []int64
-	var keys []string
-	for {
-		k, v, err := next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		x, m := binary.Varint(v)
-		if m <= 0 || m != len(v) {
-			return fmt.Errorf("record %d (key %q): value %x is not one zig-zag varint int64", *n, k, v)
-		}
-		i, found := local[string(k)]
-		if !found {
-			ks := string(k)
-			local[ks] = len(accs)
-			keys = append(keys, ks)
-			accs = append(accs, x)
-			continue
-		}
-		accs[i] = a.fold(accs[i], x)
+// readWriterID reads the WriterKey header that starts a write stream of an
+// action created with writer ids.
+func readWriterID(rr *RecordReader) (uint64, error) {
+	k, v, err := rr.Next()
+	if err == io.EOF {
+		return 0, fmt.Errorf("a write stream to an action with writer ids is empty: it must start with a %q record", WriterKey)
 	}
-	for i, k := range keys {
-		if old, found := a.n[k]; found {
-			a.n[k] = a.fold(old, accs[i])
-		} else {
-			a.n[k] = accs[i]
-			a.bytes += int64(len(k)) + 8
-		}
+	if err != nil {
+		return 0, err
 	}
-	return nil
+	var id uint64
+	n := 0
+	if string(k) == WriterKey {
+		id, n = binary.Uvarint(v)
+	}
+	if n <= 0 || n != len(v) {
+		return 0, fmt.Errorf("the first record of a write stream must be (%q, uvarint writer number), got key %q", WriterKey, k)
+	}
+	return id, nil
 }
 
 func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
@@ -348,7 +408,7 @@ func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var rec []byte
 	for _, k := range ks {
-		if a.fold != nil {
+		if a.int64Fold != nil {
 			x := a.n[k]
 			if a.text {
 				rec = append(append(rec[:0], k...), ' ')
@@ -372,10 +432,10 @@ func (a *mergeAction) OnRead(_ context.Context, w io.Writer) error {
 
 func (a *mergeAction) StateBytes() int64 { return a.bytes }
 
-// SortWriterKey is the key of the header record that starts every write
-// stream of a sort action created with option "writer-ids" = "true"; its
-// value is the writer's number as a uvarint.
-const SortWriterKey = "\x00gale.writer"
+// WriterKey is the key of the header record that starts every write
+// stream of a merge or sort action created with option "writer-ids" =
+// "true"; its value is the writer's number as a uvarint.
+const WriterKey = "\x00gale.writer"
 
 // sortAction collects records and sorts them by key. Each clean write
 // stream keeps its records in blocks of sortBlock bytes (growing one
@@ -393,7 +453,7 @@ type sortAction struct {
 	onRead     bool
 	values     bool
 	terminator string
-	// writerIDs: streams start with a SortWriterKey header; a writer's
+	// writerIDs: streams start with a WriterKey header; a writer's
 	// later stream replaces its earlier one.
 	writerIDs bool
 	// valueKey >= 0: a record with an empty key is sorted by the first
@@ -584,19 +644,8 @@ func (a *sortAction) collect(r io.Reader) (st *sortStream, id uint64, err error)
 	}
 	rr := NewRecordReader(r)
 	if a.writerIDs {
-		k, v, err := rr.Next()
-		if err == io.EOF {
-			return nil, 0, fmt.Errorf("a write stream to a sort action with writer ids is empty: it must start with a %q record", SortWriterKey)
-		}
-		if err != nil {
+		if id, err = readWriterID(rr); err != nil {
 			return nil, 0, err
-		}
-		n := 0
-		if string(k) == SortWriterKey {
-			id, n = binary.Uvarint(v)
-		}
-		if n <= 0 || n != len(v) {
-			return nil, 0, fmt.Errorf("the first record of a write stream must be (%q, uvarint writer number), got key %q", SortWriterKey, k)
 		}
 	}
 	for {

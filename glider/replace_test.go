@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -260,7 +261,7 @@ func TestSortWriterIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream := func(id uint64, vals ...string) []byte {
-		b := AppendRecord(nil, []byte(SortWriterKey), binary.AppendUvarint(nil, id))
+		b := AppendRecord(nil, []byte(WriterKey), binary.AppendUvarint(nil, id))
 		for _, v := range vals {
 			b = AppendRecord(b, []byte("k"), []byte(v))
 		}
@@ -309,7 +310,7 @@ func TestSortActionLarge(t *testing.T) {
 	type kv struct{ k, v string }
 	var want []kv
 	for w := range 4 {
-		b := AppendRecord(nil, []byte(SortWriterKey), binary.AppendUvarint(nil, uint64(w)))
+		b := AppendRecord(nil, []byte(WriterKey), binary.AppendUvarint(nil, uint64(w)))
 		for i := range 6000 {
 			k := strings.Repeat("ab", rng.IntN(6)) + string(rune('a'+rng.IntN(3)))
 			if rng.IntN(4) == 0 {
@@ -337,5 +338,88 @@ func TestSortActionLarge(t *testing.T) {
 		if string(k) != w.k || string(v) != w.v {
 			t.Fatalf("record %d: got (%q, %q), want (%q, %q)", i, k, v, w.k, w.v)
 		}
+	}
+}
+
+// TestMergeWriterIDs streams partial sums from writers whose streams are
+// repeated (a retried task whose first attempt delivered, a duplicate) or
+// cut (an attempt that failed while sending): every writer's data counts
+// exactly once, with the native int64 fold and with a generic combiner.
+func TestMergeWriterIDs(t *testing.T) {
+	for _, combine := range []string{CombineInt64Sum, "generic-sum"} {
+		t.Run(combine, func(t *testing.T) {
+			reg := DefaultRegistry()
+			sum := func(acc, v []byte) ([]byte, error) {
+				x, _ := binary.Varint(v)
+				a, _ := binary.Varint(acc)
+				return binary.AppendVarint(acc[:0], a+x), nil
+			}
+			reg.RegisterCombiner("generic-sum", sum)
+			cfg := DefaultClusterConfig()
+			cfg.Registry = reg
+			cl := startCluster(t, cfg)
+			c := dial(t, cl, "t")
+			ctx := testCtx(t)
+			if _, err := c.CreateAction(ctx, "/m", ActionMerge, ActionOptions{Interleave: true,
+				Options: map[string]string{"combine": combine, "writer-ids": "true"}}); err != nil {
+				t.Fatal(err)
+			}
+			stream := func(id uint64, base int64) []byte {
+				b := AppendRecord(nil, []byte(WriterKey), binary.AppendUvarint(nil, id))
+				for k := range 3 {
+					b = AppendRecord(b, []byte{'a' + byte(k)}, binary.AppendVarint(nil, base+int64(k)))
+					b = AppendRecord(b, []byte{'a' + byte(k)}, binary.AppendVarint(nil, base))
+				}
+				return b
+			}
+			want := map[string]int64{}
+			for id := range uint64(4) {
+				for k := range 3 {
+					want[string(rune('a'+k))] += 2*int64(id*100) + int64(k)
+				}
+			}
+			// Writer 1's first stream is cut: it must not count, and its
+			// retry must.
+			w, err := c.ActionWriter(ctx, "/m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(stream(1, 100)); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			w.Abort()
+			// Writers 0 and 2 deliver twice (a retry after a lost result,
+			// a duplicate); writer 3 delivers once.
+			for _, id := range []uint64{0, 2, 1, 0, 3, 2} {
+				if err := c.WriteAction(ctx, "/m", stream(id, int64(id*100))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.WriteAction(ctx, "/m", AppendRecord(nil, []byte("k"), binary.AppendVarint(nil, 1))); !errors.Is(err, ErrActionFailed) {
+				t.Fatalf("stream without a header = %v, want ErrActionFailed", err)
+			}
+			out, err := c.ReadAction(ctx, "/m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int64{}
+			rr := NewRecordReader(bytes.NewReader(out))
+			for {
+				k, v, err := rr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[string(k)], _ = binary.Varint(v)
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
 	}
 }
