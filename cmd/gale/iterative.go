@@ -43,40 +43,27 @@ centroids in a shared object merged on the DSO server and meet at a barrier
 every round; stages runs each round as a separate job that re-reads the
 input; local runs on this machine only, as the reference.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			ctx := cmd.Context()
 			if cfg.K < 1 {
 				return usageError{errors.New("kmeans: --k is required (at least 1)")}
 			}
-			if jf.workers == 0 {
-				jf.workers = defaultIterWorkers
+			cfg.Workers = jf.iterWorkers()
+			gen := func(st objstore.Store) error {
+				return dataset.WritePoints(ctx, st, dataset.PointsConfig{Count: points, Dim: cfg.Dim, K: cfg.K,
+					Parts: int(min(int64(cfg.Workers), points))})
 			}
-			cfg.Workers = jf.workers
-			if len(cfg.Inputs) == 0 {
-				if cfg.Dim < 1 || points < 1 {
-					return usageError{errors.New("kmeans: give --input PATHS, or --dim and --points to generate data")}
-				}
-				dir, err := cachedData(ctx, cmd.ErrOrStderr(), fmt.Sprintf("gale-points-%d-%d-%d", points, cfg.Dim, cfg.K),
-					func(st objstore.Store) error {
-						return dataset.WritePoints(ctx, st, dataset.PointsConfig{Count: points, Dim: cfg.Dim, K: cfg.K,
-							Parts: int(min(int64(cfg.Workers), points))})
-					})
-				if err != nil {
-					return err
-				}
-				cfg.Inputs = []string{dir}
+			setup := iterSetup{
+				job: "kmeans", inputs: &cfg.Inputs, generable: cfg.Dim >= 1 && points >= 1, genFlags: "--dim and --points",
+				cache: fmt.Sprintf("gale-points-%d-%d-%d", points, cfg.Dim, cfg.K), gen: gen,
+				validate: func() error { return cfg.Validate() }, local: cfg.Mode == kmeans.ModeLocal,
 			}
-			if err := cfg.Validate(); err != nil {
-				return usageError{err}
+			opts, finish, err := setup.prepare(cmd, &jf)
+			if err != nil {
+				return err
 			}
-			if cfg.Mode != kmeans.ModeLocal {
-				opts, finish, err := jf.options(cmd.ErrOrStderr())
-				if err != nil {
-					return err
-				}
-				defer finish()
-				cfg.RunOptions = opts
-			}
+			defer finishInto(&err, finish)
+			cfg.RunOptions = opts
 			res, err := kmeans.Run(ctx, cfg)
 			if err != nil {
 				return err
@@ -122,37 +109,24 @@ printing the log-loss of every round. Without --input, a reproducible labeled
 dataset of --points points with --features features is generated (and
 cached) in the temporary directory. Modes as for kmeans.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			ctx := cmd.Context()
-			if jf.workers == 0 {
-				jf.workers = defaultIterWorkers
+			cfg.Workers = jf.iterWorkers()
+			gen := func(st objstore.Store) error {
+				return dataset.WriteLabeled(ctx, st, dataset.LabeledConfig{Count: points, Features: cfg.Features,
+					Parts: int(min(int64(cfg.Workers), points))})
 			}
-			cfg.Workers = jf.workers
-			if len(cfg.Inputs) == 0 {
-				if cfg.Features < 1 || points < 1 {
-					return usageError{errors.New("logreg: give --input PATHS, or --features and --points to generate data")}
-				}
-				dir, err := cachedData(ctx, cmd.ErrOrStderr(), fmt.Sprintf("gale-labeled-%d-%d", points, cfg.Features),
-					func(st objstore.Store) error {
-						return dataset.WriteLabeled(ctx, st, dataset.LabeledConfig{Count: points, Features: cfg.Features,
-							Parts: int(min(int64(cfg.Workers), points))})
-					})
-				if err != nil {
-					return err
-				}
-				cfg.Inputs = []string{dir}
+			setup := iterSetup{
+				job: "logreg", inputs: &cfg.Inputs, generable: cfg.Features >= 1 && points >= 1, genFlags: "--features and --points",
+				cache: fmt.Sprintf("gale-labeled-%d-%d", points, cfg.Features), gen: gen,
+				validate: func() error { return cfg.Validate() }, local: cfg.Mode == logreg.ModeLocal,
 			}
-			if err := cfg.Validate(); err != nil {
-				return usageError{err}
+			opts, finish, err := setup.prepare(cmd, &jf)
+			if err != nil {
+				return err
 			}
-			if cfg.Mode != logreg.ModeLocal {
-				opts, finish, err := jf.options(cmd.ErrOrStderr())
-				if err != nil {
-					return err
-				}
-				defer finish()
-				cfg.RunOptions = opts
-			}
+			defer finishInto(&err, finish)
+			cfg.RunOptions = opts
 			res, err := logreg.Run(ctx, cfg)
 			if err != nil {
 				return err
@@ -177,6 +151,59 @@ cached) in the temporary directory. Modes as for kmeans.`,
 	fl.StringSliceVar(&cfg.Inputs, "input", nil, "input files, directories, globs or store URLs (comma-separated or repeated)")
 	addFaultFlag(cmd, &cfg.Fault)
 	return cmd
+}
+
+// iterWorkers returns --workers, or an iterative job's default.
+func (jf *jobFlags) iterWorkers() int {
+	if jf.workers == 0 {
+		jf.workers = defaultIterWorkers
+	}
+	return jf.workers
+}
+
+// iterSetup is what `gale run kmeans` and `gale run logreg` do alike before
+// running: generate (or reuse) a dataset when no --input is given, validate
+// the job's configuration, and open the run options unless the job runs
+// locally.
+type iterSetup struct {
+	job       string    // the command, for messages
+	inputs    *[]string // the job's Inputs, filled with the dataset when empty
+	generable bool      // the generator's flags are set
+	genFlags  string    // the generator's flags, for messages
+	cache     string    // the cached dataset's directory name
+	gen       func(objstore.Store) error
+	validate  func() error // the job configuration's Validate, run after inputs are filled
+	local     bool         // the job runs on this machine only: no run options
+}
+
+// prepare runs the setup and returns the run options and a function that
+// releases them (finishInto).
+func (s iterSetup) prepare(cmd *cobra.Command, jf *jobFlags) ([]gale.RunOption, func() error, error) {
+	if len(*s.inputs) == 0 {
+		if !s.generable {
+			return nil, nil, usageError{fmt.Errorf("%s: give --input PATHS, or %s to generate data", s.job, s.genFlags)}
+		}
+		dir, err := cachedData(cmd.Context(), cmd.ErrOrStderr(), s.cache, s.gen)
+		if err != nil {
+			return nil, nil, err
+		}
+		*s.inputs = []string{dir}
+	}
+	if err := s.validate(); err != nil {
+		return nil, nil, usageError{err}
+	}
+	if s.local {
+		return nil, func() error { return nil }, nil
+	}
+	return jf.options(cmd.ErrOrStderr())
+}
+
+// finishInto calls finish and reports its error in *err unless *err
+// already holds one.
+func finishInto(err *error, finish func() error) {
+	if cerr := finish(); *err == nil && cerr != nil {
+		*err = fmt.Errorf("finishing the run: %w", cerr)
+	}
 }
 
 // addFaultFlag adds the hidden --fault WORKER:ROUND:POINT flag, which
