@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"math"
 	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
@@ -282,68 +282,130 @@ func impulseElement(c *coder.Coder) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// groupedRecord is one record of a group edge.
-type groupedRecord struct {
-	key, win, val []byte
+// grouper collects the records of a group edge by (encoded key, encoded
+// window) in a hash table, keeping each group's values in arrival order
+// and the groups in the order they first appear. Grouping by hash instead
+// of sorting the partition costs one table lookup per record, and the
+// values stay where they are (sub-slices of the shuffle segments): only
+// one small node per record and one entry per group are allocated. The
+// order of groups and of values within a group is a function of the
+// input's order alone, so a task's output is deterministic.
+type grouper struct {
+	// index maps a record's key and window fields, as encoded in the
+	// record (length-prefixed, so unambiguous), to its group.
+	index  map[string]int32
+	groups []group
+	vals   []valNode
 }
 
-// feedGrouped groups a partition's records by key and window, in the
-// order of their encodings, and sends each group as an encoded
-// KV<K, Iterable<V>> in its window, stamped at the window's end.
-func feedGrouped(ctx context.Context, segs [][]byte, c *coder.Coder, ck *chunker) (int64, error) {
-	var recs []groupedRecord
-	for _, seg := range segs {
-		for len(seg) > 0 {
-			var r groupedRecord
-			var err error
-			if r.key, seg, err = readField(seg); err != nil {
-				return 0, err
+// group is one (key, window) group; its values are a list through vals.
+type group struct {
+	key, win    []byte
+	first, last int32
+	n           int32
+}
+
+type valNode struct {
+	val  []byte
+	next int32
+}
+
+func newGrouper() *grouper { return &grouper{index: map[string]int32{}} }
+
+// addSegment files every record of a group edge's segment.
+func (g *grouper) addSegment(seg []byte) error {
+	for len(seg) > 0 {
+		rec := seg
+		key, rest, err := readField(seg)
+		if err != nil {
+			return err
+		}
+		win, rest, err := readField(rest)
+		if err != nil {
+			return err
+		}
+		id := rec[:len(rec)-len(rest)]
+		val, rest, err := readField(rest)
+		if err != nil {
+			return err
+		}
+		seg = rest
+		if len(g.vals) >= math.MaxInt32 {
+			return errors.New("worker: more than 2^31 records in one group partition; use more partitions")
+		}
+		v := int32(len(g.vals))
+		g.vals = append(g.vals, valNode{val: val, next: -1})
+		if gi, ok := g.index[string(id)]; ok {
+			gr := &g.groups[gi]
+			g.vals[gr.last].next = v
+			gr.last = v
+			gr.n++
+			continue
+		}
+		g.index[string(id)] = int32(len(g.groups))
+		g.groups = append(g.groups, group{key: key, win: win, first: v, last: v, n: 1})
+	}
+	return nil
+}
+
+// records returns how many records were filed.
+func (g *grouper) records() int64 { return int64(len(g.vals)) }
+
+// each calls fn for every group, in the order the groups first appeared,
+// with the group's values in arrival order.
+func (g *grouper) each(fn func(key, win []byte, vals func(yield func([]byte) bool), n int) error) error {
+	for i := range g.groups {
+		gr := &g.groups[i]
+		vals := func(yield func([]byte) bool) {
+			for v := gr.first; v >= 0; v = g.vals[v].next {
+				if !yield(g.vals[v].val) {
+					return
+				}
 			}
-			if r.win, seg, err = readField(seg); err != nil {
-				return 0, err
-			}
-			if r.val, seg, err = readField(seg); err != nil {
-				return 0, err
-			}
-			recs = append(recs, r)
+		}
+		if err := fn(gr.key, gr.win, vals, int(gr.n)); err != nil {
+			return err
 		}
 	}
-	sort.SliceStable(recs, func(i, j int) bool {
-		if c := bytes.Compare(recs[i].key, recs[j].key); c != 0 {
-			return c < 0
+	return nil
+}
+
+// feedGrouped groups a partition's records by key and window and sends
+// each group as an encoded KV<K, Iterable<V>> in its window, stamped at
+// the window's end.
+func feedGrouped(ctx context.Context, segs [][]byte, c *coder.Coder, ck *chunker) (int64, error) {
+	g := newGrouper()
+	for _, seg := range segs {
+		if err := g.addSegment(seg); err != nil {
+			return 0, err
 		}
-		return bytes.Compare(recs[i].win, recs[j].win) < 0
-	})
+	}
 	winDec := exec.MakeWindowDecoder(c.Window)
 	winEnc := exec.MakeWindowEncoder(c.Window)
 	pane := typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
 	var buf bytes.Buffer
-	for i := 0; i < len(recs); {
-		j := i + 1
-		for j < len(recs) && bytes.Equal(recs[j].key, recs[i].key) && bytes.Equal(recs[j].win, recs[i].win) {
-			j++
-		}
-		w, err := winDec.DecodeSingle(bytes.NewReader(recs[i].win))
+	err := g.each(func(key, win []byte, vals func(func([]byte) bool), n int) error {
+		w, err := winDec.DecodeSingle(bytes.NewReader(win))
 		if err != nil {
-			return 0, fmt.Errorf("worker: decoding window: %w", err)
+			return fmt.Errorf("worker: decoding window: %w", err)
 		}
 		buf.Reset()
 		if err := exec.EncodeWindowedValueHeader(winEnc, []typex.Window{w}, w.MaxTimestamp(), pane, &buf); err != nil {
-			return 0, err
+			return err
 		}
-		buf.Write(recs[i].key)
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(j-i))
-		buf.Write(n[:])
-		for k := i; k < j; k++ {
-			buf.Write(recs[k].val)
+		buf.Write(key)
+		var cnt [4]byte
+		binary.BigEndian.PutUint32(cnt[:], uint32(n))
+		buf.Write(cnt[:])
+		for v := range vals {
+			buf.Write(v)
 		}
-		if err := ck.add(ctx, buf.Bytes()); err != nil {
-			return 0, err
-		}
-		i = j
+		return ck.add(ctx, buf.Bytes())
+	})
+	if err != nil {
+		return 0, err
 	}
-	return int64(len(recs)), ck.flush(ctx)
+	return g.records(), ck.flush(ctx)
 }
 
 // feedElements sends every whole-element record of the segments.
