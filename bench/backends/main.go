@@ -302,7 +302,7 @@ func wordCount(ctx context.Context, f factory, workers int, corpus, dir string, 
 		return 0, err
 	}
 	d := time.Since(start)
-	got, err := readCounts(outDir)
+	got, err := wordref.ReadCountDir(outDir)
 	if err != nil {
 		return 0, err
 	}
@@ -324,27 +324,4 @@ func countFile(path string) (map[string]int64, error) {
 	}
 	defer f.Close()
 	return wordref.Count(f)
-}
-
-func readCounts(dir string) (map[string]int64, error) {
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
-	if err != nil {
-		return nil, err
-	}
-	all := map[string]int64{}
-	for _, p := range parts {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		m, err := wordref.ParseCounts(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		for w, c := range m {
-			all[w] += c
-		}
-	}
-	return all, nil
 }

@@ -108,7 +108,7 @@ func run() error {
 			if _, err := gale.Run(ctx, p, gale.Workers(workers)); err != nil {
 				return nil, err
 			}
-			return readCounts(filepath.Join(tmp, "out"))
+			return wordref.ReadCountDir(filepath.Join(tmp, "out"))
 		}
 	}
 	variants := []struct {
@@ -234,28 +234,4 @@ func handwritten(r io.Reader) (map[string]int64, error) {
 			return nil, err
 		}
 	}
-}
-
-// readCounts reads a word count output directory.
-func readCounts(dir string) (map[string]int64, error) {
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
-	if err != nil {
-		return nil, err
-	}
-	all := map[string]int64{}
-	for _, p := range parts {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		m, err := wordref.ParseCounts(f)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		for w, c := range m {
-			all[w] = c
-		}
-	}
-	return all, nil
 }

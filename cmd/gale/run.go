@@ -228,28 +228,20 @@ func newRunWordCountCmd() *cobra.Command {
 
 // printTop prints the n most frequent words of a local word count output.
 func printTop(w io.Writer, dir string, n int) error {
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
-	if err != nil || len(parts) == 0 {
+	counts, err := wordref.ReadCountDir(dir)
+	if errors.Is(err, wordref.ErrNoParts) {
 		return nil // not a local directory: nothing to show
+	}
+	if err != nil {
+		return err
 	}
 	type wc struct {
 		w string
 		c int64
 	}
-	var all []wc
-	for _, p := range parts {
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		m, err := wordref.ParseCounts(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		for k, v := range m {
-			all = append(all, wc{k, v})
-		}
+	all := make([]wc, 0, len(counts))
+	for k, v := range counts {
+		all = append(all, wc{k, v})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].c > all[j].c || all[i].c == all[j].c && all[i].w < all[j].w })
 	fmt.Fprintf(w, "%d distinct words; most frequent:\n", len(all))

@@ -15,30 +15,12 @@ import (
 
 func readOutput(t *testing.T, dir string) map[string]int64 {
 	t.Helper()
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
 		t.Fatalf("no _SUCCESS marker: %v", err)
 	}
-	got := map[string]int64{}
-	for _, p := range parts {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := wordref.ParseCounts(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		for w, c := range m {
-			if _, dup := got[w]; dup {
-				t.Fatalf("word %q appears in two part files", w)
-			}
-			got[w] = c
-		}
+	got, err := wordref.ReadCountDir(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return got
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -271,5 +273,36 @@ func TestLowerKeepsWordRunes(t *testing.T) {
 		if twoByteLower[r] != want {
 			t.Errorf("twoByteLower[%U] = %U; want %U", r, twoByteLower[r], want)
 		}
+	}
+}
+
+func TestReadCountDir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadCountDir(dir); !errors.Is(err, ErrNoParts) {
+		t.Fatalf("empty directory: %v, want ErrNoParts", err)
+	}
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("part-00000", "a\t2\nb\t1\n")
+	write("part-00001", "c\t5\n")
+	write("_SUCCESS", "")
+	got, err := ReadCountDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"a": 2, "b": 1, "c": 5}; !maps.Equal(got, want) {
+		t.Error(diff(got, want))
+	}
+	write("part-00002", "b\t7\n")
+	if _, err := ReadCountDir(dir); err == nil || !strings.Contains(err.Error(), `word "b" also appears`) {
+		t.Errorf("a word in two parts: %v", err)
+	}
+	write("part-00002", "d\tx\n")
+	if _, err := ReadCountDir(dir); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "part-00002") {
+		t.Errorf("a malformed part: %v", err)
 	}
 }
