@@ -130,7 +130,7 @@ require (
 
 require (
 	github.com/avast/retry-go/v4 v4.7.0 // indirect
-	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/dustin/go-humanize v1.1.0
 	github.com/galeproject/gale v0.0.0-00010101000000-000000000000
 	github.com/golang-cz/devslog v0.0.17 // indirect
 	github.com/google/uuid v1.6.0 // indirect
