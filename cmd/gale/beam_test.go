@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBeamWordCountCommand runs `gale run beam-wordcount` from this
+// source checkout (gale builds beam-wordcount with go install into its
+// cache directory, a no-op once built) on the process backend, and checks
+// the Beam pipeline's output against an independent count.
+func TestBeamWordCountCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gale and beam-wordcount binaries")
+	}
+	bin := buildGale(t)
+	dir := t.TempDir()
+	// Every token is a word by Beam's definition ([a-zA-Z]+('[a-z])?), so
+	// splitting on spaces counts the same words.
+	words := []string{"the", "quick", "Brown", "fox", "jumps", "over", "lazy", "dog's", "King", "Lear", "a", "an", "Gale", "beam"}
+	var corpus strings.Builder
+	want := map[string]int{}
+	for i := range 2500 {
+		for j := range 1 + i%7 {
+			w := words[(i*5+j*3+i/11)%len(words)]
+			corpus.WriteString(w + " ")
+			want[w]++
+		}
+		corpus.WriteString("\n")
+		if i%13 == 0 {
+			corpus.WriteString("\n")
+		}
+	}
+	in, out := filepath.Join(dir, "corpus.txt"), filepath.Join(dir, "counts.txt")
+	if err := os.WriteFile(in, []byte(corpus.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "beam-wordcount", "--input", in, "--output", out, "--backend", "process", "--workers=2", "--top", "3")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("gale run beam-wordcount: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	if !strings.Contains(stdout.String(), "runner gale") || !strings.Contains(stderr.String(), "on process") {
+		t.Errorf("the run does not report the gale runner on the process backend:\nstdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for line := range strings.Lines(string(b)) {
+		w, c, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": ")
+		n, err := strconv.Atoi(c)
+		if !ok || err != nil {
+			t.Fatalf("malformed output line %q", line)
+		}
+		if _, dup := got[w]; dup {
+			t.Fatalf("word %q appears twice in the output", w)
+		}
+		got[w] = n
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("counts differ from the independent count:\ngot  %v\nwant %v", got, want)
+	}
+
+	// A flag beam-wordcount rejects: its status (2, from package flag)
+	// is gale's.
+	cmd = exec.Command(bin, "run", "beam-wordcount", "--no-such-flag")
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "no-such-flag") {
+		t.Errorf("gale run beam-wordcount --no-such-flag: %v, want exit status 2 naming the flag\n%s", err, &stderr)
+	}
+}
+
+// With no binary next to gale, none on PATH and no checkout, the error
+// says what to install.
+func TestBeamWordCountNotFound(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("PATH", t.TempDir())
+	root := newRootCmd()
+	root.SetArgs([]string{"run", "beam-wordcount", "--input", "x.txt"})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	err := root.Execute()
+	if !errors.Is(err, errNoBeamWordCount) || !strings.Contains(err.Error(), "go install "+beamWordCountPkg) {
+		t.Fatalf("err = %v, want errNoBeamWordCount naming `go install %s`", err, beamWordCountPkg)
+	}
+	root = newRootCmd()
+	root.SetArgs([]string{"run", "beam-wordcount", "--binary", filepath.Join(t.TempDir(), "missing")})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--binary") {
+		t.Fatalf("a missing --binary: %v", err)
+	}
+}
+
+func TestBeamArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		binary string
+		pass   []string
+		help   bool
+	}{
+		{args: []string{"--input", "a.txt", "--backend", "aws", "--workers=4", "--partitions", "8", "--gale_temp", "s3://b/t"},
+			pass: []string{"--input", "a.txt", "--gale_backend=aws", "--gale_workers=4", "--gale_partitions=8", "--gale_temp", "s3://b/t"}},
+		{args: []string{"--binary", "/x/bw", "--runner=prism", "--", "--backend", "--help"}, binary: "/x/bw",
+			pass: []string{"--runner=prism", "--backend", "--help"}},
+		{args: []string{"--output", "o", "-h"}, pass: []string{"--output", "o"}, help: true},
+	} {
+		binary, pass, help := beamArgs(tc.args)
+		if binary != tc.binary || !slices.Equal(pass, tc.pass) || help != tc.help {
+			t.Errorf("beamArgs(%q) = %q, %q, %v; want %q, %q, %v", tc.args, binary, pass, help, tc.binary, tc.pass, tc.help)
+		}
+	}
+}
