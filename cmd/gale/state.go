@@ -162,7 +162,7 @@ func newRunSantaCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&cfg.Deliveries, "deliveries", 15, "toy deliveries (trips of the nine reindeer)")
-	cmd.Flags().IntVar(&cfg.ElfVisits, "elf-visits", 3, "times each elf asks for help (10×visits must be a multiple of 3)")
+	cmd.Flags().IntVar(&cfg.ElfVisits, "elf-visits", 3, "times an elf asks for help, on average (10×visits must be a multiple of 3)")
 	cmd.Flags().DurationVar(&cfg.MaxPause, "max-pause", 2*time.Millisecond, "longest vacation or work pause")
 	tf.register(cmd)
 	return cmd

@@ -7,10 +7,9 @@ import (
 	"testing"
 )
 
-// TestCloudThreadsAcrossProcesses runs the pi job with its cloud threads in
-// worker processes of the gale binary, sharing counters through the
-// driver's DSO server. (Barriers and user-defined objects across processes
-// are exercised by k-means and logistic regression on the process backend.)
+// TestCloudThreadsAcrossProcesses runs the pi and santa jobs with their
+// cloud threads in worker processes of the gale binary, sharing counters,
+// semaphores, barriers and futures through the driver's DSO server.
 func TestCloudThreadsAcrossProcesses(t *testing.T) {
 	bin := buildGale(t)
 	out, err := exec.Command(bin, "run", "pi", "--backend", "process", "--workers", "3", "--samples", "200000").CombinedOutput()
@@ -29,5 +28,14 @@ func TestCloudThreadsAcrossProcesses(t *testing.T) {
 	// pi/4 of the points fall inside; 6 standard deviations of a binomial.
 	if ratio := float64(inside) / float64(total); ratio < 0.7854-0.0032 || ratio > 0.7854+0.0032 {
 		t.Errorf("inside ratio %.4f is not near π/4", ratio)
+	}
+	// Worker processes start at different times, so some elves begin late:
+	// santa must still fill every group of three (and checks its invariants).
+	out, err = exec.Command(bin, "run", "santa", "--backend", "process", "--deliveries", "4").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gale run santa --backend process: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`4 deliveries and 10 elf groups of three in .*; \d+ events checked`).Match(out) {
+		t.Fatalf("unexpected output: %s", out)
 	}
 }

@@ -9,6 +9,14 @@
 //     elf barrier (3 parties). Its generation number is the group's epoch.
 //     A Semaphore of 3 permits keeps other elves out while a group is
 //     being helped.
+//   - Elves take visit tickets from a shared AtomicLong and stop when the
+//     run's 3·groups tickets are gone. In the problem elves work forever;
+//     a run of bounded length cannot give every elf a fixed quota, since
+//     the last visits could then belong to fewer than three elves (an elf
+//     that starts late finds the others done and waits at the barrier
+//     alone). With tickets, exactly 3·groups elves arrive at the elf
+//     barrier, each ticket held by an elf that is not already waiting
+//     there, so every group fills.
 //   - The member that completes a group appends a "ready" event to the
 //     shared event log (a List) and wakes Santa (a Semaphore).
 //   - Gates are Futures, one per epoch: group members wait on the gate
@@ -58,8 +66,10 @@ type Config struct {
 	// Deliveries is the number of toy deliveries (each reindeer's number
 	// of trips). Default 15.
 	Deliveries int
-	// ElfVisits is how many times each of the 10 elves asks for help;
-	// 10·ElfVisits must be a multiple of 3. Default 3 (10 groups).
+	// ElfVisits is how many times each of the 10 elves asks for help on
+	// average: the elves make 10·ElfVisits visits in all, which must be a
+	// multiple of 3, and which elf comes is up to timing. Default 3 (10
+	// groups).
 	ElfVisits int
 	// MaxPause bounds the random pause of a reindeer's vacation or an
 	// elf's work between visits. Default 2 ms.
@@ -129,7 +139,6 @@ type task struct {
 	Who        int           `json:"who"`
 	Deliveries int           `json:"deliveries"`
 	Groups     int           `json:"groups"`
-	Visits     int           `json:"visits"`
 	MaxPause   time.Duration `json:"max_pause"`
 }
 
@@ -139,6 +148,7 @@ type objs struct {
 	reindeer  state.CyclicBarrier
 	elves     state.CyclicBarrier
 	elfSlots  state.Semaphore
+	tickets   state.AtomicLong
 	deliverAt func(epoch int64) state.Future
 	helpAt    func(epoch int64) state.Future
 }
@@ -150,6 +160,7 @@ func shared(c *state.Client, key string) objs {
 		reindeer:  c.CyclicBarrier(key+"/reindeer", Reindeer),
 		elves:     c.CyclicBarrier(key+"/elves", ElfGroup),
 		elfSlots:  c.Semaphore(key+"/elfslots", elfPermit),
+		tickets:   c.AtomicLong(key + "/elftickets"),
 		deliverAt: func(e int64) state.Future { return c.Future(fmt.Sprintf("%s/deliver/%d", key, e)) },
 		helpAt:    func(e int64) state.Future { return c.Future(fmt.Sprintf("%s/help/%d", key, e)) },
 	}
@@ -197,8 +208,17 @@ func Register(reg *threads.Registry) {
 	threads.Register(reg, FuncElf, func(ctx context.Context, env *threads.Env, t task) (int, error) {
 		o := shared(env.DSO, t.Key)
 		r := mrand.New(mrand.NewPCG(uint64(t.Who), 2))
-		for v := 0; v < t.Visits; v++ {
+		for v := 0; ; v++ {
 			pause(r, t.MaxPause)
+			// A ticket per visit: the run's visits go to whichever elves
+			// are working, never to fewer than three (see the package doc).
+			ticket, err := o.tickets.GetAndAdd(ctx, 1)
+			if err != nil {
+				return v, err
+			}
+			if ticket >= int64(ElfGroup*t.Groups) {
+				return v, nil
+			}
 			if err := o.elfSlots.Acquire(ctx, 1); err != nil {
 				return v, err
 			}
@@ -221,10 +241,9 @@ func Register(reg *threads.Registry) {
 				return v, err
 			}
 			if err := o.elfSlots.Release(ctx, 1); err != nil {
-				return v, err
+				return v + 1, err
 			}
 		}
-		return t.Visits, nil
 	})
 	threads.Register(reg, FuncSanta, func(ctx context.Context, env *threads.Env, t task) (int, error) {
 		o := shared(env.DSO, t.Key)
@@ -297,21 +316,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		defer l.Close()
 		ex, dso = l.Executor, l.DSO
 	}
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	base := task{Key: "santa/" + hex.EncodeToString(id[:]), Deliveries: cfg.Deliveries,
-		Groups: NumElves * cfg.ElfVisits / ElfGroup, Visits: cfg.ElfVisits, MaxPause: cfg.MaxPause}
-	calls := []threads.Call{{Func: FuncSanta, Arg: base}}
-	for i := 0; i < Reindeer; i++ {
-		t := base
-		t.Who = i
-		calls = append(calls, threads.Call{Func: FuncReindeer, Arg: t})
-	}
-	for i := 0; i < NumElves; i++ {
-		t := base
-		t.Who = i
-		calls = append(calls, threads.Call{Func: FuncElf, Arg: t})
-	}
+	base := newTask(cfg)
+	calls := threadCalls(base)
 	// A failing thread would leave the others blocked forever: cancel them
 	// all on the first failure.
 	ctx, cancel := context.WithCancel(ctx)
@@ -330,11 +336,40 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Result{}, fmt.Errorf("santa: %w", err)
 	}
+	return check(ctx, dso, base)
+}
+
+// newTask names a fresh set of shared objects for one run of cfg.
+func newTask(cfg Config) task {
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return task{Key: "santa/" + hex.EncodeToString(id[:]), Deliveries: cfg.Deliveries,
+		Groups: NumElves * cfg.ElfVisits / ElfGroup, MaxPause: cfg.MaxPause}
+}
+
+// threadCalls returns the run's threads: Santa, the reindeer, the elves.
+func threadCalls(base task) []threads.Call {
+	calls := []threads.Call{{Func: FuncSanta, Arg: base}}
+	for i := 0; i < Reindeer; i++ {
+		t := base
+		t.Who = i
+		calls = append(calls, threads.Call{Func: FuncReindeer, Arg: t})
+	}
+	for i := 0; i < NumElves; i++ {
+		t := base
+		t.Who = i
+		calls = append(calls, threads.Call{Func: FuncElf, Arg: t})
+	}
+	return calls
+}
+
+// check reads the event log of a finished run and verifies it.
+func check(ctx context.Context, dso *state.Client, base task) (Result, error) {
 	items, err := dso.List(base.Key+"/events").Range(ctx, 0, 1<<62)
 	if err != nil {
 		return Result{}, fmt.Errorf("santa: reading the event log: %w", err)
 	}
-	res := Result{Deliveries: cfg.Deliveries, Groups: base.Groups}
+	res := Result{Deliveries: base.Deliveries, Groups: base.Groups}
 	for _, it := range items {
 		var ev Event
 		if err := json.Unmarshal(it, &ev); err != nil {
@@ -342,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		res.Events = append(res.Events, ev)
 	}
-	if err := Verify(res.Events, cfg.Deliveries, base.Groups); err != nil {
+	if err := Verify(res.Events, base.Deliveries, base.Groups); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/galeproject/gale/state/threads"
 )
 
 func TestRunInvariants(t *testing.T) {
@@ -50,5 +53,62 @@ func TestVerifyCatchesViolations(t *testing.T) {
 	err = Verify([]Event{{Kind: Deliver, Epoch: 1}}, 1, 0)
 	if err == nil || !strings.Contains(err.Error(), "epoch lost") {
 		t.Fatalf("Verify = %v", err)
+	}
+}
+
+// TestLateElfJoinsNoGroup starts one elf only after the other 28 threads
+// have finished, as a slow worker process start can. With a fixed quota
+// per elf the nine early elves would fill 9 groups among themselves and
+// leave the late elf's three visits to wait at the elf barrier alone; with
+// visit tickets the early elves take every visit and the late one has
+// none left.
+func TestLateElfJoinsNoGroup(t *testing.T) {
+	reg := threads.NewRegistry()
+	Register(reg)
+	ctx := context.Background()
+	l, err := threads.StartLocal(ctx, threads.LocalConfig{Registry: reg, Concurrency: 1 + Reindeer + NumElves})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := Config{Deliveries: 4, ElfVisits: 3}
+	cfg.fill()
+	base := newTask(cfg)
+	calls := threadCalls(base)
+	late := calls[len(calls)-1]
+	// A deadlock would block Wait forever; this bound only turns it into
+	// a failure and is not a performance threshold.
+	guard, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	early := calls[:len(calls)-1]
+	ts := make([]*threads.Thread, len(early))
+	for i, c := range early {
+		ts[i] = l.Executor.Go(guard, c.Func, c.Arg)
+	}
+	elfVisits := 0
+	for i, th := range ts {
+		n, err := threads.WaitAs[int](guard, th)
+		if err != nil {
+			t.Fatalf("%s (elf 9 not started yet): %v", early[i].Func, err)
+		}
+		if early[i].Func == FuncElf {
+			elfVisits += n
+		}
+	}
+	if elfVisits != NumElves*cfg.ElfVisits {
+		t.Fatalf("the nine early elves made %d visits, want all %d", elfVisits, NumElves*cfg.ElfVisits)
+	}
+	n, err := threads.WaitAs[int](guard, l.Executor.Go(guard, late.Func, late.Arg))
+	if err != nil || n != 0 {
+		t.Fatalf("late elf: %d visits, %v; want 0 (no tickets left)", n, err)
+	}
+	res, err := check(ctx, l.DSO, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range res.Events {
+		if ev.Kind == Helped && ev.Who == 9 {
+			t.Fatalf("late elf 9 was helped in group %d", ev.Epoch)
+		}
 	}
 }
