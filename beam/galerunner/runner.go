@@ -16,7 +16,6 @@ import (
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
-	"github.com/galeproject/gale/backends/process"
 	"github.com/galeproject/gale/beam/internal/stages"
 	"github.com/galeproject/gale/beam/internal/worker"
 	"github.com/galeproject/gale/engine"
@@ -36,10 +35,11 @@ var ErrUnsupported = stages.ErrUnsupported
 // own jobopts are package-level flags too), so the runner defines its
 // options the same way; Run takes a Config instead.
 var (
-	flagBackend    = flag.String("gale_backend", "local", "Gale backend for --runner=gale: local (goroutines in this process) or process (worker processes of this binary)")
+	flagBackend    = flag.String("gale_backend", "local", "Gale backend for --runner=gale: local (goroutines in this process), process (worker processes of this binary), aws, gcp, azure or ibm (configured in Gale's config file, see --gale_config)")
+	flagConfig     = flag.String("gale_config", "", "Gale's config file for the cloud backends and object-store options, as gale run reads it (default: $GALE_CONFIG, else ~/.gale/config.yaml)")
 	flagWorkers    = flag.Int("gale_workers", 0, "tasks that run at once on Gale (default: the number of CPUs)")
 	flagPartitions = flag.Int("gale_partitions", 0, "partitions of every GroupByKey and redistribution on Gale (default: --gale_workers)")
-	flagTemp       = flag.String("gale_temp", "", "Gale's temporary store for data between stages (default: a new directory under the system's temporary directory)")
+	flagTemp       = flag.String("gale_temp", "", "Gale's temporary store for data between stages, a directory or a store URL its workers reach (s3://, gs://, azblob://, cos://); default: a new directory under the system's temporary directory, for backends whose workers run on this machine")
 	flagReport     = flag.Bool("gale_report", true, "print Gale's job report to standard error")
 )
 
@@ -73,32 +73,32 @@ func ServeWorkerIfRequested() {
 
 // Execute runs a Beam pipeline on Gale with the options from the
 // --gale_* flags. It is the runner beam.Run calls for --runner=gale.
+// Everything that can be checked before a task runs is: unsupported
+// features of the pipeline, the backend's configuration (OpenBackend), and
+// a temporary store the backend's workers can reach.
 func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	ServeWorkerIfRequested() // a worker whose program never called beam.Init
-	cfg := Config{Workers: *flagWorkers, Partitions: *flagPartitions, Temp: *flagTemp, BackendName: *flagBackend}
-	if *flagReport {
-		cfg.Report = os.Stderr
-	}
-	switch *flagBackend {
-	case "local", "":
-		cfg.BackendName = "local"
-	case "process":
-		pc := process.DefaultConfig()
-		if cfg.Workers > 0 {
-			pc.Concurrency = cfg.Workers
-		}
-		b, err := process.New(pc)
-		if err != nil {
-			return nil, fmt.Errorf("galerunner: starting the process backend: %w", err)
-		}
-		defer b.Close()
-		cfg.Backend = b
-	default:
-		return nil, fmt.Errorf("galerunner: unknown --gale_backend %q; use local or process", *flagBackend)
-	}
 	pipeline, err := Marshal(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	if err := stages.Check(pipeline); err != nil {
+		return nil, fmt.Errorf("galerunner: %w", err)
+	}
+	ob, err := OpenBackend(ctx, BackendConfig{Name: *flagBackend, ConfigFile: *flagConfig, Workers: *flagWorkers})
+	if err != nil {
+		return nil, err
+	}
+	defer ob.Close()
+	if *flagTemp == "" && !ob.WorkersHere {
+		return nil, fmt.Errorf("%w: --gale_backend %s runs its workers on its platform, which cannot reach a local temporary directory: "+
+			"set --gale_temp to a store they reach (s3://bucket/prefix, gs://, azblob://, cos://; client options in the storage section of Gale's config file)",
+			ErrNotConfigured, ob.Name)
+	}
+	cfg := Config{Backend: ob.Backend, BackendName: ob.Name, Workers: *flagWorkers, Partitions: *flagPartitions, Temp: *flagTemp,
+		StoreOptions: ob.StoreOptions}
+	if *flagReport {
+		cfg.Report = os.Stderr
 	}
 	return Run(ctx, pipeline, cfg)
 }
