@@ -62,6 +62,10 @@ func (c *captureReader) ReadByte() (byte, error) {
 // elements to. A decoder goroutine, owned by the writer and joined by
 // Close or abort, splits the stream into elements and files each into its
 // partition.
+//
+// A sink with a combiner (a group edge written by a lifted combine's
+// precombine) holds its records and merges them with the combiner before
+// partitioning them (see combiner).
 type sinkWriter struct {
 	out     Output
 	pw      *io.PipeWriter
@@ -69,11 +73,19 @@ type sinkWriter struct {
 	done    chan error
 	closed  bool
 	parts   [][]byte
-	records int64
+	records int64 // records written to parts
 	err     error
+
+	ctx     context.Context
+	coder   *coder.Coder
+	comb    *combiner
+	pending []byte // records waiting for comb
+	// flushBytes is how many bytes of records wait for comb before it
+	// merges them: combineFlushBytes but in tests.
+	flushBytes int
 }
 
-func newSinkWriter(out Output, c *coder.Coder, seed int) (*sinkWriter, error) {
+func newSinkWriter(ctx context.Context, out Output, c *coder.Coder, seed int, comb *combiner) (*sinkWriter, error) {
 	if !coder.IsW(c) {
 		return nil, fmt.Errorf("worker: DataSink %s has unwindowed coder %v", out.Transform, c)
 	}
@@ -82,7 +94,8 @@ func newSinkWriter(out Output, c *coder.Coder, seed int) (*sinkWriter, error) {
 		parts = 1
 	}
 	pr, pw := io.Pipe()
-	s := &sinkWriter{out: out, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1), parts: make([][]byte, parts)}
+	s := &sinkWriter{out: out, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1), parts: make([][]byte, parts),
+		ctx: ctx, coder: c, comb: comb, flushBytes: combineFlushBytes}
 	elem := coder.SkipW(c)
 	winDec := exec.MakeWindowDecoder(c.Window)
 	winEnc := exec.MakeWindowEncoder(c.Window)
@@ -110,7 +123,7 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 	var rec []byte
 	for {
 		if _, err := cr.r.Peek(1); err == io.EOF {
-			return nil
+			return s.combine()
 		} else if err != nil {
 			return err
 		}
@@ -119,8 +132,8 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 		if err != nil {
 			return fmt.Errorf("worker: decoding output of %s: %w", s.out.Transform, err)
 		}
-		s.records++
 		if elemDec != nil {
+			s.records++
 			if _, err := elemDec.Decode(cr); err != nil {
 				return fmt.Errorf("worker: decoding output of %s: %w", s.out.Transform, err)
 			}
@@ -147,9 +160,44 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 			rec = appendField(rec[:0], key)
 			rec = appendField(rec, wb)
 			rec = appendField(rec, val)
+			if s.comb != nil {
+				s.pending = append(s.pending, rec...)
+				continue
+			}
+			s.records++
 			s.parts[p] = append(s.parts[p], rec...)
 		}
+		if len(s.pending) >= s.flushBytes {
+			if err := s.combine(); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// combine merges the pending records with the combiner and files the
+// merged ones into their partitions.
+func (s *sinkWriter) combine() error {
+	if s.comb == nil || len(s.pending) == 0 {
+		return nil
+	}
+	out, err := newSinkWriter(s.ctx, s.out, s.coder, 0, nil)
+	if err != nil {
+		return err
+	}
+	g := newGrouper()
+	if err := g.addSegment(s.pending); err != nil {
+		return err
+	}
+	if err := s.comb.merge(s.ctx, g, out); err != nil {
+		return fmt.Errorf("worker: DataSink %s: %w", s.out.Transform, err)
+	}
+	for i, p := range out.parts {
+		s.parts[i] = append(s.parts[i], p...)
+	}
+	s.records += out.records
+	s.pending = s.pending[:0]
+	return nil
 }
 
 func (s *sinkWriter) Write(p []byte) (int, error) { return s.bw.Write(p) }
@@ -380,6 +428,11 @@ func feedGrouped(ctx context.Context, segs [][]byte, c *coder.Coder, ck *chunker
 			return 0, err
 		}
 	}
+	return g.records(), feedGroups(ctx, g, c, ck)
+}
+
+// feedGroups sends the groups of g.
+func feedGroups(ctx context.Context, g *grouper, c *coder.Coder, ck *chunker) error {
 	winDec := exec.MakeWindowDecoder(c.Window)
 	winEnc := exec.MakeWindowEncoder(c.Window)
 	pane := typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
@@ -403,9 +456,9 @@ func feedGrouped(ctx context.Context, segs [][]byte, c *coder.Coder, ck *chunker
 		return ck.add(ctx, buf.Bytes())
 	})
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return g.records(), ck.flush(ctx)
+	return ck.flush(ctx)
 }
 
 // feedElements sends every whole-element record of the segments.

@@ -40,6 +40,9 @@ type Worker struct {
 	open     StoreOpener
 	instance string
 	warm     atomic.Bool
+	// flushBytes is how many bytes of partial accumulators a sink holds
+	// before merging them (combineFlushBytes; smaller in tests).
+	flushBytes int
 
 	mu     sync.Mutex
 	stores map[string]objstore.Store
@@ -53,7 +56,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "beam-worker-" + randomID(6)
 	}
-	return &Worker{open: cfg.OpenStore, instance: cfg.Instance, stores: map[string]objstore.Store{}}, nil
+	return &Worker{open: cfg.OpenStore, instance: cfg.Instance, flushBytes: combineFlushBytes, stores: map[string]objstore.Store{}}, nil
 }
 
 func randomID(n int) string {
@@ -128,9 +131,15 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 	}
 
 	dm := &dataManager{source: t.Input.Transform, sinks: map[string]*sinkWriter{}}
+	var combiners []*combiner
 	defer func() {
 		for _, s := range dm.sinks {
 			s.abort()
+		}
+		for _, c := range combiners {
+			if derr := c.down(ctx); derr != nil && err == nil {
+				err = fmt.Errorf("worker: tearing down a merge plan of stage %d: %w", t.Stage, derr)
+			}
 		}
 	}()
 	for _, o := range t.Outputs {
@@ -138,10 +147,20 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("worker: coder of %s: %w", o.Transform, err)
 		}
-		s, err := newSinkWriter(o, c, t.Task)
+		var comb *combiner
+		if o.Kind == EdgeGroup {
+			if comb, err = newCombiner(&desc, o.Transform); err != nil {
+				return nil, err
+			}
+			if comb != nil {
+				combiners = append(combiners, comb)
+			}
+		}
+		s, err := newSinkWriter(ctx, o, c, t.Task, comb)
 		if err != nil {
 			return nil, err
 		}
+		s.flushBytes = w.flushBytes
 		dm.sinks[o.Transform] = s
 	}
 	sr := &stateReader{sides: map[string]*sideData{}}

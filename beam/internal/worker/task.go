@@ -10,11 +10,18 @@
 // Result what a task returns. Handler returns the backends.Handler that
 // serves them; the runner registers it with the worker's Mux.
 //
+// A group input is grouped by hashing each record's encoded key and
+// window, not by sorting the partition. A DataSink fed by a lifted
+// combine's precombine merges its partial accumulators before writing
+// them, with the pipeline's own CombineFn run through a second small plan
+// (see combiner.go), so a task writes about one accumulator per key.
+//
 // This package imports the Beam Go SDK, Gale's engine (for its metrics,
 // segment and range types), objstore and the standard library. Goroutines:
 // per task, one feeder of the DataSource's element channel and one decoder
-// per DataSink; the task stops and waits for all of them before it
-// returns.
+// per DataSink; a merging sink's decoder runs the merge plan, with its own
+// feeder and one decoder for the merged output, and waits for both. The
+// task stops and waits for all of them before it returns.
 package worker
 
 import (
