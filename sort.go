@@ -14,6 +14,7 @@ import (
 	"sort"
 	"unsafe"
 
+	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/internal/kernel"
 	"github.com/galeproject/gale/planner"
@@ -343,6 +344,39 @@ type rangeWriter[T any] struct {
 	n      int64
 	kbuf   []byte
 	pbuf   []byte
+	// With FlushTo (glider sort actions), a partition reaching size bytes
+	// is handed to flush.
+	size  int
+	flush func(part int, data []byte) error
+}
+
+var _ engine.PartitionFlusher = (*rangeWriter[string])(nil)
+
+// FlushTo implements engine.PartitionFlusher: the glider strategy streams
+// each partition to its sort action one chunk at a time while the task
+// runs. After its first chunk, a partition's buffer holds a chunk and the
+// record crossing its end without growing.
+func (w *rangeWriter[T]) FlushTo(size int, flush func(part int, data []byte) error) {
+	w.size, w.flush = size, flush
+}
+
+// spill hands partition i's full chunks to flush and keeps the rest.
+func (w *rangeWriter[T]) spill(i int) {
+	p := w.parts[i]
+	off := 0
+	for len(p)-off >= w.size {
+		if err := w.flush(i, p[off:off+w.size]); err != nil {
+			panic(kernel.Abort{Err: err})
+		}
+		off += w.size
+	}
+	n := copy(p, p[off:])
+	if cap(p) < w.size+64<<10 {
+		np := make([]byte, n, w.size+64<<10)
+		copy(np, p[:n])
+		p = np
+	}
+	w.parts[i] = p[:n]
 }
 
 func (w *rangeWriter[T]) part(key []byte) int {
@@ -359,6 +393,9 @@ func (w *rangeWriter[T]) Emit() any {
 			b := k.raw(v)
 			i := w.part(prefixOf(b, k.prefix))
 			w.parts[i] = coder.AppendBytes(append(w.parts[i], 0), b)
+			if w.flush != nil && len(w.parts[i]) >= w.size {
+				w.spill(i)
+			}
 		}
 	}
 	if w.keyed {
@@ -368,6 +405,9 @@ func (w *rangeWriter[T]) Emit() any {
 			i := w.part(w.kbuf)
 			w.pbuf = k.payload(w.pbuf[:0], w.kbuf, v)
 			w.parts[i] = coder.AppendBytes(coder.AppendBytes(w.parts[i], w.kbuf), w.pbuf)
+			if w.flush != nil && len(w.parts[i]) >= w.size {
+				w.spill(i)
+			}
 		}
 	}
 	if k.raw != nil {

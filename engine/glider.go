@@ -171,9 +171,24 @@ func (g *gliderClients) close() error {
 	return first
 }
 
-// writeActions streams each partition's records into its action. A
-// failed stream is aborted, so the action ignores what it sent (merge and
-// sort actions keep a stream's records only when it ends cleanly).
+// PartitionFlusher is implemented by shuffle writers (kernel.ShuffleWriter)
+// that can hand over each partition's encoded records while elements are
+// fed, instead of holding every partition until Finish. The glider
+// strategy uses it to stream partitions into their actions while the map
+// task runs: the task then holds one chunk per partition instead of its
+// whole output (no buffers grown by copying), and the actions collect
+// while the task reads its input.
+type PartitionFlusher interface {
+	// FlushTo makes the writer call flush(part, data) each time partition
+	// part has size bytes, with exactly size bytes (a record may straddle
+	// two calls); data is valid only during the call. If flush fails, the
+	// writer aborts the task with a kernel.Abort panic carrying the
+	// error, as sinks do. Finish returns the bytes not yet flushed.
+	FlushTo(size int, flush func(part int, data []byte) error)
+}
+
+// actionStreams are one map task's write streams into the actions of one
+// glider shuffle, each opened at its partition's first bytes.
 //
 // Every action is created with writer ids: each stream starts with a
 // header naming the producing task (WriterID), so exactly one attempt's
@@ -182,60 +197,98 @@ func (g *gliderClients) close() error {
 // discards later ones (a task retried after some of its streams ended, or
 // whose result was lost, or a duplicate); a sort action keeps the last
 // (the attempts' data is the same) and orders ties between equal keys by
-// task, as data shipping's reduce reads its segments.
-func (t *task) writeActions(ctx context.Context, shuffle int, sorted bool, parts [][]byte) (int64, error) {
+// task, as data shipping's reduce reads its segments. A failed stream is
+// aborted, so the action ignores what it sent (merge and sort actions
+// keep a stream's records only when it ends cleanly).
+type actionStreams struct {
+	ctx     context.Context
+	c       *glider.Client
+	job     string
+	shuffle int
+	header  []byte
+	ws      []*glider.ActionWriter // per partition; nil until opened
+	sent    int64                  // bytes written to the streams
+	ends    int64                  // streams ended (requests)
+}
+
+func (t *task) newActionStreams(ctx context.Context, shuffle, parts int) (*actionStreams, error) {
 	c, err := t.w.gliders.get(ctx, t.spec.Glider)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	header := glider.AppendRecord(nil, []byte(glider.WriterKey), binary.AppendUvarint(nil, WriterID(t.spec.Stage, t.spec.Task)))
-	// Every partition's stream is sent before any is ended, so a failure
-	// while sending aborts them all and keeps the actions' state as it
-	// was; a failure between two ends is covered by the writer ids.
-	type open struct {
-		path string
-		w    *glider.ActionWriter
+	return &actionStreams{ctx: ctx, c: c, job: t.spec.Job, shuffle: shuffle, header: header,
+		ws: make([]*glider.ActionWriter, parts)}, nil
+}
+
+// write appends data to partition part's stream, opening it first.
+func (s *actionStreams) write(part int, data []byte) error {
+	if part >= len(s.ws) {
+		s.ws = append(s.ws, make([]*glider.ActionWriter, part+1-len(s.ws))...)
 	}
-	var streams []open
-	abort := func() {
-		for _, o := range streams {
-			o.w.Abort()
+	w := s.ws[part]
+	if w == nil {
+		path := ActionPath(s.job, s.shuffle, part)
+		var err error
+		if w, err = s.c.ActionWriter(s.ctx, path); err != nil {
+			return fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
+		}
+		s.ws[part] = w
+		if _, err := w.Write(s.header); err != nil {
+			return fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
+		}
+		s.sent += int64(len(s.header))
+	}
+	if _, err := w.Write(data); err != nil {
+		return fmt.Errorf("engine: streaming to Glider action %s: %w", ActionPath(s.job, s.shuffle, part), err)
+	}
+	s.sent += int64(len(data))
+	return nil
+}
+
+// end writes the rest of each partition, sends every stream's last bytes
+// and only then ends the streams, so a failure while sending aborts them
+// all and leaves the actions' state as it was (a failure between two ends
+// is what the writer ids cover). On error, every stream not ended is
+// aborted.
+func (s *actionStreams) end(rest [][]byte) error {
+	for p, data := range rest {
+		if len(data) > 0 {
+			if err := s.write(p, data); err != nil {
+				s.abort()
+				return err
+			}
 		}
 	}
-	var sent int64
-	for p, data := range parts {
-		if len(data) == 0 {
+	for p, w := range s.ws {
+		if w == nil {
 			continue
 		}
-		path := ActionPath(t.spec.Job, shuffle, p)
-		w, err := c.ActionWriter(ctx, path)
-		if err != nil {
-			abort()
-			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
+		if err := w.Flush(); err != nil {
+			s.abort()
+			return fmt.Errorf("engine: streaming to Glider action %s: %w", ActionPath(s.job, s.shuffle, p), err)
 		}
-		streams = append(streams, open{path, w})
-		if _, err := w.Write(header); err == nil {
-			_, err = w.Write(data)
-		}
-		if err == nil {
-			err = w.Flush()
-		}
-		if err != nil {
-			abort()
-			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", path, err)
-		}
-		sent += int64(len(header) + len(data))
 	}
-	for i, o := range streams {
-		if err := o.w.Close(); err != nil {
-			for _, rest := range streams[i+1:] {
-				rest.w.Abort()
-			}
-			return sent, fmt.Errorf("engine: streaming to Glider action %s: %w", o.path, err)
+	for p, w := range s.ws {
+		if w == nil {
+			continue
 		}
-		t.res.Metrics.Requests++
+		if err := w.Close(); err != nil {
+			s.abort()
+			return fmt.Errorf("engine: streaming to Glider action %s: %w", ActionPath(s.job, s.shuffle, p), err)
+		}
+		s.ends++
 	}
-	return sent, nil
+	return nil
+}
+
+// abort cuts every stream not ended yet (Abort after Close does nothing).
+func (s *actionStreams) abort() {
+	for _, w := range s.ws {
+		if w != nil {
+			w.Abort()
+		}
+	}
 }
 
 // readAction reads the partition's action: merged partial aggregates for

@@ -153,6 +153,7 @@ type shuffleRun struct {
 	shuffle int
 	glider  bool
 	w       kernel.ShuffleWriter
+	streams *actionStreams // the glider strategy's streams into actions
 }
 
 type sampleRun struct {
@@ -160,6 +161,11 @@ type sampleRun struct {
 }
 
 func (t *task) abort() {
+	for _, s := range t.shuffles {
+		if s.streams != nil {
+			s.streams.abort()
+		}
+	}
 	for _, s := range t.sinks {
 		s.pw.CloseWithError(errors.New("engine: task failed"))
 		<-s.done
@@ -250,7 +256,18 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 				return nil, err
 			}
 		}
-		t.shuffles = append(t.shuffles, &shuffleRun{op: i, shuffle: op.Shuffle, glider: op.Glider, w: sw})
+		run := &shuffleRun{op: i, shuffle: op.Shuffle, glider: op.Glider, w: sw}
+		if op.Glider {
+			st, err := t.newActionStreams(ctx, op.Shuffle, max(op.Partitions, len(op.Splits)+1))
+			if err != nil {
+				return nil, err
+			}
+			run.streams = st
+			if pf, ok := sw.(PartitionFlusher); ok {
+				pf.FlushTo(st.c.ChunkSize(), st.write)
+			}
+		}
+		t.shuffles = append(t.shuffles, run)
 		return sw.Emit(), nil
 	case planner.OpSample:
 		rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, op.Kernel)
@@ -566,8 +583,9 @@ func (t *task) finish(ctx context.Context) error {
 			return err
 		}
 		if s.glider {
-			sent, err := t.writeActions(ctx, s.shuffle, t.spec.Ops[s.op].Range, parts)
-			m.ShuffleBytesWritten += sent
+			err := s.streams.end(parts)
+			m.ShuffleBytesWritten += s.streams.sent
+			m.Requests += s.streams.ends
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"regexp"
 	"slices"
 	"strconv"
@@ -373,16 +374,23 @@ func (a *mergeAction) fold(st *mergeStage) error {
 	return nil
 }
 
+var errNoWriterID = fmt.Errorf("a write stream to an action with writer ids is empty: it must start with a %q record", WriterKey)
+
 // readWriterID reads the WriterKey header that starts a write stream of an
 // action created with writer ids.
 func readWriterID(rr *RecordReader) (uint64, error) {
 	k, v, err := rr.Next()
 	if err == io.EOF {
-		return 0, fmt.Errorf("a write stream to an action with writer ids is empty: it must start with a %q record", WriterKey)
+		return 0, errNoWriterID
 	}
 	if err != nil {
 		return 0, err
 	}
+	return parseWriterID(k, v)
+}
+
+// parseWriterID parses a WriterKey header record.
+func parseWriterID(k, v []byte) (uint64, error) {
 	var id uint64
 	n := 0
 	if string(k) == WriterKey {
@@ -642,25 +650,105 @@ func (a *sortAction) collect(r io.Reader) (st *sortStream, id uint64, err error)
 		}
 		return st, 0, sc.Err()
 	}
-	rr := NewRecordReader(r)
-	if a.writerIDs {
-		if id, err = readWriterID(rr); err != nil {
-			return nil, 0, err
+	id, err = a.collectRecords(r, st)
+	if err != nil {
+		return nil, 0, err
+	}
+	return st, id, nil
+}
+
+// collectRecords reads a record stream straight into the stream's blocks
+// and indexes the records where they landed: the data is copied once,
+// from the stream's chunks into the blocks (decoding each record and
+// appending it to a block would copy it twice). A record cut by the end
+// of a block moves to the next block.
+func (a *sortAction) collectRecords(r io.Reader, st *sortStream) (uint64, error) {
+	blk := make([]byte, sortBlock)
+	var offs []uint32
+	var id uint64
+	fill, pos := 0, 0
+	header := a.writerIDs
+	keep := func() {
+		if pos > 0 {
+			st.blocks = append(st.blocks, blk[:pos])
+			st.offs = append(st.offs, offs)
 		}
 	}
 	for {
-		k, v, err := rr.Next()
-		if err == io.EOF {
-			return st, id, nil
+		n, rerr := r.Read(blk[fill:])
+		fill += n
+		for {
+			size, complete, err := recordSize(blk[pos:fill])
+			if err != nil {
+				return 0, fmt.Errorf("record %d: %w", st.n, err)
+			}
+			if !complete {
+				break
+			}
+			if header {
+				k, v := decode(blk, uint32(pos))
+				if id, err = parseWriterID(k, v); err != nil {
+					return 0, err
+				}
+				header = false
+			} else {
+				if st.n == 1<<32-1 {
+					return 0, fmt.Errorf("one write stream to a sort action holds more than 2^32 records; split it")
+				}
+				offs = append(offs, uint32(pos))
+				st.n++
+				st.bytes += int64(size)
+			}
+			pos += size
 		}
-		if err != nil {
-			return nil, 0, err
+		switch {
+		case rerr == io.EOF:
+			if pos != fill {
+				return 0, errf(wire.CodeBadRequest, "glider: record %d is truncated", st.n)
+			}
+			if header {
+				return 0, errNoWriterID
+			}
+			keep()
+			return id, nil
+		case rerr != nil:
+			return 0, rerr
+		case fill < len(blk):
+			continue
 		}
-		if st.n == 1<<32-1 {
-			return nil, 0, fmt.Errorf("one write stream to a sort action holds more than 2^32 records; split it")
+		// The block is full: keep its whole records and carry the cut
+		// one over to a new block, large enough for it.
+		size, _, _ := recordSize(blk[pos:fill])
+		need := sortBlock
+		if pos == 0 {
+			need = max(2*len(blk), size)
 		}
-		st.add(k, v)
+		nb := make([]byte, max(need, size))
+		keep()
+		fill = copy(nb, blk[pos:fill])
+		blk, offs, pos = nb, nil, 0
 	}
+}
+
+// recordSize returns the encoded size of the record at the start of b
+// (0 while its lengths are not all in b) and whether b holds all of it.
+func recordSize(b []byte) (size int, complete bool, err error) {
+	klen, n1 := binary.Uvarint(b)
+	if n1 < 0 || klen > MaxRecord {
+		return 0, false, errf(wire.CodeBadRequest, "glider: a record key exceeds %d bytes (not a record stream?)", MaxRecord)
+	}
+	if n1 == 0 || uint64(len(b)-n1) < klen {
+		return 0, false, nil
+	}
+	vlen, n2 := binary.Uvarint(b[n1+int(klen):])
+	if n2 < 0 || vlen > MaxRecord {
+		return 0, false, errf(wire.CodeBadRequest, "glider: a record value exceeds %d bytes (not a record stream?)", MaxRecord)
+	}
+	if n2 == 0 {
+		return 0, false, nil
+	}
+	size = n1 + int(klen) + n2 + int(vlen)
+	return size, size <= len(b), nil
 }
 
 // sort orders every record by key, ties in arena order (writer number with
@@ -716,11 +804,81 @@ func (a *sortAction) sort() {
 			hi++
 		}
 		if hi-lo > 1 {
-			slices.SortFunc(a.recs[lo:hi], cmp)
+			a.quickSort(a.recs[lo:hi], 2*bits.Len(uint(hi-lo)), cmp)
 		}
 		lo = hi
 	}
 	a.sorted = true
+}
+
+// less is cmp(x, y) < 0 of sort, written out so that the sort of a bucket
+// compares without a call through a function value: 8-byte prefixes
+// first, whole keys only on equal prefixes, then arrival.
+func (a *sortAction) less(x, y *sortRec) bool {
+	if x.pre != y.pre {
+		return x.pre < y.pre
+	}
+	if x.kl > 8 || y.kl > 8 || x.kl != y.kl {
+		if c := bytes.Compare(a.blocks[x.a][x.ko:x.ko+x.kl], a.blocks[y.a][y.ko:y.ko+y.kl]); c != 0 {
+			return c < 0
+		}
+	}
+	return x.seq < y.seq
+}
+
+// quickSort sorts s by less: quicksort with a median-of-three pivot and
+// insertion sort for short runs, handing over to slices.SortFunc (pdqsort,
+// O(n log n) always) once depth partitions did not shrink s enough. It is
+// hand-written because the generic sort compares through a function value,
+// which took half of the sort's time. No two records compare equal (seq
+// breaks ties), which Hoare partitioning relies on.
+func (a *sortAction) quickSort(s []sortRec, depth int, cmp func(x, y sortRec) int) {
+	for len(s) > 16 {
+		if depth == 0 {
+			slices.SortFunc(s, cmp)
+			return
+		}
+		depth--
+		m, l := len(s)/2, len(s)-1
+		if a.less(&s[m], &s[0]) {
+			s[m], s[0] = s[0], s[m]
+		}
+		if a.less(&s[l], &s[m]) {
+			s[l], s[m] = s[m], s[l]
+			if a.less(&s[m], &s[0]) {
+				s[m], s[0] = s[0], s[m]
+			}
+		}
+		p := s[m]
+		i, j := 0, l
+		for {
+			for a.less(&s[i], &p) {
+				i++
+			}
+			for a.less(&p, &s[j]) {
+				j--
+			}
+			if i >= j {
+				break
+			}
+			s[i], s[j] = s[j], s[i]
+			i++
+			j--
+		}
+		// s[:j+1] <= p <= s[j+1:]: recurse into the smaller side.
+		if j+1 < len(s)-j-1 {
+			a.quickSort(s[:j+1], depth, cmp)
+			s = s[j+1:]
+		} else {
+			a.quickSort(s[j+1:], depth, cmp)
+			s = s[:j+1]
+		}
+	}
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && a.less(&s[j], &s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
 
 // bucketSort orders recs by the top 16 bits of their prefixes, stably, in
@@ -792,31 +950,54 @@ func (a *sortAction) writeOutput(ctx context.Context) (int64, error) {
 }
 
 // emit writes the sorted records: whole, as lines, or (values) only each
-// value followed by the terminator.
+// value followed by the terminator. It gathers them into buffers of
+// exactly the writer's chunk size (ChunkSize, when w has one), which a
+// FileWriter sends as they are instead of copying them into chunks again.
 func (a *sortAction) emit(w io.Writer, values bool) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
+	size := 1 << 20
+	if cw, ok := w.(interface{ ChunkSize() int }); ok && cw.ChunkSize() > 0 {
+		size = cw.ChunkSize()
+	}
+	buf := make([]byte, 0, size)
+	// put appends b, sending every full buffer; a record may straddle two.
+	put := func(b []byte) error {
+		for len(b) > 0 {
+			n := copy(buf[len(buf):cap(buf)], b)
+			buf, b = buf[:len(buf)+n], b[n:]
+			if len(buf) == cap(buf) {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		return nil
+	}
+	term := []byte(a.terminator)
 	var rec []byte
 	for _, r := range a.recs {
 		k, v := a.rec(r)
-		var err error
 		switch {
 		case values:
-			if _, err = bw.Write(v); err == nil && a.terminator != "" {
-				_, err = bw.WriteString(a.terminator)
+			if len(buf)+len(v)+len(term) < cap(buf) {
+				buf = append(append(buf, v...), term...)
+				continue
 			}
+			rec = append(append(rec[:0], v...), term...)
 		case a.lines:
-			if _, err = bw.Write(k); err == nil {
-				err = bw.WriteByte('\n')
-			}
+			rec = append(append(rec[:0], k...), '\n')
 		default:
 			rec = AppendRecord(rec[:0], k, v)
-			_, err = bw.Write(rec)
 		}
-		if err != nil {
+		if err := put(rec); err != nil {
 			return err
 		}
 	}
-	return bw.Flush()
+	if len(buf) > 0 {
+		_, err := w.Write(buf)
+		return err
+	}
+	return nil
 }
 
 func (a *sortAction) OnRead(ctx context.Context, w io.Writer) error {

@@ -149,6 +149,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// ChunkSize is the size of the chunks the client's action writers send
+// (ClientConfig.ChunkSize).
+func (c *Client) ChunkSize() int { return c.cfg.ChunkSize }
+
 // Stats returns the client's traffic counters so far.
 func (c *Client) Stats() Stats {
 	return Stats{Requests: c.stats.requests.Load(), BytesSent: c.stats.bytesOut.Load(), BytesReceived: c.stats.bytesIn.Load()}

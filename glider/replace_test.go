@@ -423,3 +423,76 @@ func TestMergeWriterIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestSortActionPatterns sorts records that all fall into one bucket (the
+// same first two key bytes), in ascending, descending, equal, sawtooth and
+// random order, each split over two writers, some records cut over the
+// action's blocks: the output equals a stable sort in writer order.
+func TestSortActionPatterns(t *testing.T) {
+	ctx := testCtx(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 30000
+	patterns := map[string]func(i int) string{
+		"ascending":  func(i int) string { return fmt.Sprintf("zz%08d", i) },
+		"descending": func(i int) string { return fmt.Sprintf("zz%08d", n-i) },
+		"equal":      func(int) string { return "zzsame" },
+		"sawtooth":   func(i int) string { return fmt.Sprintf("zz%03d", i%500) },
+		"random":     func(int) string { return fmt.Sprintf("zz%x", rng.Uint32()) },
+		"long-keys":  func(i int) string { return "zzzzzzzzzzzz" + fmt.Sprint(i%97) },
+	}
+	for name, key := range patterns {
+		t.Run(name, func(t *testing.T) {
+			a := &sortAction{}
+			env := NewEnv(DefaultRegistry(), "/s", ActionSort, map[string]string{"writer-ids": "true"}, nil)
+			if err := a.OnCreate(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+			type kv struct{ k, v string }
+			var want []kv
+			streams := make([][]byte, 2)
+			for w := range streams {
+				streams[w] = AppendRecord(nil, []byte(WriterKey), binary.AppendUvarint(nil, uint64(w)))
+			}
+			for i := range n {
+				w := i % 2
+				k, v := key(i), fmt.Sprintf("%d-%d-%s", w, i, strings.Repeat("v", i%600))
+				streams[w] = AppendRecord(streams[w], []byte(k), []byte(v))
+			}
+			for w := range streams {
+				rr := NewRecordReader(bytes.NewReader(streams[w]))
+				rr.Next() // the header
+				for {
+					k, v, err := rr.Next()
+					if err == io.EOF {
+						break
+					}
+					want = append(want, kv{string(k), string(v)})
+				}
+			}
+			// Writer 1 first: ties still come out in writer order.
+			for _, w := range []int{1, 0} {
+				if err := a.OnWrite(ctx, bytes.NewReader(streams[w])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			slices.SortStableFunc(want, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+			var out bytes.Buffer
+			if err := a.OnRead(ctx, &out); err != nil {
+				t.Fatal(err)
+			}
+			rr := NewRecordReader(&out)
+			for i, w := range want {
+				k, v, err := rr.Next()
+				if err != nil {
+					t.Fatalf("record %d: %v", i, err)
+				}
+				if string(k) != w.k || string(v) != w.v {
+					t.Fatalf("record %d: got (%q, %q), want (%q, %q)", i, k, v, w.k, w.v)
+				}
+			}
+			if _, _, err := rr.Next(); err != io.EOF {
+				t.Fatalf("more records than written: %v", err)
+			}
+		})
+	}
+}

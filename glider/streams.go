@@ -208,6 +208,11 @@ func (w *FileWriter) Close() error {
 // Size returns the number of bytes written so far.
 func (w *FileWriter) Size() int64 { return w.size + int64(len(w.buf)) }
 
+// ChunkSize is the size of the chunks the writer sends: a Write of a whole
+// chunk, while nothing is buffered, goes to the storage server without
+// being copied.
+func (w *FileWriter) ChunkSize() int { return w.chunk }
+
 // FileReader reads a file. After one lookup it requests chunks straight
 // from the storage servers, keeping up to the client's window in flight.
 type FileReader struct {
@@ -390,7 +395,8 @@ func (c *Client) openStream(ctx context.Context, path string, flags uint8) (*con
 	return d, call.id, nil
 }
 
-// Write buffers p and sends every full chunk.
+// Write buffers p and sends every full chunk. Whole chunks of a p of at
+// least ChunkSize bytes are sent from p without being copied.
 func (w *ActionWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
@@ -399,6 +405,15 @@ func (w *ActionWriter) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: write to %s after Close", ErrClosed, w.path)
 	}
 	n := 0
+	if len(w.buf) > 0 && len(p) >= w.chunk {
+		// A whole chunk or more: send what is buffered as a short chunk
+		// (an action stream has no block boundaries to respect), so the
+		// chunks of p go out without being copied.
+		if err := w.send(w.buf); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[:0]
+	}
 	for len(p) > 0 {
 		if len(w.buf) == 0 && len(p) >= w.chunk {
 			if err := w.send(p[:w.chunk]); err != nil {
