@@ -218,7 +218,10 @@ func OpenBackend(ctx context.Context, cfg BackendConfig) (*OpenedBackend, error)
 		b, err = openIBM(ctx, file, path, cfg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("galerunner: backend %s: %w", cfg.Name, err)
+		if !strings.HasPrefix(err.Error(), "galerunner:") { // not already naming the section
+			err = fmt.Errorf("galerunner: backend %s: %w", cfg.Name, err)
+		}
+		return nil, err
 	}
 	ob.Backend = b
 	return ob, nil

@@ -78,6 +78,26 @@ func ServeWorkerIfRequested() {
 // a temporary store the backend's workers can reach.
 func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	ServeWorkerIfRequested() // a worker whose program never called beam.Init
+	f := runnerFlags{backend: *flagBackend, config: *flagConfig, workers: *flagWorkers, partitions: *flagPartitions,
+		temp: *flagTemp}
+	if *flagReport {
+		f.report = os.Stderr
+	}
+	res, err := execute(ctx, p, f)
+	if res == nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return res, err
+}
+
+// runnerFlags are the values of the --gale_* flags.
+type runnerFlags struct {
+	backend, config, temp string
+	workers, partitions   int
+	report                io.Writer
+}
+
+func execute(ctx context.Context, p *beam.Pipeline, f runnerFlags) (*Result, error) {
 	pipeline, err := Marshal(ctx, p)
 	if err != nil {
 		return nil, err
@@ -85,22 +105,18 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 	if err := stages.Check(pipeline); err != nil {
 		return nil, fmt.Errorf("galerunner: %w", err)
 	}
-	ob, err := OpenBackend(ctx, BackendConfig{Name: *flagBackend, ConfigFile: *flagConfig, Workers: *flagWorkers})
+	ob, err := OpenBackend(ctx, BackendConfig{Name: f.backend, ConfigFile: f.config, Workers: f.workers})
 	if err != nil {
 		return nil, err
 	}
 	defer ob.Close()
-	if *flagTemp == "" && !ob.WorkersHere {
+	if f.temp == "" && !ob.WorkersHere {
 		return nil, fmt.Errorf("%w: --gale_backend %s runs its workers on its platform, which cannot reach a local temporary directory: "+
 			"set --gale_temp to a store they reach (s3://bucket/prefix, gs://, azblob://, cos://; client options in the storage section of Gale's config file)",
 			ErrNotConfigured, ob.Name)
 	}
-	cfg := Config{Backend: ob.Backend, BackendName: ob.Name, Workers: *flagWorkers, Partitions: *flagPartitions, Temp: *flagTemp,
-		StoreOptions: ob.StoreOptions}
-	if *flagReport {
-		cfg.Report = os.Stderr
-	}
-	return Run(ctx, pipeline, cfg)
+	return Run(ctx, pipeline, Config{Backend: ob.Backend, BackendName: ob.Name, Workers: f.workers, Partitions: f.partitions,
+		Temp: f.temp, StoreOptions: ob.StoreOptions, Report: f.report})
 }
 
 // Marshal builds p and returns its portable pipeline proto.
