@@ -56,6 +56,18 @@ import (
 
 func init() {
 	gale.Register("beambench.Words", Words)
+	// Building the native pipeline registers the kernels of its generic
+	// transforms (CountPerElement[string], ...). Worker processes serve
+	// tasks from beam.Init and never reach runNative, so build it here,
+	// in every process.
+	nativePipeline("corpus.txt", "out")
+}
+
+// nativePipeline is the word count in Gale's own API.
+func nativePipeline(corpus, output string) *gale.Pipeline {
+	p := gale.NewPipeline()
+	gale.WriteText(gale.CountPerElement(gale.FlatMap(gale.ReadText(p, corpus), Words)), output)
+	return p
 }
 
 func main() {
@@ -254,9 +266,7 @@ func runNative(ctx context.Context, corpus, output string) (map[string]int64, er
 		return nil, err
 	}
 	defer b.Close()
-	p := gale.NewPipeline()
-	gale.WriteText(gale.CountPerElement(gale.FlatMap(gale.ReadText(p, corpus), Words)), output)
-	if _, err := gale.Run(ctx, p, gale.WithBackend("process", b)); err != nil {
+	if _, err := gale.Run(ctx, nativePipeline(corpus, output), gale.WithBackend("process", b)); err != nil {
 		return nil, err
 	}
 	parts, err := filepath.Glob(filepath.Join(output, "part-*"))
