@@ -24,7 +24,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	closed bool
-	wg     sync.WaitGroup // reader goroutines and compensations
+	wg     sync.WaitGroup // reader goroutines
 	done   chan struct{}
 }
 
@@ -184,8 +184,7 @@ type clientConn struct {
 
 type pendingCall struct {
 	ch chan wire.Reply // cap 1
-	// late, if set, runs when a reply arrives after the caller gave up.
-	late func(wire.Reply)
+	// gone is set when the caller stopped waiting; the reply is dropped.
 	gone bool
 }
 
@@ -239,15 +238,8 @@ func (cc *clientConn) readLoop() {
 		cc.mu.Lock()
 		p := cc.pending[f.ID]
 		delete(cc.pending, f.ID)
-		gone := p != nil && p.gone
 		cc.mu.Unlock()
-		if p == nil {
-			continue
-		}
-		if gone {
-			if p.late != nil {
-				p.late(r)
-			}
+		if p == nil || p.gone {
 			continue
 		}
 		p.ch <- r
@@ -269,9 +261,6 @@ type request struct {
 	args             [][]byte
 	// blocking calls send a Cancel frame when their caller gives up.
 	blocking bool
-	// compensate, for calls with a side effect on success (semaphore
-	// acquire), undoes it when the success arrives after the caller gave up.
-	compensate func(ctx context.Context) error
 }
 
 // codeConnLost is a client-side pseudo reply code: the connection broke.
@@ -327,44 +316,52 @@ func (c *Client) do(ctx context.Context, r *request) ([]byte, error) {
 	case rep := <-p.ch:
 		return c.result(cc, r, rep)
 	case <-ctx.Done():
-		cc.mu.Lock()
-		if _, still := cc.pending[id]; still {
-			p.gone = true
-			if r.compensate != nil {
-				p.late = func(rep wire.Reply) {
-					if rep.Code == wire.CodeOK {
-						c.goCompensate(r.compensate)
-					}
-				}
-			}
-			cc.mu.Unlock()
-			if r.blocking {
-				cc.sendCancel(id)
-			}
-			return nil, fmt.Errorf("state: %s(%q).%s: %w", r.typ, r.key, r.method, ctx.Err())
-		}
-		cc.mu.Unlock()
-		// The reply raced with the cancellation: it is in p.ch.
-		return c.result(cc, r, <-p.ch)
 	}
+	if f, ok := builtins[r.typ]; ok && f.coordination {
+		return c.settle(ctx, cc, id, p, r)
+	}
+	cc.mu.Lock()
+	if _, still := cc.pending[id]; still {
+		// A data object's call is short and its effect is the caller's
+		// own: it may have run, as with any call whose caller gave up.
+		p.gone = true
+		cc.mu.Unlock()
+		return nil, fmt.Errorf("state: %s(%q).%s: %w", r.typ, r.key, r.method, ctx.Err())
+	}
+	cc.mu.Unlock()
+	// The reply raced with the cancellation: it is in p.ch.
+	return c.result(cc, r, <-p.ch)
 }
 
-func (c *Client) goCompensate(f func(context.Context) error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
+// settle ends a call on a coordination object whose caller's context ended
+// after it was sent. Such a call's effect matters to others (a permit
+// taken, a barrier party counted, a latch counted down), so the caller must
+// learn whether it took effect: a blocking call is withdrawn with a Cancel
+// frame, and settle waits for the server's verdict — ErrCancelled (the call
+// was withdrawn and had no effect; the caller gets ctx's error) or the
+// call's own reply (it completed before the cancel arrived; the caller gets
+// its result). The server answers every call, so the wait is short; if no
+// verdict comes within CancelTimeout, the connection is closed, which makes
+// the server withdraw the call, and the caller gets ErrConnLost.
+func (c *Client) settle(ctx context.Context, cc *clientConn, id uint64, p *pendingCall, r *request) ([]byte, error) {
+	if r.blocking {
+		cc.sendCancel(id)
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		// Close fails every connection first, so this call ends promptly
-		// when the client closes; the timeout bounds it otherwise.
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CompensateTimeout)
-		defer cancel()
-		_ = f(ctx)
-	}()
+	t := time.NewTimer(c.cfg.CancelTimeout)
+	defer t.Stop()
+	var rep wire.Reply
+	select {
+	case rep = <-p.ch:
+	case <-t.C:
+		cc.fail(fmt.Errorf("%w: %s: no answer within %v to %s(%q).%s after its caller gave up (%v)",
+			ErrConnLost, cc.addr, c.cfg.CancelTimeout, r.typ, r.key, r.method, ctx.Err()))
+		// Exactly one of the reply and fail's ErrConnLost is delivered.
+		rep = <-p.ch
+	}
+	if rep.Code == wire.CodeCancelled {
+		return nil, fmt.Errorf("state: %s(%q).%s: %w", r.typ, r.key, r.method, ctx.Err())
+	}
+	return c.result(cc, r, rep)
 }
 
 func (cc *clientConn) sendCancel(id uint64) {

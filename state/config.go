@@ -109,9 +109,12 @@ type ClientConfig struct {
 	// DialTimeout bounds connecting and authenticating to one server.
 	// Default 5 s.
 	DialTimeout time.Duration
-	// CompensateTimeout bounds the background call a client makes to give
-	// back a semaphore permit granted after its caller gave up. Default 5 s.
-	CompensateTimeout time.Duration
+	// CancelTimeout bounds how long a call on a coordination object whose
+	// context ended waits for the server's verdict (withdrawn, or completed
+	// first). A server that does not answer in time has the connection
+	// closed, which withdraws the call; the caller then gets ErrConnLost.
+	// Default 5 s.
+	CancelTimeout time.Duration
 }
 
 func (c *ClientConfig) fill() {
@@ -121,8 +124,8 @@ func (c *ClientConfig) fill() {
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 5 * time.Second
 	}
-	if c.CompensateTimeout == 0 {
-		c.CompensateTimeout = 5 * time.Second
+	if c.CancelTimeout == 0 {
+		c.CancelTimeout = 5 * time.Second
 	}
 }
 
@@ -150,7 +153,7 @@ func (c ClientConfig) Validate() error {
 	if c.MaxFrameBytes < 0 || (c.MaxFrameBytes > 0 && c.MaxFrameBytes < 1024) {
 		errs = append(errs, fmt.Errorf("state: ClientConfig.MaxFrameBytes must be 0 (default) or >= 1024, got %d", c.MaxFrameBytes))
 	}
-	if c.DialTimeout < 0 || c.CompensateTimeout < 0 {
+	if c.DialTimeout < 0 || c.CancelTimeout < 0 {
 		errs = append(errs, errors.New("state: ClientConfig timeouts must be >= 0"))
 	}
 	return errors.Join(errs...)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,26 +14,31 @@ import (
 )
 
 // TestBarrierGenerationsUnderChurn runs parties goroutines through many
-// generations of one barrier, each on its own client (connection), with
-// extra parties joining and leaving (cancelling) between generations. Every
-// generation must release exactly parties callers with distinct arrival
-// indexes, and the generation numbers must be consecutive.
+// generations of one barrier, each on its own client (connection), while a
+// churn party on another connection keeps arriving and giving up at once.
+// A churn call either is withdrawn (and told so) or took part in a
+// generation (and got its index): every generation must hold exactly
+// parties arrivals with the indexes 0..parties-1, the generations must be
+// consecutive, and nobody may be left waiting.
 func TestBarrierGenerationsUnderChurn(t *testing.T) {
 	s := startServer(t, ServerConfig{})
 	const parties, rounds = 6, 40
 	ctx := context.Background()
-	type arrival struct {
-		idx int
-		gen int64
-	}
 	var mu sync.Mutex
 	byGen := map[int64][]int{}
+	arrived := func(idx int, gen int64) {
+		mu.Lock()
+		byGen[gen] = append(byGen[gen], idx)
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
+	var finished atomic.Int32
 	for p := 0; p < parties; p++ {
 		c := dial(t, s.Addr())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer finished.Add(1)
 			b := c.CyclicBarrier("b", parties)
 			for r := 0; r < rounds; r++ {
 				idx, gen, err := b.Await(ctx)
@@ -40,19 +46,17 @@ func TestBarrierGenerationsUnderChurn(t *testing.T) {
 					t.Errorf("Await: %v", err)
 					return
 				}
-				mu.Lock()
-				byGen[gen] = append(byGen[gen], idx)
-				mu.Unlock()
+				arrived(idx, gen)
 			}
 		}()
 	}
-	// Churn: a party that arrives and gives up must not count.
 	churn := dial(t, s.Addr())
 	stop := make(chan struct{})
 	var cwg sync.WaitGroup
 	cwg.Add(1)
 	go func() {
 		defer cwg.Done()
+		b := churn.CyclicBarrier("b", parties)
 		for {
 			select {
 			case <-stop:
@@ -60,67 +64,79 @@ func TestBarrierGenerationsUnderChurn(t *testing.T) {
 			default:
 			}
 			cctx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { _, _, err := churn.CyclicBarrier("b", parties).Await(cctx); done <- err }()
+			type res struct {
+				idx int
+				gen int64
+				err error
+			}
+			done := make(chan res, 1)
+			go func() { i, g, err := b.Await(cctx); done <- res{i, g, err} }()
 			cancel()
-			if err := <-done; err == nil {
-				// It tripped a generation before its cancel landed: it was
-				// a real party then; nothing to check here, the counts
-				// below account for it.
-				mu.Lock()
-				byGen[-1] = append(byGen[-1], 0)
-				mu.Unlock()
+			switch r := <-done; {
+			case r.err == nil:
+				// It arrived before its cancel reached the server: it took
+				// part in a generation, and it was told so.
+				arrived(r.idx, r.gen)
+			case !errors.Is(r.err, context.Canceled):
+				t.Errorf("churn Await: %v", r.err)
+				return
 			}
 		}
 	}()
-	wg.Wait()
+	// Churn parties that took part shift the real parties' rounds across
+	// generations, so the last real parties may wait for arrivals that
+	// will never come. Once one real party is done, stop the churn; then,
+	// whenever every unfinished party is parked, complete their generation
+	// with filler parties (recorded like the others).
+	for finished.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	cwg.Wait()
+	filler := dial(t, s.Addr()).CyclicBarrier("b", parties)
+	for finished.Load() < parties {
+		f := int(finished.Load())
+		n := parkedCalls(t, s, TypeCyclicBarrier, "b")
+		if n == 0 || f+n != parties {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		var fwg sync.WaitGroup
+		for k := 0; k < parties-n; k++ {
+			fwg.Add(1)
+			go func() {
+				defer fwg.Done()
+				idx, gen, err := filler.Await(ctx)
+				if err != nil {
+					t.Errorf("filler Await: %v", err)
+					return
+				}
+				arrived(idx, gen)
+			}()
+		}
+		fwg.Wait()
+	}
+	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	extra := len(byGen[-1])
-	delete(byGen, -1)
-	total := 0
-	for g, idxs := range byGen {
-		total += len(idxs)
-		if len(idxs) > parties {
-			t.Fatalf("generation %d released %d callers", g, len(idxs))
-		}
-		sort.Ints(idxs)
-		for i := 1; i < len(idxs); i++ {
-			if idxs[i] == idxs[i-1] {
-				t.Fatalf("generation %d: duplicate arrival index %d", g, idxs[i])
-			}
-		}
-	}
-	if total != parties*rounds {
-		t.Fatalf("%d awaits returned, want %d", total, parties*rounds)
-	}
-	// Every churn party that gave up is withdrawn: nobody is left waiting.
-	// (A churn party whose cancel crossed the generation's release on the
-	// wire counted in that generation without learning it, so the number
-	// of generations is at least, not exactly, (total+extra)/parties.)
 	obs := dial(t, s.Addr()).CyclicBarrier("b", parties)
-	for {
-		n, err := obs.Waiting(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	if n, err := obs.Waiting(ctx); err != nil || n != 0 {
+		t.Fatalf("%d parties left waiting (%v)", n, err)
 	}
 	gens, err := obs.Generation(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gens*parties < int64(total+extra) {
-		t.Fatalf("%d generations cannot hold %d arrivals", gens, total+extra)
+	if int64(len(byGen)) != gens {
+		t.Fatalf("arrivals reported in %d generations, the barrier completed %d", len(byGen), gens)
 	}
 	for g := int64(0); g < gens; g++ {
-		if _, ok := byGen[g]; !ok && gens*parties == int64(total+extra) {
-			t.Fatalf("generation %d missing", g)
+		idxs := byGen[g]
+		sort.Ints(idxs)
+		for i, x := range append(idxs, make([]int, parties-min(parties, len(idxs)))...) {
+			if x != i || len(idxs) != parties {
+				t.Fatalf("generation %d released arrivals with indexes %v, want 0..%d", g, idxs, parties-1)
+			}
 		}
 	}
 	if _, err := dial(t, s.Addr()).CyclicBarrier("b", parties+1).Waiting(ctx); !errors.Is(err, ErrMismatch) {

@@ -10,7 +10,9 @@
 // Future.Get, CountDownLatch.Await) park only their caller: the server keeps
 // no goroutine and no lock for a waiting call and answers it when another
 // call releases it, or withdraws it when the caller cancels its context or
-// its connection drops.
+// its connection drops. A caller that cancels learns the server's verdict:
+// it gets its context's error only if the call was withdrawn, and the
+// call's result if the call completed first.
 //
 // A Client knows every server and places objects by consistent hashing
 // (package ring), so no lookup precedes a call. It keeps one authenticated
@@ -44,7 +46,6 @@
 // Goroutines: Server.Serve runs the accept loop on the caller's goroutine;
 // each connection has a reader goroutine (which also runs built-in calls), a
 // writer goroutine and one short-lived goroutine per user-defined method call
-// in flight, all counted by the Server and waited for by Close. A Client has one reader goroutine per connection (plus, rarely, a
-// short call returning a semaphore permit granted after its caller gave
-// up), all waited for by Client.Close.
+// in flight, all counted by the Server and waited for by Close. A Client
+// has one reader goroutine per connection, waited for by Client.Close.
 package state

@@ -426,8 +426,11 @@ func (c *Client) CyclicBarrier(key string, parties int) CyclicBarrier {
 // Await blocks until parties callers have called Await in the current
 // generation, then returns this caller's arrival index (0 = first,
 // parties-1 = the one that tripped the barrier) and the generation number.
-// If ctx is done first, the caller is withdrawn from the generation and
-// Await returns ctx's error.
+// If ctx ends first, the caller is withdrawn from the generation (which
+// then waits for another party) and Await returns ctx's error. If the
+// generation tripped before the withdrawal reached the server, the caller
+// took part in it and Await returns its index and generation as usual,
+// even though ctx has ended.
 func (b CyclicBarrier) Await(ctx context.Context) (index int, generation int64, err error) {
 	res, err := b.c.do(ctx, &request{typ: b.typ, key: b.key, method: "Await", init: b.init, blocking: true})
 	if err != nil {
@@ -461,12 +464,14 @@ func (c *Client) Semaphore(key string, permits int) Semaphore {
 	return Semaphore{ref{c: c, typ: TypeSemaphore, key: key, init: encInit(int64(permits))}}
 }
 
-// Acquire blocks until n permits are granted. If ctx is done first the
-// request is withdrawn; permits granted after the caller gave up are
-// released by the client in the background.
+// Acquire blocks until n permits are granted. If ctx ends first, the
+// request is withdrawn and Acquire returns ctx's error: no permit was
+// taken. If the permits were granted before the withdrawal reached the
+// server, Acquire returns nil even though ctx has ended: the caller holds
+// them and must release them.
 func (s Semaphore) Acquire(ctx context.Context, n int) error {
 	_, err := s.c.do(ctx, &request{typ: s.typ, key: s.key, method: "Acquire", init: s.init, blocking: true,
-		args: [][]byte{encI64(int64(n))}, compensate: func(ctx context.Context) error { return s.Release(ctx, n) }})
+		args: [][]byte{encI64(int64(n))}})
 	return err
 }
 
