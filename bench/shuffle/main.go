@@ -139,7 +139,8 @@ func run() error {
 	embedded := flag.Bool("embedded", false, "also run glider with an embedded cluster started per job")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "working directory")
 	out := flag.String("out", "bench/results/shuffle.json", "results file")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the glider runs to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each glider job (gale.Run alone) to this file name plus .N (go tool pprof merges them)")
+	onlyVariant := flag.String("variant", "", "run only the strategies whose name contains this (the ratios need the baseline and glider)")
 	flag.Parse()
 	ctx := context.Background()
 	workers := runtime.NumCPU()
@@ -250,9 +251,22 @@ func run() error {
 	// the output): wall time and the CPU time of this process, which runs
 	// the workers and every server (Glider, S3) alike.
 	var wall, cpu time.Duration
+	profiles := 0
 	job := func(p *gale.Pipeline, v variant, extra ...gale.RunOption) (*gale.Report, error) {
 		if err := gale.RegisterGliderFunctions(p, reg); err != nil {
 			return nil, err
+		}
+		if *cpuprofile != "" && v.glider {
+			profiles++
+			f, err := os.Create(fmt.Sprintf("%s.%d", *cpuprofile, profiles))
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return nil, err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		c0, t0 := cpuTime(), time.Now()
 		r, err := gale.Run(ctx, p, append(append(v.options(), gale.Workers(workers)), extra...)...)
@@ -339,13 +353,6 @@ func run() error {
 		}},
 	}
 
-	var prof *os.File
-	if *cpuprofile != "" {
-		if prof, err = os.Create(*cpuprofile); err != nil {
-			return err
-		}
-		defer prof.Close()
-	}
 	results := map[string]map[string]*measure{}
 	var names []string
 	for _, w := range workloads {
@@ -357,19 +364,12 @@ func run() error {
 		var want []byte
 		for r := 0; r < *rounds; r++ {
 			for _, v := range variants {
-				runtime.GC()
-				if prof != nil && v.glider {
-					if err := pprof.StartCPUProfile(prof); err != nil {
-						return err
-					}
+				if *onlyVariant != "" && !strings.Contains(v.name, *onlyVariant) {
+					continue
 				}
+				runtime.GC()
 				rep, got, err := w.run(v, r)
 				d := wall.Seconds()
-				if prof != nil && v.glider {
-					pprof.StopCPUProfile()
-					prof.Close()
-					prof = nil
-				}
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", w.name, v.name, err)
 				}
@@ -399,6 +399,9 @@ func run() error {
 		fmt.Printf("  %-30s %8s %8s %11s %11s %11s %11s %9s %11s\n", "strategy", "time", "cpu", "shuffle", "boundary", "ingested", "input read", "requests", "stored")
 		for _, v := range variants {
 			m := results[name][v.name]
+			if m == nil {
+				continue // left out with -variant
+			}
 			s := slices.Clone(m.Seconds)
 			slices.Sort(s)
 			m.Median = s[len(s)/2]
@@ -409,6 +412,9 @@ func run() error {
 				ib(m.Ingested), ib(m.InputRead), m.Requests, ib(m.BytesStored))
 		}
 		ds, gl := results[name][baseline], results[name]["glider"]
+		if ds == nil || gl == nil {
+			continue
+		}
 		ratio := func(a, b int64) float64 {
 			if b == 0 {
 				return 0
