@@ -40,6 +40,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -90,7 +91,35 @@ func main() {
 type result struct {
 	Name    string  `json:"name"`
 	Seconds float64 `json:"seconds"`
-	Words   int     `json:"distinct_words"`
+	// CPUSeconds is the user and system time of this process and of the
+	// worker processes the run started and waited for.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// Load is the machine's 1-minute load average at the end of the run
+	// (other processes compete for the cores).
+	Load  string `json:"load"`
+	Words int    `json:"distinct_words"`
+}
+
+// cpuSeconds returns the user and system time of this process and its
+// waited-for children.
+func cpuSeconds() float64 {
+	var total float64
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		}
+	}
+	return total
+}
+
+// loadAverage returns the 1-minute load average, or "" where unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(b))[0]
 }
 
 func run(sizeFlag, dir, runList, out, cpuprofile string) error {
@@ -141,7 +170,7 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 	for _, name := range names {
 		runtime.GC()
 		fmt.Printf("running %s on %s ...\n", name, humanize.IBytes(size))
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuSeconds()
 		var counts map[string]int64
 		var lines []string
 		switch name {
@@ -153,11 +182,12 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 				counts, err = parseBeam(lines)
 			}
 		}
-		secs := time.Since(start).Seconds()
+		secs, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		fmt.Printf("%-12s %8.1f s  %d distinct words\n", name, secs, len(counts))
+		load := loadAverage()
+		fmt.Printf("%-12s %8.1f s  cpu %8.1f s  load %s  %d distinct words\n", name, secs, cpu, load, len(counts))
 		if lines != nil {
 			if refLines == nil {
 				refLines = lines
@@ -170,7 +200,7 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 		} else if err := sameCounts(counts, ref); err != nil {
 			return fmt.Errorf("%s differs from %s: %w", name, refName, err)
 		}
-		results = append(results, result{Name: name, Seconds: secs, Words: len(counts)})
+		results = append(results, result{Name: name, Seconds: secs, CPUSeconds: cpu, Load: load, Words: len(counts)})
 	}
 
 	fmt.Printf("\nBeam wordcount on a %s generated corpus, %d cores; all outputs identical (%d distinct words)\n",
@@ -178,14 +208,19 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 	secs := map[string]float64{}
 	for _, r := range results {
 		secs[r.Name] = r.Seconds
-		fmt.Printf("  %-12s %8.1f s  %7.1f MB/s\n", r.Name, r.Seconds, float64(size)/1e6/r.Seconds)
+		fmt.Printf("  %-12s %8.1f s  %7.1f MB/s  cpu %8.1f s  load at end %s\n", r.Name, r.Seconds, float64(size)/1e6/r.Seconds, r.CPUSeconds, r.Load)
+	}
+	cpu := map[string]float64{}
+	for _, r := range results {
+		cpu[r.Name] = r.CPUSeconds
 	}
 	ratios := map[string]float64{}
 	if p, ok := secs["prism"]; ok {
 		for _, n := range []string{"gale", "gale-local", "native"} {
 			if g, ok := secs[n]; ok {
 				ratios["prism/"+n] = p / g
-				fmt.Printf("  prism / %-12s = %.2fx\n", n, p/g)
+				ratios["cpu prism/"+n] = cpu["prism"] / cpu[n]
+				fmt.Printf("  prism / %-12s = %.2fx time, %.2fx cpu\n", n, p/g, cpu["prism"]/cpu[n])
 			}
 		}
 	}
