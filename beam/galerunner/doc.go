@@ -26,18 +26,26 @@
 // and moves data between stages through Gale's temporary store.
 //
 // The worker is the pipeline's own binary. The process backend starts it
-// with GALE_WORKER set; beam.Init (through an init hook this package
-// registers) or Execute then serves Gale worker tasks of kind
-// "gale.beam/v1" instead of building and running the pipeline again.
+// with GALE_WORKER set, a cloud platform (or its stand-in) as its
+// function; beam.Init (through an init hook this package registers) or
+// Execute then serves Gale worker tasks of kind "gale.beam/v1" through the
+// platform's worker entry (gale.ServeWorkerIfRequested) instead of
+// building and running the pipeline again.
 //
 // Flags (Beam runners are configured by flags; Execute reads them, Run
-// takes a Config): --gale_backend (local or process), --gale_workers,
-// --gale_partitions, --gale_temp, --gale_report.
+// takes a Config): --gale_backend (local, process, aws, gcp, azure or
+// ibm; OpenBackend builds it from Gale's config file, --gale_config),
+// --gale_workers, --gale_partitions, --gale_temp, --gale_report.
 //
 // Goroutines: Run's driver loop owns one goroutine per task attempt in
 // flight and waits for all of them before it returns; the backends own
 // theirs (see package backends).
 //
-// This package imports the Beam Go SDK and Gale's root package, engine,
-// planner (for the scheduler's plan type) and backends.
+// OpenBackend's local stand-ins (the gcp local functions, the azure local
+// host) own their worker processes until the OpenedBackend is closed.
+//
+// This package imports the Beam Go SDK, yaml.v3 (Gale's config file) and
+// Gale's root package, engine, planner (for the scheduler's plan type),
+// backends and the backend packages (local, process, aws, gcp, azure,
+// azure/host, ibm).
 package galerunner

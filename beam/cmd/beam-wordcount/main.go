@@ -5,6 +5,13 @@
 //	go run ./beam/cmd/beam-wordcount --input 'books/*.txt' --output counts.txt
 //	go run ./beam/cmd/beam-wordcount --gale_backend process --gale_workers 4
 //	go run ./beam/cmd/beam-wordcount --runner prism        # the same pipeline on Beam's Prism
+//	gale run beam-wordcount --backend process              # the same, through the gale command
+//
+// On a cloud backend (--gale_backend aws|gcp|azure|ibm, configured in
+// Gale's config file) the platform runs this binary as its function
+// (deploy it with gale deploy <cloud> --binary), --gale_temp must be a
+// store the functions reach, and --input and --output gs:// or s3:// paths
+// (Beam's filesystems for both are linked in).
 //
 // It prints Gale's job report, the Beam metrics and the most frequent
 // words. It lives in the beam module, not in cmd/gale, so that Gale's core
@@ -25,7 +32,9 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/s3"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/galeproject/gale/beam/examples/wordcount"
