@@ -464,3 +464,62 @@ func recordCancelling(t *testing.T, clients, n int, c []*Client, do func(c *Clie
 	wg.Wait()
 	return hist
 }
+
+// TestLostWaitersAreNotReleased: between a connection closing and the
+// server withdrawing its parked calls, another call may release them. A
+// caller on a closed connection has been told ErrConnLost and will never
+// learn of a grant, so a barrier must not count it in a generation and a
+// semaphore must not give it a permit.
+func TestLostWaitersAreNotReleased(t *testing.T) {
+	s := startServer(t, ServerConfig{})
+	conn := func() *serverConn {
+		a, b := net.Pipe()
+		t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+		return newServerConn(s, a)
+	}
+	live1, live2, gone := conn(), conn(), conn()
+	gone.shutdown(errors.New("client went away"))
+	replies := func(c *serverConn) int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.out)
+	}
+
+	bar := &barrierObj{parties: 2}
+	e := &entry{typ: TypeCyclicBarrier, key: "b", obj: bar}
+	e.mu.Lock()
+	if _, _, parked := bar.invoke("Await", nil, &waiter{c: gone, id: 1, e: e}); !parked {
+		t.Fatal("first party not parked")
+	}
+	if _, _, parked := bar.invoke("Await", nil, &waiter{c: live1, id: 2, e: e}); !parked {
+		t.Fatal("a party on a closed connection completed generation 0")
+	}
+	body, st, parked := bar.invoke("Await", nil, &waiter{c: live2, id: 3, e: e})
+	e.mu.Unlock()
+	if st != nil || parked || len(body) != 16 {
+		t.Fatalf("third party: %v parked=%v", st, parked)
+	}
+	if idx, _ := decI64(body[:8]); idx != 1 || bar.gen != 1 || len(bar.waiting) != 0 {
+		t.Fatalf("generation 0 tripped with the last index %d, gen now %d, %d waiting; want 1, 1, 0", idx, bar.gen, len(bar.waiting))
+	}
+	if replies(live1) != 1 || replies(gone) != 0 {
+		t.Fatalf("replies: live %d, closed %d; want 1, 0", replies(live1), replies(gone))
+	}
+
+	sem := &semaphoreObj{}
+	e = &entry{typ: TypeSemaphore, key: "s", obj: sem}
+	e.mu.Lock()
+	one := [][]byte{encI64(1)}
+	for i, c := range []*serverConn{gone, live2} {
+		if _, _, parked := sem.invoke("Acquire", one, &waiter{c: c, id: uint64(10 + i), e: e}); !parked {
+			t.Fatal("Acquire on an empty semaphore not parked")
+		}
+	}
+	if _, st, _ := sem.invoke("Release", one, nil); st != nil {
+		t.Fatal(st)
+	}
+	e.mu.Unlock()
+	if sem.avail != 0 || len(sem.queue) != 0 || replies(live2) != 1 {
+		t.Fatalf("after one release: %d available, %d queued, %d replies to the live waiter; want the permit granted to it", sem.avail, len(sem.queue), replies(live2))
+	}
+}

@@ -17,6 +17,20 @@ type coord struct{}
 func (coord) marshal() ([]byte, error) { return nil, errNotPersistent }
 func (coord) unmarshal([]byte) error   { return errNotPersistent }
 
+// dropLost removes (and drops) the waiters whose connection closed.
+func dropLost(ws []*waiter) []*waiter {
+	keep := ws[:0]
+	for _, x := range ws {
+		if x.lost() {
+			x.drop()
+		} else {
+			keep = append(keep, x)
+		}
+	}
+	clear(ws[len(keep):])
+	return keep
+}
+
 func remove(ws []*waiter, w *waiter) ([]*waiter, bool) {
 	for i, x := range ws {
 		if x == w {
@@ -74,6 +88,12 @@ func (o *barrierObj) invoke(m string, args [][]byte, w *waiter) ([]byte, *status
 		if int64(len(o.waiting)) < o.parties {
 			return nil, nil, true
 		}
+		// Parties whose connection closed are being withdrawn: they must
+		// not complete a generation.
+		o.waiting = dropLost(o.waiting)
+		if int64(len(o.waiting)) < o.parties {
+			return nil, nil, true
+		}
 		gen := o.gen
 		o.gen++
 		ws := o.waiting
@@ -124,9 +144,19 @@ func (o *semaphoreObj) checkInit(init []byte) *status {
 
 func (o *semaphoreObj) readOnly(string) bool { return true }
 
+// grant serves the queue in order while permits last. A waiter whose
+// connection closed is being withdrawn: it is dropped, not granted.
 func (o *semaphoreObj) grant() {
-	for len(o.queue) > 0 && o.queue[0].n <= o.avail {
+	for len(o.queue) > 0 {
 		w := o.queue[0]
+		if w.lost() {
+			o.queue = o.queue[1:]
+			w.drop()
+			continue
+		}
+		if w.n > o.avail {
+			return
+		}
 		o.queue = o.queue[1:]
 		o.avail -= w.n
 		w.finish(nil, nil)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/galeproject/gale/state/internal/wire"
@@ -290,8 +291,11 @@ type serverConn struct {
 	out     [][]byte // frames waiting for writeLoop
 	pending map[uint64]*waiter
 	dead    bool
-	wake    chan struct{} // cap 1: out has frames
-	quit    chan struct{} // closed by shutdown
+	// closed mirrors dead for lock-free reads by objects deciding whom to
+	// release (see waiter.lost).
+	closed atomic.Bool
+	wake   chan struct{} // cap 1: out has frames
+	quit   chan struct{} // closed by shutdown
 }
 
 func newServerConn(s *Server, nc net.Conn) *serverConn {
@@ -311,6 +315,16 @@ type waiter struct {
 	// n is a per-object parameter (permits asked for, ...).
 	n int64
 }
+
+// lost reports whether w's connection has closed. Its caller has been told
+// ErrConnLost and the waiter is about to be withdrawn (dropParked), so an
+// object must not release it — grant it a permit, count it in a barrier
+// generation — in the meantime: the effect would reach nobody. The caller
+// holds w.e.mu.
+func (w *waiter) lost() bool { return w.c.closed.Load() }
+
+// drop withdraws a lost waiter without answering it. The caller holds w.e.mu.
+func (w *waiter) drop() { w.fired = true }
 
 // finish answers a parked call. The caller holds w.e.mu.
 func (w *waiter) finish(body []byte, st *status) {
@@ -398,6 +412,7 @@ func (c *serverConn) shutdown(reason error) {
 		return
 	}
 	c.dead = true
+	c.closed.Store(true)
 	close(c.quit)
 	c.mu.Unlock()
 	_ = reason
