@@ -23,7 +23,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log"
 	"os"
 	"path/filepath"
 	"sort"
@@ -51,7 +50,7 @@ var (
 
 func main() {
 	if err := flag.Set("runner", "gale"); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	flag.Parse()
 	beam.Init() // in a Gale worker, serves tasks and exits
@@ -60,14 +59,14 @@ func main() {
 	if in == "" || out == "" {
 		dir, err := os.MkdirTemp("", "beam-wordcount-")
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		if in == "" {
 			in = filepath.Join(dir, "corpus.txt")
 			cfg := textgen.DefaultConfig()
 			cfg.Size = *size
 			if err := textgen.GenerateFile(ctx, in, cfg); err != nil {
-				log.Fatal(err)
+				fatal(err)
 			}
 			fmt.Printf("input: generated %d bytes in %s\n", *size, in)
 		}
@@ -80,7 +79,7 @@ func main() {
 	start := time.Now()
 	res, err := beamx.RunWithMetrics(ctx, p)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	fmt.Printf("runner %s: %s\n", *runners.Runner, time.Since(start).Round(time.Millisecond))
 	if res != nil {
@@ -94,7 +93,7 @@ func main() {
 		}
 	}
 	if err := printTop(out, *top); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	fmt.Printf("output: %s\n", out)
 }
@@ -137,4 +136,12 @@ func printTop(path string, n int) error {
 		fmt.Printf("  %-20s %d\n", w.word, w.count)
 	}
 	return nil
+}
+
+// fatal prints err and ends the program with status 1. (The standard
+// logger would print it as a structured INFO record: Beam routes package
+// log through slog.)
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "beam-wordcount:", err)
+	os.Exit(1)
 }
