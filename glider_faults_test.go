@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends/faulty"
 	"github.com/galeproject/gale/glider"
+	"github.com/galeproject/gale/internal/gensort"
 )
 
 // TestGliderShuffleUnderFaults runs word count with the glider strategy
@@ -167,5 +171,79 @@ func TestGliderMergeRetryAfterPartialStreams(t *testing.T) {
 	}
 	if !maps.Equal(ds, wantSums) || !maps.Equal(gl, ds) {
 		t.Fatalf("sums differ: data shipping %d keys, glider %d keys, want %d", len(ds), len(gl), len(wantSums))
+	}
+}
+
+// poisonRecord is the record failOnceOn fails on the first time it sees it.
+var (
+	poisonRecord []byte
+	poisoned     atomic.Bool
+)
+
+// failOnceOn aborts the task the first time it meets poisonRecord: a map
+// task that has already streamed chunks of its partitions into the sort
+// actions fails midway, and its retry streams them all again.
+func failOnceOn(rec []byte) []byte {
+	if bytes.Equal(rec, poisonRecord) && poisoned.CompareAndSwap(false, true) {
+		panic("injected: the map task fails after streaming part of its partitions")
+	}
+	return rec
+}
+
+// TestGliderSortRetries sorts records under the glider strategy while a
+// map task fails after it streamed chunks of its partitions into the sort
+// actions, and while every task's first attempt fails after running to its
+// end, loses its result or runs twice: the output equals data shipping's
+// and is a valid sort of every record.
+func TestGliderSortRetries(t *testing.T) {
+	const n = 100_000
+	var recs bytes.Buffer
+	if _, err := gensort.Generate(context.Background(), &recs, gensort.Config{Count: n, ASCII: true}); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(t.TempDir(), "recs.dat")
+	if err := os.WriteFile(in, recs.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The 30,000th record of the second 4 MiB chunk: its map task has sent
+	// a 1 MiB chunk of each partition by then.
+	poisonRecord = bytes.Clone(recs.Bytes()[(41943+30000)*100 : (41943+30001)*100])
+	run := func(fb *faulty.Backend, strategy string, retried bool) []byte {
+		out := filepath.Join(t.TempDir(), "out")
+		p := gale.NewPipeline()
+		r := gale.Map(gale.ReadRecords(p, 100, in), failOnceOn)
+		gale.WriteRecords(gale.Sort(r, gale.KeyPrefix(10), gale.SortPartitions(2)), out)
+		report, err := gale.Run(context.Background(), p, gale.WithBackend("faulty", fb), gale.Workers(2),
+			gale.ChunkSize(4<<20), gale.ShuffleStrategy(strategy), gale.MaxAttempts(3))
+		if cerr := fb.Close(); cerr != nil {
+			t.Errorf("closing the backend: %v", cerr)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", strategy, err)
+		}
+		if _, retries := totalTasks(report); retried && retries == 0 {
+			t.Errorf("%s: no task was retried", strategy)
+		}
+		got := partBytes(t, out)
+		sum, err := gensort.Validate(context.Background(), bytes.NewReader(got))
+		if err != nil {
+			t.Fatalf("%s: %v", strategy, err)
+		}
+		if sum.Records != n {
+			t.Fatalf("%s: %d records in the output, want %d", strategy, sum.Records, n)
+		}
+		return got
+	}
+	poisoned.Store(false)
+	want := run(newFaulty(t, faulty.Config{}), gale.DataShipping, true)
+	poisoned.Store(false)
+	if got := run(newFaulty(t, faulty.Config{}), gale.GliderShuffle, true); !bytes.Equal(got, want) {
+		t.Fatal("a map task failing midway: the glider sort differs from data shipping's")
+	}
+	for _, f := range []faulty.Fault{faulty.Fail, faulty.Lose, faulty.Duplicate} {
+		poisoned.Store(true) // no poison: the backend injects the faults
+		if got := run(newFaulty(t, faulty.Config{Rule: onFirstAttempt(f)}), gale.GliderShuffle, f != faulty.Duplicate); !bytes.Equal(got, want) {
+			t.Fatalf("%s on first attempts: the glider sort differs from data shipping's", f)
+		}
 	}
 }
