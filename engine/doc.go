@@ -17,7 +17,11 @@
 // The worker runtime (Worker) decodes a TaskSpec, looks up the kernels it
 // names in a kernel.Registry, wires them into typed emit chains, reads its
 // input (a text chunk, encoded records, a generator range, or shuffle
-// segments), and writes shuffle objects and sink outputs. In a worker,
+// segments), and writes shuffle objects and sink outputs. Under the glider
+// strategy (glider.go) it streams shuffle partitions into Glider actions
+// instead — chunk by chunk while the task runs when the shuffle writer
+// implements PartitionFlusher — each stream headed by the task's WriterID so
+// that one attempt per task counts, and reads the actions back. In a worker,
 // Mux routes each payload by its top-level "kind" field to the handler of
 // that kind: Worker.Handle for stage tasks (StageTaskKind), others (cloud
 // threads) as the program registers them.
@@ -28,6 +32,6 @@
 // of a running task (the object-store upload), owned by that task and joined
 // before the task returns. Progress implementations may own a renderer.
 //
-// The engine may import backends/, backends/objstore, planner/ and internal
-// packages; never cloud SDKs.
+// The engine may import backends/, backends/objstore, planner/, glider (the
+// client of the glider strategy) and internal packages; never cloud SDKs.
 package engine
