@@ -3,7 +3,6 @@ package state
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -395,15 +394,6 @@ func (c *serverConn) flush() {
 	}
 }
 
-// frameBuffered reports whether br holds a complete frame.
-func frameBuffered(br *bufio.Reader) bool {
-	if br.Buffered() < 4 {
-		return false
-	}
-	h, _ := br.Peek(4)
-	return br.Buffered() >= 4+int(binary.BigEndian.Uint32(h))
-}
-
 // shutdown closes the connection; goAway, if non-nil, is sent first.
 func (c *serverConn) shutdown(reason error) {
 	c.mu.Lock()
@@ -476,7 +466,7 @@ func (c *serverConn) readLoop() {
 	}
 	var buf []byte
 	for {
-		if !frameBuffered(br) {
+		if !wire.FrameBuffered(br) {
 			c.flush() // answer everything run so far before waiting
 		}
 		var f wire.Frame

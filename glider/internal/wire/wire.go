@@ -16,17 +16,20 @@
 // any order. A reader refuses a frame whose declared length exceeds its
 // limit before allocating anything.
 //
-// Imports: the standard library only. No goroutines, no state.
+// The framing (length, kind and id; limits; reading and writing; the
+// constant-time token check) is internal/frame's, shared with the DSO's
+// protocol; this package owns Glider's kinds, magic and payloads.
+//
+// Imports: the standard library and internal/frame. No goroutines, no
+// state.
 package wire
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
+
+	"github.com/galeproject/gale/internal/frame"
 )
 
 // Kind is the type of a frame.
@@ -63,84 +66,52 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// lastKind is the largest kind; kinds are numbered from 1.
+const lastKind = KindGoAway
+
 // HeaderSize is the fixed part of a frame after its length: kind and id.
-const HeaderSize = 1 + 8
+const HeaderSize = frame.HeaderSize
 
 // Magic opens every Hello and names the protocol version.
 const Magic = "GLIDER01"
 
 // HelloLimit is the largest frame a server reads before the peer is
 // authenticated.
-const HelloLimit = 4096
+const HelloLimit = frame.HelloLimit
 
-// Errors returned by the decoders.
+// Errors returned by the decoders (the framing's own, see internal/frame).
 var (
 	// ErrFrameTooLarge means a frame's declared length exceeds the limit.
-	ErrFrameTooLarge = errors.New("wire: frame too large")
+	ErrFrameTooLarge = frame.ErrTooLarge
 	// ErrMalformed means a frame or payload does not decode.
-	ErrMalformed = errors.New("wire: malformed frame")
+	ErrMalformed = frame.ErrMalformed
 	// ErrBadToken means a Hello carried the wrong token.
-	ErrBadToken = errors.New("wire: wrong token")
+	ErrBadToken = frame.ErrBadToken
 )
 
 // Frame is one decoded frame. Payload aliases the buffer it was read into.
-type Frame struct {
-	Kind    Kind
-	ID      uint64
-	Payload []byte
-}
+type Frame = frame.Frame[Kind]
 
 // ReadFrame reads one frame from r into a freshly allocated buffer (the
-// payload is handed to other goroutines, so buffers are not reused). A frame
-// whose declared length exceeds limit is refused with ErrFrameTooLarge
-// before anything is allocated.
+// payload is handed to other goroutines, so buffers are not reused) and
+// returns the bytes it consumed. A frame whose declared length exceeds
+// limit is refused with ErrFrameTooLarge before anything is allocated.
 func ReadFrame(r *bufio.Reader, limit int) (Frame, int, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return Frame{}, 0, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if uint64(n) > uint64(limit) {
-		return Frame{}, 4, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
-	}
-	if n < HeaderSize {
-		return Frame{}, 4, fmt.Errorf("%w: length %d shorter than header", ErrMalformed, n)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return Frame{}, 4, err
-	}
-	f, err := ParseFrame(buf)
-	return f, int(n) + 4, err
+	return frame.ReadFresh(r, limit, lastKind)
 }
 
 // ParseFrame decodes a frame body (everything after the length).
-func ParseFrame(b []byte) (Frame, error) {
-	if len(b) < HeaderSize {
-		return Frame{}, fmt.Errorf("%w: %d bytes shorter than header", ErrMalformed, len(b))
-	}
-	k := Kind(b[0])
-	if k < KindHello || k > KindGoAway {
-		return Frame{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[0])
-	}
-	return Frame{Kind: k, ID: binary.BigEndian.Uint64(b[1:9]), Payload: b[HeaderSize:]}, nil
-}
+func ParseFrame(b []byte) (Frame, error) { return frame.Parse(b, lastKind) }
 
 // AppendHeader appends a frame header for a payload of payloadLen bytes.
 // The payload may then be written separately (to avoid copying bulk data).
 func AppendHeader(dst []byte, k Kind, id uint64, payloadLen int) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, uint32(HeaderSize+payloadLen))
-	dst = append(dst, byte(k))
-	return binary.BigEndian.AppendUint64(dst, id)
+	return frame.AppendHeader(dst, k, id, payloadLen)
 }
 
 // AppendFrame appends a complete frame with the given payload.
 func AppendFrame(dst []byte, k Kind, id uint64, payload []byte) []byte {
-	dst = AppendHeader(dst, k, id, len(payload))
-	return append(dst, payload...)
+	return frame.Append(dst, k, id, payload)
 }
 
 // Role says who opens a connection.
@@ -174,10 +145,11 @@ func AppendHello(dst []byte, h Hello) []byte {
 
 // DecodeHello decodes a Hello payload. Token aliases p.
 func DecodeHello(p []byte) (Hello, error) {
-	if len(p) < len(Magic) || string(p[:len(Magic)]) != Magic {
-		return Hello{}, fmt.Errorf("%w: hello without %q magic (not a Glider peer, or another protocol version)", ErrMalformed, Magic)
+	rest, err := frame.CutMagic(p, Magic, "a Glider peer")
+	if err != nil {
+		return Hello{}, err
 	}
-	d := decoder{b: p[len(Magic):]}
+	d := decoder{b: rest}
 	h := Hello{Role: Role(d.byte("role")), Namespace: d.string("namespace"), Token: d.bytes("token")}
 	d.end("hello")
 	if d.err != nil {
@@ -190,16 +162,9 @@ func DecodeHello(p []byte) (Hello, error) {
 }
 
 // CheckToken compares a presented token with the expected one in constant
-// time (both are hashed to fixed-size digests first, so neither contents nor
-// length leak through timing).
-func CheckToken(got, want []byte) error {
-	g := sha256.Sum256(got)
-	w := sha256.Sum256(want)
-	if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
-		return ErrBadToken
-	}
-	return nil
-}
+// time (neither contents nor length leak through timing); it returns
+// ErrBadToken if they differ.
+func CheckToken(got, want []byte) error { return frame.CheckToken(got, want) }
 
 // Op is the operation a Request asks for.
 type Op uint8

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
@@ -154,4 +155,25 @@ func FuzzDecode(f *testing.F) {
 			_, _, _ = ReadFrame(bufio.NewReader(bytes.NewReader(p)), 1<<16)
 		}
 	})
+}
+
+// TestEncodingPinned pins whole Glider frames to the bytes this protocol
+// has always sent (captured before its framing moved to internal/frame).
+func TestEncodingPinned(t *testing.T) {
+	r := Request{Op: OpStreamData, A: 3, Data: []byte("xyz")}
+	head := AppendRequestHead(nil, &r)
+	data := append(append(AppendHeader(nil, KindRequest, 0x0102030405060708, len(head)+len(r.Data)), head...), r.Data...)
+	for _, c := range []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"hello", AppendFrame(nil, KindHello, 0, AppendHello(nil, Hello{Role: RoleClient, Namespace: "t1", Token: []byte("tok")})), "00000019010000000000000000474c4944455230310102743103746f6b"},
+		{"stream data", data, "000000190301020304050607082b00030000000000000000000378797a"},
+		{"response", AppendFrame(nil, KindResponse, 300, AppendResponse(nil, &Response{Code: CodeNotFound, Msg: "no"})), "0000001404000000000000012c0100026e6f000000000000"},
+	} {
+		if h := hex.EncodeToString(c.got); h != c.want {
+			t.Errorf("%s frame = %s, want %s", c.name, h, c.want)
+		}
+	}
 }

@@ -19,5 +19,10 @@
 // malformed payload yields an error, never a panic or an allocation larger
 // than the frame. The decoders are fuzzed (FuzzDecode).
 //
-// This package imports only the standard library and starts no goroutines.
+// The framing (length, kind and id; limits; reading and writing; the
+// constant-time token check) is internal/frame's, shared with Glider's
+// protocol; this package owns the DSO's kinds, magic and payloads.
+//
+// This package imports only the standard library and internal/frame, and
+// starts no goroutines.
 package wire

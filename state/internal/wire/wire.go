@@ -2,12 +2,10 @@ package wire
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
+
+	"github.com/galeproject/gale/internal/frame"
 )
 
 // Kind is the type of a frame.
@@ -49,95 +47,58 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// lastKind is the largest kind; kinds are numbered from 1.
+const lastKind = KindGoAway
+
 // HeaderSize is the fixed part of a frame after the length: kind and id.
-const HeaderSize = 1 + 8
+const HeaderSize = frame.HeaderSize
 
 // Magic opens every Hello payload and names the protocol version.
 const Magic = "GALEDSO1"
 
 // HelloLimit is the largest frame a server reads before the peer is
 // authenticated.
-const HelloLimit = 4096
+const HelloLimit = frame.HelloLimit
 
-// Errors returned by the decoders.
+// Errors returned by the decoders (the framing's own, see internal/frame).
 var (
 	// ErrFrameTooLarge means a frame's declared length exceeds the limit.
-	ErrFrameTooLarge = errors.New("wire: frame too large")
+	ErrFrameTooLarge = frame.ErrTooLarge
 	// ErrMalformed means a frame or payload does not decode.
-	ErrMalformed = errors.New("wire: malformed frame")
+	ErrMalformed = frame.ErrMalformed
+	// ErrBadToken means a Hello carried the wrong token.
+	ErrBadToken = frame.ErrBadToken
 )
 
 // Frame is one decoded frame. Payload aliases the buffer given to ReadFrame.
-type Frame struct {
-	Kind    Kind
-	ID      uint64
-	Payload []byte
-}
+type Frame = frame.Frame[Kind]
 
 // ReadFrame reads one frame from r. A frame whose declared length exceeds
 // limit is refused with ErrFrameTooLarge before anything is allocated. buf is
 // reused when large enough; the returned payload aliases it.
 func ReadFrame(r *bufio.Reader, limit int, buf []byte) (Frame, []byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return Frame{}, buf, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if uint64(n) > uint64(limit) {
-		return Frame{}, buf, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
-	}
-	if n < HeaderSize {
-		return Frame{}, buf, fmt.Errorf("%w: length %d shorter than header", ErrMalformed, n)
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return Frame{}, buf, err
-	}
-	f, err := ParseFrame(buf)
-	return f, buf, err
+	return frame.Read(r, limit, lastKind, buf)
 }
 
 // ParseFrame decodes a frame body (everything after the length).
-func ParseFrame(b []byte) (Frame, error) {
-	if len(b) < HeaderSize {
-		return Frame{}, fmt.Errorf("%w: %d bytes shorter than header", ErrMalformed, len(b))
-	}
-	k := Kind(b[0])
-	if k < KindHello || k > KindGoAway {
-		return Frame{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, b[0])
-	}
-	return Frame{Kind: k, ID: binary.BigEndian.Uint64(b[1:9]), Payload: b[HeaderSize:]}, nil
-}
+func ParseFrame(b []byte) (Frame, error) { return frame.Parse(b, lastKind) }
+
+// FrameBuffered reports whether r holds a whole frame, so reading it will
+// not block.
+func FrameBuffered(r *bufio.Reader) bool { return frame.Buffered(r) }
 
 // StartFrame appends a frame header with a placeholder length to dst; call
 // FinishFrame with the returned offset after appending the payload.
-func StartFrame(dst []byte, k Kind, id uint64) ([]byte, int) {
-	off := len(dst)
-	dst = append(dst, 0, 0, 0, 0, byte(k))
-	dst = binary.BigEndian.AppendUint64(dst, id)
-	return dst, off
-}
+func StartFrame(dst []byte, k Kind, id uint64) ([]byte, int) { return frame.Start(dst, k, id) }
 
 // FinishFrame patches the length of the frame started at off. It returns the
-// frame's size on the wire.
-func FinishFrame(dst []byte, off int) int {
-	n := len(dst) - off - 4
-	binary.BigEndian.PutUint32(dst[off:], uint32(n))
-	return n
-}
+// frame's length field (its size on the wire less the 4-byte length), the
+// figure a reader's limit bounds.
+func FinishFrame(dst []byte, off int) int { return frame.Finish(dst, off) }
 
 // AppendFrame appends a complete frame with the given payload.
 func AppendFrame(dst []byte, k Kind, id uint64, payload []byte) []byte {
-	dst, off := StartFrame(dst, k, id)
-	dst = append(dst, payload...)
-	FinishFrame(dst, off)
-	return dst
+	return frame.Append(dst, k, id, payload)
 }
 
 // AppendBytes appends a uvarint length and b.
@@ -333,17 +294,13 @@ func AppendHello(dst []byte, token string) []byte {
 	return append(dst, token...)
 }
 
-// CheckHello reports whether a Hello payload carries the expected token.
-// The comparison is constant-time in the token's contents and length: both
-// sides are hashed to fixed-size digests before comparing.
+// CheckHello reports whether a Hello payload carries the expected token:
+// ErrMalformed without the magic, ErrBadToken with another token. The
+// comparison is constant-time in the token's contents and length.
 func CheckHello(p []byte, token string) error {
-	if len(p) < len(Magic) || string(p[:len(Magic)]) != Magic {
-		return fmt.Errorf("%w: hello without %q magic (not a Gale DSO client, or another protocol version)", ErrMalformed, Magic)
+	got, err := frame.CutMagic(p, Magic, "a Gale DSO client")
+	if err != nil {
+		return err
 	}
-	got := sha256.Sum256(p[len(Magic):])
-	want := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return errors.New("wire: wrong token")
-	}
-	return nil
+	return frame.CheckToken(got, []byte(token))
 }

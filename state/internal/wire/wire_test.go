@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"runtime"
@@ -122,4 +123,25 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEncodingPinned pins whole DSO frames to the bytes this protocol has
+// always sent (captured before its framing moved to internal/frame).
+func TestEncodingPinned(t *testing.T) {
+	call, off := StartFrame(nil, KindCall, 0x0102030405060708)
+	call = AppendCall(call, &Call{Type: "Map", Key: "k", Method: "Put", Flags: FlagPersistent, Init: []byte{1}, Args: [][]byte{[]byte("a")}})
+	FinishFrame(call, off)
+	for _, c := range []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"hello", AppendFrame(nil, KindHello, 0, AppendHello(nil, "tok")), "0000001401000000000000000047414c4544534f31746f6b"},
+		{"call", call, "00000019030102030405060708034d6170016b03507574010101010161"},
+		{"reply", AppendFrame(nil, KindReply, 300, AppendReply(nil, Reply{Code: CodeOK, Body: []byte("v")})), "0000000b04000000000000012c0076"},
+	} {
+		if h := hex.EncodeToString(c.got); h != c.want {
+			t.Errorf("%s frame = %s, want %s", c.name, h, c.want)
+		}
+	}
 }
