@@ -46,7 +46,7 @@ func newRunBeamWordCountCmd() *cobra.Command {
 The pipeline is its own program, beam-wordcount (Gale's core build does not
 link the Beam SDK). gale looks for it, in this order: --binary; next to the
 gale binary; in a Gale source checkout (a go.work above the current
-directory), where go install builds it into gale's cache directory (a
+directory, else above the gale binary), where go install builds it into gale's cache directory (a
 no-op when the sources have not changed); on PATH.
 
 gale's own flags map onto the runner's: --backend to --gale_backend,
@@ -133,20 +133,30 @@ func findBeamWordCount(cmd *cobra.Command, binary string) (string, error) {
 		next = filepath.Join(filepath.Dir(exe), beamWordCount)
 	}
 	return "", fmt.Errorf("%w: it is not next to the gale binary, not on PATH, and there is no Gale source checkout (go.work) "+
-		"above the current directory to build it from; install it with `%s`, or run gale from inside a Gale checkout, "+
+		"above the current directory or the gale binary to build it from; install it with `%s`, or run gale from inside a Gale checkout, "+
 		"or build it there with `go build -o %s ./%s`, or name a built one with --binary",
 		errNoBeamWordCount, beamWordCountInstall, next, beamWordCountSrc)
 }
 
 // galeCheckout returns the root of the Gale source checkout that holds the
-// current directory: the nearest directory above it with a go.work, a
-// go.mod of module github.com/galeproject/gale and the beam-wordcount
-// sources; "" if there is none.
+// current directory, else the one that holds the gale binary (a bin/gale
+// built by make): the nearest directory above with a go.work, a go.mod of
+// module github.com/galeproject/gale and the beam-wordcount sources; ""
+// if there is none.
 func galeCheckout() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
+	if wd, err := os.Getwd(); err == nil {
+		if root := checkoutAbove(wd); root != "" {
+			return root
+		}
 	}
+	if exe, err := os.Executable(); err == nil {
+		return checkoutAbove(filepath.Dir(exe))
+	}
+	return ""
+}
+
+// checkoutAbove returns the Gale checkout at or above dir, or "".
+func checkoutAbove(dir string) string {
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
 			if isGaleModule(filepath.Join(dir, "go.mod")) {
