@@ -40,44 +40,69 @@ func TestBeamWordCountCommand(t *testing.T) {
 			corpus.WriteString("\n")
 		}
 	}
-	in, out := filepath.Join(dir, "corpus.txt"), filepath.Join(dir, "counts.txt")
+	in := filepath.Join(dir, "corpus.txt")
 	if err := os.WriteFile(in, []byte(corpus.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "beam-wordcount", "--input", in, "--output", out, "--backend", "process", "--workers=2", "--top", "3")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("gale run beam-wordcount: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	// run runs gale run beam-wordcount on a backend and checks its output
+	// against the independent count.
+	run := func(backend string, env []string, extra ...string) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "counts.txt")
+		args := append([]string{"run", "beam-wordcount", "--input", in, "--output", out, "--backend", backend, "--workers=2", "--top", "3"}, extra...)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("gale run beam-wordcount --backend %s: %v\nstdout:\n%s\nstderr:\n%s", backend, err, &stdout, &stderr)
+		}
+		t.Logf("--backend %s\nstdout:\n%s\nstderr:\n%s", backend, &stdout, &stderr)
+		if !strings.Contains(stdout.String(), "runner gale") || !strings.Contains(stderr.String(), "on "+backend) {
+			t.Errorf("the run does not report the gale runner on the %s backend:\nstdout:\n%s\nstderr:\n%s", backend, &stdout, &stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for line := range strings.Lines(string(b)) {
+			w, c, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": ")
+			n, err := strconv.Atoi(c)
+			if !ok || err != nil {
+				t.Fatalf("malformed output line %q", line)
+			}
+			if _, dup := got[w]; dup {
+				t.Fatalf("word %q appears twice in the output", w)
+			}
+			got[w] = n
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("--backend %s: counts differ from the independent count:\ngot  %v\nwant %v", backend, got, want)
+		}
 	}
-	t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
-	if !strings.Contains(stdout.String(), "runner gale") || !strings.Contains(stderr.String(), "on process") {
-		t.Errorf("the run does not report the gale runner on the process backend:\nstdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	run("process", nil)
+	// The beam-wordcount binary as a cloud function: Functions Framework
+	// instances of it (the gcp backend's local stand-in), and actions of
+	// the loopback OpenWhisk controller (whose temporary store must be
+	// named: the ibm backend's workers are not assumed to share this
+	// machine's disk).
+	gcpConf := filepath.Join(dir, "gcp.yaml")
+	if err := os.WriteFile(gcpConf, []byte("backends:\n  gcp:\n    local:\n      instances: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	b, err := os.ReadFile(out)
+	run("gcp", []string{"GALE_CONFIG=" + gcpConf})
+	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int{}
-	for line := range strings.Lines(string(b)) {
-		w, c, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": ")
-		n, err := strconv.Atoi(c)
-		if !ok || err != nil {
-			t.Fatalf("malformed output line %q", line)
-		}
-		if _, dup := got[w]; dup {
-			t.Fatalf("word %q appears twice in the output", w)
-		}
-		got[w] = n
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("counts differ from the independent count:\ngot  %v\nwant %v", got, want)
-	}
+	_, whiskConf, wskprops := startWhisk(t, filepath.Join(cache, "gale", "bin", beamWordCount))
+	run("ibm", []string{"GALE_CONFIG=" + whiskConf, "WSK_CONFIG_FILE=" + wskprops}, "--gale_temp", t.TempDir())
 
 	// A flag beam-wordcount rejects: its status (2, from package flag)
 	// is gale's.
-	cmd = exec.Command(bin, "run", "beam-wordcount", "--no-such-flag")
-	stderr.Reset()
+	cmd := exec.Command(bin, "run", "beam-wordcount", "--no-such-flag")
+	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()
 	var ee *exec.ExitError
