@@ -3,10 +3,12 @@ package gale_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/galeproject/gale"
@@ -136,5 +138,47 @@ func TestGliderUnliftedSum(t *testing.T) {
 	t.Logf("stored: data shipping %d bytes, glider %d bytes", dsr.Shuffles[0].BytesStored, glr.Shuffles[0].BytesStored)
 	if glr.Shuffles[0].BytesStored*100 > dsr.Shuffles[0].BytesStored {
 		t.Errorf("glider stored %d bytes, more than 1%% of data shipping's %d", glr.Shuffles[0].BytesStored, dsr.Shuffles[0].BytesStored)
+	}
+}
+
+// sortItem makes long records (a padded name), so that few of them fill
+// the map tasks' 1 MiB partition chunks.
+func sortItem(i int64) item {
+	return item{Name: fmt.Sprintf("n%05d%s", (i*7919)%40000, strings.Repeat(".", 100)),
+		Score: float64((i*104729)%100003) / 7, Rank: int32((i*31)%2001 - 1000)}
+}
+
+// TestGliderSortByMatchesDataShipping sorts keyed records (SortBy, both
+// orders; by name the map tasks stream each partition into its sort
+// action in more than one chunk while they run, by rank in one): the
+// glider strategy gives data shipping's output, ties in the same order.
+func TestGliderSortByMatchesDataShipping(t *testing.T) {
+	const n = 80_000
+	run := func(strategy string) (byName, byRank []item) {
+		p := gale.NewPipeline()
+		src := gale.Generate(p, n, sortItem)
+		names := gale.Collect(gale.SortBy(src, itemName, gale.Descending(), gale.SortPartitions(2)))
+		ranks := gale.Collect(gale.SortBy(src, itemRank, gale.SortPartitions(2)))
+		r, err := gale.Run(context.Background(), p, gale.Workers(2), gale.ShuffleStrategy(strategy))
+		if err != nil {
+			t.Fatalf("%s: %v", strategy, err)
+		}
+		for _, s := range r.Shuffles {
+			if want := map[string]string{gale.DataShipping: "data-shipping", gale.GliderShuffle: "glider"}[strategy]; s.Strategy != want {
+				t.Fatalf("%s: shuffle %+v ran as %q", strategy, s, s.Strategy)
+			}
+		}
+		return names.Values(), ranks.Values()
+	}
+	dsNames, dsRanks := run(gale.DataShipping)
+	glNames, glRanks := run(gale.GliderShuffle)
+	if len(dsNames) != n || !slices.IsSortedFunc(dsNames, func(a, b item) int { return strings.Compare(b.Name, a.Name) }) {
+		t.Fatalf("data shipping: %d items by name, not sorted descending", len(dsNames))
+	}
+	if !slices.Equal(glNames, dsNames) {
+		t.Error("the glider SortBy(name, descending) differs from data shipping's")
+	}
+	if !slices.Equal(glRanks, dsRanks) {
+		t.Error("the glider SortBy(rank) differs from data shipping's")
 	}
 }
