@@ -180,7 +180,7 @@ func (g *gliderClients) close() error {
 // while the task reads its input.
 type PartitionFlusher interface {
 	// FlushTo makes the writer call flush(part, data) each time partition
-	// part has size bytes, with exactly size bytes (a record may straddle
+	// part has size (> 0) bytes, with exactly size bytes (a record may straddle
 	// two calls); data is valid only during the call. If flush fails, the
 	// writer aborts the task with a kernel.Abort panic carrying the
 	// error, as sinks do. Finish returns the bytes not yet flushed.

@@ -263,7 +263,7 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 				return nil, err
 			}
 			run.streams = st
-			if pf, ok := sw.(PartitionFlusher); ok {
+			if pf, ok := sw.(PartitionFlusher); ok && st.c.ChunkSize() > 0 {
 				pf.FlushTo(st.c.ChunkSize(), st.write)
 			}
 		}
