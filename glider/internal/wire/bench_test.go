@@ -47,3 +47,26 @@ func BenchmarkWriteFrame(b *testing.B) {
 		_ = bw.Flush()
 	}
 }
+
+// BenchmarkReadFrameSmall reads small request frames, where the framing
+// rather than copying bulk data is most of the cost.
+func BenchmarkReadFrameSmall(b *testing.B) {
+	r := Request{Op: OpLookup, Path: "/jobs/42/part-00017"}
+	one := AppendFrame(nil, KindRequest, 9, AppendRequest(nil, &r))
+	const perStream = 1024
+	stream := bytes.Repeat(one, perStream)
+	rd := bytes.NewReader(stream)
+	br := bufio.NewReaderSize(rd, 64<<10)
+	b.SetBytes(int64(len(one)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%perStream == 0 {
+			rd.Reset(stream)
+			br.Reset(rd)
+		}
+		f, n, err := ReadFrame(br, 1<<20)
+		if err != nil || f.ID != 9 || n != len(one) {
+			b.Fatal(f, n, err)
+		}
+	}
+}
