@@ -26,13 +26,15 @@ const HeaderSize = 1 + 8
 const HelloLimit = 4096
 
 // Errors returned by the readers and the handshake helpers. Protocols
-// built on frames return ErrMalformed for their payloads too.
+// built on frames return ErrMalformed for their payloads too. The texts
+// keep the words peers have always seen in GoAway reasons ("frame too
+// large", "malformed frame", "wrong token").
 var (
 	// ErrTooLarge means a frame's declared length exceeds the reader's
 	// limit.
-	ErrTooLarge = errors.New("frame: too large")
+	ErrTooLarge = errors.New("frame: frame too large")
 	// ErrMalformed means a frame or its payload does not decode.
-	ErrMalformed = errors.New("frame: malformed")
+	ErrMalformed = errors.New("frame: malformed frame")
 	// ErrBadToken means a Hello carried the wrong token.
 	ErrBadToken = errors.New("frame: wrong token")
 )
