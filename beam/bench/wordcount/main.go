@@ -14,8 +14,12 @@
 // The corpus is Gale's generated text (internal/textgen, seed 1, the
 // corpus of `gale gen text`), written once to -dir and reused. Every run's
 // output is checked: Prism's and Gale's "word: count" files must hold the
-// same lines, and the native counts must equal them. The times, and the
-// ratios Prism/Gale, print as a table and are written as JSON.
+// same lines, and the native counts must equal them. Each run is a child
+// process of this program, so its CPU time (with its worker processes')
+// and peak memory are measured on their own, and a run that fails (Prism
+// is killed for lack of memory on large corpora) is reported without
+// losing the others. The times, CPU times, peak memory and the ratios
+// Prism/Gale print as a table and are written as JSON.
 //
 //	go run ./beam/bench/wordcount                      # 1 GiB, all three runs
 //	go run ./beam/bench/wordcount -size 64MiB
@@ -34,6 +38,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -76,12 +81,22 @@ func main() {
 	// program; beam.Init parses nothing, so parse first.
 	sizeFlag := flag.String("size", "1GiB", "corpus size")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "where the corpus is generated (and reused) and outputs are written")
-	runs := flag.String("runs", "prism,gale,native", "comma-separated runs: prism, gale (process backend), gale-local, native")
+	runs := flag.String("runs", "prism,gale,native", "comma-separated runs, in order: prism, gale (process backend), gale-local, native")
 	out := flag.String("out", "", "write the results as JSON to this file")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the driver, and the local backend's tasks) to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each run's process to this file name plus \".\" and the run's name "+
+		"(the gale-local profile holds the tasks too; gale's tasks run in worker processes)")
+	child := flag.String("child", "", "internal: run only this run, in this process")
+	corpus := flag.String("corpus", "", "internal: the corpus of a -child run")
+	output := flag.String("output", "", "internal: the output of a -child run")
 	flag.Parse()
 	beam.Init() // in a Gale worker process, serves tasks and exits
-	if err := run(*sizeFlag, *dir, *runs, *out, *cpuprofile); err != nil {
+	var err error
+	if *child != "" {
+		err = runChild(context.Background(), *child, *corpus, *output, *cpuprofile)
+	} else {
+		err = run(*sizeFlag, *dir, *runs, *out, *cpuprofile)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "beam/bench/wordcount:", err)
 		os.Exit(1)
 	}
@@ -89,28 +104,20 @@ func main() {
 
 // result is one run's outcome.
 type result struct {
-	Name    string  `json:"name"`
+	Name string `json:"name"`
+	// Failed says how the run's process ended when it did not succeed.
+	Failed  string  `json:"failed,omitempty"`
 	Seconds float64 `json:"seconds"`
-	// CPUSeconds is the user and system time of this process and of the
-	// worker processes the run started and waited for.
+	// CPUSeconds is the user and system time of the run's process and of
+	// the worker processes it started.
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// PeakRSS is the largest resident set, in bytes, of the run's process
+	// or of one of its worker processes.
+	PeakRSS int64 `json:"peak_rss_bytes"`
 	// Load is the machine's 1-minute load average at the end of the run
 	// (other processes compete for the cores).
 	Load  string `json:"load"`
-	Words int    `json:"distinct_words"`
-}
-
-// cpuSeconds returns the user and system time of this process and its
-// waited-for children.
-func cpuSeconds() float64 {
-	var total float64
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		var ru syscall.Rusage
-		if syscall.Getrusage(who, &ru) == nil {
-			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-		}
-	}
-	return total
+	Words int    `json:"distinct_words,omitempty"`
 }
 
 // loadAverage returns the 1-minute load average, or "" where unknown.
@@ -120,6 +127,25 @@ func loadAverage() string {
 		return ""
 	}
 	return strings.Fields(string(b))[0]
+}
+
+// runChild runs one run in this process and writes its output.
+func runChild(ctx context.Context, name, corpus, output, cpuprofile string) error {
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile + "." + name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if name == "native" {
+		return runNative(ctx, corpus, output)
+	}
+	return runBeam(ctx, name, corpus, output)
 }
 
 func run(sizeFlag, dir, runList, out, cpuprofile string) error {
@@ -132,6 +158,10 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 		if !slices.Contains([]string{"prism", "gale", "gale-local", "native"}, n) {
 			return fmt.Errorf("-runs: unknown run %q; use prism, gale, gale-local or native", n)
 		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -151,43 +181,49 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 		return err
 	}
 	defer os.RemoveAll(outDir)
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 
-	var ref map[string]int64 // the first run's counts
-	var refLines []string    // the first Beam run's sorted output lines
+	var ref map[string]int64 // the first successful run's counts
+	var refLines []string    // the first successful Beam run's sorted output lines
 	var refName string
 	var results []result
-	for _, name := range names {
-		runtime.GC()
+	for i, name := range names {
+		output := filepath.Join(outDir, fmt.Sprintf("%d-%s", i, name))
+		args := []string{"-child", name, "-corpus", corpus, "-output", output}
+		if cpuprofile != "" {
+			args = append(args, "-cpuprofile", cpuprofile)
+		}
+		cmd := exec.CommandContext(ctx, self, args...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		fmt.Printf("running %s on %s ...\n", name, humanize.IBytes(size))
-		start, cpu0 := time.Now(), cpuSeconds()
+		start := time.Now()
+		runErr := cmd.Run()
+		r := result{Name: name, Seconds: time.Since(start).Seconds(), Load: loadAverage()}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
+			r.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+			r.PeakRSS = ru.Maxrss << 10 // KiB on Linux
+		}
+		if runErr != nil {
+			r.Failed = runErr.Error()
+			fmt.Printf("%-12s FAILED after %.1f s (%s), peak RSS %s\n", name, r.Seconds, r.Failed, humanize.IBytes(uint64(r.PeakRSS)))
+			results = append(results, r)
+			continue
+		}
 		var counts map[string]int64
 		var lines []string
-		switch name {
-		case "native":
-			counts, err = runNative(ctx, corpus, filepath.Join(outDir, "native"))
-		default:
-			lines, err = runBeam(ctx, name, corpus, filepath.Join(outDir, name+".txt"))
+		if name == "native" {
+			counts, err = readNative(output)
+		} else {
+			lines, err = readBeam(output)
 			if err == nil {
 				counts, err = parseBeam(lines)
 			}
 		}
-		secs, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		load := loadAverage()
-		fmt.Printf("%-12s %8.1f s  cpu %8.1f s  load %s  %d distinct words\n", name, secs, cpu, load, len(counts))
+		r.Words = len(counts)
+		fmt.Printf("%-12s %8.1f s  cpu %8.1f s  peak RSS %s  load %s  %d distinct words\n",
+			name, r.Seconds, r.CPUSeconds, humanize.IBytes(uint64(r.PeakRSS)), r.Load, len(counts))
 		if lines != nil {
 			if refLines == nil {
 				refLines = lines
@@ -200,34 +236,35 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 		} else if err := sameCounts(counts, ref); err != nil {
 			return fmt.Errorf("%s differs from %s: %w", name, refName, err)
 		}
-		results = append(results, result{Name: name, Seconds: secs, CPUSeconds: cpu, Load: load, Words: len(counts)})
+		results = append(results, r)
 	}
 
-	fmt.Printf("\nBeam wordcount on a %s generated corpus, %d cores; all outputs identical (%d distinct words)\n",
+	fmt.Printf("\nBeam wordcount on a %s generated corpus, %d cores; the outputs of all successful runs are identical (%d distinct words)\n",
 		humanize.IBytes(size), runtime.NumCPU(), len(ref))
-	secs := map[string]float64{}
+	ok := map[string]result{}
 	for _, r := range results {
-		secs[r.Name] = r.Seconds
-		fmt.Printf("  %-12s %8.1f s  %7.1f MB/s  cpu %8.1f s  load at end %s\n", r.Name, r.Seconds, float64(size)/1e6/r.Seconds, r.CPUSeconds, r.Load)
-	}
-	cpu := map[string]float64{}
-	for _, r := range results {
-		cpu[r.Name] = r.CPUSeconds
+		if r.Failed != "" {
+			fmt.Printf("  %-12s failed after %.1f s: %s (peak RSS %s)\n", r.Name, r.Seconds, r.Failed, humanize.IBytes(uint64(r.PeakRSS)))
+			continue
+		}
+		ok[r.Name] = r
+		fmt.Printf("  %-12s %8.1f s  %7.1f MB/s  cpu %8.1f s  peak RSS %9s  load at end %s\n", r.Name, r.Seconds,
+			float64(size)/1e6/r.Seconds, r.CPUSeconds, humanize.IBytes(uint64(r.PeakRSS)), r.Load)
 	}
 	ratios := map[string]float64{}
-	if p, ok := secs["prism"]; ok {
+	if p, found := ok["prism"]; found {
 		for _, n := range []string{"gale", "gale-local", "native"} {
-			if g, ok := secs[n]; ok {
-				ratios["prism/"+n] = p / g
-				ratios["cpu prism/"+n] = cpu["prism"] / cpu[n]
-				fmt.Printf("  prism / %-12s = %.2fx time, %.2fx cpu\n", n, p/g, cpu["prism"]/cpu[n])
+			if g, found := ok[n]; found {
+				ratios["prism/"+n] = p.Seconds / g.Seconds
+				ratios["cpu prism/"+n] = p.CPUSeconds / g.CPUSeconds
+				fmt.Printf("  prism / %-12s = %.2fx time, %.2fx cpu\n", n, p.Seconds/g.Seconds, p.CPUSeconds/g.CPUSeconds)
 			}
 		}
 	}
-	if g, ok := secs["gale"]; ok {
-		if n, ok := secs["native"]; ok {
-			ratios["gale/native"] = g / n
-			fmt.Printf("  gale / native        = %.2fx\n", g/n)
+	if g, found := ok["gale"]; found {
+		if n, found := ok["native"]; found {
+			ratios["gale/native"] = g.Seconds / n.Seconds
+			fmt.Printf("  gale / native        = %.2fx time\n", g.Seconds/n.Seconds)
 		}
 	}
 	if out == "" {
@@ -244,9 +281,19 @@ func run(sizeFlag, dir, runList, out, cpuprofile string) error {
 	return os.WriteFile(out, append(b, '\n'), 0o644)
 }
 
-// runBeam runs Beam's wordcount on the named runner and returns its output
-// lines, sorted.
-func runBeam(ctx context.Context, name, corpus, output string) ([]string, error) {
+// readBeam returns the lines of a Beam wordcount output file, sorted.
+func readBeam(output string) ([]string, error) {
+	b, err := os.ReadFile(output)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	slices.Sort(lines)
+	return lines, nil
+}
+
+// runBeam runs Beam's wordcount on the named runner.
+func runBeam(ctx context.Context, name, corpus, output string) error {
 	runner, backend := name, ""
 	switch name {
 	case "gale":
@@ -255,25 +302,16 @@ func runBeam(ctx context.Context, name, corpus, output string) ([]string, error)
 		runner, backend = "gale", "local"
 	}
 	if err := flag.Set("runner", runner); err != nil {
-		return nil, err
+		return err
 	}
 	if backend != "" {
 		if err := flag.Set("gale_backend", backend); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	p, s := beam.NewPipelineWithRoot()
 	wordcount.Build(s, corpus, output)
-	if err := beamx.Run(ctx, p); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(output)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	slices.Sort(lines)
-	return lines, nil
+	return beamx.Run(ctx, p)
 }
 
 // parseBeam parses Beam wordcount's "word: count" lines.
@@ -294,16 +332,19 @@ func parseBeam(lines []string) (map[string]int64, error) {
 }
 
 // runNative runs the word count with Gale's own API on the process
-// backend and returns its counts.
-func runNative(ctx context.Context, corpus, output string) (map[string]int64, error) {
+// backend.
+func runNative(ctx context.Context, corpus, output string) error {
 	b, err := process.New(process.DefaultConfig())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer b.Close()
-	if _, err := gale.Run(ctx, nativePipeline(corpus, output), gale.WithBackend("process", b)); err != nil {
-		return nil, err
-	}
+	_, err = gale.Run(ctx, nativePipeline(corpus, output), gale.WithBackend("process", b))
+	return err
+}
+
+// readNative reads the native word count's output directory.
+func readNative(output string) (map[string]int64, error) {
 	parts, err := filepath.Glob(filepath.Join(output, "part-*"))
 	if err != nil {
 		return nil, err
