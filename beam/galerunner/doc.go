@@ -44,8 +44,8 @@
 // OpenBackend's local stand-ins (the gcp local functions, the azure local
 // host) own their worker processes until the OpenedBackend is closed.
 //
-// This package imports the Beam Go SDK, yaml.v3 (Gale's config file) and
-// Gale's root package, engine, planner (for the scheduler's plan type),
-// backends and the backend packages (local, process, aws, gcp, azure,
-// azure/host, ibm).
+// This package imports the Beam Go SDK and Gale's root package, engine,
+// planner (for the scheduler's plan type), backends, backends/local,
+// backends/objstore and backends/config, which reads Gale's config file
+// and builds the other backends the way `gale run --backend` does.
 package galerunner

@@ -11,6 +11,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/galeproject/gale/backends/config"
 )
 
 func init() {
@@ -83,6 +85,7 @@ func TestOpenBackendErrors(t *testing.T) {
 		{"gcp", writeConfig(t, "backends:\n  gcp:\n    regoin: x\n"), nil, []string{"regoin", "backends.gcp"}},
 		{"gcp", writeConfig(t, "backends:\n  lambda: {}\n"), nil, []string{`unknown backend section "lambda"`}},
 		{"nope", empty, ErrUnknownBackend, []string{"nope", "local, process, aws, gcp, azure, ibm"}},
+		{"sim:aws", empty, ErrUnknownBackend, []string{"sim:aws"}},
 		{"gcp", filepath.Join(t.TempDir(), "missing.yaml"), nil, []string{"missing.yaml"}},
 	} {
 		_, err := OpenBackend(context.Background(), BackendConfig{Name: tc.name, ConfigFile: tc.config})
@@ -91,30 +94,13 @@ func TestOpenBackendErrors(t *testing.T) {
 			continue
 		}
 		t.Logf("%s: %v", tc.name, err)
+		if tc.is == ErrNotConfigured && !errors.Is(err, config.ErrNotConfigured) {
+			t.Errorf("OpenBackend(%s) = %v, want it to match config.ErrNotConfigured too", tc.name, err)
+		}
 		for _, w := range tc.says {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("OpenBackend(%s): %v; does not say %q", tc.name, err, w)
 			}
 		}
-	}
-}
-
-func TestCheckWorkerBinary(t *testing.T) {
-	dir := t.TempDir()
-	plain := filepath.Join(dir, "plain")
-	if err := os.WriteFile(plain, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{filepath.Join(dir, "missing"), plain, dir, "/bin/prog (deleted)", ""} {
-		if err := checkWorkerBinary(path); !errors.Is(err, ErrWorkerBinary) {
-			t.Errorf("checkWorkerBinary(%q) = %v, want ErrWorkerBinary", path, err)
-		}
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkWorkerBinary(exe); err != nil {
-		t.Errorf("this test binary: %v", err)
 	}
 }

@@ -11,115 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
-	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/aws"
 )
-
-// awsSection is the backends.aws section of the config file:
-//
-//	backends:
-//	  aws:
-//	    region: eu-west-1
-//	    function: gale
-//	    memory_mib: 1769
-//	    timeout: 5m
-//	    concurrency: 1000
-//	    role: arn:aws:iam::123456789012:role/gale-worker
-//	    staging: s3://my-bucket/gale-staging
-//
-// Credentials come from the SDK's chain (AWS_PROFILE or profile, the
-// environment, SSO, roles), never from this file.
-type awsSection struct {
-	Region       string        `yaml:"region"`
-	Endpoint     string        `yaml:"endpoint"`
-	Profile      string        `yaml:"profile"`
-	Function     string        `yaml:"function"`
-	Qualifier    string        `yaml:"qualifier"`
-	MemoryMiB    int           `yaml:"memory_mib"`
-	Timeout      time.Duration `yaml:"timeout"`
-	Concurrency  int           `yaml:"concurrency"`
-	Role         string        `yaml:"role"`
-	Architecture string        `yaml:"architecture"`
-	// Staging is an s3://bucket/prefix URL for large payloads and results
-	// and for asynchronous results; StagingS3 its client options.
-	Staging   string `yaml:"staging"`
-	StagingS3 struct {
-		Endpoint  string `yaml:"endpoint"`
-		Region    string `yaml:"region"`
-		PathStyle bool   `yaml:"path_style"`
-		Profile   string `yaml:"profile"`
-	} `yaml:"staging_s3"`
-	MaxThrottleRetries int           `yaml:"max_throttle_retries"`
-	ThrottleBackoff    time.Duration `yaml:"throttle_backoff"`
-}
-
-func init() {
-	registerBackend(backendSpec{
-		name:  "aws",
-		about: "AWS Lambda (aws-sdk-go-v2), custom runtime bootstrap; gale deploy --backend aws",
-		open:  openAWS,
-		traits: func(section *yaml.Node) (backends.Traits, error) {
-			cfg, err := awsConfig(section, 0)
-			if err != nil {
-				return backends.Traits{}, err
-			}
-			return cfg.Traits(), nil
-		},
-	})
-}
-
-// awsConfig decodes the section into a LambdaConfig; workers (--workers)
-// overrides its concurrency.
-func awsConfig(section *yaml.Node, workers int) (aws.LambdaConfig, error) {
-	var s awsSection
-	if err := decodeSection("aws", section, &s); err != nil {
-		return aws.LambdaConfig{}, err
-	}
-	cfg := aws.LambdaConfig{
-		Region: s.Region, Endpoint: s.Endpoint, Profile: s.Profile, Function: s.Function, Qualifier: s.Qualifier,
-		MemoryMiB: s.MemoryMiB, Timeout: s.Timeout, Concurrency: s.Concurrency, Role: s.Role, Architecture: s.Architecture,
-		Staging: s.Staging, MaxThrottleRetries: s.MaxThrottleRetries, ThrottleBackoff: s.ThrottleBackoff,
-		StagingS3: aws.S3Config{Endpoint: s.StagingS3.Endpoint, Region: s.StagingS3.Region, PathStyle: s.StagingS3.PathStyle,
-			Profile: s.StagingS3.Profile},
-	}
-	if workers > 0 {
-		cfg.Concurrency = workers
-	}
-	if err := cfg.Validate(); err != nil {
-		return aws.LambdaConfig{}, fmt.Errorf("config section backends.aws: %w", err)
-	}
-	return cfg, nil
-}
-
-func openAWS(ctx context.Context, env backendEnv, section *yaml.Node) (backends.Backend, error) {
-	cfg, err := awsConfig(section, env.Workers)
-	if err != nil {
-		return nil, err
-	}
-	l, err := aws.NewLambda(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &awsBackend{Lambda: l, stderr: env.Stderr}, nil
-}
-
-// awsBackend prints the backend's counters (throttled invocations among
-// them) when the run closes it.
-type awsBackend struct {
-	*aws.Lambda
-	stderr io.Writer
-}
-
-func (b *awsBackend) Close() error {
-	err := b.Lambda.Close()
-	if st := b.Stats(); st.Invocations > 0 && b.stderr != nil {
-		fmt.Fprintf(b.stderr, "aws: %d Lambda invocations, %d throttled (retried with backoff), %d gave up after retries, %d payloads and %d results staged in S3\n",
-			st.Invocations, st.Throttled, st.GaveUp, st.StagedPayloads, st.StagedResults)
-	}
-	return err
-}
 
 // newDeployAWSCmd is `gale deploy aws` (also `gale deploy --backend aws`):
 // cross-compile the gale binary (or --main, or take --binary), package it
@@ -147,7 +41,7 @@ PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := awsConfig(conf.section("aws"), 0)
+			cfg, err := conf.AWSConfig(0)
 			if err != nil {
 				return err
 			}

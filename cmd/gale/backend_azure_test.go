@@ -12,6 +12,7 @@ import (
 
 	"github.com/galeproject/gale/backends/azure"
 	"github.com/galeproject/gale/backends/azure/azuritetest"
+	"github.com/galeproject/gale/backends/config"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/internal/textgen"
 )
@@ -147,8 +148,7 @@ func TestAzureConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	spec := backendTable["azure"]
-	tr, err := spec.traits(nil)
+	tr, err := config.Traits(t.Context(), "azure", nil)
 	if err != nil || tr.MemoryMiB != 1536 || tr.MaxConcurrency != 200 {
 		t.Errorf("traits %+v %v", tr, err)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,131 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/api/option"
-	"gopkg.in/yaml.v3"
 
-	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/gcp"
 )
-
-// gcpSection is the backends.gcp section of the config file.
-type gcpSection struct {
-	Project  string `yaml:"project"`
-	Region   string `yaml:"region"`
-	Function string `yaml:"function"`
-	// URL overrides the function's derived cloudfunctions.net URL.
-	URL string `yaml:"url"`
-	// Endpoints are stand-in instance URLs (Functions Framework
-	// processes started by hand) used instead of the function's URL.
-	Endpoints       []string      `yaml:"endpoints"`
-	MemoryMiB       int           `yaml:"memory_mib"`
-	Timeout         time.Duration `yaml:"timeout"`
-	Concurrency     int           `yaml:"concurrency"`
-	Auth            string        `yaml:"auth"`
-	CredentialsFile string        `yaml:"credentials_file"`
-	MaxAttempts     int           `yaml:"max_attempts"`
-	// Runtime and ServiceAccount are for gale deploy gcp.
-	Runtime        string `yaml:"runtime"`
-	ServiceAccount string `yaml:"service_account"`
-	// Local runs the function locally instead of reaching Google Cloud:
-	// instances of this binary served by the Functions Framework on
-	// loopback ports, the stand-in for trying the backend without an
-	// account.
-	Local *gcpLocal `yaml:"local"`
-}
-
-// gcpLocal configures the local stand-in.
-type gcpLocal struct {
-	// Instances is the number of worker processes. Default: --workers,
-	// else 2.
-	Instances int `yaml:"instances"`
-}
-
-func init() {
-	registerBackend(backendSpec{
-		name:  "gcp",
-		about: "Google Cloud Functions (Cloud Run functions), HTTP-triggered",
-		open:  openGCP,
-		traits: func(section *yaml.Node) (backends.Traits, error) {
-			s, err := decodeGCP(section)
-			if err != nil {
-				return backends.Traits{}, err
-			}
-			return s.config().Traits(), nil
-		},
-	})
-}
-
-func decodeGCP(section *yaml.Node) (gcpSection, error) {
-	var s gcpSection
-	err := decodeSection("gcp", section, &s)
-	return s, err
-}
-
-func (s gcpSection) config() gcp.Config {
-	cfg := gcp.DefaultConfig()
-	cfg.Project, cfg.Region, cfg.Function, cfg.URL, cfg.Endpoints = s.Project, s.Region, s.Function, s.URL, s.Endpoints
-	cfg.MemoryMiB = first(s.MemoryMiB, cfg.MemoryMiB)
-	cfg.Timeout = first(s.Timeout, cfg.Timeout)
-	cfg.Concurrency = first(s.Concurrency, cfg.Concurrency)
-	cfg.Auth = first(s.Auth, cfg.Auth)
-	cfg.CredentialsFile = s.CredentialsFile
-	cfg.MaxAttempts = first(s.MaxAttempts, cfg.MaxAttempts)
-	return cfg
-}
-
-func openGCP(ctx context.Context, env backendEnv, section *yaml.Node) (backends.Backend, error) {
-	s, err := decodeGCP(section)
-	if err != nil {
-		return nil, err
-	}
-	cfg := s.config()
-	if env.Workers > 0 {
-		cfg.Concurrency = env.Workers
-	}
-	if s.Local == nil {
-		if cfg.URL == "" && len(cfg.Endpoints) == 0 && (cfg.Project == "" || cfg.Region == "" || cfg.Function == "") {
-			return nil, errors.New("gcp: no function configured: set project, region and function (or url) in the backends.gcp section of the config file, or local: {} to run the function locally")
-		}
-		return gcp.New(ctx, cfg)
-	}
-	if cfg.URL != "" || len(cfg.Endpoints) > 0 {
-		return nil, errors.New("gcp: backends.gcp sets local and also url or endpoints; keep one")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("gcp: local function: cannot locate the gale binary: %w", err)
-	}
-	instances := first(s.Local.Instances, env.Workers, 2)
-	si, err := gcp.StartStandIn(ctx, gcp.StandInConfig{Path: exe, Args: []string{workerCmdName}, Instances: instances, Output: env.Stderr})
-	if err != nil {
-		return nil, err
-	}
-	cfg.Endpoints = si.URLs()
-	cfg.Project, cfg.Region, cfg.Function = "", "", ""
-	// One request per instance at a time, as gale deploy configures the
-	// function: with at most as many in flight as instances, the client's
-	// least-loaded choice gives each instance one.
-	cfg.Concurrency = instances
-	b, err := gcp.New(ctx, cfg)
-	if err != nil {
-		si.Close()
-		return nil, err
-	}
-	return &gcpLocalBackend{Backend: b, standIn: si}, nil
-}
-
-// gcpLocalBackend is the backend on a local stand-in, which it stops on
-// Close.
-type gcpLocalBackend struct {
-	*gcp.Backend
-	standIn *gcp.StandIn
-}
-
-func (l *gcpLocalBackend) Close() error {
-	err := l.Backend.Close()
-	l.standIn.Close()
-	return err
-}
 
 // newDeployGCPCmd is `gale deploy gcp`: package a Linux build of the gale
 // binary as Cloud Functions source and create or update the function.
@@ -159,7 +35,7 @@ or the metadata server); the caller needs roles/cloudfunctions.developer.`,
 			if err != nil {
 				return err
 			}
-			s, err := decodeGCP(conf.section("gcp"))
+			s, err := conf.GCP()
 			if err != nil {
 				return err
 			}

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/galeproject/gale/backends/config"
 	"github.com/galeproject/gale/internal/textgen"
 )
 
@@ -79,19 +78,14 @@ func TestGCPConfigSection(t *testing.T) {
 		t.Errorf("no function configured: %v", err)
 	}
 	os.WriteFile(conf, []byte("backends:\n  gcp:\n    project: my-project\n    region: europe-west1\n    function: gale\n    memory_mib: 2048\n"), 0o644)
-	tr, err := backendTable["gcp"].traits(mustSection(t, "gcp"))
-	if err != nil || tr.MemoryMiB != 2048 || tr.VCPUs != 1 || tr.PricePerRequest == 0 {
-		t.Errorf("traits = %+v, %v", tr, err)
-	}
-}
-
-func mustSection(t *testing.T, name string) *yaml.Node {
-	t.Helper()
 	c, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.section(name)
+	tr, err := config.Traits(context.Background(), "gcp", c)
+	if err != nil || tr.MemoryMiB != 2048 || tr.VCPUs != 1 || tr.PricePerRequest == 0 {
+		t.Errorf("traits = %+v, %v", tr, err)
+	}
 }
 
 // gale deploy gcp --zip-only writes the function source: the binary given

@@ -1,91 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
-	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/ibm"
 )
 
-// ibmSection is the config file's backends.ibm section. Missing api_host,
-// auth and namespace are taken from the OpenWhisk CLI's property file
-// (WSK_CONFIG_FILE, else ~/.wskprops: APIHOST, AUTH, NAMESPACE), which
-// `wsk property set` and `ibmcloud fn property get` maintain.
-type ibmSection struct {
-	APIHost     string        `yaml:"api_host"`
-	Namespace   string        `yaml:"namespace"`
-	Action      string        `yaml:"action"`
-	Auth        string        `yaml:"auth"`
-	Blocking    *bool         `yaml:"blocking"`
-	Concurrency int           `yaml:"concurrency"`
-	MemoryMiB   int           `yaml:"memory_mib"`
-	Timeout     time.Duration `yaml:"timeout"`
-	Insecure    bool          `yaml:"insecure"`
-	// Kind and Image choose the runtime gale deploy creates the action
-	// with (default go:1.22; an image makes it a blackbox action).
-	Kind  string `yaml:"kind"`
-	Image string `yaml:"image"`
-}
-
-func init() {
-	registerBackend(backendSpec{
-		name:  "ibm",
-		about: "IBM Cloud Functions / Apache OpenWhisk actions (REST API)",
-		open: func(ctx context.Context, env backendEnv, section *yaml.Node) (backends.Backend, error) {
-			cfg, _, err := ibmConfig(section, env.Workers)
-			if err != nil {
-				return nil, err
-			}
-			return ibm.New(ctx, cfg)
-		},
-		traits: func(section *yaml.Node) (backends.Traits, error) {
-			var s ibmSection
-			if err := decodeSection("ibm", section, &s); err != nil {
-				return backends.Traits{}, err
-			}
-			cfg := ibm.DefaultConfig()
-			cfg.Concurrency, cfg.MemoryMiB, cfg.Timeout = s.Concurrency, s.MemoryMiB, s.Timeout
-			return ibm.TraitsFor(cfg), nil
-		},
-	})
-}
-
-// ibmConfig builds the backend's Config from the section and the wsk
-// property file.
-func ibmConfig(section *yaml.Node, workers int) (ibm.Config, ibmSection, error) {
-	var s ibmSection
-	if err := decodeSection("ibm", section, &s); err != nil {
-		return ibm.Config{}, s, err
-	}
-	props, err := wskProps()
-	if err != nil {
-		return ibm.Config{}, s, err
-	}
-	cfg := ibm.DefaultConfig()
-	cfg.APIHost, cfg.Auth, cfg.Namespace = first(s.APIHost, props["APIHOST"]), first(s.Auth, props["AUTH"]), first(s.Namespace, props["NAMESPACE"], cfg.Namespace)
-	if s.Action != "" {
-		cfg.Action = s.Action
-	}
-	if s.Blocking != nil {
-		cfg.Blocking = *s.Blocking
-	}
-	cfg.Concurrency = first(workers, s.Concurrency, cfg.Concurrency)
-	cfg.MemoryMiB = first(s.MemoryMiB, cfg.MemoryMiB)
-	cfg.Timeout = first(s.Timeout, cfg.Timeout)
-	cfg.Insecure = s.Insecure
-	return cfg, s, nil
-}
-
+// first returns the first non-zero value.
 func first[T comparable](vs ...T) T {
 	var zero T
 	for _, v := range vs {
@@ -94,34 +20,6 @@ func first[T comparable](vs ...T) T {
 		}
 	}
 	return zero
-}
-
-// wskProps reads the OpenWhisk CLI's property file, if there is one.
-func wskProps() (map[string]string, error) {
-	path := os.Getenv("WSK_CONFIG_FILE")
-	if path == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, nil
-		}
-		path = filepath.Join(home, ".wskprops")
-	}
-	f, err := os.Open(path)
-	if os.IsNotExist(err) && os.Getenv("WSK_CONFIG_FILE") == "" {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the OpenWhisk properties: %w", err)
-	}
-	defer f.Close()
-	props := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok && !strings.HasPrefix(k, "#") {
-			props[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return props, sc.Err()
 }
 
 // newDeployIBMCmd is `gale deploy ibm`: package a Linux build of the gale
@@ -144,7 +42,7 @@ Credentials and the API host come from that section or ~/.wskprops.`,
 			if err != nil {
 				return err
 			}
-			cfg, s, err := ibmConfig(conf.section("ibm"), 0)
+			cfg, s, err := conf.IBMConfig(0)
 			if err != nil {
 				return err
 			}

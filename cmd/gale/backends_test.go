@@ -47,7 +47,7 @@ func TestConfigFeedsBackendsAndStores(t *testing.T) {
 	if n := backends.TraitsOf(b).MaxConcurrency; n != 3 {
 		t.Errorf("process backend concurrency %d, want 3 from the config", n)
 	}
-	if len(cfg.storeOptions()) != 1 {
+	if len(storeOptions(cfg)) != 1 {
 		t.Error("storage options were not passed on")
 	}
 	var out bytes.Buffer

@@ -127,7 +127,7 @@ func newProbeBackend(name string, f *probeFlags, stderr io.Writer) (backends.Bac
 		}
 		return b, nil
 	}
-	if _, ok := backendTable[name]; ok {
+	if knownBackend(name) {
 		// A cloud backend: built from its config section like for gale
 		// run; its functions serve probe tasks (gale worker does).
 		b, _, err := openBackend(context.Background(), name, backendEnv{Workers: f.concurrency, Stderr: stderr})

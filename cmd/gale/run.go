@@ -57,7 +57,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 // options turns the flags into run options. The returned closer finishes
 // the events file and stops the backend, and must be called after the run.
 func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, error) {
-	if _, ok := backendTable[f.backend]; !ok {
+	if !knownBackend(f.backend) {
 		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: %s", f.backend, strings.Join(backendNames(), ", "))}
 	}
 	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
@@ -91,7 +91,7 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 		opts = append(opts, gale.WithBackend(f.backend, b))
 		closers = append(closers, b.Close)
 	}
-	opts = append(opts, cfg.storeOptions()...)
+	opts = append(opts, storeOptions(cfg)...)
 	if f.chunk > 0 {
 		opts = append(opts, gale.ChunkSize(f.chunk))
 	}

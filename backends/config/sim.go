@@ -1,13 +1,10 @@
-package main
+package config
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
@@ -15,27 +12,36 @@ import (
 	"github.com/galeproject/gale/engine"
 )
 
-// The simulated platforms: `--backend sim:aws` (and azure, gcp, ibm) runs
-// a job's tasks for real in this process, one at a time, and accounts
-// their CPU time in the simulated time of the platform's model, so the
-// report predicts the job's makespan and cost there (engine.Simulator).
-// A config section backends.sim:NAME may set the model's seed, the
-// function's memory and the settle time:
+// SimSection is a backends.sim:NAME section, for the simulated platforms
+// (`--backend sim:aws`, and azure, gcp, ibm): they run a job's tasks for
+// real in this process, one at a time, and account their CPU time in the
+// simulated time of the platform's model, so the report predicts the
+// job's makespan and cost there (engine.Simulator).
 //
 //	backends:
 //	  sim:gcp:
 //	    seed: 7
 //	    memory_mib: 1024
+type SimSection struct {
+	Seed      *uint64       `yaml:"seed"`
+	MemoryMiB int           `yaml:"memory_mib"`
+	Settle    time.Duration `yaml:"settle"`
+}
+
 func init() {
 	for _, name := range sim.Presets() {
-		registerBackend(backendSpec{
+		register(spec{
 			name:  "sim:" + name,
 			about: "simulated " + name + " platform: runs the job here, predicts its makespan and cost there",
-			open: func(_ context.Context, _ backendEnv, section *yaml.Node) (backends.Backend, error) {
-				return openSim(name, section)
+			open: func(_ context.Context, f *File, _ OpenOptions) (backends.Backend, bool, error) {
+				b, err := openSim(name, f)
+				if err != nil {
+					return nil, false, err
+				}
+				return b, true, nil
 			},
-			traits: func(section *yaml.Node) (backends.Traits, error) {
-				b, err := openSim(name, section)
+			traits: func(f *File) (backends.Traits, error) {
+				b, err := openSim(name, f)
 				if err != nil {
 					return backends.Traits{}, err
 				}
@@ -46,30 +52,25 @@ func init() {
 	}
 }
 
-// simSection is a sim:NAME config section.
-type simSection struct {
-	Seed      *uint64       `yaml:"seed"`
-	MemoryMiB int           `yaml:"memory_mib"`
-	Settle    time.Duration `yaml:"settle"`
-}
-
-// simJobBackend is a simulated platform whose handler is this program's
-// stage worker; closing it closes both.
+// simJobBackend is a simulated platform whose handler is Gale's stage
+// worker; closing it closes both.
 type simJobBackend struct {
 	*sim.Backend
 	worker *engine.Worker
 }
 
+// Close closes the simulator and the worker.
 func (b simJobBackend) Close() error { return errors.Join(b.Backend.Close(), b.worker.Close()) }
 
-func openSim(preset string, section *yaml.Node) (simJobBackend, error) {
-	var sec simSection
-	if err := decodeSection("sim:"+preset, section, &sec); err != nil {
+func openSim(preset string, f *File) (simJobBackend, error) {
+	section := "sim:" + preset
+	var sec SimSection
+	if err := f.Decode(section, &sec); err != nil {
 		return simJobBackend{}, err
 	}
 	cfg, err := sim.DefaultConfig(preset)
 	if err != nil {
-		return simJobBackend{}, err
+		return simJobBackend{}, wrapOpen(section, err)
 	}
 	if sec.Seed != nil {
 		cfg.Seed = *sec.Seed
@@ -79,7 +80,7 @@ func openSim(preset string, section *yaml.Node) (simJobBackend, error) {
 	// it.
 	w, err := gale.NewWorker()
 	if err != nil {
-		return simJobBackend{}, err
+		return simJobBackend{}, wrapOpen(section, err)
 	}
 	mux := engine.NewMux()
 	mux.Register(engine.StageTaskKind, w.Handle)
@@ -87,7 +88,7 @@ func openSim(preset string, section *yaml.Node) (simJobBackend, error) {
 	b, err := sim.New(cfg)
 	if err != nil {
 		w.Close()
-		return simJobBackend{}, fmt.Errorf("config section backends.sim:%s: %w", preset, err)
+		return simJobBackend{}, f.sectionError(section, err)
 	}
 	return simJobBackend{b, w}, nil
 }
