@@ -341,8 +341,10 @@ func TestProbeProcessSleep(t *testing.T) {
 	}
 	for _, r := range got.Trace.Records {
 		d := r.End.Sub(r.Start)
-		if d < 200*time.Millisecond || d > 205*time.Millisecond {
-			t.Errorf("invocation %d slept %v inside the function, want 200 ms ± 5 ms", r.Seq, d)
+		// A sleep lasts at least its duration; how much longer depends on
+		// the machine's load, so only the lower bound is checked.
+		if d < 200*time.Millisecond {
+			t.Errorf("invocation %d slept %v inside the function, want at least 200 ms", r.Seq, d)
 		}
 		over := r.Returned.Sub(r.Sent) - d
 		if over <= 0 {
