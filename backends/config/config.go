@@ -156,6 +156,11 @@ type OpenOptions struct {
 	// "worker" subcommand; a Gale program that serves tasks from main
 	// passes none.
 	WorkerArgs []string
+	// Handler runs the tasks of the backends that run them in this
+	// process under a model of a platform (the simulated platforms,
+	// sim:*). Default: Gale's stage worker; the Beam runner passes its
+	// own.
+	Handler backends.Handler
 }
 
 // Opened is a backend Open built.

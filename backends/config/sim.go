@@ -33,15 +33,15 @@ func init() {
 		register(spec{
 			name:  "sim:" + name,
 			about: "simulated " + name + " platform: runs the job here, predicts its makespan and cost there",
-			open: func(_ context.Context, f *File, _ OpenOptions) (backends.Backend, bool, error) {
-				b, err := openSim(name, f)
+			open: func(_ context.Context, f *File, opts OpenOptions) (backends.Backend, bool, error) {
+				b, err := openSim(name, f, opts.Handler)
 				if err != nil {
 					return nil, false, err
 				}
 				return b, true, nil
 			},
 			traits: func(f *File) (backends.Traits, error) {
-				b, err := openSim(name, f)
+				b, err := openSim(name, f, nil)
 				if err != nil {
 					return backends.Traits{}, err
 				}
@@ -53,16 +53,24 @@ func init() {
 }
 
 // simJobBackend is a simulated platform whose handler is Gale's stage
-// worker; closing it closes both.
+// worker (or the caller's handler, with no worker); closing it closes
+// both.
 type simJobBackend struct {
 	*sim.Backend
 	worker *engine.Worker
 }
 
 // Close closes the simulator and the worker.
-func (b simJobBackend) Close() error { return errors.Join(b.Backend.Close(), b.worker.Close()) }
+func (b simJobBackend) Close() error {
+	if b.worker == nil {
+		return b.Backend.Close()
+	}
+	return errors.Join(b.Backend.Close(), b.worker.Close())
+}
 
-func openSim(preset string, f *File) (simJobBackend, error) {
+// openSim opens the simulated platform preset. Its tasks run through
+// handler, or Gale's stage worker if handler is nil.
+func openSim(preset string, f *File, handler backends.Handler) (simJobBackend, error) {
 	section := "sim:" + preset
 	var sec SimSection
 	if err := f.Decode(section, &sec); err != nil {
@@ -76,6 +84,14 @@ func openSim(preset string, f *File) (simJobBackend, error) {
 		cfg.Seed = *sec.Seed
 	}
 	cfg.MemoryMiB, cfg.Settle = sec.MemoryMiB, sec.Settle
+	if handler != nil {
+		cfg.Handler = simulable(handler)
+		b, err := sim.New(cfg)
+		if err != nil {
+			return simJobBackend{}, f.sectionError(section, err)
+		}
+		return simJobBackend{Backend: b}, nil
+	}
 	// The worker of gale.NewWorkerMux, built here so the backend can close
 	// it.
 	w, err := gale.NewWorker()

@@ -10,12 +10,15 @@ import (
 
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/config"
+	"github.com/galeproject/gale/beam/internal/worker"
 )
 
 // BackendNames lists the backends OpenBackend builds: those of
-// config.Names but the simulated platforms (sim:*), whose in-process
-// handler is Gale's stage worker, not the Beam worker.
-var BackendNames = []string{"local", "process", "aws", "gcp", "azure", "ibm"}
+// config.Names, Gale's backends. On the simulated platforms (sim:aws,
+// sim:azure, sim:gcp, sim:ibm) the stages run in this process, one task at
+// a time, under the platform's model, and the job report predicts the
+// platform's makespan and cost.
+var BackendNames = config.Names()
 
 // ErrUnknownBackend is wrapped by OpenBackend's error for a name not in
 // BackendNames.
@@ -110,7 +113,17 @@ func OpenBackend(ctx context.Context, cfg BackendConfig) (*OpenedBackend, error)
 	}
 	// No WorkerArgs: a worker is this program started with GALE_WORKER
 	// (or by its platform), which beam.Init's hook turns into a worker.
-	o, err := config.Open(ctx, cfg.Name, file, config.OpenOptions{Workers: cfg.Workers, Output: cfg.Output})
+	opts := config.OpenOptions{Workers: cfg.Workers, Output: cfg.Output}
+	if strings.HasPrefix(cfg.Name, "sim:") {
+		// The simulated platforms run their tasks in this process:
+		// through the Beam worker, not Gale's stage worker.
+		w, err := worker.New(worker.Config{OpenStore: openStore})
+		if err != nil {
+			return nil, fmt.Errorf("galerunner: %w", err)
+		}
+		opts.Handler = w.Handle
+	}
+	o, err := config.Open(ctx, cfg.Name, file, opts)
 	if errors.Is(err, config.ErrNotConfigured) {
 		return nil, notConfigured{err}
 	}

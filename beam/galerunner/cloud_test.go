@@ -37,7 +37,7 @@ type cloudCase struct {
 }
 
 // TestCloudBackends runs Beam's wordcount and a CoGroupByKey join on each
-// cloud backend, opened by OpenBackend from a Gale config file as
+// cloud backend and on a simulated platform, opened by OpenBackend from a Gale config file as
 // --gale_backend does, against the backend's stand-in: the workers are
 // this test binary, started by the stand-in as the platform starts a
 // deployed function (Lambda Runtime Interface Emulators, the Functions
@@ -88,6 +88,11 @@ func TestCloudBackends(t *testing.T) {
 		if st := pool.Stats(); st.Invocations == 0 {
 			t.Errorf("no invocation reached the emulators: %+v", st)
 		}
+	})
+	t.Run("sim", func(t *testing.T) {
+		// A simulated platform runs the tasks here, through the Beam
+		// worker, under its model of AWS Lambda.
+		runCloud(t, "sim:aws", "backends:\n  sim:aws:\n    seed: 7\n", filepath.Join(t.TempDir(), "temp"), cases)
 	})
 	t.Run("gcp", func(t *testing.T) {
 		srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Writer: io.Discard})

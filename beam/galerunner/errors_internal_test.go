@@ -84,8 +84,8 @@ func TestOpenBackendErrors(t *testing.T) {
 		{"aws", writeConfig(t, "backends:\n  aws:\n    memory_mib: 99999\n"), nil, []string{"backends.aws", "memory"}},
 		{"gcp", writeConfig(t, "backends:\n  gcp:\n    regoin: x\n"), nil, []string{"regoin", "backends.gcp"}},
 		{"gcp", writeConfig(t, "backends:\n  lambda: {}\n"), nil, []string{`unknown backend section "lambda"`}},
-		{"nope", empty, ErrUnknownBackend, []string{"nope", "local, process, aws, gcp, azure, ibm"}},
-		{"sim:aws", empty, ErrUnknownBackend, []string{"sim:aws"}},
+		{"nope", empty, ErrUnknownBackend, []string{"nope", "aws, azure, gcp, ibm, local, process, sim:aws"}},
+		{"sim:nope", empty, ErrUnknownBackend, []string{"sim:nope"}},
 		{"gcp", filepath.Join(t.TempDir(), "missing.yaml"), nil, []string{"missing.yaml"}},
 	} {
 		_, err := OpenBackend(context.Background(), BackendConfig{Name: tc.name, ConfigFile: tc.config})

@@ -35,7 +35,7 @@ var ErrUnsupported = stages.ErrUnsupported
 // own jobopts are package-level flags too), so the runner defines its
 // options the same way; Run takes a Config instead.
 var (
-	flagBackend    = flag.String("gale_backend", "local", "Gale backend for --runner=gale: local (goroutines in this process), process (worker processes of this binary), aws, gcp, azure or ibm (configured in Gale's config file, see --gale_config)")
+	flagBackend    = flag.String("gale_backend", "local", "Gale backend for --runner=gale: local (goroutines in this process), process (worker processes of this binary), aws, gcp, azure or ibm (configured in Gale's config file, see --gale_config), or a simulated platform sim:aws|azure|gcp|ibm (runs here, predicts the platform's makespan and cost)")
 	flagConfig     = flag.String("gale_config", "", "Gale's config file for the cloud backends and object-store options, as gale run reads it (default: $GALE_CONFIG, else ~/.gale/config.yaml)")
 	flagWorkers    = flag.Int("gale_workers", 0, "tasks that run at once on Gale (default: the number of CPUs)")
 	flagPartitions = flag.Int("gale_partitions", 0, "partitions of every GroupByKey and redistribution on Gale (default: --gale_workers)")
