@@ -151,6 +151,33 @@ func (c AppConfig) Files() (map[string][]byte, error) {
 	return files, nil
 }
 
+// WriteApp lays out the app c in dir as a Functions host reads it: the
+// configuration files of Files, and c.Executable (default "handler") as a
+// symbolic link to the worker binary exe, so the host on this machine
+// starts exe itself.
+func WriteApp(dir string, c AppConfig, exe string) error {
+	if c.Executable == "" {
+		c.Executable = "handler"
+	}
+	files, err := c.Files()
+	if err != nil {
+		return err
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("azure: writing the app: %w", err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return fmt.Errorf("azure: writing the app: %w", err)
+		}
+	}
+	if err := os.Symlink(exe, filepath.Join(dir, c.Executable)); err != nil {
+		return fmt.Errorf("azure: writing the app: %w", err)
+	}
+	return nil
+}
+
 func indentJSON(v any) []byte {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/galeproject/gale/backends"
@@ -177,20 +176,7 @@ func openAzureLocal(ctx context.Context, lh AzureLocalHost, cfg azure.Config, op
 	cfg.Function = first(cfg.Function, "gale")
 	app := azure.AppConfig{Executable: "handler", Arguments: opts.WorkerArgs, Functions: []string{cfg.Function},
 		Forwarding: lh.Forwarding, MaxConcurrentRequests: lh.MaxConcurrentRequests}
-	files, err := app.Files()
-	if err != nil {
-		return fail(err)
-	}
-	for name, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fail(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return fail(err)
-		}
-	}
-	if err := os.Symlink(exe, filepath.Join(dir, "handler")); err != nil {
+	if err := azure.WriteApp(dir, app, exe); err != nil {
 		return fail(err)
 	}
 	var k [16]byte

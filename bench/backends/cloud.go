@@ -128,20 +128,7 @@ func startAzure(exe string, conc int, out io.Writer) (backends.Backend, error) {
 		return nil, fmt.Errorf("azure host: %w", err)
 	}
 	const function = "gale"
-	files, err := azure.AppConfig{Executable: "handler", Functions: []string{function}}.Files()
-	if err != nil {
-		return fail(err)
-	}
-	for name, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fail(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return fail(err)
-		}
-	}
-	if err := os.Symlink(exe, filepath.Join(dir, "handler")); err != nil {
+	if err := azure.WriteApp(dir, azure.AppConfig{Functions: []string{function}}, exe); err != nil {
 		return fail(err)
 	}
 	var k [16]byte
