@@ -183,8 +183,15 @@ func runHandler(ctx context.Context, h backends.Handler, payload []byte) (out []
 	if err != nil {
 		werr = &wireError{Type: "error", Message: err.Error(), NotStarted: errors.Is(err, backends.ErrNotStarted)}
 		var fe *backends.FunctionError
-		if errors.As(err, &fe) {
+		switch {
+		case errors.As(err, &fe):
 			werr.Type, werr.Message = fe.Type, fe.Message
+		case errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
+			// The invocation's deadline (the function's timeout) passed
+			// and the handler gave up: the same outcome as Lambda
+			// stopping the runtime, which races with this answer.
+			werr.Type = "timeout"
+			werr.Message = "Task timed out: the function's timeout passed before the task finished (raise the function's timeout: timeout in the backends.aws section, then gale deploy --backend aws): " + err.Error()
 		}
 		return nil, werr
 	}

@@ -3,8 +3,10 @@ package aws
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestInstanceID(t *testing.T) {
@@ -37,5 +39,28 @@ func TestWorkerColdFlagAndEnvelope(t *testing.T) {
 	}
 	if _, err := w.Invoke(context.Background(), []byte(`{"hello":1}`)); err == nil || !strings.Contains(err.Error(), "not a Gale request") {
 		t.Errorf("foreign payload: %v", err)
+	}
+}
+
+func TestRunHandlerReportsDeadlineAsTimeout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	waits := func(ctx context.Context, _ []byte) ([]byte, error) {
+		<-ctx.Done()
+		return nil, fmt.Errorf("sleeping: %w", ctx.Err())
+	}
+	_, werr := runHandler(ctx, waits, nil)
+	if werr == nil || werr.Type != "timeout" || !strings.Contains(werr.Message, "Task timed out") || !strings.Contains(werr.Message, "sleeping: context deadline exceeded") {
+		t.Errorf("handler past the invocation's deadline: %+v, want a timeout", werr)
+	}
+	// A deadline of the handler's own is an ordinary error.
+	own := func(ctx context.Context, _ []byte) ([]byte, error) {
+		c, cancel := context.WithTimeout(ctx, time.Millisecond)
+		defer cancel()
+		<-c.Done()
+		return nil, c.Err()
+	}
+	if _, werr := runHandler(context.Background(), own, nil); werr == nil || werr.Type != "error" {
+		t.Errorf("handler's own deadline: %+v, want an error", werr)
 	}
 }
