@@ -3,6 +3,8 @@ package galerunner_test
 import (
 	"context"
 	"flag"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,13 +44,15 @@ func runGale(t *testing.T, build func(s beam.Scope), cfg galerunner.Config) *gal
 }
 
 // runPrism runs the pipeline build makes on Beam's Prism runner.
-func runPrism(t *testing.T, build func(s beam.Scope)) {
+func runPrism(t *testing.T, build func(s beam.Scope)) beam.PipelineResult {
 	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
 	build(s)
-	if _, err := prism.Execute(context.Background(), p); err != nil {
+	res, err := prism.Execute(context.Background(), p)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return res
 }
 
 // sortedLines returns the lines of a file, sorted.
@@ -90,11 +94,48 @@ func TestWordCountMatchesPrism(t *testing.T) {
 	dir := t.TempDir()
 	in := writeCorpus(t, dir, 3000)
 	galeOut, prismOut := filepath.Join(dir, "gale.txt"), filepath.Join(dir, "prism.txt")
-	res := runGale(t, func(s beam.Scope) { wordcount.Build(s, in, galeOut) }, galerunner.Config{Workers: 2, Partitions: 3})
-	runPrism(t, func(s beam.Scope) { wordcount.Build(s, in, prismOut) })
+	p, sc := beam.NewPipelineWithRoot()
+	wordcount.Build(sc, in, galeOut)
+	pp, err := galerunner.Marshal(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep strings.Builder
+	res, err := galerunner.Run(context.Background(), pp, galerunner.Config{Workers: 2, Partitions: 3, Report: &rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prismRes := runPrism(t, func(s beam.Scope) { wordcount.Build(s, in, prismOut) })
 	got, want := sortedLines(t, galeOut), sortedLines(t, prismOut)
 	if !slices.Equal(got, want) {
 		t.Fatalf("gale output differs from prism: %d vs %d lines\ngale: %.20q\nprism: %.20q", len(got), len(want), got, want)
+	}
+	// The metrics agree with Prism's, and the job report shows them.
+	counters := func(r beam.PipelineResult) map[string]int64 {
+		m := map[string]int64{}
+		for _, c := range r.Metrics().AllMetrics().Counters() {
+			m[c.Key.Namespace+"."+c.Key.Name] += c.Result()
+		}
+		return m
+	}
+	gc, pc := counters(res), counters(prismRes)
+	if len(gc) == 0 || !maps.Equal(gc, pc) {
+		t.Errorf("counters: gale %v, prism %v", gc, pc)
+	}
+	for name, v := range gc {
+		line := fmt.Sprintf("counter %s (CountWords/wordcount.ExtractFn): %d", name, v)
+		if !strings.Contains(rep.String(), line) {
+			t.Errorf("the job report lacks %q:\n%s", line, rep.String())
+		}
+	}
+	pd := prismRes.Metrics().AllMetrics().Distributions()
+	if len(pd) != 1 {
+		t.Fatalf("prism reports %d distributions, want 1", len(pd))
+	}
+	v := pd[0].Result()
+	line := fmt.Sprintf("distribution extract.lineLenDistro (CountWords/wordcount.ExtractFn): count %d, sum %d, min %d, max %d", v.Count, v.Sum, v.Min, v.Max)
+	if !strings.Contains(rep.String(), line) {
+		t.Errorf("the job report lacks prism's %q:\n%s", line, rep.String())
 	}
 	t.Logf("%d lines agree; stages: %q", len(got), res.Stages)
 }

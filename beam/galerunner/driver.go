@@ -1,13 +1,16 @@
 package galerunner
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -77,6 +80,7 @@ func Run(ctx context.Context, pipeline *pipepb.Pipeline, cfg Config) (*Result, e
 	}
 	if cfg.Report != nil {
 		d.report.Print(cfg.Report)
+		printMetrics(cfg.Report, res.metrics, pipeline.GetComponents().GetTransforms())
 	}
 	if err != nil {
 		return res, fmt.Errorf("galerunner: job %s: %w", cfg.JobID, err)
@@ -302,6 +306,36 @@ func edgeKind(k stages.EdgeKind) string {
 		return worker.EdgeSide
 	}
 	return worker.EdgeRedistribute
+}
+
+// printMetrics adds the pipeline's Beam metrics to the job report: one
+// line per counter and distribution, by step, namespace and name, steps
+// named by their transforms' unique names.
+func printMetrics(w io.Writer, m *metrics.Results, transforms map[string]*pipepb.PTransform) {
+	q := m.AllMetrics()
+	cs, ds := q.Counters(), q.Distributions()
+	if len(cs) == 0 && len(ds) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  Beam metrics:")
+	less := func(a, b metrics.StepKey) int {
+		return cmp.Or(cmp.Compare(a.Step, b.Step), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	}
+	slices.SortFunc(cs, func(a, b metrics.CounterResult) int { return less(a.Key, b.Key) })
+	slices.SortFunc(ds, func(a, b metrics.DistributionResult) int { return less(a.Key, b.Key) })
+	step := func(id string) string {
+		if n := transforms[id].GetUniqueName(); n != "" {
+			return n
+		}
+		return id
+	}
+	for _, c := range cs {
+		fmt.Fprintf(w, "    counter %s.%s (%s): %d\n", c.Key.Namespace, c.Key.Name, step(c.Key.Step), c.Result())
+	}
+	for _, d := range ds {
+		v := d.Result()
+		fmt.Fprintf(w, "    distribution %s.%s (%s): count %d, sum %d, min %d, max %d\n", d.Key.Namespace, d.Key.Name, step(d.Key.Step), v.Count, v.Sum, v.Min, v.Max)
+	}
 }
 
 // userMetrics merges the Beam metrics of every winning attempt.
