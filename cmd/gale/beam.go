@@ -228,10 +228,9 @@ func buildBeamWordCount(cmd *cobra.Command, root string) (string, error) {
 	return bin, nil
 }
 
-// runBeamWordCount runs bin with args, streaming its output, and ends
-// this process with bin's exit status when it fails: the program printed
-// its own error, and its status is the command's (a status gale's error
-// path would flatten to 1).
+// runBeamWordCount runs bin with args, streaming its output. When bin
+// fails with an exit status, it returns an exitStatus error: the program
+// printed its own error, and its status becomes gale's.
 func runBeamWordCount(cmd *cobra.Command, bin string, args []string) error {
 	c := exec.CommandContext(cmd.Context(), bin, args...)
 	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -242,7 +241,7 @@ func runBeamWordCount(cmd *cobra.Command, bin string, args []string) error {
 	err := c.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() > 0 {
-		os.Exit(ee.ExitCode())
+		return exitStatus(ee.ExitCode())
 	}
 	if err != nil {
 		return fmt.Errorf("running %s: %w", bin, err)

@@ -30,6 +30,10 @@ func main() {
 	}
 	err := root.ExecuteContext(ctx)
 	stop()
+	var status exitStatus
+	if errors.As(err, &status) {
+		os.Exit(int(status)) // the program that failed printed its error
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gale:", err)
 		var ue usageError
@@ -42,6 +46,12 @@ func main() {
 
 // usageError marks errors in the command line itself.
 type usageError struct{ error }
+
+// exitStatus is the exit status of a program a command ran, which has
+// printed its own error: gale exits with the same status, printing nothing.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
