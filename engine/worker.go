@@ -38,12 +38,10 @@ type WorkerConfig struct {
 // Worker is safe for concurrent use; it caches open stores.
 type Worker struct {
 	reg      *kernel.Registry
-	open     StoreOpener
 	instance string
 	warm     atomic.Bool
 
-	mu      sync.Mutex
-	stores  map[string]objstore.Store
+	stores  *StoreCache
 	gliders gliderClients
 }
 
@@ -61,7 +59,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "worker-" + randomID(6)
 	}
-	return &Worker{reg: cfg.Registry, open: cfg.OpenStore, instance: cfg.Instance, stores: map[string]objstore.Store{}}, nil
+	return &Worker{reg: cfg.Registry, instance: cfg.Instance, stores: NewStoreCache(cfg.OpenStore)}, nil
 }
 
 func randomID(n int) string {
@@ -71,16 +69,37 @@ func randomID(n int) string {
 }
 
 func (w *Worker) store(ctx context.Context, url string, opts map[string]string) (objstore.Store, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if s, ok := w.stores[url]; ok {
+	return w.stores.Open(ctx, url, opts)
+}
+
+// StoreCache opens each store URL once and hands out the same store
+// afterwards, so the tasks a warm worker runs share their connections. It
+// is safe for concurrent use. The first opening's options stand for the
+// URL (a job's tasks all carry the same ones).
+type StoreCache struct {
+	open StoreOpener
+
+	mu     sync.Mutex
+	stores map[string]objstore.Store
+}
+
+// NewStoreCache returns a cache that opens stores with open.
+func NewStoreCache(open StoreOpener) *StoreCache {
+	return &StoreCache{open: open, stores: map[string]objstore.Store{}}
+}
+
+// Open returns the store at url, opening it on first use.
+func (c *StoreCache) Open(ctx context.Context, url string, opts map[string]string) (objstore.Store, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.stores[url]; ok {
 		return s, nil
 	}
-	s, err := w.open(ctx, url, opts)
+	s, err := c.open(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}
-	w.stores[url] = s
+	c.stores[url] = s
 	return s, nil
 }
 

@@ -25,7 +25,7 @@ import (
 )
 
 // StoreOpener opens the object store at url with client options.
-type StoreOpener func(ctx context.Context, url string, options map[string]string) (objstore.Store, error)
+type StoreOpener = engine.StoreOpener
 
 // Config configures a Worker.
 type Config struct {
@@ -37,15 +37,13 @@ type Config struct {
 
 // Worker runs Beam stage tasks. It is safe for concurrent use.
 type Worker struct {
-	open     StoreOpener
 	instance string
 	warm     atomic.Bool
 	// flushBytes is how many bytes of partial accumulators a sink holds
 	// before merging them (combineFlushBytes; smaller in tests).
 	flushBytes int
 
-	mu     sync.Mutex
-	stores map[string]objstore.Store
+	stores *engine.StoreCache
 }
 
 // New returns a Worker.
@@ -56,7 +54,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "beam-worker-" + randomID(6)
 	}
-	return &Worker{open: cfg.OpenStore, instance: cfg.Instance, flushBytes: combineFlushBytes, stores: map[string]objstore.Store{}}, nil
+	return &Worker{instance: cfg.Instance, flushBytes: combineFlushBytes, stores: engine.NewStoreCache(cfg.OpenStore)}, nil
 }
 
 func randomID(n int) string {
@@ -66,17 +64,7 @@ func randomID(n int) string {
 }
 
 func (w *Worker) store(ctx context.Context, url string, opts map[string]string) (objstore.Store, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if s, ok := w.stores[url]; ok {
-		return s, nil
-	}
-	s, err := w.open(ctx, url, opts)
-	if err != nil {
-		return nil, err
-	}
-	w.stores[url] = s
-	return s, nil
+	return w.stores.Open(ctx, url, opts)
 }
 
 // Handle runs one serialized Task and returns its serialized Result. It
