@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -130,4 +131,15 @@ type Throttler interface {
 	// ThrottledRetries returns how many throttled answers were retried
 	// or given up on since the backend was created.
 	ThrottledRetries() int64
+}
+
+// MarkReplayable marks an HTTP invocation request as safe to resend: tasks
+// may run more than once (see the package comment), so when a keep-alive
+// connection that the server closed while it sat idle fails under the
+// request, net/http's transport resends it on a new connection instead of
+// returning an ambiguous EOF. On the new connection a stopped server shows
+// as a refused dial, which backends report as ErrNotStarted. The header is
+// set to nil, which net/http honours without sending it on the wire.
+func MarkReplayable(h http.Header) {
+	h["X-Idempotency-Key"] = nil
 }

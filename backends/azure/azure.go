@@ -209,6 +209,7 @@ func (b *Backend) attempt(ctx context.Context, t backends.Task, body []byte) (ba
 		return backends.Result{}, 0, fmt.Errorf("azure: task %s: %w: %w", t.ID, err, backends.ErrNotStarted)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	backends.MarkReplayable(req.Header)
 	if b.cfg.Key != "" && !b.cfg.KeyInQuery {
 		req.Header.Set(KeyHeader, b.cfg.Key)
 	}

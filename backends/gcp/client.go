@@ -276,6 +276,7 @@ func (b *Backend) once(ctx context.Context, t backends.Task) (res backends.Resul
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(headerTask, t.ID)
+	backends.MarkReplayable(req.Header)
 	if b.tokens != nil {
 		tok, err := b.tokens.Token()
 		if err != nil {

@@ -410,3 +410,39 @@ func TestDrainingFunctionRefusesAsNotStarted(t *testing.T) {
 		t.Errorf("err = %v, want ErrNotStarted", err)
 	}
 }
+
+// TestStaleKeepAliveConnectionIsResent drops the connection under the
+// second request, as a server does with a keep-alive connection it closed
+// while idle: the request is resent on a new connection and succeeds,
+// rather than failing as "may have run".
+func TestStaleKeepAliveConnectionIsResent(t *testing.T) {
+	f := NewFunction(echoHandler)
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) == 2 {
+			io.Copy(io.Discard, r.Body)
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conn.Close()
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	b := newBackend(t, testConfig(srv.URL))
+	for _, id := range []string{"a", "b"} {
+		res, err := b.Invoke(context.Background(), backends.Task{ID: id, Payload: []byte("x" + id)})
+		if err != nil {
+			t.Fatalf("task %s: %v", id, err)
+		}
+		if want := "X" + strings.ToUpper(id); string(res.Payload) != want {
+			t.Errorf("task %s returned %q, want %q", id, res.Payload, want)
+		}
+	}
+	if n := seen.Load(); n != 3 {
+		t.Errorf("the server saw %d requests, want 3 (one resent)", n)
+	}
+}

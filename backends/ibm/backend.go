@@ -427,6 +427,8 @@ func (b *Backend) do(ctx context.Context, method, u string, body []byte) (int, h
 	}
 	req.SetBasicAuth(b.user, b.key)
 	req.Header.Set("Accept", "application/json")
+	// Invocations run tasks (which may run twice) and the rest are reads.
+	backends.MarkReplayable(req.Header)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
