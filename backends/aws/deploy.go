@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -20,10 +22,28 @@ const Runtime = types.RuntimeProvidedal2023
 // BootstrapName is the executable a custom runtime runs.
 const BootstrapName = "bootstrap"
 
-// MaxDirectUploadBytes is the largest zip CreateFunction and
-// UpdateFunctionCode accept inline (50 MB); larger packages must go
-// through S3, which Deploy does not do.
-const MaxDirectUploadBytes = 50 * 1000 * 1000
+// Lambda's documentation, quotas and messages write MB for 1,048,576 bytes
+// (MiB). Its quota on a .zip deployment package is 50 MB zipped for a
+// direct upload, and 250 MB unzipped, layers included, however the zip
+// arrives; a larger zip must be uploaded to S3 first (FunctionCode's
+// S3Bucket and S3Key), from a bucket in the function's region.
+
+// maxDirectRequestBytes is the largest CreateFunction or UpdateFunctionCode
+// request Lambda accepts ("Request must be smaller than 69905067 bytes"):
+// the base64 of 50 MiB, since the zip travels base64-encoded in JSON.
+const maxDirectRequestBytes = 69_905_067
+
+// MaxDirectUploadBytes is the largest zip Deploy sends inline in
+// CreateFunction or UpdateFunctionCode: Lambda's 50 MiB, less 4 KiB so that
+// the zip's base64 and the request's other fields stay under the request
+// limit. Larger packages need a code location (DeployOptions.Code).
+const MaxDirectUploadBytes = 50*MiB - 4<<10
+
+// MaxUnzippedBytes is Lambda's limit on a package's unzipped size, layers
+// included (250 MiB): Lambda refuses a package whose entries add up to
+// this many bytes or more ("Unzipped size must be smaller than 262144000
+// bytes"), however it is uploaded.
+const MaxUnzippedBytes = 250 * MiB
 
 // zipEpoch is the modification time of every entry BootstrapZip writes:
 // the earliest an MS-DOS timestamp can hold, so the archive's bytes depend
@@ -63,14 +83,23 @@ type DeployResult struct {
 	// Created is true if Deploy created the function, false if it
 	// updated an existing one.
 	Created bool
-	// CodeSha256 is Lambda's base64 SHA-256 of the package.
+	// CodeSha256 is Lambda's base64 SHA-256 of the package, which Deploy
+	// checked against the package's own.
 	CodeSha256 string
 	// State and LastUpdateStatus are the function's once Deploy returns:
 	// "Active" and "Successful".
 	State, LastUpdateStatus string
+	// CodeLocation is the s3://bucket/key URL Lambda took the package
+	// from, or empty if the package went inline in the request.
+	CodeLocation string
+	// Uploaded is true if Deploy uploaded the package to CodeLocation,
+	// false if an object with its content-addressed key was already there
+	// (or the package went inline).
+	Uploaded bool
 }
 
-// DeployOptions tune Deploy's waits.
+// DeployOptions tune Deploy: where large packages go and how long it
+// waits. The zero value deploys packages up to MaxDirectUploadBytes inline.
 type DeployOptions struct {
 	// MaxWait bounds the wait for the function to become Active or for an
 	// update to finish. Default 5 minutes.
@@ -78,6 +107,44 @@ type DeployOptions struct {
 	// PollInterval is the least time between two state checks. Default
 	// the SDK waiter's (1 s at first, growing).
 	PollInterval time.Duration
+	// Code is an s3://bucket/prefix URL of the code location: Deploy
+	// uploads the package there under a content-addressed key,
+	// prefix/FUNCTION-SHA256.zip (unless that object is already there),
+	// and has Lambda take it from S3. With Code set every package goes
+	// this way, however small, so that the path a package takes does not
+	// change the day it outgrows MaxDirectUploadBytes, and a re-deploy of
+	// an unchanged package uploads nothing. Empty: packages go inline and
+	// larger ones fail with ErrPackageTooLarge. The bucket must be in the
+	// function's region; the deploying credentials need s3:PutObject and
+	// s3:GetObject on the prefix (Lambda reads the object with them).
+	// Deploy deletes no package; a lifecycle rule on the prefix can.
+	Code string
+	// CodeS3 configures the client of the code location. An empty Region
+	// takes the function's (LambdaConfig.Region or the SDK's chain).
+	CodeS3 S3Config
+
+	// directLimit replaces MaxDirectUploadBytes when positive (tests).
+	directLimit int
+}
+
+// Validate reports every problem with o at once. Zero fields are valid.
+func (o DeployOptions) Validate() error {
+	var errs []error
+	if o.MaxWait < 0 || o.PollInterval < 0 {
+		errs = append(errs, errors.New("the deploy wait and poll interval must not be negative"))
+	}
+	if o.Code != "" {
+		if _, _, err := parseS3URL(o.Code); err != nil {
+			errs = append(errs, fmt.Errorf("code: %w", err))
+		}
+		if err := o.CodeS3.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("code: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("aws: invalid deploy options: %w", err)
+	}
+	return nil
 }
 
 // Deploy creates or updates cfg.Function with the deployment package zip
@@ -86,17 +153,22 @@ type DeployOptions struct {
 // Active and its last update Successful. A new function needs cfg.Role
 // (ErrNoRole). It also sets the function's asynchronous invocation config
 // to zero retries, since Gale retries tasks itself.
+//
+// A package that unzips to MaxUnzippedBytes or more is refused
+// (ErrPackageTooLarge) before anything is sent. With opts.Code set the
+// package goes through S3 (see DeployOptions.Code); without it, a zip over
+// MaxDirectUploadBytes is refused the same way. Deploy checks the
+// CodeSha256 Lambda reports against the package's SHA-256.
 func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOptions) (DeployResult, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), opts.Validate()); err != nil {
 		return DeployResult{}, err
 	}
 	cfg = cfg.withDefaults()
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 5 * time.Minute
 	}
-	if len(zipFile) > MaxDirectUploadBytes {
-		return DeployResult{}, fmt.Errorf("aws: deploy %s: the package is %d bytes, over Lambda's %d-byte limit for direct uploads (strip the binary: -ldflags='-s -w')",
-			cfg.Function, len(zipFile), MaxDirectUploadBytes)
+	if err := checkPackageSize(cfg.Function, zipFile, opts); err != nil {
+		return DeployResult{}, err
 	}
 	awsCfg, err := loadAWSConfig(ctx, cfg.Region, cfg.Profile)
 	if err != nil {
@@ -107,6 +179,12 @@ func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOp
 			return DeployResult{}, fmt.Errorf("aws: deploy %s: no AWS region: set AWS_REGION or region in the backends.aws section of the config", cfg.Function)
 		}
 		awsCfg.Region = "us-east-1"
+	}
+	var code *codeStore
+	if opts.Code != "" {
+		if code, err = openCodeStore(ctx, cfg, awsCfg.Region, opts); err != nil {
+			return DeployResult{}, err
+		}
 	}
 	client := lambda.NewFromConfig(awsCfg, func(o *lambda.Options) {
 		if cfg.Endpoint != "" {
@@ -120,22 +198,44 @@ func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOp
 	mem := int32(cfg.MemoryMiB)
 	timeout := int32((cfg.Timeout + time.Second - 1) / time.Second)
 	fail := func(step string, err error) (DeployResult, error) {
+		if code != nil {
+			if h := code.hint(err, awsCfg.Region); h != nil {
+				return DeployResult{}, fmt.Errorf("aws: deploy %s: %s: %w", cfg.Function, step, h)
+			}
+		}
 		return DeployResult{}, fmt.Errorf("aws: deploy %s: %s: %w", cfg.Function, step, deployHint(err))
 	}
+	sum := sha256.Sum256(zipFile)
+	wantSha := base64.StdEncoding.EncodeToString(sum[:])
 
 	var res DeployResult
 	_, err = client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &cfg.Function})
+	create := isCode(err, "ResourceNotFoundException")
 	switch {
-	case isCode(err, "ResourceNotFoundException"):
-		if cfg.Role == "" {
-			return DeployResult{}, fmt.Errorf("aws: deploy %s: %w: set role: arn:aws:iam::ACCOUNT:role/NAME in the backends.aws section (a role Lambda may assume, with AWSLambdaBasicExecutionRole and access to your buckets)", cfg.Function, ErrNoRole)
+	case create && cfg.Role == "":
+		return DeployResult{}, fmt.Errorf("aws: deploy %s: %w: set role: arn:aws:iam::ACCOUNT:role/NAME in the backends.aws section (a role Lambda may assume, with AWSLambdaBasicExecutionRole and access to your buckets)", cfg.Function, ErrNoRole)
+	case err != nil && !create:
+		return fail("GetFunction", err)
+	}
+	// The package goes to S3 only once the function is known to be
+	// deployable, so that a refused deploy uploads nothing.
+	fc := &types.FunctionCode{ZipFile: zipFile}
+	if code != nil {
+		key, uploaded, err := code.put(ctx, cfg.Function, zipFile, sum)
+		if err != nil {
+			return DeployResult{}, fmt.Errorf("aws: deploy %s: %w", cfg.Function, err)
 		}
+		fc = &types.FunctionCode{S3Bucket: sdkaws.String(code.Bucket()), S3Key: sdkaws.String(key)}
+		res.CodeLocation, res.Uploaded = code.url(key), uploaded
+	}
+
+	if create {
 		out, err := client.CreateFunction(ctx, &lambda.CreateFunctionInput{
 			FunctionName:  &cfg.Function,
 			Runtime:       Runtime,
 			Handler:       sdkaws.String(BootstrapName),
 			Role:          &cfg.Role,
-			Code:          &types.FunctionCode{ZipFile: zipFile},
+			Code:          fc,
 			MemorySize:    &mem,
 			Timeout:       &timeout,
 			Architectures: []types.Architecture{arch},
@@ -147,6 +247,9 @@ func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOp
 			return fail("CreateFunction", err)
 		}
 		res.Created, res.FunctionARN, res.CodeSha256 = true, sdkaws.ToString(out.FunctionArn), sdkaws.ToString(out.CodeSha256)
+		if err := checkCodeSha(res.CodeSha256, wantSha, res.CodeLocation); err != nil {
+			return fail("CreateFunction", err)
+		}
 		w := lambda.NewFunctionActiveV2Waiter(client, func(o *lambda.FunctionActiveV2WaiterOptions) {
 			if opts.PollInterval > 0 {
 				o.MinDelay = opts.PollInterval
@@ -155,15 +258,17 @@ func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOp
 		if err := w.Wait(ctx, &lambda.GetFunctionInput{FunctionName: &cfg.Function}, opts.MaxWait); err != nil {
 			return fail("waiting for the function to become Active", err)
 		}
-	case err != nil:
-		return fail("GetFunction", err)
-	default:
+	} else {
 		out, err := client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
-			FunctionName: &cfg.Function, ZipFile: zipFile, Architectures: []types.Architecture{arch}})
+			FunctionName: &cfg.Function, ZipFile: fc.ZipFile, S3Bucket: fc.S3Bucket, S3Key: fc.S3Key,
+			Architectures: []types.Architecture{arch}})
 		if err != nil {
 			return fail("UpdateFunctionCode", err)
 		}
 		res.FunctionARN, res.CodeSha256 = sdkaws.ToString(out.FunctionArn), sdkaws.ToString(out.CodeSha256)
+		if err := checkCodeSha(res.CodeSha256, wantSha, res.CodeLocation); err != nil {
+			return fail("UpdateFunctionCode", err)
+		}
 		if err := waitUpdated(ctx, client, cfg.Function, opts); err != nil {
 			return fail("waiting for the code update", err)
 		}
@@ -194,6 +299,20 @@ func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOp
 		}
 	}
 	return res, nil
+}
+
+// checkCodeSha compares the CodeSha256 Lambda reported with the package's:
+// they differ if the object at the code location is not the package (or a
+// request carried other bytes). An empty report is not checked.
+func checkCodeSha(got, want, location string) error {
+	if got == "" || got == want {
+		return nil
+	}
+	from := "the request"
+	if location != "" {
+		from = location
+	}
+	return fmt.Errorf("Lambda reports the package's SHA-256 as %s, but the package sent is %s: the code Lambda took from %s is not this package (was the object replaced by another tool?); deploy again", got, want, from)
 }
 
 func waitUpdated(ctx context.Context, client *lambda.Client, name string, opts DeployOptions) error {

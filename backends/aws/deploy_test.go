@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -68,8 +69,13 @@ func TestBootstrapZipLayout(t *testing.T) {
 
 // fakeControlPlane records Lambda control-plane requests and plays a
 // function that does not exist until CreateFunction, then is Pending once
-// before Active.
+// before Active. It answers CreateFunction and UpdateFunctionCode with the
+// CodeSha256 of the package they carry, inline or, through fetch, from S3
+// (without fetch, or when fetch fails, as Lambda does when it cannot get
+// the object).
 type fakeControlPlane struct {
+	fetch func(bucket, key string) ([]byte, error)
+
 	mu       sync.Mutex
 	exists   bool
 	polls    int
@@ -78,6 +84,31 @@ type fakeControlPlane struct {
 	auth     string
 	eventCfg map[string]any
 	config   map[string]any
+	sha      string
+}
+
+// codeSha returns the base64 SHA-256 of the package code describes
+// (ZipFile, or S3Bucket and S3Key), or the error message Lambda gives when
+// it cannot read the object.
+func (f *fakeControlPlane) codeSha(code map[string]any) (string, string) {
+	var pkg []byte
+	if z, ok := code["ZipFile"].(string); ok {
+		pkg, _ = base64.StdEncoding.DecodeString(z)
+	} else {
+		bucket, _ := code["S3Bucket"].(string)
+		key, _ := code["S3Key"].(string)
+		var err error
+		if f.fetch == nil {
+			err = errors.New("no S3")
+		} else {
+			pkg, err = f.fetch(bucket, key)
+		}
+		if err != nil {
+			return "", "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist."
+		}
+	}
+	sum := sha256.Sum256(pkg)
+	return base64.StdEncoding.EncodeToString(sum[:]), ""
 }
 
 func (f *fakeControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +117,18 @@ func (f *fakeControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
 	w.Header().Set("Content-Type", "application/json")
-	fn := `{"FunctionName":"gale","FunctionArn":"arn:aws:lambda:eu-west-1:123456789012:function:gale","CodeSha256":"c2hh","State":"%s","LastUpdateStatus":"%s"}`
+	if f.sha == "" {
+		f.sha = "c2hh"
+	}
+	fn := func(state, update string) string {
+		return fmt.Sprintf(`{"FunctionName":"gale","FunctionArn":"arn:aws:lambda:eu-west-1:123456789012:function:gale","CodeSha256":"%s","State":"%s","LastUpdateStatus":"%s"}`,
+			f.sha, state, update)
+	}
+	refuse := func(msg string) {
+		w.Header().Set("X-Amzn-ErrorType", "InvalidParameterValueException")
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"Type":"User","Message":%q}`, msg)
+	}
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/2015-03-31/functions/gale":
 		if !f.exists {
@@ -100,21 +142,34 @@ func (f *fakeControlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.polls == 1 {
 			state, update = "Pending", "InProgress"
 		}
-		io.WriteString(w, `{"Configuration":`+fmt.Sprintf(fn, state, update)+`}`)
+		io.WriteString(w, `{"Configuration":`+fn(state, update)+`}`)
 	case r.Method == "POST" && r.URL.Path == "/2015-03-31/functions":
 		f.auth = r.Header.Get("Authorization")
+		f.create = nil
 		json.Unmarshal(body, &f.create)
-		f.exists = true
+		code, _ := f.create["Code"].(map[string]any)
+		sha, msg := f.codeSha(code)
+		if msg != "" {
+			refuse(msg)
+			return
+		}
+		f.exists, f.sha, f.polls = true, sha, 0
 		w.WriteHeader(201)
-		io.WriteString(w, fmt.Sprintf(fn, "Pending", "InProgress"))
+		io.WriteString(w, fn("Pending", "InProgress"))
 	case r.Method == "PUT" && r.URL.Path == "/2015-03-31/functions/gale/code":
+		f.create = nil
 		json.Unmarshal(body, &f.create)
-		f.polls = 0
-		io.WriteString(w, fmt.Sprintf(fn, "Active", "InProgress"))
+		sha, msg := f.codeSha(f.create)
+		if msg != "" {
+			refuse(msg)
+			return
+		}
+		f.sha, f.polls = sha, 0
+		io.WriteString(w, fn("Active", "InProgress"))
 	case r.Method == "PUT" && r.URL.Path == "/2015-03-31/functions/gale/configuration":
 		json.Unmarshal(body, &f.config)
 		f.polls = 0
-		io.WriteString(w, fmt.Sprintf(fn, "Active", "InProgress"))
+		io.WriteString(w, fn("Active", "InProgress"))
 	case r.Method == "PUT" && r.URL.Path == "/2019-09-25/functions/gale/event-invoke-config":
 		json.Unmarshal(body, &f.eventCfg)
 		io.WriteString(w, `{"MaximumRetryAttempts":0}`)
