@@ -225,7 +225,9 @@ func Deploy(ctx context.Context, cfg LambdaConfig, zipFile []byte, opts DeployOp
 		if err != nil {
 			return DeployResult{}, fmt.Errorf("aws: deploy %s: %w", cfg.Function, err)
 		}
-		fc = &types.FunctionCode{S3Bucket: sdkaws.String(code.Bucket()), S3Key: sdkaws.String(key)}
+		// Lambda wants the bucket's key; the store's keys are relative
+		// to the prefix.
+		fc = &types.FunctionCode{S3Bucket: sdkaws.String(code.Bucket()), S3Key: sdkaws.String(code.Prefix() + key)}
 		res.CodeLocation, res.Uploaded = code.url(key), uploaded
 	}
 

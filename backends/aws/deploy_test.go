@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -261,5 +262,142 @@ func TestDeployUpdatesFunction(t *testing.T) {
 	c := f.config
 	if c["MemorySize"] != 3008.0 || c["Timeout"] != 600.0 || c["Runtime"] != "provided.al2023" || c["Handler"] != "bootstrap" || c["Role"] != nil {
 		t.Errorf("UpdateFunctionConfiguration request %v", c)
+	}
+}
+
+// randomBinary returns n pseudo-random bytes: a stand-in for a binary that
+// deflate cannot shrink, so the zip is about as large as the binary.
+func randomBinary(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
+	return b
+}
+
+// declaredZip returns a zip of one entry whose directory declares size
+// unzipped bytes, as a zip of that much data does, without writing them:
+// Lambda's unzipped limit is about the declared sizes.
+func declaredZip(t *testing.T, size uint64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: aws.BootstrapName, Method: zip.Store, CompressedSize64: 4, UncompressedSize64: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("\x7fELF"))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestDeployPackageTooLargeWithoutCodeLocation(t *testing.T) {
+	testCreds(t)
+	f := &fakeControlPlane{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Endpoint: srv.URL, Function: "gale", Role: "arn:aws:iam::123456789012:role/gale-worker"}
+	zipFile, err := aws.BootstrapZip(randomBinary(1, 64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := len(zipFile) - 1
+	opts := aws.WithDirectLimit(aws.DeployOptions{PollInterval: time.Millisecond}, limit)
+	_, err = aws.Deploy(context.Background(), cfg, zipFile, opts)
+	t.Logf("over the limit: %v", err)
+	if !errors.Is(err, aws.ErrPackageTooLarge) {
+		t.Fatalf("a package of %d bytes over a limit of %d: %v, want ErrPackageTooLarge", len(zipFile), limit, err)
+	}
+	for _, want := range []string{fmt.Sprintf("the zip is %d bytes", len(zipFile)), fmt.Sprintf("%d bytes", limit),
+		"code: s3://BUCKET/PREFIX in the backends.aws section", "--code s3://BUCKET/PREFIX", "-ldflags='-s -w'", "function's region"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("a refused package reached Lambda: %v", f.calls)
+	}
+
+	// At the limit it goes inline.
+	opts = aws.WithDirectLimit(opts, len(zipFile))
+	if _, err := aws.Deploy(context.Background(), cfg, zipFile, opts); err != nil {
+		t.Fatalf("a package at the limit: %v", err)
+	}
+	code, _ := f.create["Code"].(map[string]any)
+	if zb, _ := base64.StdEncoding.DecodeString(code["ZipFile"].(string)); !bytes.Equal(zb, zipFile) {
+		t.Error("CreateFunction did not carry the package inline")
+	}
+
+	// The real limit: Lambda's 50 MiB in base64, with room for the rest of
+	// the request, stays under its request limit.
+	if b64 := 4 * ((aws.MaxDirectUploadBytes + 2) / 3); aws.MaxDirectUploadBytes > 50<<20 || b64+4096 >= 69905067 {
+		t.Errorf("MaxDirectUploadBytes %d: its base64 (%d bytes) leaves too little room under Lambda's request limit", aws.MaxDirectUploadBytes, b64)
+	}
+}
+
+func TestDeployRefusesUnzippedOverLimit(t *testing.T) {
+	testCreds(t)
+	f := &fakeControlPlane{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Endpoint: srv.URL, Function: "gale", Role: "arn:aws:iam::123456789012:role/gale-worker"}
+	// Refused before anything is sent, code location or not: this one's
+	// endpoint has nothing listening, so an attempt to upload would fail
+	// differently.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	for _, opts := range []aws.DeployOptions{{}, {Code: "s3://code/gale", CodeS3: aws.S3Config{Endpoint: dead.URL, PathStyle: true}}} {
+		_, err := aws.Deploy(context.Background(), cfg, declaredZip(t, 250<<20), opts)
+		t.Logf("250 MiB unzipped: %v", err)
+		if !errors.Is(err, aws.ErrPackageTooLarge) || !strings.Contains(err.Error(), "unzips to 262144000 bytes") ||
+			!strings.Contains(err.Error(), "less than 262144000 bytes (250 MiB) unzipped") || !strings.Contains(err.Error(), "-ldflags='-s -w'") {
+			t.Errorf("code %q: %v, want ErrPackageTooLarge naming the unzipped size and the limit", opts.Code, err)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("a refused package reached Lambda: %v", f.calls)
+	}
+	// One byte less is Lambda's to take.
+	zipFile := declaredZip(t, 250<<20-1)
+	if _, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{PollInterval: time.Millisecond}); err != nil {
+		t.Fatalf("250 MiB less a byte unzipped: %v", err)
+	}
+	// Not a zip at all.
+	if _, err := aws.Deploy(context.Background(), cfg, []byte("\x7fELF raw binary"), aws.DeployOptions{}); err == nil || !strings.Contains(err.Error(), "not a zip archive") {
+		t.Errorf("a raw binary: %v", err)
+	}
+}
+
+func TestDeployCodeLocationChecks(t *testing.T) {
+	testCreds(t)
+	zipFile, _ := aws.BootstrapZip([]byte("\x7fELF small"))
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Function: "gale"}
+	// A bucket in another region than the function's: refused before any
+	// request (no endpoint here is reachable).
+	_, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{Code: "s3://code-us/gale", CodeS3: aws.S3Config{Region: "us-east-1"}})
+	if err == nil || !strings.Contains(err.Error(), "in region us-east-1, but the function is in eu-west-1") {
+		t.Errorf("a code bucket in another region: %v", err)
+	}
+	for _, bad := range []string{"https://bucket/prefix", "s3:///prefix", "s3://bucket/prefix?region=x"} {
+		_, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{Code: bad})
+		if err == nil || !strings.Contains(err.Error(), "code: ") || !strings.Contains(err.Error(), "not an s3://bucket/prefix URL") {
+			t.Errorf("code %q: %v", bad, err)
+		}
+	}
+}
+
+func TestCodeKeyNamesTheFunction(t *testing.T) {
+	sum := sha256.Sum256([]byte("pkg"))
+	hexSum := fmt.Sprintf("%x", sum)
+	for fn, want := range map[string]string{
+		"gale":                       "gale-" + hexSum + ".zip",
+		"gale:live":                  "gale-" + hexSum + ".zip",
+		"123456789012:function:gale": "gale-" + hexSum + ".zip",
+		"arn:aws:lambda:eu-west-1:123456789012:function:wc":      "wc-" + hexSum + ".zip",
+		"arn:aws:lambda:eu-west-1:123456789012:function:wc:prod": "wc-" + hexSum + ".zip",
+	} {
+		if got := aws.CodeKey(fn, sum); got != want {
+			t.Errorf("CodeKey(%q) = %q, want %q", fn, got, want)
+		}
 	}
 }

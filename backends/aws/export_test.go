@@ -7,3 +7,6 @@ func WithDirectLimit(o DeployOptions, n int) DeployOptions {
 	o.directLimit = n
 	return o
 }
+
+// CodeKey is codeKey: the content-addressed key of a package.
+var CodeKey = codeKey
