@@ -21,6 +21,7 @@ import (
 //	    concurrency: 1000
 //	    role: arn:aws:iam::123456789012:role/gale-worker
 //	    staging: s3://my-bucket/gale-staging
+//	    code: s3://my-bucket/gale-code
 //
 // Credentials come from the SDK's chain (AWS_PROFILE or profile, the
 // environment, SSO, roles), never from this file. The fields are those of
@@ -47,6 +48,16 @@ type AWSSection struct {
 	} `yaml:"staging_s3"`
 	MaxThrottleRetries int           `yaml:"max_throttle_retries"`
 	ThrottleBackoff    time.Duration `yaml:"throttle_backoff"`
+	// Code is an s3://bucket/prefix URL where gale deploy uploads the
+	// deployment package for Lambda to take (aws.DeployOptions.Code);
+	// CodeS3 its client options, whose empty region is the function's.
+	Code   string `yaml:"code"`
+	CodeS3 struct {
+		Endpoint  string `yaml:"endpoint"`
+		Region    string `yaml:"region"`
+		PathStyle bool   `yaml:"path_style"`
+		Profile   string `yaml:"profile"`
+	} `yaml:"code_s3"`
 }
 
 func init() {
@@ -82,6 +93,21 @@ func (f *File) AWSConfig(workers int) (aws.LambdaConfig, error) {
 		return aws.LambdaConfig{}, f.sectionError("aws", err)
 	}
 	return cfg, nil
+}
+
+// AWSDeployOptions decodes the code location of the backends.aws section
+// (code, code_s3) into validated aws.DeployOptions for gale deploy.
+func (f *File) AWSDeployOptions() (aws.DeployOptions, error) {
+	var s AWSSection
+	if err := f.Decode("aws", &s); err != nil {
+		return aws.DeployOptions{}, err
+	}
+	o := aws.DeployOptions{Code: s.Code, CodeS3: aws.S3Config{Endpoint: s.CodeS3.Endpoint, Region: s.CodeS3.Region,
+		PathStyle: s.CodeS3.PathStyle, Profile: s.CodeS3.Profile}}
+	if err := o.Validate(); err != nil {
+		return aws.DeployOptions{}, f.sectionError("aws", err)
+	}
+	return o, nil
 }
 
 func openAWS(ctx context.Context, f *File, opts OpenOptions) (backends.Backend, bool, error) {
