@@ -20,7 +20,7 @@ import (
 // as the bootstrap of a provided.al2023 function and create or update the
 // function with the backends.aws section's settings.
 func newDeployAWSCmd() *cobra.Command {
-	var binary, mainPkg, zipOnly, function, role, arch string
+	var binary, mainPkg, zipOnly, function, role, arch, code string
 	var memory int
 	var timeout, maxWait time.Duration
 	cmd := &cobra.Command{
@@ -32,9 +32,23 @@ of a custom-runtime function (provided.al2023) in a deterministic zip, and
 creates or updates the function through aws-sdk-go-v2 with the memory,
 timeout, architecture and execution role of the backends.aws section (or the
 flags), then waits until it is Active and its last update Successful.
+
+Lambda takes a zip of up to 50 MiB inline, and 250 MiB unzipped however it
+arrives. With a code location (--code s3://BUCKET/PREFIX, or code: in the
+backends.aws section, with code_s3: {endpoint, region, path_style} for its
+client) every package, large or small, is uploaded there as
+PREFIX/FUNCTION-SHA256.zip, unless that object is already there, and
+Lambda takes it from S3; the bucket must be in the function's region.
+Without one, a zip over the inline limit is refused with the fix: set a
+code location, or strip the binary (-ldflags='-s -w', which this command
+uses when it builds). Uploaded packages stay; a lifecycle rule on the
+prefix can expire old ones.
+
 Credentials come from the SDK's chain; the caller needs lambda:GetFunction,
 CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration,
-PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
+PutFunctionEventInvokeConfig and iam:PassRole on the role, and with a code
+location s3:PutObject and s3:GetObject on its prefix (Lambda reads the
+package with the caller's credentials).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, err := loadConfig()
@@ -51,6 +65,18 @@ PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
 			cfg.MemoryMiB = awsFirst(memory, cfg.MemoryMiB)
 			cfg.Timeout = awsFirst(timeout, cfg.Timeout)
 			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			opts, err := conf.AWSDeployOptions()
+			if err != nil {
+				return err
+			}
+			opts.Code = awsFirst(code, opts.Code)
+			opts.MaxWait = maxWait
+			if err := opts.Validate(); err != nil {
+				if code != "" {
+					err = fmt.Errorf("--code %s: %w", code, err)
+				}
 				return usageError{err}
 			}
 			goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[cfg.Architecture]
@@ -75,7 +101,7 @@ PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote the deployment package to %s (%.1f MiB zip, linux/%s bootstrap)\n", zipOnly, float64(len(zipFile))/(1<<20), goarch)
 				return nil
 			}
-			res, err := aws.Deploy(cmd.Context(), cfg, zipFile, aws.DeployOptions{MaxWait: maxWait})
+			res, err := aws.Deploy(cmd.Context(), cfg, zipFile, opts)
 			if err != nil {
 				return err
 			}
@@ -83,8 +109,15 @@ PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
 			if res.Created {
 				verb = "created"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s, last update %s): %d MiB, timeout %s, %s, %.1f MiB package\n",
-				verb, res.FunctionARN, res.State, res.LastUpdateStatus, cfg.MemoryMiB, cfg.Timeout, cfg.Architecture, float64(len(zipFile))/(1<<20))
+			from := "sent inline"
+			switch {
+			case res.CodeLocation != "" && res.Uploaded:
+				from = "uploaded to " + res.CodeLocation
+			case res.CodeLocation != "":
+				from = "from " + res.CodeLocation + ", already uploaded"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s, last update %s): %d MiB, timeout %s, %s, %.1f MiB package %s\n",
+				verb, res.FunctionARN, res.State, res.LastUpdateStatus, cfg.MemoryMiB, cfg.Timeout, cfg.Architecture, float64(len(zipFile))/(1<<20), from)
 			return nil
 		},
 	}
@@ -97,6 +130,7 @@ PutFunctionEventInvokeConfig and iam:PassRole on the role.`,
 	fl.StringVar(&arch, "arch", "", "x86_64 or arm64 (default: backends.aws.architecture, else x86_64)")
 	fl.IntVar(&memory, "memory", 0, "memory in MiB, 128-10240 (default: backends.aws.memory_mib, else 1769 = 1 vCPU)")
 	fl.DurationVar(&timeout, "timeout", 0, "function timeout, up to 15m (default: backends.aws.timeout, else 5m)")
+	fl.StringVar(&code, "code", "", "code location s3://BUCKET/PREFIX: upload the package there and deploy it from S3, needed over Lambda's 50 MiB inline limit (default: backends.aws.code)")
 	fl.DurationVar(&maxWait, "wait", 5*time.Minute, "how long to wait for the function to become active")
 	return cmd
 }

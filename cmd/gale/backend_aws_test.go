@@ -6,13 +6,18 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/galeproject/gale/backends/aws"
@@ -272,5 +277,112 @@ func TestDeployAWSZipOnly(t *testing.T) {
 	b, _ := os.ReadFile(out2)
 	if !bytes.Equal(a, b) {
 		t.Error("two deploy packages of the same program differ")
+	}
+}
+
+// createOnlyLambda plays the Lambda control plane for a function that does
+// not exist until CreateFunction, which it records; the function is
+// Active at once.
+type createOnlyLambda struct {
+	mu     sync.Mutex
+	exists bool
+	create map[string]any
+}
+
+func (l *createOnlyLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	fn := `{"FunctionName":"gale","FunctionArn":"arn:aws:lambda:us-east-1:123456789012:function:gale","State":"Active","LastUpdateStatus":"Successful"}`
+	switch {
+	case r.Method == "GET" && r.URL.Path == "/2015-03-31/functions/gale" && !l.exists:
+		w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
+		w.WriteHeader(404)
+		io.WriteString(w, `{"Type":"User","Message":"Function not found"}`)
+	case r.Method == "GET" && r.URL.Path == "/2015-03-31/functions/gale":
+		io.WriteString(w, `{"Configuration":`+fn+`}`)
+	case r.Method == "POST" && r.URL.Path == "/2015-03-31/functions":
+		json.Unmarshal(body, &l.create)
+		l.exists = true
+		w.WriteHeader(201)
+		io.WriteString(w, fn)
+	case r.Method == "PUT" && r.URL.Path == "/2019-09-25/functions/gale/event-invoke-config":
+		io.WriteString(w, `{"MaximumRetryAttempts":0}`)
+	default:
+		w.WriteHeader(400)
+		io.WriteString(w, `{"message":"unexpected"}`)
+	}
+}
+
+// TestDeployAWSCodeFlag deploys a binary with --code: the package lands on
+// versitygw (the code_s3 endpoint of the config) under its
+// content-addressed key, and CreateFunction names that object.
+func TestDeployAWSCodeFlag(t *testing.T) {
+	vgw := awsstandin.RequireTool(t, awsstandin.VersityGWTool)
+	dir := t.TempDir()
+	gw, err := awsstandin.StartVersityGW(vgw, filepath.Join(dir, "s3"), []string{"code"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	isolateAWSEnv(t, gw)
+	fake := &createOnlyLambda{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, `backends:
+  aws:
+    region: us-east-1
+    endpoint: %s
+    role: arn:aws:iam::123456789012:role/gale-worker
+    code_s3:
+      endpoint: %s
+      path_style: true
+`, srv.URL, gw.URL()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GALE_CONFIG", config)
+	bin := filepath.Join(dir, "bootstrap")
+	binary := bytes.Repeat([]byte("\x7fELF a worker binary "), 5000)
+	if err := os.WriteFile(bin, binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zipFile, err := aws.BootstrapZip(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fmt.Sprintf("pkgs/gale-%x.zip", sha256.Sum256(zipFile))
+
+	// A bad --code is a usage error naming the flag.
+	root := newRootCmd()
+	root.SetArgs([]string{"deploy", "--backend", "aws", "--binary", bin, "--code", "code/pkgs"})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--code code/pkgs") || !strings.Contains(err.Error(), "not an s3://bucket/prefix URL") {
+		t.Errorf("--code code/pkgs: %v", err)
+	}
+	if fake.exists {
+		t.Fatal("a bad --code deployed")
+	}
+
+	var stdout, stderr bytes.Buffer
+	root = newRootCmd()
+	root.SetArgs([]string{"deploy", "--backend", "aws", "--binary", bin, "--code", "s3://code/pkgs"})
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	if err := root.Execute(); err != nil {
+		t.Fatalf("gale deploy --code: %v\n%s", err, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "created arn:aws:lambda:us-east-1:123456789012:function:gale") ||
+		!strings.Contains(stdout.String(), "uploaded to s3://code/"+key) {
+		t.Errorf("output %q", &stdout)
+	}
+	if got, err := os.ReadFile(filepath.Join(gw.Root(), "code", filepath.FromSlash(key))); err != nil || !bytes.Equal(got, zipFile) {
+		t.Errorf("the package on versitygw: %d bytes, %v; want the %d-byte zip of the binary", len(got), err, len(zipFile))
+	}
+	code, _ := fake.create["Code"].(map[string]any)
+	if code["S3Bucket"] != "code" || code["S3Key"] != key || code["ZipFile"] != nil {
+		t.Errorf("CreateFunction Code %v", code)
 	}
 }
