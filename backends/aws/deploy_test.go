@@ -401,3 +401,34 @@ func TestCodeKeyNamesTheFunction(t *testing.T) {
 		}
 	}
 }
+
+// A code bucket S3 says is in another region: the fix is a bucket in the
+// function's region.
+func TestDeployCodeBucketInAnotherRegion(t *testing.T) {
+	testCreds(t)
+	f := &fakeControlPlane{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	// S3's answer to a request for a bucket of another region.
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("x-amz-bucket-region", "ap-south-1")
+		w.WriteHeader(http.StatusMovedPermanently)
+		if r.Method != http.MethodHead {
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message><Bucket>code</Bucket></Error>`)
+		}
+	}))
+	defer redirect.Close()
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Endpoint: srv.URL, Function: "gale", Role: "arn:aws:iam::123456789012:role/gale-worker"}
+	zipFile, _ := aws.BootstrapZip([]byte("\x7fELF small"))
+	_, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{Code: "s3://code/gale", CodeS3: aws.S3Config{Endpoint: redirect.URL, PathStyle: true}})
+	t.Logf("bucket in another region: %v", err)
+	if err == nil || !strings.Contains(err.Error(), `the bucket "code" is not in the function's region eu-west-1`) {
+		t.Errorf("a code bucket in another region: %v", err)
+	}
+	for _, c := range f.calls {
+		if c != "GET /2015-03-31/functions/gale" {
+			t.Errorf("Lambda got %s", c)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func checkPackageSize(function string, zipFile []byte, opts DeployOptions) error
 // codeStore is the code location: the S3 store the packages go to.
 type codeStore struct {
 	*S3
+	region string // the function's
 }
 
 // openCodeStore opens opts.Code's store for a function in region. A
@@ -70,7 +71,7 @@ func openCodeStore(ctx context.Context, cfg LambdaConfig, region string, opts De
 	if err != nil {
 		return nil, fmt.Errorf("aws: deploy %s: code location: %w", cfg.Function, err)
 	}
-	return &codeStore{S3: s}, nil
+	return &codeStore{S3: s, region: region}, nil
 }
 
 // codeKey is the package's content-addressed key: the function's name and the
@@ -110,12 +111,23 @@ func (c *codeStore) put(ctx context.Context, function string, zipFile []byte, su
 		// rather than 404: upload, and let the upload say whether the
 		// credentials may write.
 	default:
-		return "", false, fmt.Errorf("code location: %w", err)
+		return "", false, fmt.Errorf("code location: %w", c.regionHint(err))
 	}
 	if err := c.Put(ctx, key, bytes.NewReader(zipFile)); err != nil {
-		return "", false, fmt.Errorf("uploading the package to the code location: %w", err)
+		return "", false, fmt.Errorf("uploading the package to the code location: %w", c.regionHint(err))
 	}
 	return key, true, nil
+}
+
+// regionHint says what to do when S3 answers that the bucket is in another
+// region: Lambda takes code only from its own region, so the fix is a
+// bucket there, not another client region.
+func (c *codeStore) regionHint(err error) error {
+	if !isCode(err, "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException") && httpStatus(err) != 301 {
+		return err
+	}
+	return fmt.Errorf("the bucket %q is not in the function's region %s, and Lambda takes code only from a bucket in its own region (use a bucket in %s): %w",
+		c.Bucket(), c.region, c.region, err)
 }
 
 // url returns the s3://bucket/key URL of a key.
