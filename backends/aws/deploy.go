@@ -28,15 +28,12 @@ const BootstrapName = "bootstrap"
 // arrives; a larger zip must be uploaded to S3 first (FunctionCode's
 // S3Bucket and S3Key), from a bucket in the function's region.
 
-// maxDirectRequestBytes is the largest CreateFunction or UpdateFunctionCode
-// request Lambda accepts ("Request must be smaller than 69905067 bytes"):
-// the base64 of 50 MiB, since the zip travels base64-encoded in JSON.
-const maxDirectRequestBytes = 69_905_067
-
 // MaxDirectUploadBytes is the largest zip Deploy sends inline in
-// CreateFunction or UpdateFunctionCode: Lambda's 50 MiB, less 4 KiB so that
-// the zip's base64 and the request's other fields stay under the request
-// limit. Larger packages need a code location (DeployOptions.Code).
+// CreateFunction or UpdateFunctionCode: Lambda's 50 MiB, less 4 KiB. The zip
+// travels base64-encoded in JSON and Lambda refuses a request of the base64
+// of 50 MiB or more ("Request must be smaller than 69905067 bytes"), so the
+// 4 KiB leave room for the request's other fields. Larger packages need a
+// code location (DeployOptions.Code).
 const MaxDirectUploadBytes = 50*MiB - 4<<10
 
 // MaxUnzippedBytes is Lambda's limit on a package's unzipped size, layers
@@ -310,11 +307,10 @@ func checkCodeSha(got, want, location string) error {
 	if got == "" || got == want {
 		return nil
 	}
-	from := "the request"
-	if location != "" {
-		from = location
+	if location == "" {
+		return fmt.Errorf("Lambda reports the package's SHA-256 as %s, but the package sent is %s: deploy again", got, want)
 	}
-	return fmt.Errorf("Lambda reports the package's SHA-256 as %s, but the package sent is %s: the code Lambda took from %s is not this package (was the object replaced by another tool?); deploy again", got, want, from)
+	return fmt.Errorf("Lambda reports the package's SHA-256 as %s, but the package is %s: the object %s is not this package (written by another tool?): delete it and deploy again", got, want, location)
 }
 
 func waitUpdated(ctx context.Context, client *lambda.Client, name string, opts DeployOptions) error {

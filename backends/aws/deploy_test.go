@@ -432,3 +432,22 @@ func TestDeployCodeBucketInAnotherRegion(t *testing.T) {
 		}
 	}
 }
+
+// Lambda reports another SHA-256 than the package's (the object at the
+// code location is not the package): Deploy says so.
+func TestDeployChecksCodeSha256(t *testing.T) {
+	s3 := newFakeS3(t)
+	s3.bucket(t, "code")
+	testCreds(t)
+	f := &fakeControlPlane{fetch: func(bucket, key string) ([]byte, error) { return []byte("another package"), nil }}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cfg := aws.LambdaConfig{Region: "eu-west-1", Endpoint: srv.URL, Function: "gale", Role: "arn:aws:iam::123456789012:role/gale-worker"}
+	zipFile, _ := aws.BootstrapZip([]byte("\x7fELF small"))
+	_, err := aws.Deploy(context.Background(), cfg, zipFile, aws.DeployOptions{Code: "s3://code/gale", CodeS3: aws.S3Config{Endpoint: s3.URL, PathStyle: true}})
+	t.Logf("another package: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "CreateFunction") || !strings.Contains(err.Error(), "is not this package") || !strings.Contains(err.Error(), "delete it and deploy again") ||
+		!strings.Contains(err.Error(), "s3://code/gale/gale-") {
+		t.Errorf("Lambda took another package: %v", err)
+	}
+}
