@@ -5,7 +5,8 @@
 # then tests the core module and the Beam runner's module with the race
 # detector. Everything else the tests use (S3 and GCS protocol servers, DSO
 # and Glider servers, the OpenWhisk controller, the Functions host) runs on
-# loopback, started by the tests themselves.
+# loopback, started by the tests themselves. Slim builds (-tags gale_slim,
+# with or without a cloud's tag) are vetted and their tests run too.
 
 GO ?= go
 
@@ -15,11 +16,15 @@ test: vet
 	bash scripts/install-standins.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -timeout 10m ./beam/...
+	$(GO) test -race -count=1 -tags gale_slim -run 'Slim|LinkedClouds' . ./backends/config
+	$(GO) test -race -count=1 -tags gale_slim,gale_aws -run 'Slim|LinkedClouds' . ./backends/config
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags gale_slim ./... ./beam/...
+	$(GO) vet -tags gale_slim,gale_aws ./...
 
 build:
 	$(GO) build -o bin/gale ./cmd/gale

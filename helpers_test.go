@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends/faulty"
 	"github.com/galeproject/gale/backends/local"
+	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/internal/textgen"
 	"github.com/galeproject/gale/internal/wordref"
 )
@@ -208,4 +210,32 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// put stores file under key in st.
+func put(t *testing.T, st objstore.Store, key, file string) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := st.Put(context.Background(), key, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// get reads key from st whole.
+func get(t *testing.T, st objstore.Store, key string) []byte {
+	t.Helper()
+	rc, err := st.Get(context.Background(), key, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -161,6 +161,9 @@ func resolverFor(opts map[string]string) (*objstore.Resolver, error) {
 	sort.Strings(known)
 	for k := range opts {
 		if !valid[k] {
+			if err := unlinkedStoreOption(k); err != nil {
+				return nil, err
+			}
 			return nil, fmt.Errorf("gale: unknown store option %q (known: %s)", k, strings.Join(known, ", "))
 		}
 	}
@@ -193,6 +196,7 @@ func resolverFor(opts map[string]string) (*objstore.Resolver, error) {
 		}
 		r.Register(name, o)
 	}
+	registerUnlinkedSchemes(r)
 	actual, _ := resolvers.LoadOrStore(key, r)
 	return actual.(*objstore.Resolver), nil
 }

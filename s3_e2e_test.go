@@ -1,3 +1,5 @@
+//go:build !gale_slim || gale_aws
+
 package gale_test
 
 import (
@@ -7,7 +9,6 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -127,30 +128,4 @@ func TestWordCountOnS3(t *testing.T) {
 			}
 		})
 	}
-}
-
-func put(t *testing.T, st objstore.Store, key, file string) {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := st.Put(context.Background(), key, f); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func get(t *testing.T, st objstore.Store, key string) []byte {
-	t.Helper()
-	rc, err := st.Get(context.Background(), key, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -74,7 +74,8 @@ func WorkerMode() string {
 			return m
 		}
 	}
-	return ""
+	// A platform this binary does not link started it: ServeWorker says so.
+	return unlinkedWorkerMode()
 }
 
 // WorkerOption adds to what a worker serves.
@@ -118,6 +119,11 @@ func ServeWorker(ctx context.Context, opts ...WorkerOption) error {
 		sort.Strings(known)
 		if mode == "" {
 			return fmt.Errorf("gale: this process was not started as a worker (%s is not set)", WorkerEnv)
+		}
+		for _, c := range cloudParts {
+			if c.name == mode {
+				return notLinked(c, "serving the platform that started this process")
+			}
 		}
 		return fmt.Errorf("gale: unknown worker mode %q (from %s or %s); known: %s", mode, WorkerEnv, WorkerFlag, strings.Join(known, ", "))
 	}

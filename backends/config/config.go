@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
 )
 
@@ -93,6 +94,9 @@ func Parse(path string, data []byte) (*File, error) {
 	f.Path = path
 	for name := range f.Backends {
 		if !Known(name) {
+			if err := gale.CloudNotLinked(name); err != nil {
+				return nil, fmt.Errorf("config %s: section %q: %w", f.name(), name, err)
+			}
 			return nil, fmt.Errorf("config %s: unknown backend section %q (known: %s)", f.name(), name, strings.Join(Names(), ", "))
 		}
 	}
@@ -239,6 +243,9 @@ func About(name string) string { return table[name].about }
 func lookup(name string) (spec, error) {
 	s, ok := table[name]
 	if !ok {
+		if err := gale.CloudNotLinked(name); err != nil {
+			return spec{}, fmt.Errorf("%w: %w", ErrUnknownBackend, err)
+		}
 		return spec{}, fmt.Errorf("%w %q: use one of %s", ErrUnknownBackend, name, strings.Join(Names(), ", "))
 	}
 	return s, nil

@@ -1,3 +1,5 @@
+//go:build !gale_slim || gale_aws
+
 package main
 
 import (
@@ -12,22 +14,27 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends/aws"
 )
+
+func init() { registerDeploy(newDeployAWSCmd) }
 
 // newDeployAWSCmd is `gale deploy aws` (also `gale deploy --backend aws`):
 // cross-compile the gale binary (or --main, or take --binary), package it
 // as the bootstrap of a provided.al2023 function and create or update the
 // function with the backends.aws section's settings.
 func newDeployAWSCmd() *cobra.Command {
-	var binary, mainPkg, zipOnly, function, role, arch, code string
+	var binary, mainPkg, zipOnly, function, role, arch, code, tags string
 	var memory int
 	var timeout, maxWait time.Duration
 	cmd := &cobra.Command{
 		Use:   "aws",
 		Short: "Create or update the AWS Lambda function that runs Gale's workers",
 		Long: `Cross-compiles the gale command (or the Gale program --main names) for
-linux/amd64 or linux/arm64 with CGO_ENABLED=0, packages it as the bootstrap
+linux/amd64 or linux/arm64 with CGO_ENABLED=0 and, unless --tags says
+otherwise, as a slim build that links only the AWS backend of Gale's clouds
+(-tags gale_slim,gale_aws: about a third of the full binary), packages it as the bootstrap
 of a custom-runtime function (provided.al2023) in a deterministic zip, and
 creates or updates the function through aws-sdk-go-v2 with the memory,
 timeout, architecture and execution role of the backends.aws section (or the
@@ -86,7 +93,7 @@ package with the caller's credentials).`,
 					return fmt.Errorf("reading the function's binary: %w", err)
 				}
 			} else {
-				if bin, err = crossCompile(cmd.Context(), awsFirst(mainPkg, "github.com/galeproject/gale/cmd/gale"), goarch, cmd.ErrOrStderr()); err != nil {
+				if bin, err = crossCompile(cmd.Context(), awsFirst(mainPkg, "github.com/galeproject/gale/cmd/gale"), goarch, tags, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 			}
@@ -124,6 +131,7 @@ package with the caller's credentials).`,
 	fl := cmd.Flags()
 	fl.StringVar(&binary, "binary", "", "package this Linux binary instead of building one (it must reach gale.ServeWorker when AWS_LAMBDA_RUNTIME_API is set)")
 	fl.StringVar(&mainPkg, "main", "", "Go main package to build as the function (default: the gale command, github.com/galeproject/gale/cmd/gale)")
+	fl.StringVar(&tags, "tags", gale.SlimTag+",gale_aws", "build tags of the function's binary (with --main or the default build): the default links only the AWS backend's SDK; add gale_gcp, gale_azure or gale_ibm if the workers read gs://, azblob:// or cos:// URLs, or pass --tags '' for a full build")
 	fl.StringVar(&zipOnly, "zip-only", "", "write the deployment package to this file and deploy nothing")
 	fl.StringVar(&function, "function", "", "function name (default: backends.aws.function, else gale)")
 	fl.StringVar(&role, "role", "", "execution role ARN, needed to create the function (default: backends.aws.role)")
@@ -136,9 +144,9 @@ package with the caller's credentials).`,
 }
 
 // crossCompile builds pkg for linux/goarch, statically (CGO_ENABLED=0),
-// stripped, with the go command of this toolchain, in the current
-// directory's module.
-func crossCompile(ctx context.Context, pkg, goarch string, stderr io.Writer) ([]byte, error) {
+// stripped, with the build tags tags (comma-separated; "" for none), with
+// the go command of this toolchain, in the current directory's module.
+func crossCompile(ctx context.Context, pkg, goarch, tags string, stderr io.Writer) ([]byte, error) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -152,10 +160,14 @@ func crossCompile(ctx context.Context, pkg, goarch string, stderr io.Writer) ([]
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, aws.BootstrapName)
-	build := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	build := exec.CommandContext(ctx, goCmd, append(args, pkg)...)
 	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = stderr, stderr
-	fmt.Fprintf(stderr, "building %s for linux/%s\n", pkg, goarch)
+	fmt.Fprintf(stderr, "building %s for linux/%s (tags %q)\n", pkg, goarch, tags)
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("go build %s for linux/%s: %w (run gale deploy inside a module that has %s, or pass --binary)", pkg, goarch, err, pkg)
 	}

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && (!gale_slim || gale_aws)
 
 package main
 

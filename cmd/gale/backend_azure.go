@@ -1,3 +1,5 @@
+//go:build !gale_slim || gale_azure
+
 package main
 
 import (
@@ -10,6 +12,8 @@ import (
 
 	"github.com/galeproject/gale/backends/azure"
 )
+
+func init() { registerDeploy(newDeployAzureCmd) }
 
 // newDeployAzureCmd is `gale deploy azure`: package a Linux build of the
 // gale binary as a custom-handler app and publish it to the Function App.

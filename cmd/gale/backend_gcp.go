@@ -1,3 +1,5 @@
+//go:build !gale_slim || gale_gcp
+
 package main
 
 import (
@@ -11,6 +13,8 @@ import (
 
 	"github.com/galeproject/gale/backends/gcp"
 )
+
+func init() { registerDeploy(newDeployGCPCmd) }
 
 // newDeployGCPCmd is `gale deploy gcp`: package a Linux build of the gale
 // binary as Cloud Functions source and create or update the function.

@@ -1,3 +1,5 @@
+//go:build !gale_slim || gale_ibm
+
 package main
 
 import (
@@ -11,16 +13,7 @@ import (
 	"github.com/galeproject/gale/backends/ibm"
 )
 
-// first returns the first non-zero value.
-func first[T comparable](vs ...T) T {
-	var zero T
-	for _, v := range vs {
-		if v != zero {
-			return v
-		}
-	}
-	return zero
-}
+func init() { registerDeploy(newDeployIBMCmd) }
 
 // newDeployIBMCmd is `gale deploy ibm`: package a Linux build of the gale
 // binary as a native action and create or update it.

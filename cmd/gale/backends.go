@@ -25,6 +25,15 @@ type backendEnv struct {
 // backendNames lists the backends --backend takes (config.Names).
 func backendNames() []string { return config.Names() }
 
+// unknownBackend is the usage error for a backend name Names lacks; for a
+// cloud a slim build leaves out, it says how to link it.
+func unknownBackend(name string) error {
+	if err := gale.CloudNotLinked(name); err != nil {
+		return usageError{err}
+	}
+	return usageError{fmt.Errorf("unknown backend %q; available: %s", name, strings.Join(backendNames(), ", "))}
+}
+
 // knownBackend reports whether --backend takes name.
 func knownBackend(name string) bool { return config.Known(name) }
 
@@ -37,7 +46,7 @@ func loadConfig() (*config.File, error) { return config.Load("") }
 // them on this machine, run this binary's hidden worker subcommand.
 func openBackend(ctx context.Context, name string, env backendEnv) (backends.Backend, *config.File, error) {
 	if !knownBackend(name) {
-		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: %s", name, strings.Join(backendNames(), ", "))}
+		return nil, nil, unknownBackend(name)
 	}
 	cfg, err := loadConfig()
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build !gale_slim
+
 package main
 
 import (

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/galeproject/gale"
 )
 
 // newDeployCmd is `gale deploy`: create or update the cloud function that
@@ -26,7 +28,14 @@ the config file. Run gale deploy NAME --help for a backend's flags.`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, rest, help := backendArg(args)
+			if name == "" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+				// gale deploy NAME for a NAME with no subcommand here.
+				name, rest = rest[0], rest[1:]
+			}
 			if name == "" {
+				if len(deployable(cmd)) == 0 {
+					return usageError{fmt.Errorf("gale deploy: this binary links no cloud backend (it was built with -tags %s): rebuild it without that tag, or add gale_aws, gale_gcp, gale_azure or gale_ibm", gale.SlimTag)}
+				}
 				if help {
 					return cmd.Help()
 				}
@@ -49,14 +58,35 @@ the config file. Run gale deploy NAME --help for a backend's flags.`,
 					return sub.RunE(sub, sub.Flags().Args())
 				}
 			}
+			if err := gale.CloudNotLinked(name); err != nil {
+				return usageError{err}
+			}
 			return usageError{fmt.Errorf("gale deploy: backend %q has no deploy step; deployable: %s", name, strings.Join(deployable(cmd), ", "))}
 		},
 	}
-	deploy.AddCommand(newDeployAWSCmd())
-	deploy.AddCommand(newDeployIBMCmd())
-	deploy.AddCommand(newDeployGCPCmd())
-	deploy.AddCommand(newDeployAzureCmd())
+	for _, c := range deployCmds {
+		deploy.AddCommand(c())
+	}
 	return deploy
+}
+
+// deployCmds are the backends' deploy subcommands, registered by init
+// functions of the backend_<name>.go files (which a slim build may leave
+// out: see gale.SlimTag).
+var deployCmds []func() *cobra.Command
+
+// registerDeploy adds a backend's deploy subcommand.
+func registerDeploy(c func() *cobra.Command) { deployCmds = append(deployCmds, c) }
+
+// first returns the first non-zero value.
+func first[T comparable](vs ...T) T {
+	var zero T
+	for _, v := range vs {
+		if v != zero {
+			return v
+		}
+	}
+	return zero
 }
 
 // backendArg picks --backend NAME (or --backend=NAME) out of args.

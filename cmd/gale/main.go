@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -35,7 +36,8 @@ func main() {
 		os.Exit(int(status)) // the program that failed printed its error
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gale:", err)
+		// Errors of Gale's packages carry their own "gale: " prefix.
+		fmt.Fprintln(os.Stderr, "gale:", strings.TrimPrefix(err.Error(), "gale: "))
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)

@@ -138,7 +138,7 @@ func newProbeBackend(name string, f *probeFlags, stderr io.Writer) (backends.Bac
 		return nil, usageError{fmt.Errorf("backend %q: %s; to see how the platform behaves, probe its model: --backend sim:%s",
 			name, cloudStatus(name), name)}
 	}
-	return nil, usageError{fmt.Errorf("unknown backend %q; available: %s", name, strings.Join(backendNames(), ", "))}
+	return nil, unknownBackend(name)
 }
 
 // cloudStatus says why a cloud backend cannot be probed from here.

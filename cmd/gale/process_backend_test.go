@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,20 +17,26 @@ import (
 	"github.com/galeproject/gale/internal/wordref"
 )
 
-// galeBuild is the gale binary built once for every test of this package
-// that runs it (building takes far longer than any of them); TestMain
-// removes it.
-var galeBuild struct {
-	once sync.Once
+// galeBuilds are the gale binaries built once, by build tags, for every
+// test of this package that runs them (building takes far longer than any
+// of them); TestMain removes them.
+var galeBuilds struct {
+	mu   sync.Mutex
 	dir  string
+	bins map[string]*galeBuild
+}
+
+// galeBuild is one build of the gale command.
+type galeBuild struct {
+	once sync.Once
 	bin  string
 	err  error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if galeBuild.dir != "" {
-		os.RemoveAll(galeBuild.dir)
+	if galeBuilds.dir != "" {
+		os.RemoveAll(galeBuilds.dir)
 	}
 	os.Exit(code)
 }
@@ -37,28 +44,51 @@ func TestMain(m *testing.M) {
 // buildGale returns the gale command built into a temporary directory: the
 // process backend re-executes its own binary, which a test binary is not.
 // Tests must not modify the file; copy it to change it.
-func buildGale(t *testing.T) string {
+func buildGale(t *testing.T) string { return buildGaleTags(t, "") }
+
+// buildGaleTags is buildGale with the build tags tags (comma-separated).
+func buildGaleTags(t *testing.T, tags string) string {
 	t.Helper()
-	galeBuild.once.Do(func() {
+	galeBuilds.mu.Lock()
+	if galeBuilds.bins == nil {
+		galeBuilds.bins = map[string]*galeBuild{}
+		galeBuilds.dir, _ = os.MkdirTemp("", "gale-cmd-test-")
+	}
+	b := galeBuilds.bins[tags]
+	if b == nil {
+		b = &galeBuild{}
+		galeBuilds.bins[tags] = b
+	}
+	dir := galeBuilds.dir
+	galeBuilds.mu.Unlock()
+	b.once.Do(func() {
+		if dir == "" {
+			b.err = errors.New("no temporary directory for the gale binaries")
+			return
+		}
 		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goCmd); err != nil {
 			goCmd = "go"
 		}
-		if galeBuild.dir, galeBuild.err = os.MkdirTemp("", "gale-cmd-test-"); galeBuild.err != nil {
-			return
+		b.bin = filepath.Join(dir, "gale")
+		if tags != "" {
+			b.bin += "-" + strings.ReplaceAll(tags, ",", "-")
 		}
-		galeBuild.bin = filepath.Join(galeBuild.dir, "gale")
 		// Stripped: smaller (a deployed action has a size limit) and faster
 		// to link.
-		out, err := exec.Command(goCmd, "build", "-ldflags=-s -w", "-o", galeBuild.bin, ".").CombinedOutput()
+		args := []string{"build", "-ldflags=-s -w", "-o", b.bin}
+		if tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		out, err := exec.Command(goCmd, append(args, ".")...).CombinedOutput()
 		if err != nil {
-			galeBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build -tags %q: %v\n%s", tags, err, out)
 		}
 	})
-	if galeBuild.err != nil {
-		t.Fatal(galeBuild.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return galeBuild.bin
+	return b.bin
 }
 
 // partFiles reads an output directory's part files by name.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
@@ -58,7 +57,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 // the events file and stops the backend, and must be called after the run.
 func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, error) {
 	if !knownBackend(f.backend) {
-		return nil, nil, usageError{fmt.Errorf("unknown backend %q; available: %s", f.backend, strings.Join(backendNames(), ", "))}
+		return nil, nil, unknownBackend(f.backend)
 	}
 	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
 		return nil, nil, usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}

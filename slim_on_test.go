@@ -1,0 +1,5 @@
+//go:build gale_slim
+
+package gale_test
+
+const slimBuild = true
