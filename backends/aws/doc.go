@@ -31,7 +31,10 @@
 //     aws-lambda-go's runtime loop.
 //   - Deployment: BootstrapZip packages a linux binary as a deterministic
 //     zip, and Deploy creates or updates the function and waits until it
-//     is active (`gale deploy --backend aws`).
+//     is active (`gale deploy --backend aws`); with a code location
+//     (DeployOptions.Code) the package goes through S3 under a
+//     content-addressed key, as packages over the 50 MiB inline limit
+//     must.
 //
 // Invocations carry a small JSON envelope (envelope.go) around the task
 // payload, so that results report in-function start and end times, the
