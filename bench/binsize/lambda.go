@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/galeproject/gale/backends"
+	"github.com/galeproject/gale/backends/aws"
+	"github.com/galeproject/gale/internal/awsstandin"
+	"github.com/galeproject/gale/probe"
+)
+
+// The Lambda stand-in is started and reached as bench/backends does
+// (cloud.go, startAWS): an emulator pool whose bootstrap is the build
+// under test, and the production Lambda client pointed at it.
+
+// invokeTimeout bounds one invocation on the stand-in.
+const invokeTimeout = 60 * time.Second
+
+// standIn starts fresh Lambda emulator pools.
+type standIn struct {
+	emulator string
+	out      io.Writer
+	seq      int // the next probe request's sequence number
+}
+
+// newStandIn finds the emulator and isolates the AWS SDK's credential
+// chain, or says why the stand-in cannot run here.
+func newStandIn(showOutput bool) (*standIn, error) {
+	emu, err := awsstandin.Tool(awsstandin.EmulatorTool)
+	if err != nil {
+		return nil, err
+	}
+	if err := isolateAWS(); err != nil {
+		return nil, err
+	}
+	return &standIn{emulator: emu, out: discardOr(showOutput)}, nil
+}
+
+// isolateAWS points the SDK's credential chain at fixed credentials: the
+// emulator pool does not check signatures, and a profile of the caller's
+// (SSO, say) must not be consulted. It changes this process's
+// environment, which only the benchmark's own children inherit.
+func isolateAWS() error {
+	none := filepath.Join(os.TempDir(), "gale-bench-no-aws-config") // never created
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIDGALEBENCH", "AWS_SECRET_ACCESS_KEY": "gale-bench", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_LAMBDA": "",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
+		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none,
+	} {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lambdaSample is one fresh pool's figures.
+type lambdaSample struct {
+	setup, cold time.Duration
+	warm        []time.Duration
+}
+
+// start starts a pool of one emulator running bin and the client.
+func (s *standIn) start(ctx context.Context, bin string) (*awsstandin.Pool, *aws.Lambda, error) {
+	pool, err := awsstandin.StartPool(awsstandin.PoolConfig{Emulator: s.emulator, Bootstrap: bin, Size: 1, Output: s.out})
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := aws.NewLambda(ctx, aws.LambdaConfig{Region: "us-east-1", Endpoint: pool.URL(),
+		Function: awsstandin.FunctionName, Concurrency: 1, MemoryMiB: 512})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return pool, l, nil
+}
+
+// invoke runs one probe task (sleep 0 s) and checks its answer; cold is
+// whether it must be the worker's first.
+func (s *standIn) invoke(ctx context.Context, l backends.Backend, cold bool) (time.Duration, error) {
+	seq := s.seq
+	s.seq++
+	ctx, cancel := context.WithTimeout(ctx, invokeTimeout)
+	defer cancel()
+	t0 := time.Now()
+	res, err := l.Invoke(ctx, backends.Task{ID: fmt.Sprintf("binsize-%d", seq), Payload: probe.NewRequest(probe.Sleep, 0, 0, seq)})
+	d := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	var resp probe.Response
+	if err := json.Unmarshal(res.Payload, &resp); err != nil {
+		return 0, fmt.Errorf("decoding the probe's answer %.200q: %w", res.Payload, err)
+	}
+	if resp.Kind != probe.ResultKind || resp.Seq != seq {
+		return 0, fmt.Errorf("the probe answered kind %q seq %d, want %q seq %d", resp.Kind, resp.Seq, probe.ResultKind, seq)
+	}
+	if resp.Cold != cold {
+		return 0, fmt.Errorf("invocation %d: the worker reports cold=%v, want %v", seq, resp.Cold, cold)
+	}
+	return d, nil
+}
+
+// sample starts a fresh pool running bin, times its first invocation and
+// then warm more.
+func (s *standIn) sample(ctx context.Context, bin string, warm int) (lambdaSample, error) {
+	t0 := time.Now()
+	pool, l, err := s.start(ctx, bin)
+	if err != nil {
+		return lambdaSample{}, err
+	}
+	defer pool.Close()
+	defer l.Close()
+	out := lambdaSample{setup: time.Since(t0)}
+	if out.cold, err = s.invoke(ctx, l, true); err != nil {
+		return out, fmt.Errorf("cold invocation: %w", err)
+	}
+	for range warm {
+		d, err := s.invoke(ctx, l, false)
+		if err != nil {
+			return out, fmt.Errorf("warm invocation: %w", err)
+		}
+		out.warm = append(out.warm, d)
+	}
+	return out, nil
+}
+
+// unlinked tries bin, which does not link the aws backend, once as the
+// bootstrap and returns what happened, in one line.
+func (s *standIn) unlinked(ctx context.Context, bin string) string {
+	pool, l, err := s.start(ctx, bin)
+	if err != nil {
+		return "the stand-in did not start: " + err.Error()
+	}
+	defer pool.Close()
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := l.Invoke(ctx, backends.Task{ID: "binsize-unlinked", Payload: probe.NewRequest(probe.Sleep, 0, 0, 0)})
+	if err != nil {
+		return "the invocation failed: " + strings.Join(strings.Fields(err.Error()), " ")
+	}
+	return fmt.Sprintf("the invocation unexpectedly succeeded: %.200q", res.Payload)
+}
