@@ -176,24 +176,8 @@ storage:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int64{}
-	for name, b := range onLambda {
-		m, err := wordref.ParseCounts(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for w, c := range m {
-			got[w] += c
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("%d distinct words, the reference counts %d", len(got), len(want))
-	}
-	for w, c := range want {
-		if got[w] != c {
-			t.Errorf("word %q: %d, the reference counts %d", w, got[w], c)
-			break
-		}
+	if err := wordref.Diff(sumCounts(t, onLambda), want); err != nil {
+		t.Error(err)
 	}
 	stage, err := aws.NewS3(ctx, s3cfg, "stage", "")
 	if err != nil {

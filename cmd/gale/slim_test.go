@@ -72,12 +72,7 @@ func TestSlimBuild(t *testing.T) {
 		"--workers", "2", "--partitions", "3", "--chunk-size", "256KiB", "-q", "--top", "0"); err != nil {
 		t.Fatalf("gale run wordcount on a slim build: %v\n%s", err, errOut)
 	}
-	f, err := os.Open(corpus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	want, err := wordref.Count(f)
+	want, err := wordref.CountFile(corpus)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +80,8 @@ func TestSlimBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Errorf("%d distinct words, want %d", len(got), len(want))
-	}
-	for w, c := range want {
-		if got[w] != c {
-			t.Errorf("word %q: %d, want %d", w, got[w], c)
-			break
-		}
+	if err := wordref.Diff(got, want); err != nil {
+		t.Error(err)
 	}
 
 	// What the slim build lacks is named with the tag that links it.

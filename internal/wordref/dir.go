@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 )
 
 // ErrNoParts is returned by ReadCountDir when the directory holds no part
@@ -50,4 +52,45 @@ func readCountFile(path string) (map[string]int64, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// CountFile counts the words of the file at path (Count).
+func CountFile(path string) (map[string]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Count(f)
+}
+
+// Diff describes how the counts got differ from want: nil when they are
+// equal, else an error naming the number of distinct words of each and
+// the first differing words in order (at most five).
+func Diff(got, want map[string]int64) error {
+	var words []string
+	for w, c := range want {
+		if got[w] != c {
+			words = append(words, w)
+		}
+	}
+	for w := range got {
+		if _, ok := want[w]; !ok {
+			words = append(words, w)
+		}
+	}
+	if len(words) == 0 {
+		return nil
+	}
+	sort.Strings(words)
+	var b strings.Builder
+	fmt.Fprintf(&b, "wordref: %d distinct words, the reference counts %d; %d differ:", len(got), len(want), len(words))
+	for i, w := range words {
+		if i == 5 {
+			b.WriteString(" ...")
+			break
+		}
+		fmt.Fprintf(&b, " %q %d (want %d)", w, got[w], want[w])
+	}
+	return errors.New(b.String())
 }
