@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/galeproject/gale/backends"
@@ -134,19 +136,49 @@ func (s *standIn) sample(ctx context.Context, bin string, warm int) (lambdaSampl
 }
 
 // unlinked tries bin, which does not link the aws backend, once as the
-// bootstrap and returns what happened, in one line.
+// bootstrap and returns what happened, in one line: the invocation's
+// error and the error the bootstrap printed.
 func (s *standIn) unlinked(ctx context.Context, bin string) string {
+	var log lockedBuffer
+	saved := s.out
+	s.out = io.MultiWriter(saved, &log)
+	defer func() { s.out = saved }()
 	pool, l, err := s.start(ctx, bin)
 	if err != nil {
 		return "the stand-in did not start: " + err.Error()
 	}
-	defer pool.Close()
-	defer l.Close()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	res, err := l.Invoke(ctx, backends.Task{ID: "binsize-unlinked", Payload: probe.NewRequest(probe.Sleep, 0, 0, 0)})
-	if err != nil {
-		return "the invocation failed: " + strings.Join(strings.Fields(err.Error()), " ")
+	l.Close()
+	pool.Close() // its output is all in log now
+	if err == nil {
+		return fmt.Sprintf("the invocation unexpectedly succeeded: %.200q", res.Payload)
 	}
-	return fmt.Sprintf("the invocation unexpectedly succeeded: %.200q", res.Payload)
+	msg := "the invocation failed (" + strings.Join(strings.Fields(err.Error()), " ") + ")"
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.HasPrefix(line, "gale:") {
+			return msg + "; the bootstrap exited saying: " + line
+		}
+	}
+	return msg
+}
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
+// process's output copiers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

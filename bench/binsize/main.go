@@ -33,7 +33,7 @@
 //
 // Results go to bench/results/binsize.json.
 //
-//	go run ./bench/binsize [-pkg ./cmd/gale] [-args --help] [-rounds 10] [-starts 20]
+//	go run ./bench/binsize [-pkg ./cmd/gale] [-args --help] [-rounds 20] [-starts 10]
 //	    [-warm 30] [-standin-output] [-out bench/results/binsize.json]
 package main
 
@@ -51,8 +51,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/dustin/go-humanize"
 
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends/aws"
@@ -143,8 +141,8 @@ type lambdaRow struct {
 func run() error {
 	pkg := flag.String("pkg", "./cmd/gale", "the main package to build")
 	argsFlag := flag.String("args", "--help", "the cheap command each process start runs (space-separated arguments)")
-	rounds := flag.Int("rounds", 10, "interleaved rounds: each has -starts process starts and one Lambda cold start per build")
-	starts := flag.Int("starts", 20, "process starts per build per round")
+	rounds := flag.Int("rounds", 20, "interleaved rounds: each has -starts process starts and one Lambda cold start per build")
+	starts := flag.Int("starts", 10, "process starts per build per round")
 	warmN := flag.Int("warm", 30, "warm invocations after each cold one on the Lambda stand-in")
 	standInOutput := flag.Bool("standin-output", false, "show the Lambda emulators' and their workers' output")
 	out := flag.String("out", "bench/results/binsize.json", "results file")
@@ -205,6 +203,12 @@ func run() error {
 			if !b.LinksAWS {
 				lambdaSkipped[b.Name] = stand.unlinked(ctx, b.path)
 				fmt.Printf("the %s build does not link the aws backend; as a Lambda bootstrap: %s\n", b.Name, lambdaSkipped[b.Name])
+				continue
+			}
+			// One untimed sample each, so that no build's first is the
+			// machine's first emulator start.
+			if _, err := stand.sample(ctx, b.path, 1); err != nil {
+				return fmt.Errorf("the %s build on the Lambda stand-in: %w (rerun with -standin-output to see its output)", b.Name, err)
 			}
 		}
 	}
@@ -341,8 +345,8 @@ func printTables(sizes []sizeRow, starts []startRow, lambda []lambdaRow, skipped
 	fmt.Printf("\nsize of %s, stripped (ratios to full)\n", pkg)
 	fmt.Printf("  %-20s %12s %7s %14s %7s\n", "build", "binary", "×full", "Lambda zip", "×full")
 	for _, r := range sizes {
-		fmt.Printf("  %-20s %12s %7.2f %14s %7.2f\n", r.Build, humanize.IBytes(uint64(r.BinaryBytes)), r.BinaryRatio,
-			humanize.IBytes(uint64(r.ZipBytes)), r.ZipRatio)
+		fmt.Printf("  %-20s %8.1f MiB %7.2f %10.1f MiB %7.2f\n", r.Build, mib(r.BinaryBytes), r.BinaryRatio,
+			mib(r.ZipBytes), r.ZipRatio)
 	}
 	fmt.Printf("\nprocess start, exec to exit of `%s %s` (ratios to full)\n", filepath.Base(pkg), args)
 	fmt.Printf("  %-20s %5s %9s %9s %9s %9s %9s %8s %8s\n", "build", "n", "median", "p10", "p90", "min", "max", "med×", "p90×")
@@ -367,6 +371,8 @@ func printTables(sizes []sizeRow, starts []startRow, lambda []lambdaRow, skipped
 	}
 	fmt.Println()
 }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 // discardOr returns os.Stderr if show, else io.Discard.
 func discardOr(show bool) io.Writer {
