@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/galeproject/gale/backends/objstore"
 )
@@ -91,7 +92,7 @@ func unlinkedWorkerMode() string {
 func unlinkedStoreOption(key string) error {
 	for _, c := range missingCloudParts() {
 		for _, s := range c.schemes {
-			if len(key) > len(s) && key[:len(s)+1] == s+"." {
+			if strings.HasPrefix(key, s+".") {
 				return notLinked(c, fmt.Sprintf("store option %s", key))
 			}
 		}
