@@ -101,12 +101,12 @@ type spread struct {
 	MaxMS    float64 `json:"max_ms"`
 }
 
-// summarize returns the spread of d (which it sorts), or a zero spread
-// for no samples.
+// summarize returns the spread of d, or a zero spread for no samples.
 func summarize(d []time.Duration) spread {
 	if len(d) == 0 {
 		return spread{}
 	}
+	d = slices.Clone(d)
 	slices.Sort(d)
 	ms := func(x time.Duration) float64 { return float64(x.Nanoseconds()) / 1e6 }
 	// Nearest rank on the sorted samples.
@@ -120,6 +120,11 @@ type startRow struct {
 	spread
 	MedianRatio float64 `json:"median_over_full"`
 	P90Ratio    float64 `json:"p90_over_full"`
+	// PairedRatio is the median, over the interleaved samples, of this
+	// build's sample over the full build's sample taken beside it (the
+	// same round and position): the ratio least moved by load that comes
+	// and goes.
+	PairedRatio float64 `json:"paired_median_over_full"`
 }
 
 // lambdaRow is one build's figures on the Lambda stand-in.
@@ -135,7 +140,24 @@ type lambdaRow struct {
 	// Warm is the round trip of the invocations after the first.
 	Warm            spread  `json:"warm"`
 	ColdMedianRatio float64 `json:"cold_median_over_full"`
+	// ColdPairedRatio is the median of the per-round ratios of this
+	// build's cold sample to the full build's.
+	ColdPairedRatio float64 `json:"cold_paired_median_over_full"`
 	WarmMedianRatio float64 `json:"warm_median_over_full"`
+}
+
+// pairedRatio returns the median of a[k]/b[k].
+func pairedRatio(a, b []time.Duration) float64 {
+	n := min(len(a), len(b))
+	if n == 0 {
+		return 0
+	}
+	r := make([]float64, n)
+	for k := range n {
+		r[k] = float64(a[k]) / float64(b[k])
+	}
+	slices.Sort(r)
+	return r[n/2]
 }
 
 func run() error {
@@ -257,7 +279,7 @@ func run() error {
 
 	var startRows []startRow
 	for i, b := range bs {
-		startRows = append(startRows, startRow{Build: b.Name, spread: summarize(startD[i])})
+		startRows = append(startRows, startRow{Build: b.Name, spread: summarize(startD[i]), PairedRatio: pairedRatio(startD[i], startD[0])})
 	}
 	for i := range startRows {
 		startRows[i].MedianRatio = startRows[i].MedianMS / startRows[0].MedianMS
@@ -274,7 +296,8 @@ func run() error {
 				samples = append(samples, float64(d.Microseconds())/1e3)
 			}
 			lambdaRows = append(lambdaRows, lambdaRow{Build: b.Name, ColdMS: samples,
-				Cold: summarize(coldD[i]), Setup: summarize(setupD[i]), Warm: summarize(warmD[i])})
+				Cold: summarize(coldD[i]), Setup: summarize(setupD[i]), Warm: summarize(warmD[i]),
+				ColdPairedRatio: pairedRatio(coldD[i], coldD[0])})
 		}
 		for i := range lambdaRows {
 			lambdaRows[i].ColdMedianRatio = lambdaRows[i].Cold.MedianMS / lambdaRows[0].Cold.MedianMS
@@ -349,21 +372,21 @@ func printTables(sizes []sizeRow, starts []startRow, lambda []lambdaRow, skipped
 			mib(r.ZipBytes), r.ZipRatio)
 	}
 	fmt.Printf("\nprocess start, exec to exit of `%s %s` (ratios to full)\n", filepath.Base(pkg), args)
-	fmt.Printf("  %-20s %5s %9s %9s %9s %9s %9s %8s %8s\n", "build", "n", "median", "p10", "p90", "min", "max", "med×", "p90×")
+	fmt.Printf("  %-20s %5s %9s %9s %9s %9s %9s %8s %8s %8s\n", "build", "n", "median", "p10", "p90", "min", "max", "med×", "p90×", "paired×")
 	for _, r := range starts {
-		fmt.Printf("  %-20s %5d %7.1fms %7.1fms %7.1fms %7.1fms %7.1fms %8.2f %8.2f\n", r.Build, r.N, r.MedianMS, r.P10MS, r.P90MS,
-			r.MinMS, r.MaxMS, r.MedianRatio, r.P90Ratio)
+		fmt.Printf("  %-20s %5d %7.1fms %7.1fms %7.1fms %7.1fms %7.1fms %8.2f %8.2f %8.2f\n", r.Build, r.N, r.MedianMS, r.P10MS, r.P90MS,
+			r.MinMS, r.MaxMS, r.MedianRatio, r.P90Ratio, r.PairedRatio)
 	}
 	fmt.Printf("\nLambda stand-in (aws-lambda-rie pool, aws.NewLambda client), probe sleep 0s (ratios to full)\n")
 	if note != "" {
 		fmt.Printf("  %s\n", note)
 		return
 	}
-	fmt.Printf("  %-20s %5s %9s %9s %9s %9s %8s %11s %6s %11s %8s\n", "build", "cold n", "median", "min", "max", "p90",
-		"med×", "pool start", "warm n", "warm median", "warm×")
+	fmt.Printf("  %-20s %6s %9s %9s %9s %9s %8s %8s %11s %6s %11s %8s\n", "build", "cold n", "median", "min", "max", "p90",
+		"med×", "paired×", "pool start", "warm n", "warm median", "warm×")
 	for _, r := range lambda {
-		fmt.Printf("  %-20s %5d %7.1fms %7.1fms %7.1fms %7.1fms %8.2f %9.1fms %6d %9.2fms %8.2f\n", r.Build, r.Cold.N,
-			r.Cold.MedianMS, r.Cold.MinMS, r.Cold.MaxMS, r.Cold.P90MS, r.ColdMedianRatio, r.Setup.MedianMS,
+		fmt.Printf("  %-20s %6d %7.1fms %7.1fms %7.1fms %7.1fms %8.2f %8.2f %9.1fms %6d %9.2fms %8.2f\n", r.Build, r.Cold.N,
+			r.Cold.MedianMS, r.Cold.MinMS, r.Cold.MaxMS, r.Cold.P90MS, r.ColdMedianRatio, r.ColdPairedRatio, r.Setup.MedianMS,
 			r.Warm.N, r.Warm.MedianMS, r.WarmMedianRatio)
 	}
 	for name, why := range skipped {
