@@ -3,18 +3,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends/aws"
 )
 
@@ -34,7 +28,10 @@ func newDeployAWSCmd() *cobra.Command {
 		Long: `Cross-compiles the gale command (or the Gale program --main names) for
 linux/amd64 or linux/arm64 with CGO_ENABLED=0 and, unless --tags says
 otherwise, as a slim build that links only the AWS backend of Gale's clouds
-(-tags gale_slim,gale_aws: about a third of the full binary), packages it as the bootstrap
+(-tags gale_slim,gale_aws: about a third of the full binary), from the
+module in the current directory (outside a module that has the gale
+command, it packages this gale binary as it is, when it is a linux one of
+the function's architecture), packages it as the bootstrap
 of a custom-runtime function (provided.al2023) in a deterministic zip, and
 creates or updates the function through aws-sdk-go-v2 with the memory,
 timeout, architecture and execution role of the backends.aws section (or the
@@ -87,15 +84,9 @@ package with the caller's credentials).`,
 				return usageError{err}
 			}
 			goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[cfg.Architecture]
-			var bin []byte
-			if binary != "" {
-				if bin, err = os.ReadFile(binary); err != nil {
-					return fmt.Errorf("reading the function's binary: %w", err)
-				}
-			} else {
-				if bin, err = crossCompile(cmd.Context(), awsFirst(mainPkg, "github.com/galeproject/gale/cmd/gale"), goarch, tags, cmd.ErrOrStderr()); err != nil {
-					return err
-				}
+			bin, err := functionBinary{binary: binary, main: mainPkg, tags: tags, goarch: goarch}.load(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
 			zipFile, err := aws.BootstrapZip(bin)
 			if err != nil {
@@ -131,7 +122,7 @@ package with the caller's credentials).`,
 	fl := cmd.Flags()
 	fl.StringVar(&binary, "binary", "", "package this Linux binary instead of building one (it must reach gale.ServeWorker when AWS_LAMBDA_RUNTIME_API is set)")
 	fl.StringVar(&mainPkg, "main", "", "Go main package to build as the function (default: the gale command, github.com/galeproject/gale/cmd/gale)")
-	fl.StringVar(&tags, "tags", gale.SlimTag+",gale_aws", "build tags of the function's binary (with --main or the default build): the default links only the AWS backend's SDK; add gale_gcp, gale_azure or gale_ibm if the workers read gs://, azblob:// or cos:// URLs, or pass --tags '' for a full build")
+	fl.StringVar(&tags, "tags", slimTags("aws"), tagsUsage)
 	fl.StringVar(&zipOnly, "zip-only", "", "write the deployment package to this file and deploy nothing")
 	fl.StringVar(&function, "function", "", "function name (default: backends.aws.function, else gale)")
 	fl.StringVar(&role, "role", "", "execution role ARN, needed to create the function (default: backends.aws.role)")
@@ -141,37 +132,6 @@ package with the caller's credentials).`,
 	fl.StringVar(&code, "code", "", "code location s3://BUCKET/PREFIX: upload the package there and deploy it from S3, needed over Lambda's 50 MiB inline limit (default: backends.aws.code)")
 	fl.DurationVar(&maxWait, "wait", 5*time.Minute, "how long to wait for the function to become active")
 	return cmd
-}
-
-// crossCompile builds pkg for linux/goarch, statically (CGO_ENABLED=0),
-// stripped, with the build tags tags (comma-separated; "" for none), with
-// the go command of this toolchain, in the current directory's module.
-func crossCompile(ctx context.Context, pkg, goarch, tags string, stderr io.Writer) ([]byte, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, serr := os.Stat(goCmd); serr != nil {
-			return nil, fmt.Errorf("building the function needs the go command (not found: %v); or pass a built linux/%s binary with --binary", err, goarch)
-		}
-	}
-	dir, err := os.MkdirTemp("", "gale-deploy-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, aws.BootstrapName)
-	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}
-	if tags != "" {
-		args = append(args, "-tags", tags)
-	}
-	build := exec.CommandContext(ctx, goCmd, append(args, pkg)...)
-	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = stderr, stderr
-	fmt.Fprintf(stderr, "building %s for linux/%s (tags %q)\n", pkg, goarch, tags)
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("go build %s for linux/%s: %w (run gale deploy inside a module that has %s, or pass --binary)", pkg, goarch, err, pkg)
-	}
-	return os.ReadFile(out)
 }
 
 // awsFirst returns the first non-zero value.

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +17,7 @@ func init() { registerDeploy(newDeployAzureCmd) }
 // newDeployAzureCmd is `gale deploy azure`: package a Linux build of the
 // gale binary as a custom-handler app and publish it to the Function App.
 func newDeployAzureCmd() *cobra.Command {
-	var binary, function, method, zipOnly string
+	var binary, tags, function, method, zipOnly string
 	cmd := &cobra.Command{
 		Use:   "azure",
 		Short: "Publish Gale's workers to an Azure Function App as a custom handler",
@@ -33,7 +32,13 @@ setting points at it; with method zipdeploy it is POSTed to the app's Kudu
 /api/zipdeploy. The app's triggers are synced last. Credentials come from the
 Azure SDK's default chain (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/
 AZURE_CLIENT_SECRET, managed identity); the caller needs Website Contributor on the
-app and, for package-url without a storage key, Storage Blob Data Contributor.`,
+app and, for package-url without a storage key, Storage Blob Data Contributor.
+
+The binary is --binary, else the gale command built for linux/amd64 with
+CGO_ENABLED=0, stripped, as a slim build linking only this cloud's backend
+(--tags, default gale_slim,gale_azure) from the module in the current
+directory; outside a module that has the gale command, this gale binary
+itself, as it is, when it is a linux/amd64 one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, err := loadConfig()
@@ -44,13 +49,9 @@ app and, for package-url without a storage key, Storage Blob Data Contributor.`,
 			if err != nil {
 				return err
 			}
-			if binary == "" {
-				if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-					return usageError{fmt.Errorf("this gale binary is for %s/%s; build one for the app with GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build ./cmd/gale and pass it with --binary", runtime.GOOS, runtime.GOARCH)}
-				}
-				if binary, err = os.Executable(); err != nil {
-					return err
-				}
+			bin, err := functionBinary{binary: binary, tags: tags, goarch: "amd64"}.load(cmd.Context(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
 			if function == "" {
 				function = s.Function
@@ -61,7 +62,7 @@ app and, for package-url without a storage key, Storage Blob Data Contributor.`,
 			app := azure.AppConfig{Arguments: []string{workerCmdName}, Functions: []string{function},
 				MaxConcurrentRequests: s.Deploy.MaxConcurrentRequests}
 			var pkg bytes.Buffer
-			if err := azure.PackageFile(&pkg, app, binary); err != nil {
+			if err := azure.Package(&pkg, app, bytes.NewReader(bin)); err != nil {
 				return err
 			}
 			if zipOnly != "" {
@@ -100,7 +101,8 @@ app and, for package-url without a storage key, Storage Blob Data Contributor.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&binary, "binary", "", "Linux amd64 gale binary to deploy (default: this one, on linux/amd64)")
+	cmd.Flags().StringVar(&binary, "binary", "", "Linux amd64 gale binary to deploy (default: the gale command built for linux/amd64 with --tags from the module here, else this binary as it is)")
+	cmd.Flags().StringVar(&tags, "tags", slimTags("azure"), tagsUsage)
 	cmd.Flags().StringVar(&function, "function", "", "function name (default: backends.azure.function, else gale)")
 	cmd.Flags().StringVar(&method, "method", "", "package-url (default; Linux Consumption) or zipdeploy (Premium, Dedicated)")
 	cmd.Flags().StringVar(&zipOnly, "zip-only", "", "write the app package zip to this file and deploy nothing")

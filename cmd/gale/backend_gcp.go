@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +18,7 @@ func init() { registerDeploy(newDeployGCPCmd) }
 // newDeployGCPCmd is `gale deploy gcp`: package a Linux build of the gale
 // binary as Cloud Functions source and create or update the function.
 func newDeployGCPCmd() *cobra.Command {
-	var binary, function, runtimeID, serviceAccount, zipOnly string
+	var binary, tags, function, runtimeID, serviceAccount, zipOnly string
 	var memory, maxInstances int
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -32,7 +31,13 @@ Functions Framework itself), uploads it through the Cloud Functions v2 API
 one request per instance) with the memory, timeout and instance limit of the
 backends.gcp section (or the flags). Credentials come from Application Default
 Credentials (gcloud auth application-default login, GOOGLE_APPLICATION_CREDENTIALS
-or the metadata server); the caller needs roles/cloudfunctions.developer.`,
+or the metadata server); the caller needs roles/cloudfunctions.developer.
+
+The binary is --binary, else the gale command built for linux/amd64 with
+CGO_ENABLED=0, stripped, as a slim build linking only this cloud's backend
+(--tags, default gale_slim,gale_gcp) from the module in the current
+directory; outside a module that has the gale command, this gale binary
+itself, as it is, when it is a linux/amd64 one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, err := loadConfig()
@@ -43,17 +48,9 @@ or the metadata server); the caller needs roles/cloudfunctions.developer.`,
 			if err != nil {
 				return err
 			}
-			if binary == "" {
-				if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-					return usageError{fmt.Errorf("this gale binary is for %s/%s; build one for the function with GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build ./cmd/gale and pass it with --binary", runtime.GOOS, runtime.GOARCH)}
-				}
-				if binary, err = os.Executable(); err != nil {
-					return err
-				}
-			}
-			bin, err := os.ReadFile(binary)
+			bin, err := functionBinary{binary: binary, tags: tags, goarch: "amd64"}.load(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
-				return fmt.Errorf("reading the function's binary: %w", err)
+				return err
 			}
 			src, err := gcp.Source(gcp.SourceConfig{Worker: bin, Args: []string{workerCmdName}})
 			if err != nil {
@@ -86,7 +83,8 @@ or the metadata server); the caller needs roles/cloudfunctions.developer.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&binary, "binary", "", "Linux amd64 gale binary to deploy (default: this one, on linux/amd64)")
+	cmd.Flags().StringVar(&binary, "binary", "", "Linux amd64 gale binary to deploy (default: the gale command built for linux/amd64 with --tags from the module here, else this binary as it is)")
+	cmd.Flags().StringVar(&tags, "tags", slimTags("gcp"), tagsUsage)
 	cmd.Flags().StringVar(&function, "function", "", "function name (default: backends.gcp.function, else gale)")
 	cmd.Flags().StringVar(&runtimeID, "runtime", "", "Go runtime ID (default "+gcp.DefaultRuntime+")")
 	cmd.Flags().StringVar(&serviceAccount, "service-account", "", "service account the function runs as (default: the project's)")

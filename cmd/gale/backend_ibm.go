@@ -4,8 +4,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +16,7 @@ func init() { registerDeploy(newDeployIBMCmd) }
 // newDeployIBMCmd is `gale deploy ibm`: package a Linux build of the gale
 // binary as a native action and create or update it.
 func newDeployIBMCmd() *cobra.Command {
-	var binary, action, kind, image string
+	var binary, tags, action, kind, image string
 	var memory int
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -28,7 +26,13 @@ func newDeployIBMCmd() *cobra.Command {
 native Go action (kind go:1.22, or a blackbox image with --image) and creates or
 updates it with PUT /api/v1/namespaces/{ns}/actions/{action}?overwrite=true,
 with the memory and time limits of the backends.ibm section (or the flags).
-Credentials and the API host come from that section or ~/.wskprops.`,
+Credentials and the API host come from that section or ~/.wskprops.
+
+The binary is --binary, else the gale command built for linux/amd64 with
+CGO_ENABLED=0, stripped, as a slim build linking only this cloud's backend
+(--tags, default gale_slim,gale_ibm) from the module in the current
+directory; outside a module that has the gale command, this gale binary
+itself, as it is, when it is a linux/amd64 one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, err := loadConfig()
@@ -42,17 +46,9 @@ Credentials and the API host come from that section or ~/.wskprops.`,
 			cfg.Action = first(action, cfg.Action)
 			cfg.MemoryMiB = first(memory, cfg.MemoryMiB)
 			cfg.Timeout = first(timeout, cfg.Timeout)
-			if binary == "" {
-				if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-					return usageError{fmt.Errorf("this gale binary is for %s/%s; build one for the action with GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build ./cmd/gale and pass it with --binary", runtime.GOOS, runtime.GOARCH)}
-				}
-				if binary, err = os.Executable(); err != nil {
-					return err
-				}
-			}
-			bin, err := os.ReadFile(binary)
+			bin, err := functionBinary{binary: binary, tags: tags, goarch: "amd64"}.load(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
-				return fmt.Errorf("reading the action's binary: %w", err)
+				return err
 			}
 			zipped, err := ibm.PackageAction(bin)
 			if err != nil {
@@ -72,7 +68,8 @@ Credentials and the API host come from that section or ~/.wskprops.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&binary, "binary", "", "Linux amd64 gale binary to deploy (default: this one, on linux/amd64)")
+	cmd.Flags().StringVar(&binary, "binary", "", "Linux amd64 gale binary to deploy (default: the gale command built for linux/amd64 with --tags from the module here, else this binary as it is)")
+	cmd.Flags().StringVar(&tags, "tags", slimTags("ibm"), tagsUsage)
 	cmd.Flags().StringVar(&action, "action", "", "action name (default: backends.ibm.action, else gale)")
 	cmd.Flags().StringVar(&kind, "kind", "", "runtime kind (default go:1.22)")
 	cmd.Flags().StringVar(&image, "image", "", "Docker image of a blackbox action (e.g. openwhisk/action-golang-v1.22)")

@@ -1,7 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -117,4 +123,97 @@ func deployable(cmd *cobra.Command) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// galeCommand is the main package of the gale command, which deploy
+// commands build by default.
+const galeCommand = "github.com/galeproject/gale/cmd/gale"
+
+// slimTags are the build tags a deploy command builds with by default: a
+// slim build linking only cloud's backend (see gale.SlimTag).
+func slimTags(cloud string) string { return gale.SlimTag + ",gale_" + cloud }
+
+// tagsUsage documents the deploy commands' --tags flag.
+const tagsUsage = "build tags of the function's binary when this command builds it: the default links only this cloud's backend; add gale_aws, gale_gcp, gale_azure or gale_ibm if the workers read another cloud's URLs (s3://, gs://, azblob://, cos://), or pass --tags '' for a full build"
+
+// functionBinary is the binary a deploy command packages: the file
+// --binary names, else a build of --main (or of the gale command) for
+// linux/goarch with the build tags tags.
+type functionBinary struct {
+	binary, main, tags, goarch string
+}
+
+// load returns the binary's bytes, building it if need be. The gale
+// command is built from the module in the current directory when that
+// module has it; elsewhere (an installed gale run outside Gale's module)
+// this very binary is deployed as it is, when it runs on linux/goarch,
+// and stderr says so.
+func (f functionBinary) load(ctx context.Context, stderr io.Writer) ([]byte, error) {
+	if f.binary != "" {
+		b, err := os.ReadFile(f.binary)
+		if err != nil {
+			return nil, fmt.Errorf("reading the function's binary: %w", err)
+		}
+		return b, nil
+	}
+	pkg := first(f.main, galeCommand)
+	goCmd, lookErr := goCommand()
+	if f.main == "" && (lookErr != nil || exec.CommandContext(ctx, goCmd, "list", "-tags", f.tags, pkg).Run() != nil) {
+		if runtime.GOOS != "linux" || runtime.GOARCH != f.goarch {
+			return nil, fmt.Errorf("no module here has %s to build for linux/%s, and this gale binary is for %s/%s: run gale deploy in Gale's module, or build the function with GOOS=linux GOARCH=%s CGO_ENABLED=0 go build -tags %s -ldflags='-s -w' and pass it with --binary",
+				pkg, f.goarch, runtime.GOOS, runtime.GOARCH, f.goarch, f.tags)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(exe)
+		if err != nil {
+			return nil, fmt.Errorf("reading this gale binary to deploy it: %w", err)
+		}
+		fmt.Fprintf(stderr, "no module here has %s to build: deploying this gale binary as it is (%s, %.1f MiB); a slim build is smaller (go build -tags %s -ldflags='-s -w' ./cmd/gale in Gale's module, then --binary)\n",
+			pkg, exe, float64(len(b))/(1<<20), f.tags)
+		return b, nil
+	}
+	if lookErr != nil {
+		return nil, lookErr
+	}
+	return crossCompile(ctx, goCmd, pkg, f.goarch, f.tags, stderr)
+}
+
+// goCommand finds the go command: on PATH, else this toolchain's.
+func goCommand() (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err == nil {
+		return goCmd, nil
+	}
+	goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, serr := os.Stat(goCmd); serr != nil {
+		return "", fmt.Errorf("building the function needs the go command (not found: %v); or pass a built Linux binary with --binary", err)
+	}
+	return goCmd, nil
+}
+
+// crossCompile builds pkg for linux/goarch, statically (CGO_ENABLED=0),
+// stripped, with the build tags tags (comma-separated; "" for none), with
+// goCmd, in the current directory's module.
+func crossCompile(ctx context.Context, goCmd, pkg, goarch, tags string, stderr io.Writer) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "gale-deploy-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "function")
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	build := exec.CommandContext(ctx, goCmd, append(args, pkg)...)
+	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = stderr, stderr
+	fmt.Fprintf(stderr, "building %s for linux/%s (tags %q)\n", pkg, goarch, tags)
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("go build %s for linux/%s: %w (run gale deploy inside a module that has %s, or pass --binary)", pkg, goarch, err, pkg)
+	}
+	return os.ReadFile(out)
 }
