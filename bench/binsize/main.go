@@ -174,6 +174,7 @@ func run() error {
 	}
 	startArgs := strings.Fields(*argsFlag)
 	ctx := context.Background()
+	loadBefore := loadAvg()
 
 	dir, err := os.MkdirTemp("", "gale-bench-binsize-")
 	if err != nil {
@@ -306,11 +307,13 @@ func run() error {
 	}
 
 	printTables(sizes, startRows, lambdaRows, lambdaSkipped, lambdaNote, *pkg, *argsFlag)
+	fmt.Printf("load average before %s, after %s (%d cores)\n", loadBefore, loadAvg(), runtime.NumCPU())
 
 	doc := map[string]any{
 		"date": time.Now().UTC().Format(time.RFC3339), "cores": runtime.NumCPU(), "go": runtime.Version(),
 		"goos": runtime.GOOS, "goarch": runtime.GOARCH,
 		"pkg": *pkg, "build_flags": "-trimpath -ldflags='-s -w', CGO_ENABLED=0",
+		"loadavg_before": loadBefore, "loadavg_after": loadAvg(),
 		"builds": bs, "sizes": sizes,
 		"process_start": map[string]any{"args": startArgs, "rounds": *rounds, "starts_per_round": *starts, "builds": startRows},
 	}
@@ -393,6 +396,18 @@ func printTables(sizes []sizeRow, starts []startRow, lambda []lambdaRow, skipped
 		fmt.Printf("  %-20s not measured: %s\n", name, why)
 	}
 	fmt.Println()
+}
+
+// loadAvg returns the machine's load averages (/proc/loadavg), or "" where
+// unavailable: the benchmark shares the machine, and the load says how
+// much.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
