@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 
@@ -14,6 +15,7 @@ import (
 	beamruntime "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/dustin/go-humanize"
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/beam/internal/stages"
@@ -41,6 +43,7 @@ var (
 	flagPartitions = flag.Int("gale_partitions", 0, "partitions of every GroupByKey and redistribution on Gale (default: --gale_workers)")
 	flagTemp       = flag.String("gale_temp", "", "Gale's temporary store for data between stages, a directory or a store URL its workers reach (s3://, gs://, azblob://, cos://); default: a new directory under the system's temporary directory, for backends whose workers run on this machine")
 	flagReport     = flag.Bool("gale_report", true, "print Gale's job report to standard error")
+	flagMemory     = flag.String("gale_worker_memory", "", "memory budget of each Gale task (e.g. 512MiB, 2GiB); a GroupByKey partition whose records exceed half of it is grouped by an external sort that spills to the worker's local disk (default: the backend's configured function memory, else 512MiB)")
 )
 
 func init() {
@@ -80,6 +83,13 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 	ServeWorkerIfRequested() // a worker whose program never called beam.Init
 	f := runnerFlags{backend: *flagBackend, config: *flagConfig, workers: *flagWorkers, partitions: *flagPartitions,
 		temp: *flagTemp}
+	if *flagMemory != "" {
+		n, err := humanize.ParseBytes(*flagMemory)
+		if err != nil || n == 0 || n > math.MaxInt64 {
+			return nil, fmt.Errorf("galerunner: --gale_worker_memory=%q is not a size such as 512MiB or 2GiB", *flagMemory)
+		}
+		f.memory = int64(n)
+	}
 	if *flagReport {
 		f.report = os.Stderr
 	}
@@ -94,6 +104,7 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 type runnerFlags struct {
 	backend, config, temp string
 	workers, partitions   int
+	memory                int64
 	report                io.Writer
 }
 
@@ -116,7 +127,7 @@ func execute(ctx context.Context, p *beam.Pipeline, f runnerFlags) (*Result, err
 			ErrNotConfigured, ob.Name)
 	}
 	return Run(ctx, pipeline, Config{Backend: ob.Backend, BackendName: ob.Name, Workers: f.workers, Partitions: f.partitions,
-		Temp: f.temp, StoreOptions: ob.StoreOptions, Report: f.report})
+		Temp: f.temp, StoreOptions: ob.StoreOptions, WorkerMemory: f.memory, Report: f.report})
 }
 
 // Marshal builds p and returns its portable pipeline proto.
@@ -150,6 +161,14 @@ type Config struct {
 	// Partitions is the partition count of every group and redistribute
 	// edge. Default: Workers.
 	Partitions int
+	// WorkerMemory is each task's memory budget in bytes. A GroupByKey
+	// task holds its partition's records in a hash table while they take
+	// at most half of it, and groups them by an external sort that spills
+	// to the worker's local disk past that. Default: the backend's
+	// memory per instance when it reports one (backends.Traits.MemoryMiB,
+	// e.g. a Lambda function's configured memory), else
+	// worker.DefaultMemoryBytes (512 MiB, Gale's default worker memory).
+	WorkerMemory int64
 	// MaxAttempts bounds the attempts per task. Default 3.
 	MaxAttempts int
 	// Temp is the temporary store's URL (a directory or object-store
@@ -176,6 +195,9 @@ func (c Config) Validate() error {
 	if c.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("galerunner: Config.MaxAttempts must not be negative, got %d", c.MaxAttempts))
 	}
+	if c.WorkerMemory < 0 {
+		errs = append(errs, fmt.Errorf("galerunner: Config.WorkerMemory must not be negative, got %d", c.WorkerMemory))
+	}
 	return errors.Join(errs...)
 }
 
@@ -190,6 +212,14 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Partitions == 0 {
 		c.Partitions = c.Workers
+	}
+	if c.WorkerMemory == 0 {
+		c.WorkerMemory = worker.DefaultMemoryBytes
+		if c.Backend != nil {
+			if t := backends.TraitsOf(c.Backend); t.MemoryMiB > 0 {
+				c.WorkerMemory = int64(t.MemoryMiB) << 20
+			}
+		}
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 3

@@ -420,30 +420,49 @@ func (g *grouper) each(fn func(key, win []byte, vals func(yield func([]byte) boo
 
 // feedGrouped groups a partition's records by key and window and sends
 // each group as an encoded KV<K, Iterable<V>> in its window, stamped at
-// the window's end.
-func feedGrouped(ctx context.Context, segs [][]byte, c *coder.Coder, ck *chunker) (int64, error) {
-	g := newGrouper()
-	for _, seg := range segs {
-		if err := g.addSegment(seg); err != nil {
-			return 0, err
+// the window's end. read returns the partition's segments one at a time,
+// in a fixed order, and nil after the last; past lim.memory the partition
+// is grouped by an external sort (see spill.go), whose spill files are
+// removed before feedGrouped returns, whatever happened.
+func feedGrouped(ctx context.Context, read func() ([]byte, error), c *coder.Coder, ck *chunker, lim groupLimits) (st groupStats, err error) {
+	p := newPartitionGrouper(lim)
+	defer func() {
+		cerr := p.close()
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("worker: %w", cerr)
+		}
+		st = p.stats
+		st.records = p.records()
+	}()
+	for {
+		seg, err := read()
+		if err != nil {
+			return st, err
+		}
+		if seg == nil {
+			break
+		}
+		if err := p.add(seg); err != nil {
+			return st, err
 		}
 	}
-	return g.records(), feedGroups(ctx, g, c, ck)
+	return st, p.feed(ctx, c, ck)
+}
+
+// groupSource is a grouped partition: grouper, or partitionGrouper on its
+// hash path.
+type groupSource interface {
+	each(fn func(key, win []byte, vals func(yield func([]byte) bool), n int) error) error
 }
 
 // feedGroups sends the groups of g.
-func feedGroups(ctx context.Context, g *grouper, c *coder.Coder, ck *chunker) error {
+func feedGroups(ctx context.Context, g groupSource, c *coder.Coder, ck *chunker) error {
 	winDec := exec.MakeWindowDecoder(c.Window)
 	winEnc := exec.MakeWindowEncoder(c.Window)
-	pane := typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
 	var buf bytes.Buffer
 	err := g.each(func(key, win []byte, vals func(func([]byte) bool), n int) error {
-		w, err := winDec.DecodeSingle(bytes.NewReader(win))
-		if err != nil {
-			return fmt.Errorf("worker: decoding window: %w", err)
-		}
 		buf.Reset()
-		if err := exec.EncodeWindowedValueHeader(winEnc, []typex.Window{w}, w.MaxTimestamp(), pane, &buf); err != nil {
+		if err := writeGroupHeader(&buf, winDec, winEnc, win); err != nil {
 			return err
 		}
 		buf.Write(key)

@@ -1,10 +1,22 @@
 package worker
 
 import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
 )
 
 // TestGrouperGroupsByKeyAndWindow files records with random keys, windows
@@ -89,4 +101,281 @@ func TestGrouperRejectsTruncatedRecords(t *testing.T) {
 			t.Fatalf("a record cut to %d of %d bytes was accepted", cut, len(seg))
 		}
 	}
+}
+
+// groupCase is a group partition with a reference grouping computed by a
+// plain map: every (key, window) with its values in arrival order.
+type groupCase struct {
+	segs [][]byte
+	want map[[2]string][]int64 // (key, window start) -> values
+	n    int
+}
+
+var (
+	testKeyCoder = coder.NewString()
+	testValCoder = coder.NewVarInt()
+	testInCoder  = coder.NewW(coder.NewKV([]*coder.Coder{testKeyCoder, testValCoder}), coder.NewIntervalWindow())
+)
+
+// newGroupCase builds segs segments of records over keys keys and three
+// windows, a quarter of all records on one hot key, so the hot group is
+// larger than any budget the tests use.
+func newGroupCase(t *testing.T, seed uint64, segs, perSeg, keys int) *groupCase {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	keyEnc := exec.MakeElementEncoder(testKeyCoder)
+	valEnc := exec.MakeElementEncoder(testValCoder)
+	winEnc := exec.MakeWindowEncoder(testInCoder.Window)
+	enc := func(e exec.ElementEncoder, v any) []byte {
+		var b bytes.Buffer
+		if err := e.Encode(&exec.FullValue{Elm: v}, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	gc := &groupCase{want: map[[2]string][]int64{}}
+	val := int64(0)
+	for s := 0; s < segs; s++ {
+		var seg []byte
+		for i := 0; i < perSeg; i++ {
+			key := "hot"
+			if rng.IntN(4) != 0 {
+				key = fmt.Sprintf("key-%d", rng.IntN(keys))
+			}
+			start := mtime.Time(rng.IntN(3) * 1000)
+			wb, err := exec.EncodeWindow(winEnc, window.IntervalWindow{Start: start, End: start + 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			val++
+			seg = appendField(seg, enc(keyEnc, key))
+			seg = appendField(seg, wb)
+			seg = appendField(seg, enc(valEnc, val))
+			id := [2]string{key, fmt.Sprint(start)}
+			gc.want[id] = append(gc.want[id], val)
+			gc.n++
+		}
+		gc.segs = append(gc.segs, seg)
+	}
+	return gc
+}
+
+func (gc *groupCase) reader() func() ([]byte, error) {
+	i := 0
+	return func() ([]byte, error) {
+		if i == len(gc.segs) {
+			return nil, nil
+		}
+		i++
+		return gc.segs[i-1], nil
+	}
+}
+
+// runGrouped runs feedGrouped over gc and decodes what it sends with the
+// SDK's own decoders for the DataSource's coder, KV<K, Iterable<V>>:
+// the groups in the order sent, and the bytes sent.
+func runGrouped(ctx context.Context, t *testing.T, gc *groupCase, read func() ([]byte, error), lim groupLimits) ([][2]string, map[[2]string][]int64, []byte, groupStats, error) {
+	t.Helper()
+	ch := make(chan exec.Elements, 4)
+	var sent []byte
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			sent = append(sent, e.Data...)
+		}
+	}()
+	st, err := feedGrouped(ctx, read, testInCoder, &chunker{ch: ch, transform: "src"}, lim)
+	close(ch)
+	<-done
+	if err != nil {
+		return nil, nil, nil, st, err
+	}
+	outCoder := coder.NewW(coder.NewKV([]*coder.Coder{testKeyCoder, coder.NewI(testValCoder)}), coder.NewIntervalWindow())
+	winDec := exec.MakeWindowDecoder(outCoder.Window)
+	keyDec := exec.MakeElementDecoder(testKeyCoder)
+	itDec := exec.MakeElementDecoder(coder.NewI(testValCoder))
+	r := bytes.NewReader(sent)
+	var order [][2]string
+	got := map[[2]string][]int64{}
+	for r.Len() > 0 {
+		ws, ts, _, err := exec.DecodeWindowedValueHeader(winDec, r)
+		if err != nil {
+			t.Fatalf("decoding a group's header: %v", err)
+		}
+		k, err := keyDec.Decode(r)
+		if err != nil {
+			t.Fatalf("decoding a group's key: %v", err)
+		}
+		it, err := itDec.Decode(r)
+		if err != nil {
+			t.Fatalf("decoding a group's values: %v", err)
+		}
+		w := ws[0].(window.IntervalWindow)
+		if ts != w.MaxTimestamp() {
+			t.Fatalf("group stamped %v, want the end of its window %v", ts, w.MaxTimestamp())
+		}
+		id := [2]string{k.Elm.(string), fmt.Sprint(w.Start)}
+		if _, dup := got[id]; dup {
+			t.Fatalf("group %v sent twice", id)
+		}
+		order = append(order, id)
+		got[id] = append([]int64{}, it.Elm.([]int64)...)
+	}
+	return order, got, sent, st, nil
+}
+
+func checkGroups(t *testing.T, gc *groupCase, got map[[2]string][]int64) {
+	t.Helper()
+	if len(got) != len(gc.want) {
+		t.Fatalf("%d groups, want %d", len(got), len(gc.want))
+	}
+	for id, vals := range gc.want {
+		if !slices.Equal(got[id], vals) {
+			t.Fatalf("group %v has %d values %v..., want %d %v...", id, len(got[id]), head(got[id]), len(vals), head(vals))
+		}
+	}
+}
+
+func head(v []int64) []int64 { return v[:min(len(v), 5)] }
+
+func dirEmpty(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) > 0 {
+		t.Fatalf("%s still holds %d entries, e.g. %s", dir, len(ents), ents[0].Name())
+	}
+}
+
+// TestGroupingSpillsPastTheBudget groups one partition (many keys, three
+// windows, one hot key with a quarter of all values) under a budget large
+// enough for the hash table and under one a small fraction of the
+// partition: both send exactly the reference groups, values in arrival
+// order; the small budget spills sorted runs, sends the groups in identity
+// order, and leaves no spill file behind.
+func TestGroupingSpillsPastTheBudget(t *testing.T) {
+	gc := newGroupCase(t, 1, 8, 5000, 3000)
+	size := 0
+	for _, s := range gc.segs {
+		size += len(s)
+	}
+	ctx := context.Background()
+
+	_, inMem, _, st, err := runGrouped(ctx, t, gc, gc.reader(), groupLimits{memory: 1 << 30, dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGroups(t, gc, inMem)
+	if st.spilled || st.spillRuns != 0 || st.records != int64(gc.n) {
+		t.Fatalf("in-memory grouping: stats %+v, want no spill and %d records", st, gc.n)
+	}
+
+	dir := t.TempDir()
+	// Small iterable chunks, so the large groups span several.
+	lim := groupLimits{memory: int64(size / 16), dir: dir, chunk: 512}
+	order, spilled, sent, st, err := runGrouped(ctx, t, gc, gc.reader(), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGroups(t, gc, spilled)
+	if !st.spilled || st.spillRuns < 4 || st.spillBytes < int64(size)/2 || st.records != int64(gc.n) {
+		t.Fatalf("grouping %d bytes in %d: stats %+v, want several spilled runs and %d records", size, lim.memory, st, gc.n)
+	}
+	t.Logf("%d records, %d bytes, %d groups: %d runs, %d bytes spilled", gc.n, size, len(gc.want), st.spillRuns, st.spillBytes)
+	dirEmpty(t, dir)
+	// Groups come in identity order: by encoded key (length first), then
+	// window.
+	if !slices.IsSortedFunc(order, func(a, b [2]string) int {
+		if c := cmp.Compare(len(a[0]), len(b[0])); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(len(a[1]), len(b[1])), cmp.Compare(a[1], b[1]))
+	}) {
+		t.Fatalf("spilled groups not in identity order: %v...", order[:min(len(order), 8)])
+	}
+	// And the bytes sent are the same on a second run.
+	_, _, again, _, err := runGrouped(ctx, t, gc, gc.reader(), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sent, again) {
+		t.Fatal("two spilled groupings of the same partition sent different bytes")
+	}
+}
+
+// TestGroupingSpillCleansUpOnErrorAndCancel fails a spilling grouping by a
+// segment that cannot be read, by a truncated record and by cancelling it
+// while it sends groups: each returns its error and leaves the spill
+// directory empty.
+func TestGroupingSpillCleansUpOnErrorAndCancel(t *testing.T) {
+	gc := newGroupCase(t, 2, 6, 3000, 500)
+	errRead := errors.New("segment unreadable")
+	t.Run("read error", func(t *testing.T) {
+		dir := t.TempDir()
+		next := gc.reader()
+		n := 0
+		read := func() ([]byte, error) {
+			if n++; n == 5 {
+				return nil, errRead
+			}
+			return next()
+		}
+		_, _, _, st, err := runGrouped(context.Background(), t, gc, read, groupLimits{memory: 16 << 10, dir: dir})
+		if !errors.Is(err, errRead) || !st.spilled {
+			t.Fatalf("err = %v, spilled %v; want %v after spilling", err, st.spilled, errRead)
+		}
+		dirEmpty(t, dir)
+	})
+	t.Run("truncated record", func(t *testing.T) {
+		dir := t.TempDir()
+		next := gc.reader()
+		n := 0
+		read := func() ([]byte, error) {
+			seg, err := next()
+			if n++; n == 4 {
+				seg = seg[:len(seg)-1]
+			}
+			return seg, err
+		}
+		_, _, _, _, err := runGrouped(context.Background(), t, gc, read, groupLimits{memory: 16 << 10, dir: dir})
+		if err == nil || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("err = %v, want a truncated record", err)
+		}
+		dirEmpty(t, dir)
+	})
+	t.Run("cancel", func(t *testing.T) {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := make(chan exec.Elements) // nobody reads: sending blocks until cancelled
+		errc := make(chan error, 1)
+		go func() {
+			_, err := feedGrouped(ctx, gc.reader(), testInCoder, &chunker{ch: ch, transform: "src"}, groupLimits{memory: 16 << 10, dir: dir})
+			errc <- err
+		}()
+		// The feeder spills everything before it sends its first chunk;
+		// once the spill directory exists, cancel.
+		for {
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) > 0 {
+				break
+			}
+			select {
+			case err := <-errc:
+				t.Fatalf("grouping ended before it was cancelled: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		dirEmpty(t, dir)
+	})
 }

@@ -33,11 +33,16 @@ type Config struct {
 	OpenStore StoreOpener
 	// Instance identifies this worker in results; default: random.
 	Instance string
+	// SpillDir is the local directory under which a task that groups by
+	// sorting creates its private spill directory (removed when the task
+	// ends). Default: os.TempDir(), /tmp on a function platform.
+	SpillDir string
 }
 
 // Worker runs Beam stage tasks. It is safe for concurrent use.
 type Worker struct {
 	instance string
+	spillDir string
 	warm     atomic.Bool
 	// flushBytes is how many bytes of partial accumulators a sink holds
 	// before merging them (combineFlushBytes; smaller in tests).
@@ -54,7 +59,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "beam-worker-" + randomID(6)
 	}
-	return &Worker{instance: cfg.Instance, flushBytes: combineFlushBytes, stores: engine.NewStoreCache(cfg.OpenStore)}, nil
+	return &Worker{instance: cfg.Instance, spillDir: cfg.SpillDir, flushBytes: combineFlushBytes, stores: engine.NewStoreCache(cfg.OpenStore)}, nil
 }
 
 func randomID(n int) string {
@@ -101,18 +106,28 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 		return nil, err
 	}
 	m := &res.Metrics
+	var readMu sync.Mutex // the feeder and lazily loaded side inputs count reads
+	readSeg := func(s engine.Segment) ([]byte, error) {
+		b, err := readRange(ctx, temp, s)
+		if err != nil {
+			return nil, err
+		}
+		readMu.Lock()
+		m.Requests++
+		m.ShuffleBytesRead += s.Len
+		readMu.Unlock()
+		return b, nil
+	}
 	readSegs := func(segs []engine.Segment) ([][]byte, error) {
 		out := make([][]byte, 0, len(segs))
 		for _, s := range segs {
 			if s.Len == 0 {
 				continue
 			}
-			b, err := readRange(ctx, temp, s)
+			b, err := readSeg(s)
 			if err != nil {
 				return nil, err
 			}
-			m.Requests++
-			m.ShuffleBytesRead += s.Len
 			out = append(out, b)
 		}
 		return out, nil
@@ -183,17 +198,35 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 				return err
 			}
 			return ck.flush(ctx)
-		case t.Input.Edge == EdgeGroup || t.Input.Edge == EdgeRedistribute:
+		case t.Input.Edge == EdgeGroup:
+			segs := t.Input.Segments
+			read := func() ([]byte, error) {
+				for len(segs) > 0 && segs[0].Len == 0 {
+					segs = segs[1:]
+				}
+				if len(segs) == 0 {
+					return nil, nil
+				}
+				s := segs[0]
+				segs = segs[1:]
+				return readSeg(s)
+			}
+			mem := t.MemoryBytes
+			if mem <= 0 {
+				mem = DefaultMemoryBytes
+			}
+			st, err := feedGrouped(ctx, read, srcCoder, ck, groupLimits{memory: mem / 2, dir: w.spillDir})
+			recordsIn.Add(st.records)
+			readMu.Lock()
+			m.SpillRuns, m.SpillBytes = st.spillRuns, st.spillBytes
+			readMu.Unlock()
+			return err
+		case t.Input.Edge == EdgeRedistribute:
 			segs, err := readSegs(t.Input.Segments)
 			if err != nil {
 				return err
 			}
-			var n int64
-			if t.Input.Edge == EdgeGroup {
-				n, err = feedGrouped(ctx, segs, srcCoder, ck)
-			} else {
-				n, err = feedElements(ctx, segs, ck)
-			}
+			n, err := feedElements(ctx, segs, ck)
 			recordsIn.Add(n)
 			return err
 		}

@@ -11,13 +11,19 @@
 // serves them; the runner registers it with the worker's Mux.
 //
 // A group input is grouped by hashing each record's encoded key and
-// window, not by sorting the partition. A DataSink fed by a lifted
+// window while the partition's records take at most half of the task's
+// memory budget (Task.MemoryBytes); past that, by an external sort
+// (shuffle/extsort) that spills sorted runs to the worker's local disk
+// (Config.SpillDir) and streams each group from the merged runs (see
+// spill.go); the runs are removed when the task ends, however it ends.
+// A DataSink fed by a lifted
 // combine's precombine merges its partial accumulators before writing
 // them, with the pipeline's own CombineFn run through a second small plan
 // (see combiner.go), so a task writes about one accumulator per key.
 //
 // This package imports the Beam Go SDK, Gale's engine (for its metrics,
-// segment and range types), objstore and the standard library. Goroutines:
+// segment and range types), objstore, shuffle/extsort and the standard
+// library. Goroutines:
 // per task, one feeder of the DataSource's element channel and one decoder
 // per DataSink; a merging sink's decoder runs the merge plan, with its own
 // feeder and one decoder for the merged output, and waits for both. The
@@ -35,6 +41,10 @@ const Kind = "gale.beam/v1"
 
 // Version is the version of Task and Result; a worker refuses another.
 const Version = 1
+
+// DefaultMemoryBytes is a task's memory budget when its Task sets none:
+// Gale's default worker memory, the size of a small function.
+const DefaultMemoryBytes = engine.DefaultWorkerMemory
 
 // Edge kinds, as the driver names them in a Task.
 const (
@@ -59,6 +69,12 @@ type Task struct {
 	Outputs []Output `json:"outputs,omitempty"`
 	// Sides are the side inputs of the stage's transforms.
 	Sides []Side `json:"sides,omitempty"`
+	// MemoryBytes is the task's memory budget: the memory of the worker
+	// that runs it, as the runner knows it. Grouping a group input holds
+	// at most half of it in a hash table; past that the partition is
+	// grouped by an external sort that spills to the worker's local disk.
+	// 0 means DefaultMemoryBytes.
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// Temp is the job's temporary store, StoreOptions its client options.
 	Temp         string            `json:"temp"`
 	StoreOptions map[string]string `json:"store_options,omitempty"`

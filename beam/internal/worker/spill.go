@@ -1,0 +1,299 @@
+package worker
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
+	"github.com/galeproject/gale/shuffle/extsort"
+)
+
+// A group partition is grouped by hash (grouper) while its records fit a
+// memory budget, and by an external sort past it: the records held so far
+// and every later one go to a shuffle/extsort Sorter keyed by the record's
+// (encoded key, encoded window) identity, which spills sorted runs to
+// local disk and merges them back; each group is then a run of equal
+// identities in the merged stream, and its values stream into the plan's
+// input as a chunked iterable without the partition ever being held.
+//
+// Order. The hash path emits groups in order of first appearance; the
+// spill path in order of their encoded identity (length-prefixed key, then
+// length-prefixed window, compared as bytes). In both, a group's values
+// keep their arrival order (the segments are read in the driver's fixed
+// order and extsort's sort and merge are stable), so a task's output is a
+// function of its input and its budget alone.
+
+// Accounted costs of the hash path beyond the segments themselves: a
+// valNode per record, and per group its entry in groups plus its map
+// entry (the identity string, its header, the value and the map's own
+// overhead, estimated).
+const (
+	hashRecordCost = 32
+	hashGroupCost  = 128
+)
+
+// groupLimits bounds the grouping of one partition.
+type groupLimits struct {
+	// memory is what the hash path may hold (segments, nodes, index)
+	// before the partition is grouped by sorting; the sorter's buffer is
+	// half of it. Zero means half of DefaultMemoryBytes.
+	memory int64
+	// dir is where the sorter's spill directory goes ("" is os.TempDir).
+	dir string
+	// chunk is how many bytes of values a spilled group's element
+	// collects per iterable chunk; 0 means groupChunkBytes.
+	chunk int
+}
+
+// groupStats describes how a partition was grouped.
+type groupStats struct {
+	records    int64
+	spilled    bool // grouped by sorting
+	spillRuns  int64
+	spillBytes int64
+}
+
+// partitionGrouper groups one partition's records: in a grouper while they
+// fit lim.memory, then in an extsort Sorter. Add segments, then call each
+// once, then close (always, to remove spill files).
+type partitionGrouper struct {
+	lim    groupLimits
+	g      *grouper
+	held   [][]byte // segments the grouper's records point into
+	used   int64    // accounted bytes of the hash path
+	sorter *extsort.Sorter
+	stats  groupStats
+}
+
+func newPartitionGrouper(lim groupLimits) *partitionGrouper {
+	if lim.memory <= 0 {
+		lim.memory = DefaultMemoryBytes / 2
+	}
+	return &partitionGrouper{lim: lim, g: newGrouper()}
+}
+
+// identityOf returns a group record's identity: its key and window fields
+// as encoded. It is the sorter's key function; records are checked before
+// they are added, so a malformed one cannot reach it.
+func identityOf(rec []byte) []byte {
+	_, rest, err := readField(rec)
+	if err == nil {
+		_, rest, err = readField(rest)
+	}
+	if err != nil {
+		return rec
+	}
+	return rec[:len(rec)-len(rest)]
+}
+
+// add files every record of one segment. The segment must stay unchanged
+// until each returns.
+func (p *partitionGrouper) add(seg []byte) error {
+	if p.sorter == nil && p.used+int64(len(seg)) > p.lim.memory && p.g.records() > 0 {
+		if err := p.spill(); err != nil {
+			return err
+		}
+	}
+	if p.sorter != nil {
+		return p.sortSegment(seg)
+	}
+	groups, records := len(p.g.groups), p.g.records()
+	if err := p.g.addSegment(seg); err != nil {
+		return err
+	}
+	p.held = append(p.held, seg)
+	p.used += int64(len(seg)) + (p.g.records()-records)*hashRecordCost + int64(len(p.g.groups)-groups)*hashGroupCost
+	if p.used > p.lim.memory {
+		return p.spill()
+	}
+	return nil
+}
+
+// spill moves the hash path's records into a new Sorter, segment by
+// segment in arrival order, releasing each.
+func (p *partitionGrouper) spill() error {
+	s, err := extsort.New(extsort.Config{MemoryBytes: max(p.lim.memory/2, 64<<10), TempDir: p.lim.dir}, identityOf)
+	if err != nil {
+		return fmt.Errorf("worker: grouping by sorting: %w", err)
+	}
+	p.sorter = s
+	p.stats.spilled = true
+	p.g = nil // the segments are the records now
+	held := p.held
+	p.held = nil
+	for i, seg := range held {
+		held[i] = nil
+		if err := p.sortSegment(seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortSegment adds every record of seg to the sorter.
+func (p *partitionGrouper) sortSegment(seg []byte) error {
+	for len(seg) > 0 {
+		rec := seg
+		_, rest, err := readField(seg)
+		if err == nil {
+			_, rest, err = readField(rest)
+		}
+		if err == nil {
+			_, rest, err = readField(rest)
+		}
+		if err != nil {
+			return err
+		}
+		seg = rest
+		if err := p.sorter.Add(rec[:len(rec)-len(rest)]); err != nil {
+			return fmt.Errorf("worker: grouping by sorting: %w", err)
+		}
+		p.stats.records++
+	}
+	return nil
+}
+
+// records returns how many records were filed.
+func (p *partitionGrouper) records() int64 {
+	if p.g != nil {
+		return p.g.records()
+	}
+	return p.stats.records
+}
+
+// close removes the sorter's spill files, whatever happened.
+func (p *partitionGrouper) close() error {
+	if p.sorter == nil {
+		return nil
+	}
+	st := p.sorter.Stats()
+	p.stats.spillRuns, p.stats.spillBytes = int64(st.RunsSpilled), st.BytesSpilled
+	return p.sorter.Close()
+}
+
+// feed sends every group to ck as an encoded KV<K, Iterable<V>> in its
+// window, stamped at the window's end.
+func (p *partitionGrouper) feed(ctx context.Context, c *coder.Coder, ck *chunker) error {
+	if p.sorter == nil {
+		return feedGroups(ctx, p.g, c, ck)
+	}
+	st := p.sorter.Stats()
+	p.stats.spillRuns, p.stats.spillBytes = int64(st.RunsSpilled), st.BytesSpilled
+	gw := newGroupWriter(c, ck, cmp.Or(p.lim.chunk, groupChunkBytes))
+	var cur []byte // identity of the open group
+	err := p.sorter.Sort(ctx, func(rec []byte) error {
+		key, rest, err := readField(rec)
+		if err != nil {
+			return err
+		}
+		win, rest, err := readField(rest)
+		if err != nil {
+			return err
+		}
+		id := rec[:len(rec)-len(rest)]
+		val, _, err := readField(rest)
+		if err != nil {
+			return err
+		}
+		if cur == nil || !bytes.Equal(cur, id) {
+			if cur != nil {
+				if err := gw.end(ctx); err != nil {
+					return err
+				}
+			}
+			cur = append(cur[:0:0], id...)
+			if err := gw.begin(key, win); err != nil {
+				return err
+			}
+		}
+		return gw.value(val)
+	})
+	// Sort has run (or failed): its statistics are final.
+	st = p.sorter.Stats()
+	p.stats.spillRuns, p.stats.spillBytes = int64(st.RunsSpilled), st.BytesSpilled
+	if err != nil {
+		return err
+	}
+	if cur != nil {
+		if err := gw.end(ctx); err != nil {
+			return err
+		}
+	}
+	return ck.flush(ctx)
+}
+
+// groupChunkBytes is how many bytes of values a group element collects
+// before it writes them as one chunk of its iterable.
+const groupChunkBytes = 64 << 10
+
+// groupWriter writes groups whose size is not known in advance: the
+// iterable is Beam's chunked encoding (count -1, then chunks of a varint
+// element count and the elements, then a 0), which the SDK's DataSource
+// decodes like a counted one.
+type groupWriter struct {
+	winDec exec.WindowDecoder
+	winEnc exec.WindowEncoder
+	ck     *chunker
+	elem   bytes.Buffer // the open group's element
+	chunk  []byte       // values of the open chunk
+	n      int          // values in chunk
+	limit  int          // bytes of values per chunk
+}
+
+func newGroupWriter(c *coder.Coder, ck *chunker, limit int) *groupWriter {
+	return &groupWriter{winDec: exec.MakeWindowDecoder(c.Window), winEnc: exec.MakeWindowEncoder(c.Window), ck: ck, limit: limit}
+}
+
+func (w *groupWriter) begin(key, win []byte) error {
+	w.elem.Reset()
+	if err := writeGroupHeader(&w.elem, w.winDec, w.winEnc, win); err != nil {
+		return err
+	}
+	w.elem.Write(key)
+	var cnt [4]byte
+	binary.BigEndian.PutUint32(cnt[:], 0xFFFFFFFF) // -1: chunked
+	w.elem.Write(cnt[:])
+	return nil
+}
+
+func (w *groupWriter) value(v []byte) error {
+	w.chunk = append(w.chunk, v...)
+	w.n++
+	if len(w.chunk) >= w.limit {
+		w.flushChunk()
+	}
+	return nil
+}
+
+func (w *groupWriter) flushChunk() {
+	if w.n == 0 {
+		return
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	w.elem.Write(hdr[:binary.PutUvarint(hdr[:], uint64(w.n))])
+	w.elem.Write(w.chunk)
+	w.chunk, w.n = w.chunk[:0], 0
+}
+
+// end closes the open group and hands its element to the chunker.
+func (w *groupWriter) end(ctx context.Context) error {
+	w.flushChunk()
+	w.elem.WriteByte(0)
+	return w.ck.add(ctx, w.elem.Bytes())
+}
+
+// writeGroupHeader writes the windowed-value header of a group in the
+// encoded window win: the window's end, pane on time, first and last.
+func writeGroupHeader(buf *bytes.Buffer, winDec exec.WindowDecoder, winEnc exec.WindowEncoder, win []byte) error {
+	w, err := winDec.DecodeSingle(bytes.NewReader(win))
+	if err != nil {
+		return fmt.Errorf("worker: decoding window: %w", err)
+	}
+	pane := typex.PaneInfo{Timing: typex.PaneOnTime, IsFirst: true, IsLast: true}
+	return exec.EncodeWindowedValueHeader(winEnc, []typex.Window{w}, w.MaxTimestamp(), pane, buf)
+}
