@@ -60,7 +60,7 @@ func TestGroupingSpillsUnderATinyBudget(t *testing.T) {
 		if i%4 != 0 {
 			key = fmt.Sprintf("p%04d", (i*7919)%3000)
 		}
-		v := i % 97
+		v := i * 37 % 100003
 		ages = append(ages, fmt.Sprintf("%s,%d", key, v))
 		for _, m := range []map[string]*agg{groups, joined} {
 			if m[key] == nil {

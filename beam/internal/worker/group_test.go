@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -207,9 +208,15 @@ func runGrouped(ctx context.Context, t *testing.T, gc *groupCase, read func() ([
 		if err != nil {
 			t.Fatalf("decoding a group's key: %v", err)
 		}
-		it, err := itDec.Decode(r)
-		if err != nil {
-			t.Fatalf("decoding a group's values: %v", err)
+		var vals []int64
+		if lim.files == nil {
+			it, err := itDec.Decode(r)
+			if err != nil {
+				t.Fatalf("decoding a group's values: %v", err)
+			}
+			vals = it.Elm.([]int64)
+		} else {
+			vals = decodeStateBacked(t, r, lim.files)
 		}
 		w := ws[0].(window.IntervalWindow)
 		if ts != w.MaxTimestamp() {
@@ -220,9 +227,66 @@ func runGrouped(ctx context.Context, t *testing.T, gc *groupCase, read func() ([
 			t.Fatalf("group %v sent twice", id)
 		}
 		order = append(order, id)
-		got[id] = append([]int64{}, it.Elm.([]int64)...)
+		got[id] = append([]int64{}, vals...)
 	}
 	return order, got, sent, st, nil
+}
+
+// decodeStateBacked decodes an iterable of varints that may end in a
+// state-backed chunk, reading that chunk's values from files as the SDK's
+// DataSource would through OpenIterable.
+func decodeStateBacked(t *testing.T, r *bytes.Reader, files *iterableFiles) []int64 {
+	t.Helper()
+	must := func(v int64, err error) int64 {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("decoding a group's values: %v", err)
+		}
+		return v
+	}
+	var vals []int64
+	u, err := coder.DecodeUint32(r)
+	if err != nil {
+		t.Fatalf("decoding a group's size: %v", err)
+	}
+	size := int64(int32(u)) // -1: chunked
+	if size >= 0 {
+		for range size {
+			vals = append(vals, must(coder.DecodeVarInt(r)))
+		}
+		return vals
+	}
+	for {
+		chunk := must(coder.DecodeVarInt(r))
+		switch {
+		case chunk == 0:
+			return vals
+		case chunk == -1:
+			token := make([]byte, must(coder.DecodeVarInt(r)))
+			if _, err := io.ReadFull(r, token); err != nil {
+				t.Fatal(err)
+			}
+			sr := &stateReader{iterables: files}
+			rc, err := sr.OpenIterable(context.Background(), exec.StreamID{PtransformID: "src"}, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				v, err := coder.DecodeVarInt(rc)
+				if err == io.EOF {
+					break
+				}
+				vals = append(vals, must(v, err))
+			}
+			if err := rc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return vals
+		}
+		for range chunk {
+			vals = append(vals, must(coder.DecodeVarInt(r)))
+		}
+	}
 }
 
 func checkGroups(t *testing.T, gc *groupCase, got map[[2]string][]int64) {
@@ -296,6 +360,29 @@ func TestGroupingSpillsPastTheBudget(t *testing.T) {
 	}) {
 		t.Fatalf("spilled groups not in identity order: %v...", order[:min(len(order), 8)])
 	}
+	// With large groups' tails in files: the same groups, some of them
+	// state-backed, and no file left once the task removes them.
+	fdir := t.TempDir()
+	files := &iterableFiles{parent: fdir}
+	flim := lim
+	flim.files, flim.large = files, 2048
+	_, backed, _, fst, err := runGrouped(ctx, t, gc, gc.reader(), flim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGroups(t, gc, backed)
+	if fst.largeGroups < 3 { // the hot key in each of three windows
+		t.Fatalf("%d groups were state-backed, want at least 3", fst.largeGroups)
+	}
+	if _, err := (&stateReader{iterables: files}).OpenIterable(ctx, exec.StreamID{}, []byte("../x")); !errors.Is(err, errBadIterableToken) {
+		t.Fatalf("OpenIterable of a foreign token: %v, want errBadIterableToken", err)
+	}
+	if err := files.remove(); err != nil {
+		t.Fatal(err)
+	}
+	dirEmpty(t, fdir)
+	dirEmpty(t, dir)
+
 	// And the bytes sent are the same on a second run.
 	_, _, again, _, err := runGrouped(ctx, t, gc, gc.reader(), lim)
 	if err != nil {

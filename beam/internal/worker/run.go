@@ -166,7 +166,15 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 		s.flushBytes = w.flushBytes
 		dm.sinks[o.Transform] = s
 	}
-	sr := &stateReader{sides: map[string]*sideData{}}
+	// Large groups' values, read by the plan through sr: removed after
+	// the plan and its feeder have stopped.
+	files := &iterableFiles{parent: w.spillDir}
+	defer func() {
+		if rerr := files.remove(); rerr != nil && err == nil {
+			res, err = nil, rerr
+		}
+	}()
+	sr := &stateReader{sides: map[string]*sideData{}, iterables: files}
 	var sideMu sync.Mutex // side inputs load lazily, possibly from several transforms
 	for _, s := range t.Sides {
 		c, err := coders.Coder(s.Coder)
@@ -215,7 +223,7 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 			if mem <= 0 {
 				mem = DefaultMemoryBytes
 			}
-			st, err := feedGrouped(ctx, read, srcCoder, ck, groupLimits{memory: mem / 2, dir: w.spillDir})
+			st, err := feedGrouped(ctx, read, srcCoder, ck, groupLimits{memory: mem / 2, dir: w.spillDir, files: files})
 			recordsIn.Add(st.records)
 			readMu.Lock()
 			m.SpillRuns, m.SpillBytes = st.spillRuns, st.spillBytes

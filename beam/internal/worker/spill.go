@@ -1,11 +1,13 @@
 package worker
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
@@ -48,6 +50,11 @@ type groupLimits struct {
 	// chunk is how many bytes of values a spilled group's element
 	// collects per iterable chunk; 0 means groupChunkBytes.
 	chunk int
+	// files takes the values of a spilled group past large bytes (0
+	// means a quarter of memory) as a state-backed iterable; nil keeps
+	// every group whole in its element.
+	files *iterableFiles
+	large int64
 }
 
 // groupStats describes how a partition was grouped.
@@ -56,6 +63,8 @@ type groupStats struct {
 	spilled    bool // grouped by sorting
 	spillRuns  int64
 	spillBytes int64
+	// largeGroups counts groups whose values went partly to a file.
+	largeGroups int64
 }
 
 // partitionGrouper groups one partition's records: in a grouper while they
@@ -185,6 +194,8 @@ func (p *partitionGrouper) feed(ctx context.Context, c *coder.Coder, ck *chunker
 	st := p.sorter.Stats()
 	p.stats.spillRuns, p.stats.spillBytes = int64(st.RunsSpilled), st.BytesSpilled
 	gw := newGroupWriter(c, ck, cmp.Or(p.lim.chunk, groupChunkBytes))
+	gw.files, gw.large = p.lim.files, cmp.Or(p.lim.large, p.lim.memory/4)
+	defer gw.close()
 	var cur []byte // identity of the open group
 	err := p.sorter.Sort(ctx, func(rec []byte) error {
 		key, rest, err := readField(rec)
@@ -216,6 +227,7 @@ func (p *partitionGrouper) feed(ctx context.Context, c *coder.Coder, ck *chunker
 	// Sort has run (or failed): its statistics are final.
 	st = p.sorter.Stats()
 	p.stats.spillRuns, p.stats.spillBytes = int64(st.RunsSpilled), st.BytesSpilled
+	p.stats.largeGroups = gw.largeGroups
 	if err != nil {
 		return err
 	}
@@ -234,7 +246,10 @@ const groupChunkBytes = 64 << 10
 // groupWriter writes groups whose size is not known in advance: the
 // iterable is Beam's chunked encoding (count -1, then chunks of a varint
 // element count and the elements, then a 0), which the SDK's DataSource
-// decodes like a counted one.
+// decodes like a counted one. With files set, a group whose element
+// passes large bytes ends its element with a state-backed chunk (-1 and a
+// token) and writes the rest of its values to the file the token names
+// (see iterables.go).
 type groupWriter struct {
 	winDec exec.WindowDecoder
 	winEnc exec.WindowEncoder
@@ -243,6 +258,12 @@ type groupWriter struct {
 	chunk  []byte       // values of the open chunk
 	n      int          // values in chunk
 	limit  int          // bytes of values per chunk
+
+	files       *iterableFiles
+	large       int64
+	file        *os.File      // the open group's value file, if any
+	fw          *bufio.Writer // writes file
+	largeGroups int64
 }
 
 func newGroupWriter(c *coder.Coder, ck *chunker, limit int) *groupWriter {
@@ -262,11 +283,41 @@ func (w *groupWriter) begin(key, win []byte) error {
 }
 
 func (w *groupWriter) value(v []byte) error {
+	if w.file != nil {
+		if _, err := w.fw.Write(v); err != nil {
+			return fmt.Errorf("worker: writing a large group's values to %s: %w", w.file.Name(), err)
+		}
+		return nil
+	}
 	w.chunk = append(w.chunk, v...)
 	w.n++
+	if w.files != nil && int64(w.elem.Len()+len(w.chunk)) >= w.large {
+		w.flushChunk()
+		return w.toFile()
+	}
 	if len(w.chunk) >= w.limit {
 		w.flushChunk()
 	}
+	return nil
+}
+
+// toFile ends the open group's element with a state-backed chunk naming a
+// new value file, which takes the group's remaining values.
+func (w *groupWriter) toFile() error {
+	f, token, err := w.files.create()
+	if err != nil {
+		return err
+	}
+	w.file = f
+	if w.fw == nil {
+		w.fw = bufio.NewWriterSize(f, 64<<10)
+	} else {
+		w.fw.Reset(f)
+	}
+	w.largeGroups++
+	_ = coder.EncodeVarInt(-1, &w.elem) // a bytes.Buffer does not fail
+	_ = coder.EncodeVarInt(int64(len(token)), &w.elem)
+	w.elem.Write(token)
 	return nil
 }
 
@@ -282,9 +333,30 @@ func (w *groupWriter) flushChunk() {
 
 // end closes the open group and hands its element to the chunker.
 func (w *groupWriter) end(ctx context.Context) error {
-	w.flushChunk()
-	w.elem.WriteByte(0)
+	if w.file != nil {
+		err := w.fw.Flush()
+		if cerr := w.file.Close(); err == nil {
+			err = cerr
+		}
+		name := w.file.Name()
+		w.file = nil
+		if err != nil {
+			return fmt.Errorf("worker: writing a large group's values to %s: %w", name, err)
+		}
+	} else {
+		w.flushChunk()
+		w.elem.WriteByte(0)
+	}
 	return w.ck.add(ctx, w.elem.Bytes())
+}
+
+// close closes a value file left open by an error (iterableFiles.remove
+// deletes it).
+func (w *groupWriter) close() {
+	if w.file != nil {
+		_ = w.file.Close()
+		w.file = nil
+	}
 }
 
 // writeGroupHeader writes the windowed-value header of a group in the

@@ -30,6 +30,8 @@ type sideData struct {
 // from the side edges' records, read whole from the temporary store.
 type stateReader struct {
 	sides map[string]*sideData // transform + "/" + local ID
+	// iterables holds the tails of the task's large groups (nil: none).
+	iterables *iterableFiles
 }
 
 // newSideData indexes a side edge's records, whole windowed elements with
@@ -132,10 +134,6 @@ func (s *stateReader) OpenMultiMapSideInput(_ context.Context, id exec.StreamID,
 		return nil, fmt.Errorf("worker: side input %s of %s is an iterable side input, read as a map", local, id.PtransformID)
 	}
 	return io.NopCloser(bytes.NewReader(d.mm[string(w)][string(key)])), nil
-}
-
-func (s *stateReader) OpenIterable(context.Context, exec.StreamID, []byte) (io.ReadCloser, error) {
-	return nil, errors.New("worker: state-backed iterables are not supported on Gale")
 }
 
 func (s *stateReader) OpenBagUserStateReader(context.Context, exec.StreamID, string, []byte, []byte) (io.ReadCloser, error) {

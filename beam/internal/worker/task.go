@@ -15,7 +15,9 @@
 // memory budget (Task.MemoryBytes); past that, by an external sort
 // (shuffle/extsort) that spills sorted runs to the worker's local disk
 // (Config.SpillDir) and streams each group from the merged runs (see
-// spill.go); the runs are removed when the task ends, however it ends.
+// spill.go); a hot key's values past a quarter of that budget go to a
+// local file the plan reads as a state-backed iterable (iterables.go).
+// Runs and files are removed when the task ends, however it ends.
 // A DataSink fed by a lifted
 // combine's precombine merges its partial accumulators before writing
 // them, with the pipeline's own CombineFn run through a second small plan
