@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -465,4 +466,96 @@ func TestGroupingSpillCleansUpOnErrorAndCancel(t *testing.T) {
 		}
 		dirEmpty(t, dir)
 	})
+}
+
+// genSegments returns a reader of n segments of per records each, made on
+// demand (so the caller holds only what the grouping keeps): keys from
+// keys distinct ones, a quarter on one hot key, one window, 16-byte values.
+func genSegments(n, per, keys int) func() ([]byte, error) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	win, _ := exec.EncodeWindow(exec.MakeWindowEncoder(testInCoder.Window), window.IntervalWindow{Start: 0, End: 1000})
+	i := 0
+	return func() ([]byte, error) {
+		if i == n {
+			return nil, nil
+		}
+		i++
+		var seg []byte
+		val := make([]byte, 17)
+		val[0] = 16
+		for range per {
+			key := []byte("\x03hot")
+			if rng.IntN(4) != 0 {
+				key = fmt.Appendf(nil, "\x0ak%09d", rng.IntN(keys))
+			}
+			for j := 1; j < len(val); j++ {
+				val[j] = byte(rng.Uint32())
+			}
+			seg = appendField(seg, key)
+			seg = appendField(seg, win)
+			seg = appendField(seg, val)
+		}
+		return seg, nil
+	}
+}
+
+// BenchmarkGrouping groups 64 segments of 16,384 records (about 48 MiB of
+// records, 100,000 keys and a hot key) in memory and past grouping budgets
+// of 64 MiB and 4 MiB, and reports the peak heap in use, sampled every
+// millisecond.
+func BenchmarkGrouping(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		memory int64
+	}{{"hash", 1 << 30}, {"spill-64MiB", 64 << 20}, {"spill-4MiB", 4 << 20}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var peak uint64
+			for range b.N {
+				runtime.GC()
+				var base runtime.MemStats
+				runtime.ReadMemStats(&base)
+				stop := make(chan struct{})
+				sampled := make(chan uint64)
+				go func() {
+					var top uint64
+					var ms runtime.MemStats
+					tick := time.NewTicker(time.Millisecond)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stop:
+							sampled <- top
+							return
+						case <-tick.C:
+							runtime.ReadMemStats(&ms)
+							top = max(top, ms.HeapInuse-min(ms.HeapInuse, base.HeapInuse))
+						}
+					}
+				}()
+				ch := make(chan exec.Elements, 4)
+				drained := make(chan struct{})
+				go func() {
+					for range ch {
+					}
+					close(drained)
+				}()
+				files := &iterableFiles{parent: b.TempDir()}
+				st, err := feedGrouped(context.Background(), genSegments(64, 16384, 100000), testInCoder,
+					&chunker{ch: ch, transform: "src"}, groupLimits{memory: bc.memory, dir: b.TempDir(), files: files})
+				close(ch)
+				<-drained
+				close(stop)
+				peak = max(peak, <-sampled)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := files.remove(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(st.spillRuns), "runs")
+				b.ReportMetric(float64(st.largeGroups), "large-groups")
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
 }
