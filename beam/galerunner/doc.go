@@ -35,7 +35,9 @@
 // Flags (Beam runners are configured by flags; Execute reads them, Run
 // takes a Config): --gale_backend (local, process, aws, gcp, azure or
 // ibm; OpenBackend builds it from Gale's config file, --gale_config),
-// --gale_workers, --gale_partitions, --gale_temp, --gale_report.
+// --gale_workers, --gale_partitions, --gale_temp, --gale_worker_memory
+// (each task's memory budget; a GroupByKey partition past half of it is
+// grouped by spilling to the worker's disk), --gale_report.
 //
 // Goroutines: Run's driver loop owns one goroutine per task attempt in
 // flight and waits for all of them before it returns; the backends own

@@ -83,12 +83,9 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 	ServeWorkerIfRequested() // a worker whose program never called beam.Init
 	f := runnerFlags{backend: *flagBackend, config: *flagConfig, workers: *flagWorkers, partitions: *flagPartitions,
 		temp: *flagTemp}
-	if *flagMemory != "" {
-		n, err := humanize.ParseBytes(*flagMemory)
-		if err != nil || n == 0 || n > math.MaxInt64 {
-			return nil, fmt.Errorf("galerunner: --gale_worker_memory=%q is not a size such as 512MiB or 2GiB", *flagMemory)
-		}
-		f.memory = int64(n)
+	var err error
+	if f.memory, err = parseMemory(*flagMemory); err != nil {
+		return nil, err
 	}
 	if *flagReport {
 		f.report = os.Stderr
@@ -98,6 +95,18 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 		return nil, err // not a typed nil in the interface
 	}
 	return res, err
+}
+
+// parseMemory reads --gale_worker_memory: "" is 0 (the default).
+func parseMemory(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n == 0 || n > math.MaxInt64 {
+		return 0, fmt.Errorf("galerunner: --gale_worker_memory=%q is not a positive size such as 512MiB or 2GiB", v)
+	}
+	return int64(n), nil
 }
 
 // runnerFlags are the values of the --gale_* flags.

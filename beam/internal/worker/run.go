@@ -34,8 +34,9 @@ type Config struct {
 	// Instance identifies this worker in results; default: random.
 	Instance string
 	// SpillDir is the local directory under which a task that groups by
-	// sorting creates its private spill directory (removed when the task
-	// ends). Default: os.TempDir(), /tmp on a function platform.
+	// sorting creates its private spill directory, and one for its hot
+	// keys' value files (both removed when the task ends). Default:
+	// os.TempDir(), /tmp on a function platform.
 	SpillDir string
 }
 

@@ -72,7 +72,7 @@ type groupStats struct {
 }
 
 // partitionGrouper groups one partition's records: in a grouper while they
-// fit lim.memory, then in an extsort Sorter. Add segments, then call each
+// fit lim.memory, then in an extsort Sorter. Add segments, then call feed
 // once, then close (always, to remove spill files).
 type partitionGrouper struct {
 	lim    groupLimits
