@@ -1,7 +1,10 @@
 package galerunner_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,7 +13,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/galeproject/gale/backends/local"
+	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/beam/galerunner"
+	"github.com/galeproject/gale/beam/internal/worker"
 )
 
 func init() {
@@ -110,4 +116,124 @@ func TestGroupingSpillsUnderATinyBudget(t *testing.T) {
 	if runs == 0 {
 		t.Fatal("no stage spilled: the budget did not take effect")
 	}
+}
+
+// gate holds back gatedSum at the hot key, for the cancellation test:
+// gatedSum sends on reached (when set) and waits for release.
+var gate struct{ reached, release chan struct{} }
+
+func gatedSum(key string, vals func(*int) bool) string {
+	if key == "hot" && gate.reached != nil {
+		select {
+		case gate.reached <- struct{}{}: // the first attempt to get here
+		case <-gate.release:
+		}
+		<-gate.release
+	}
+	return sumGroup(key, vals)
+}
+
+func failOnHot(key string, vals func(*int) bool) (string, error) {
+	s := sumGroup(key, vals)
+	if key == "hot" {
+		return "", fmt.Errorf("hot key refused after reading its values: %s", s)
+	}
+	return s, nil
+}
+
+func init() {
+	register.Function2x1(gatedSum)
+	register.Function2x2(failOnHot)
+}
+
+// TestGroupingSpillLeavesNoFiles runs a spilling GroupByKey whose hot key
+// goes to a value file on workers with their own spill directory: after a
+// successful job, a job whose DoFn fails on the hot key (every attempt)
+// and a job cancelled while the hot key's DoFn runs, the directory is
+// empty.
+func TestGroupingSpillLeavesNoFiles(t *testing.T) {
+	var ages []string
+	for i := range 12000 {
+		key := "hot"
+		if i%4 != 0 {
+			key = fmt.Sprintf("p%04d", i%1500)
+		}
+		ages = append(ages, fmt.Sprintf("%s,%d", key, i*1000))
+	}
+	spill := ""
+	run := func(ctx context.Context, t *testing.T, fn any) (*galerunner.Result, error) {
+		spill = t.TempDir()
+		w, err := worker.New(worker.Config{OpenStore: openFS, SpillDir: spill})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := local.New(local.Config{Handler: w.Handle, Concurrency: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		p, s := beam.NewPipelineWithRoot()
+		out := filepath.Join(t.TempDir(), "out.txt")
+		textio.Write(s, out, beam.ParDo(s, fn, beam.GroupByKey(s, beam.ParDo(s, parseAge, beam.CreateList(s, ages)))))
+		pp, err := galerunner.Marshal(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return galerunner.Run(ctx, pp, galerunner.Config{Backend: b, Workers: 2, Partitions: 2, MaxAttempts: 2, WorkerMemory: 64 << 10})
+	}
+	empty := func(t *testing.T, dir string) {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Fatalf("the workers' spill directory still holds %s and %d more", ents[0].Name(), len(ents)-1)
+		}
+	}
+	t.Run("success", func(t *testing.T) {
+		res, err := run(context.Background(), t, sumGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Report.Stages[1].Metrics.SpillRuns == 0 {
+			t.Fatalf("the GroupByKey did not spill: %+v", res.Report.Stages[1])
+		}
+		empty(t, spill)
+	})
+	t.Run("error", func(t *testing.T) {
+		_, err := run(context.Background(), t, failOnHot)
+		if err == nil || !strings.Contains(err.Error(), "hot key refused") {
+			t.Fatalf("Run = %v, want the DoFn's error", err)
+		}
+		empty(t, spill)
+	})
+	t.Run("cancel", func(t *testing.T) {
+		gate.reached, gate.release = make(chan struct{}), make(chan struct{})
+		defer func() { gate.reached, gate.release = nil, nil }()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := run(ctx, t, gatedSum)
+			done <- err
+		}()
+		<-gate.reached // the hot key's task is running its DoFn
+		ents, err := os.ReadDir(spill)
+		if err != nil || len(ents) == 0 {
+			t.Errorf("no value file for the hot key while its DoFn runs (%v)", err)
+		}
+		cancel()
+		close(gate.release)
+		// The local backend passes the task's error on as text.
+		if err := <-done; err == nil || !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), context.Canceled.Error()) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		empty(t, spill)
+	})
+}
+
+// openFS opens the job's temporary directory (Run's default store).
+func openFS(_ context.Context, dir string, _ map[string]string) (objstore.Store, error) {
+	return objstore.NewFS(dir)
 }
