@@ -32,9 +32,10 @@ var errNoBeamWordCount = errors.New("beam-wordcount not found")
 
 // beamFlagMap maps gale run's own flags to the Beam runner's.
 var beamFlagMap = map[string]string{
-	"--backend":    "--gale_backend",
-	"--workers":    "--gale_workers",
-	"--partitions": "--gale_partitions",
+	"--backend":       "--gale_backend",
+	"--workers":       "--gale_workers",
+	"--partitions":    "--gale_partitions",
+	"--worker-memory": "--gale_worker_memory",
 }
 
 func newRunBeamWordCountCmd() *cobra.Command {
@@ -50,7 +51,8 @@ directory, else above the gale binary), where go install builds it into gale's c
 no-op when the sources have not changed); on PATH.
 
 gale's own flags map onto the runner's: --backend to --gale_backend,
---workers to --gale_workers, --partitions to --gale_partitions. Every other
+--workers to --gale_workers, --partitions to --gale_partitions,
+--worker-memory to --gale_worker_memory. Every other
 flag (--input, --output, --size, --top, --runner, --gale_temp,
 --gale_report, ...) goes to beam-wordcount unchanged; so does everything
 after "--". Backends: local, process, aws, gcp, azure, ibm (the cloud ones

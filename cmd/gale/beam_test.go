@@ -142,8 +142,8 @@ func TestBeamArgs(t *testing.T) {
 		pass   []string
 		help   bool
 	}{
-		{args: []string{"--input", "a.txt", "--backend", "aws", "--workers=4", "--partitions", "8", "--gale_temp", "s3://b/t"},
-			pass: []string{"--input", "a.txt", "--gale_backend=aws", "--gale_workers=4", "--gale_partitions=8", "--gale_temp", "s3://b/t"}},
+		{args: []string{"--input", "a.txt", "--backend", "aws", "--workers=4", "--partitions", "8", "--gale_temp", "s3://b/t", "--worker-memory", "64MiB"},
+			pass: []string{"--input", "a.txt", "--gale_backend=aws", "--gale_workers=4", "--gale_partitions=8", "--gale_temp", "s3://b/t", "--gale_worker_memory=64MiB"}},
 		{args: []string{"--binary", "/x/bw", "--runner=prism", "--", "--backend", "--help"}, binary: "/x/bw",
 			pass: []string{"--runner=prism", "--backend", "--help"}},
 		{args: []string{"--output", "o", "-h"}, pass: []string{"--output", "o"}, help: true},
