@@ -37,6 +37,26 @@ func readField(b []byte) (field, rest []byte, err error) {
 	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
+// groupRecord is one record of a group edge, split into its fields: id
+// is the encoded key and window together, the group the record files into.
+type groupRecord struct {
+	key, win, id, val []byte
+}
+
+// readGroupRecord splits the group edge record at the start of b and
+// returns it and the bytes after it.
+func readGroupRecord(b []byte) (r groupRecord, rest []byte, err error) {
+	if r.key, rest, err = readField(b); err != nil {
+		return r, nil, err
+	}
+	if r.win, rest, err = readField(rest); err != nil {
+		return r, nil, err
+	}
+	r.id = b[:len(b)-len(rest)]
+	r.val, rest, err = readField(rest)
+	return r, rest, err
+}
+
 // captureReader records the bytes decoders read through it, so the
 // encoded form of each decoded part is kept byte for byte.
 type captureReader struct {
@@ -363,17 +383,7 @@ func newGrouper() *grouper { return &grouper{index: map[string]int32{}} }
 // addSegment files every record of a group edge's segment.
 func (g *grouper) addSegment(seg []byte) error {
 	for len(seg) > 0 {
-		rec := seg
-		key, rest, err := readField(seg)
-		if err != nil {
-			return err
-		}
-		win, rest, err := readField(rest)
-		if err != nil {
-			return err
-		}
-		id := rec[:len(rec)-len(rest)]
-		val, rest, err := readField(rest)
+		r, rest, err := readGroupRecord(seg)
 		if err != nil {
 			return err
 		}
@@ -382,16 +392,16 @@ func (g *grouper) addSegment(seg []byte) error {
 			return errors.New("worker: more than 2^31 records in one group partition; use more partitions")
 		}
 		v := int32(len(g.vals))
-		g.vals = append(g.vals, valNode{val: val, next: -1})
-		if gi, ok := g.index[string(id)]; ok {
+		g.vals = append(g.vals, valNode{val: r.val, next: -1})
+		if gi, ok := g.index[string(r.id)]; ok {
 			gr := &g.groups[gi]
 			g.vals[gr.last].next = v
 			gr.last = v
 			gr.n++
 			continue
 		}
-		g.index[string(id)] = int32(len(g.groups))
-		g.groups = append(g.groups, group{key: key, win: win, first: v, last: v, n: 1})
+		g.index[string(r.id)] = int32(len(g.groups))
+		g.groups = append(g.groups, group{key: r.key, win: r.win, first: v, last: v, n: 1})
 	}
 	return nil
 }

@@ -94,14 +94,11 @@ func newPartitionGrouper(lim groupLimits) *partitionGrouper {
 // as encoded. It is the sorter's key function; records are checked before
 // they are added, so a malformed one cannot reach it.
 func identityOf(rec []byte) []byte {
-	_, rest, err := readField(rec)
-	if err == nil {
-		_, rest, err = readField(rest)
-	}
+	r, _, err := readGroupRecord(rec)
 	if err != nil {
 		return rec
 	}
-	return rec[:len(rec)-len(rest)]
+	return r.id
 }
 
 // add files every record of one segment. The segment must stay unchanged
@@ -155,13 +152,7 @@ func (p *partitionGrouper) spill() error {
 func (p *partitionGrouper) sortSegment(seg []byte) error {
 	for len(seg) > 0 {
 		rec := seg
-		_, rest, err := readField(seg)
-		if err == nil {
-			_, rest, err = readField(rest)
-		}
-		if err == nil {
-			_, rest, err = readField(rest)
-		}
+		_, rest, err := readGroupRecord(seg)
 		if err != nil {
 			return err
 		}
@@ -205,31 +196,22 @@ func (p *partitionGrouper) feed(ctx context.Context, c *coder.Coder, ck *chunker
 	defer gw.close()
 	var cur []byte // identity of the open group
 	err := p.sorter.Sort(ctx, func(rec []byte) error {
-		key, rest, err := readField(rec)
+		r, _, err := readGroupRecord(rec)
 		if err != nil {
 			return err
 		}
-		win, rest, err := readField(rest)
-		if err != nil {
-			return err
-		}
-		id := rec[:len(rec)-len(rest)]
-		val, _, err := readField(rest)
-		if err != nil {
-			return err
-		}
-		if cur == nil || !bytes.Equal(cur, id) {
+		if cur == nil || !bytes.Equal(cur, r.id) {
 			if cur != nil {
 				if err := gw.end(ctx); err != nil {
 					return err
 				}
 			}
-			cur = append(cur[:0:0], id...)
-			if err := gw.begin(key, win); err != nil {
+			cur = append(cur[:0:0], r.id...)
+			if err := gw.begin(r.key, r.win); err != nil {
 				return err
 			}
 		}
-		return gw.value(val)
+		return gw.value(r.val)
 	})
 	// Sort has run (or failed): its statistics are final.
 	st = p.sorter.Stats()
