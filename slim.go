@@ -16,8 +16,8 @@ import (
 // pipeline binary is about 88 MB, of which AWS's, Google's, Azure's and
 // IBM's SDKs take 80); built with -tags gale_slim it links only the clouds
 // whose own tags it adds as well (gale_aws, gale_gcp, gale_azure,
-// gale_ibm). `gale deploy --backend aws` builds the function this way,
-// with gale_aws, so that deployment packages and cold starts stay small.
+// gale_ibm). `gale deploy NAME` builds functions this way, with
+// gale_NAME, so that deployment packages and cold starts stay small.
 // The local and process backends, Glider, DSO and files are always linked.
 const SlimTag = "gale_slim"
 
@@ -33,7 +33,9 @@ type cloudPart struct {
 // cloudParts lists the clouds that files under build constraints link
 // (store_<scheme>.go, worker_<mode>.go: `!gale_slim || gale_<cloud>`).
 // It is written out here, rather than registered by those files, so that a
-// binary that lacks a cloud still knows what it lacks and says so.
+// binary that lacks a cloud still knows what it lacks and says so; the
+// worker_<mode>.go files detect their platform by its envs
+// (platformStarted).
 var cloudParts = []cloudPart{
 	{name: "aws", tag: "gale_aws", schemes: []string{"s3"}, envs: []string{"AWS_LAMBDA_RUNTIME_API"}},
 	{name: "azure", tag: "gale_azure", schemes: []string{"azblob"}, envs: []string{"FUNCTIONS_CUSTOMHANDLER_PORT"}},
@@ -76,11 +78,25 @@ func missingCloudParts() []cloudPart {
 	return missing
 }
 
+// platformStarted returns the detect function of cloud name's worker
+// mode: whether one of the environment variables its platform starts
+// workers with is set.
+func platformStarted(name string) func() bool {
+	i := slices.IndexFunc(cloudParts, func(c cloudPart) bool { return c.name == name })
+	if i < 0 {
+		panic("gale: no cloud " + name + " in cloudParts")
+	}
+	envs := cloudParts[i].envs
+	return func() bool {
+		return slices.ContainsFunc(envs, func(e string) bool { return os.Getenv(e) != "" })
+	}
+}
+
 // unlinkedWorkerMode returns the mode of a cloud this binary does not link
 // whose platform started this process, or "".
 func unlinkedWorkerMode() string {
 	for _, c := range missingCloudParts() {
-		if slices.ContainsFunc(c.envs, func(e string) bool { return os.Getenv(e) != "" }) {
+		if platformStarted(c.name)() {
 			return c.name
 		}
 	}

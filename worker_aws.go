@@ -10,5 +10,5 @@ import (
 // function's bootstrap with AWS_LAMBDA_RUNTIME_API set; the worker polls
 // that Runtime API for invocations.
 func init() {
-	registerWorkerEntry("aws", aws.IsLambda, aws.ServeLambda)
+	registerWorkerEntry("aws", platformStarted("aws"), aws.ServeLambda)
 }

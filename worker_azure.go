@@ -3,14 +3,12 @@
 package gale
 
 import (
-	"os"
-
 	"github.com/galeproject/gale/backends/azure"
 )
 
 // An Azure Functions host starts a custom handler with
-// FUNCTIONS_CUSTOMHANDLER_PORT set: the program then serves tasks as the
-// app's custom handler on that port.
+// FUNCTIONS_CUSTOMHANDLER_PORT (azure.PortEnv) set: the program then
+// serves tasks as the app's custom handler on that port.
 func init() {
-	registerWorkerEntry("azure", func() bool { return os.Getenv(azure.PortEnv) != "" }, azure.ServeCustomHandler)
+	registerWorkerEntry("azure", platformStarted("azure"), azure.ServeCustomHandler)
 }

@@ -3,8 +3,6 @@
 package gale
 
 import (
-	"os"
-
 	"github.com/galeproject/gale/backends/gcp"
 )
 
@@ -12,7 +10,5 @@ import (
 // stand-in) starts the worker with FUNCTION_TARGET set; Cloud Run sets
 // K_SERVICE in every instance. The worker serves HTTP invocations on PORT.
 func init() {
-	registerWorkerEntry("gcp", func() bool {
-		return os.Getenv("FUNCTION_TARGET") != "" || os.Getenv("K_SERVICE") != ""
-	}, gcp.ServeFunction)
+	registerWorkerEntry("gcp", platformStarted("gcp"), gcp.ServeFunction)
 }

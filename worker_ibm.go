@@ -3,8 +3,6 @@
 package gale
 
 import (
-	"os"
-
 	"github.com/galeproject/gale/backends/ibm"
 )
 
@@ -15,5 +13,5 @@ import (
 // GALE_WORKER=ibm selects the mode explicitly, as the loopback controller
 // does.
 func init() {
-	registerWorkerEntry("ibm", func() bool { return os.Getenv(ibm.EnvAPIHost) != "" }, ibm.ServeAction)
+	registerWorkerEntry("ibm", platformStarted("ibm"), ibm.ServeAction)
 }
