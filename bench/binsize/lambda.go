@@ -39,29 +39,10 @@ func newStandIn(showOutput bool) (*standIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := isolateAWS(); err != nil {
+	if err := awsstandin.Isolate(filepath.Join(os.TempDir(), "gale-bench-no-aws-config")); err != nil {
 		return nil, err
 	}
 	return &standIn{emulator: emu, out: discardOr(showOutput)}, nil
-}
-
-// isolateAWS points the SDK's credential chain at fixed credentials: the
-// emulator pool does not check signatures, and a profile of the caller's
-// (SSO, say) must not be consulted. It changes this process's
-// environment, which only the benchmark's own children inherit.
-func isolateAWS() error {
-	none := filepath.Join(os.TempDir(), "gale-bench-no-aws-config") // never created
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIDGALEBENCH", "AWS_SECRET_ACCESS_KEY": "gale-bench", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_LAMBDA": "",
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
-		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none,
-	} {
-		if err := os.Setenv(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // lambdaSample is one fresh pool's figures.

@@ -35,7 +35,6 @@ func isolateAWSEnv(t *testing.T, gw *awsstandin.VersityGW) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
 }
 
 // TestWordCountOnLambdaMatchesLocal runs `gale run wordcount --backend aws`

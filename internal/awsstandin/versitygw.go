@@ -95,15 +95,37 @@ func (g *VersityGW) Root() string { return g.root }
 
 // Env returns the environment entries that point the AWS SDK's default
 // chain at the gateway's root user, isolated from the machine's own AWS
-// configuration.
-func (g *VersityGW) Env(dir string) []string {
+// configuration (IsolatedEnv).
+func (g *VersityGW) Env(dir string) []string { return IsolatedEnv(dir) }
+
+// IsolatedEnv returns the environment entries that point the AWS SDK's
+// default chain at the stand-ins' credentials (versitygw's root user; the
+// emulator checks none) in us-east-1, and away from everything of the
+// machine's own: profiles, config and credentials files (named under dir,
+// which need not exist), endpoints, roles and instance metadata.
+func IsolatedEnv(dir string) []string {
 	return []string{
 		"AWS_ACCESS_KEY_ID=" + VersityAccessKey, "AWS_SECRET_ACCESS_KEY=" + VersitySecretKey, "AWS_SESSION_TOKEN=",
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=", "AWS_ENDPOINT_URL_LAMBDA=",
+		"AWS_ROLE_ARN=", "AWS_WEB_IDENTITY_TOKEN_FILE=", "AWS_MAX_ATTEMPTS=",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=", "AWS_CONTAINER_CREDENTIALS_FULL_URI=",
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-aws-config"),
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-aws-credentials"),
 	}
+}
+
+// Isolate sets IsolatedEnv(dir) in this process's environment, which the
+// processes it starts inherit: for benchmarks and other programs (tests
+// set the entries with t.Setenv).
+func Isolate(dir string) error {
+	for _, kv := range IsolatedEnv(dir) {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close stops the gateway and waits for it. It is idempotent.
