@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/galeproject/gale/state/internal/wal"
 )
 
 // ServerConfig configures a DSO server.
@@ -38,6 +40,17 @@ type ServerConfig struct {
 	// SyncWrites makes every log append fsync before the call returns
 	// (survives machine crashes, not only server restarts). Default false.
 	SyncWrites bool
+	// CheckpointBytes is the log size past which the server writes a
+	// snapshot and starts a new log, while serving. Default 64 MiB; -1
+	// checkpoints only at start-up and Close.
+	CheckpointBytes int64
+	// Logf, if set, receives messages about work the server does on its
+	// own (a torn log record dropped at start-up, a failed background
+	// checkpoint). Optional.
+	Logf func(format string, args ...any)
+
+	// walHook stops the log at a step (tests only; see wal.Options.Hook).
+	walHook func(wal.Point) error
 }
 
 // DefaultServerConfig returns a configuration with every default filled in;
@@ -49,6 +62,7 @@ func DefaultServerConfig() ServerConfig {
 		MaxInflightPerConn: 4096,
 		HandshakeTimeout:   5 * time.Second,
 		CloseTimeout:       5 * time.Second,
+		CheckpointBytes:    64 << 20,
 	}
 }
 
@@ -69,6 +83,9 @@ func (c *ServerConfig) fill() {
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = d.CloseTimeout
 	}
+	if c.CheckpointBytes == 0 {
+		c.CheckpointBytes = d.CheckpointBytes
+	}
 }
 
 // Validate reports every problem with c. Zero values mean defaults.
@@ -88,6 +105,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.CloseTimeout < 0 {
 		errs = append(errs, fmt.Errorf("state: ServerConfig.CloseTimeout must be >= 0, got %v", c.CloseTimeout))
+	}
+	if c.CheckpointBytes < -1 {
+		errs = append(errs, fmt.Errorf("state: ServerConfig.CheckpointBytes must be -1 (never while serving), 0 (default) or positive, got %d", c.CheckpointBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -34,18 +34,25 @@
 //	total, _ := state.Call[int64](ctx, c.Object("Centroids", "km"), "Merge", sums, counts)
 //
 // Objects are ephemeral unless created through a Persistent() handle on a
-// server with a DataDir: then every mutating call is appended to a log
-// before it is answered, and a snapshot is written at start-up and Close.
+// server with a DataDir: then every mutating call is appended to a
+// checksummed write-ahead log (state/internal/wal) before it is answered,
+// and a snapshot replaces the log at start-up, when the log grows past
+// CheckpointBytes, and at Close, by a sequence no crash can make replay a
+// record twice or drop one. A damaged log refuses start-up (RepairDataDir
+// keeps every record before the damage); a data directory is locked by the
+// one server using it.
 //
 // The wire protocol (state/internal/wire) is length-prefixed binary frames
 // with request ids; a connection must present the shared token first
 // (compared in constant time) and frames above the limit are refused from
 // their header. docs/state.md describes the model in full.
 //
-// Imports: the standard library, state/internal/wire, state/ring, xxhash.
+// Imports: the standard library, state/internal/wire, state/internal/wal,
+// state/ring, xxhash.
 // Goroutines: Server.Serve runs the accept loop on the caller's goroutine;
 // each connection has a reader goroutine (which also runs built-in calls), a
 // writer goroutine and one short-lived goroutine per user-defined method call
-// in flight, all counted by the Server and waited for by Close. A Client
+// in flight; with a DataDir, Serve also runs one checkpoint goroutine. All
+// are counted by the Server and waited for by Close. A Client
 // has one reader goroutine per connection, waited for by Client.Close.
 package state

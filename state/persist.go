@@ -1,91 +1,116 @@
 package state
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"os"
-	"path/filepath"
 	"sync"
 
+	"github.com/galeproject/gale/state/internal/wal"
 	"github.com/galeproject/gale/state/internal/wire"
 )
 
-// Persistence: a snapshot file holds every persistent object's state; an
-// append-only log holds the creations and mutating calls since. A log
-// record is
+// Persistence keeps persistent objects in a write-ahead log and snapshot
+// (state/internal/wal). Each creation and each mutating call of a
+// persistent object is a log record (the call's wire encoding; an empty
+// Method records a creation), appended under the object's lock before the
+// reply, so one object's records are in execution order. Records carry
+// consecutive sequence numbers and checksums; a snapshot records the last
+// sequence number it holds, so start-up applies exactly the records after
+// it, whatever step of a checkpoint a crash interrupted.
 //
-//	uint32 length, uint32 CRC-32C of the body, body = wire.Call encoding
-//
-// where an empty Method records a creation. On start the snapshot is
-// loaded, the log replayed (a torn final record, from a crash mid-write, is
-// dropped), and a fresh snapshot written with an empty log. Close writes a
-// snapshot too. Calls are logged under the object's lock, so the log order
-// of one object's calls is their execution order; replaying assumes the
-// methods of persistent objects are deterministic (built-ins are).
-//
-// Snapshots are written to a temporary file, fsynced and renamed over the
-// old one, so a crash leaves either the old or the new snapshot.
+// A checkpoint rotates the log and writes a snapshot of every persistent
+// object at that cut: with persistMu held for writing (every persistent
+// call holds it for reading around its execution and append) the log is
+// rotated and the objects are marshalled; the snapshot is then written,
+// fsynced and renamed into place, and the covered segments removed, while
+// calls go on. The server checkpoints at start-up, when the log passes
+// CheckpointBytes, and at Close.
 
-const (
-	snapshotFile = "objects.snap"
-	logFile      = "objects.log"
-)
+// ErrDamaged means the data directory failed a checksum or sequence check
+// at start-up. The error names the file, the byte offset and the command
+// that keeps every record before the damage (RepairDataDir).
+var ErrDamaged = errors.New("state: data directory is damaged")
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// ErrDataDirLocked means another server holds the data directory.
+var ErrDataDirLocked = errors.New("state: data directory in use")
 
 type store struct {
-	dir  string
-	sync bool
+	dir string
+	log *wal.Log
 
-	mu  sync.Mutex
-	log *os.File
-	buf []byte
+	// ckMu serializes checkpoints.
+	ckMu sync.Mutex
+	// checkpointBytes is the log size that triggers a checkpoint.
+	checkpointBytes int64
+	kick            chan struct{} // cap 1: a checkpoint is due
+
+	buf sync.Pool
 }
 
-func openStore(dir string, syncWrites bool) (*store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("state: DataDir %s: %w", dir, err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_RDWR, 0o644)
+func openStore(cfg *ServerConfig) (*store, error) {
+	l, err := wal.Open(cfg.DataDir, wal.Options{Sync: cfg.SyncWrites, Hook: cfg.walHook})
 	if err != nil {
-		return nil, fmt.Errorf("state: opening log in DataDir %s: %w", dir, err)
+		return nil, dataDirError(cfg.DataDir, err)
 	}
-	return &store{dir: dir, sync: syncWrites, log: f}, nil
+	return &store{dir: cfg.DataDir, log: l, checkpointBytes: cfg.CheckpointBytes, kick: make(chan struct{}, 1),
+		buf: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}, nil
 }
 
-func (st *store) close() error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.log == nil {
-		return nil
+func dataDirError(dir string, err error) error {
+	var ce *wal.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		return fmt.Errorf("%w: %v. Start-up refused so that nothing after it is lost silently. "+
+			"To keep those %d records and set the rest aside in a .damaged file, run: gale dso repair --data-dir %s",
+			ErrDamaged, err, ce.Kept, dir)
+	case errors.Is(err, wal.ErrLocked):
+		return fmt.Errorf("%w: %v", ErrDataDirLocked, err)
 	}
-	err := st.log.Close()
-	st.log = nil
-	return err
+	return fmt.Errorf("state: DataDir %s: %w", dir, err)
 }
+
+// RepairReport says what RepairDataDir did.
+type RepairReport struct {
+	// Damaged describes the damage found; empty if there was none.
+	Damaged string
+	// Kept is the number of log records kept after the snapshot.
+	Kept int
+	// SetAside lists the files in the data directory that now hold the
+	// bytes from the damage on.
+	SetAside []string
+}
+
+// RepairDataDir makes a damaged data directory usable again: it keeps
+// every log record before the first damaged one and moves the rest into
+// .damaged files (nothing is deleted). It refuses to run while a server
+// holds the directory.
+func RepairDataDir(dir string) (RepairReport, error) {
+	r, err := wal.Repair(dir)
+	rep := RepairReport{Kept: r.Kept, SetAside: r.SetAside}
+	if r.Damage != nil {
+		rep.Damaged = r.Damage.Error()
+	}
+	if err != nil {
+		return rep, dataDirError(dir, err)
+	}
+	return rep, nil
+}
+
+func (st *store) close() error { return st.log.Close() }
 
 func (st *store) append(c *wire.Call) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.log == nil {
-		return ErrClosed
+	bp := st.buf.Get().(*[]byte)
+	b := wire.AppendCall((*bp)[:0], c)
+	_, err := st.log.Append(b)
+	*bp = b
+	st.buf.Put(bp)
+	if err == nil && st.checkpointBytes > 0 && st.log.Size() >= st.checkpointBytes {
+		select {
+		case st.kick <- struct{}{}:
+		default:
+		}
 	}
-	b := append(st.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
-	b = wire.AppendCall(b, c)
-	binary.BigEndian.PutUint32(b[0:], uint32(len(b)-8))
-	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], crcTable))
-	st.buf = b
-	if _, err := st.log.Write(b); err != nil {
-		return err
-	}
-	if st.sync {
-		return st.log.Sync()
-	}
-	return nil
+	return err
 }
 
 func (st *store) appendCreate(e *entry) error {
@@ -103,44 +128,30 @@ type snapRecord struct {
 	State     []byte
 }
 
-// recover loads the snapshot and replays the log into s.objects, then
-// checkpoints.
+// recover loads the snapshot and applies the log records after it into
+// s.objects, then checkpoints.
 func (s *Server) recover() error {
-	path := filepath.Join(s.store.dir, snapshotFile)
-	if b, err := os.ReadFile(path); err == nil {
+	dir := s.store.dir
+	if _, b := s.store.log.Snapshot(); len(b) > 0 {
 		var recs []snapRecord
 		if err := gobLoad(b, &recs); err != nil {
-			return fmt.Errorf("state: snapshot %s is corrupt: %w", path, err)
+			return fmt.Errorf("state: snapshot in %s does not decode: %w", dir, err)
 		}
 		for _, r := range recs {
 			obj, st := s.newObject(r.Type, r.Init, true)
 			if st != nil {
-				return fmt.Errorf("state: snapshot %s: object %s %q: %s", path, r.Type, r.Key, st.msg)
+				return fmt.Errorf("state: snapshot in %s: object %s %q: %s", dir, r.Type, r.Key, st.msg)
 			}
 			if err := obj.unmarshal(r.State); err != nil {
-				return fmt.Errorf("state: snapshot %s: object %s %q: %w", path, r.Type, r.Key, err)
+				return fmt.Errorf("state: snapshot in %s: object %s %q: %w", dir, r.Type, r.Key, err)
 			}
 			s.objects[objectID(r.Type, r.Key)] = &entry{typ: r.Type, key: r.Key, init: r.Init, persistent: true, obj: obj}
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("state: reading snapshot: %w", err)
 	}
-	if _, err := s.store.log.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	br := bufio.NewReader(s.store.log)
-	for n := 0; ; n++ {
-		var hdr [8]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			break // end of log, or a torn header
-		}
-		body := make([]byte, binary.BigEndian.Uint32(hdr[:4]))
-		if _, err := io.ReadFull(br, body); err != nil || crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
-			break // torn or corrupt tail
-		}
+	err := s.store.log.Replay(func(seq uint64, body []byte) error {
 		c, err := wire.DecodeCall(body)
 		if err != nil {
-			return fmt.Errorf("state: log record %d: %w", n, err)
+			return fmt.Errorf("state: log record %d in %s: %w", seq, dir, err)
 		}
 		id := objectID(c.Type, c.Key)
 		e := s.objects[id]
@@ -148,26 +159,42 @@ func (s *Server) recover() error {
 			if e == nil {
 				obj, st := s.newObject(c.Type, c.Init, true)
 				if st != nil {
-					return fmt.Errorf("state: log record %d: %s", n, st.msg)
+					return fmt.Errorf("state: log record %d in %s: %s", seq, dir, st.msg)
 				}
 				s.objects[id] = &entry{typ: c.Type, key: c.Key, init: append([]byte(nil), c.Init...), persistent: true, obj: obj}
 			}
-			continue
+			return nil
 		}
 		if e == nil {
-			return fmt.Errorf("state: log record %d: call on %s %q before its creation", n, c.Type, c.Key)
+			return fmt.Errorf("state: log record %d in %s: call on %s %q before its creation", seq, dir, c.Type, c.Key)
 		}
 		if _, st, _ := e.obj.invoke(c.Method, c.Args, nil); st != nil && st.code == wire.CodeInternal {
-			return fmt.Errorf("state: replaying log record %d: %s", n, st.msg)
+			return fmt.Errorf("state: replaying log record %d in %s: %s", seq, dir, st.msg)
 		}
+		return nil
+	})
+	if err != nil {
+		var ce *wal.CorruptError
+		if errors.As(err, &ce) {
+			return dataDirError(dir, err)
+		}
+		return err
 	}
 	return s.checkpoint()
 }
 
-// checkpoint writes a snapshot of every persistent object and empties the
-// log. Callers ensure no call runs concurrently (start-up, or Close after
-// every connection has stopped).
+// checkpoint writes a snapshot of every persistent object and removes the
+// log records it covers. Calls may run meanwhile: they wait only while the
+// log is rotated and the objects are marshalled.
 func (s *Server) checkpoint() error {
+	s.store.ckMu.Lock()
+	defer s.store.ckMu.Unlock()
+	s.persistMu.Lock()
+	seq, err := s.store.log.Rotate()
+	if err != nil {
+		s.persistMu.Unlock()
+		return fmt.Errorf("state: checkpoint: %w", err)
+	}
 	s.mu.RLock()
 	var recs []snapRecord
 	for _, e := range s.objects {
@@ -179,51 +206,37 @@ func (s *Server) checkpoint() error {
 		e.mu.Unlock()
 		if err != nil {
 			s.mu.RUnlock()
+			s.persistMu.Unlock()
 			return fmt.Errorf("state: snapshot of %s %q: %w", e.typ, e.key, err)
 		}
 		recs = append(recs, snapRecord{Type: e.typ, Key: e.key, Init: e.init, State: b})
 	}
 	s.mu.RUnlock()
+	s.persistMu.Unlock()
 	b, err := gobBytes(recs)
 	if err != nil {
 		return fmt.Errorf("state: encoding snapshot: %w", err)
 	}
-	path := filepath.Join(s.store.dir, snapshotFile)
-	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, b); err != nil {
-		return fmt.Errorf("state: writing snapshot: %w", err)
+	if err := s.store.log.InstallSnapshot(seq, b); err != nil {
+		return fmt.Errorf("state: checkpoint: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("state: installing snapshot: %w", err)
-	}
-	if d, err := os.Open(s.store.dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	if s.store.log == nil {
-		return nil
-	}
-	if err := s.store.log.Truncate(0); err != nil {
-		return fmt.Errorf("state: truncating log: %w", err)
-	}
-	_, err = s.store.log.Seek(0, io.SeekStart)
-	return err
+	return nil
 }
 
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
+// checkpointLoop checkpoints whenever the log passes CheckpointBytes,
+// until the server closes. Serve runs it; the server's WaitGroup owns it.
+func (s *Server) checkpointLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.store.kick:
+		}
+		if err := s.checkpoint(); err != nil {
+			// Calls keep failing with ErrPersist once the log is broken;
+			// the checkpoint is retried at the next kick or at Close.
+			s.logf("state: %v", err)
+		}
 	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }

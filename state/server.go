@@ -52,6 +52,12 @@ type Server struct {
 	mu      sync.RWMutex
 	objects map[string]*entry
 
+	// persistMu is held for reading by every call on a persistent object
+	// from before it runs until its log record is written, and for writing
+	// by a checkpoint while it rotates the log and marshals the objects:
+	// the snapshot then holds exactly the records before the rotation.
+	persistMu sync.RWMutex
+
 	connMu sync.Mutex
 	conns  map[*serverConn]struct{}
 	closed bool
@@ -72,13 +78,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	cfg.fill()
 	s := &Server{cfg: cfg, objects: map[string]*entry{}, conns: map[*serverConn]struct{}{}, done: make(chan struct{})}
 	if cfg.DataDir != "" {
-		st, err := openStore(cfg.DataDir, cfg.SyncWrites)
+		st, err := openStore(&cfg)
 		if err != nil {
 			return nil, err
 		}
 		s.store = st
+		if n := st.log.TornBytes(); n > 0 {
+			s.logf("state: DataDir %s: dropped a torn final log record (%d bytes; a write a crash interrupted, never acknowledged as durable)", cfg.DataDir, n)
+		}
 		if err := s.recover(); err != nil {
-			st.close()
+			_ = st.close()
 			return nil, err
 		}
 	}
@@ -106,6 +115,16 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	defer stop()
+	if s.store != nil {
+		s.connMu.Lock()
+		if s.closed {
+			s.connMu.Unlock()
+			return nil
+		}
+		s.wg.Add(1)
+		s.connMu.Unlock()
+		go s.checkpointLoop()
+	}
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -181,6 +200,12 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf(format, args...)
+	}
+}
+
 func objectID(typ, key string) string { return typ + "\x00" + key }
 
 // lookup returns the entry for (typ, key), creating it on first use.
@@ -196,6 +221,10 @@ func (s *Server) lookup(c *wire.Call) (*entry, *status) {
 	obj, st := s.newObject(c.Type, c.Init, persistent)
 	if st != nil {
 		return nil, st
+	}
+	if persistent {
+		s.persistMu.RLock()
+		defer s.persistMu.RUnlock()
 	}
 	s.mu.Lock()
 	if e = s.objects[id]; e != nil {
@@ -245,6 +274,10 @@ func (s *Server) newObject(typ string, init []byte, persistent bool) (object, *s
 // execute runs one call on e. It returns parked=true when w was parked;
 // w.finish then answers later.
 func (s *Server) execute(e *entry, c *wire.Call, w *waiter) (body []byte, st *status, parked bool) {
+	if e.persistent {
+		s.persistMu.RLock()
+		defer s.persistMu.RUnlock()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(c.Init) > 0 {

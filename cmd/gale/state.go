@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -182,7 +183,9 @@ func newDSOCmd() *cobra.Command {
 			if token == "" {
 				return usageError{errors.New("dso serve: a shared secret is required: --token or GALE_DSO_TOKEN")}
 			}
-			srv, err := state.NewServer(state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir})
+			errOut := cmd.ErrOrStderr()
+			srv, err := state.NewServer(state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir,
+				Logf: func(format string, args ...any) { fmt.Fprintf(errOut, format+"\n", args...) }})
 			if err != nil {
 				return err
 			}
@@ -201,5 +204,34 @@ func newDSOCmd() *cobra.Command {
 	serve.Flags().StringVar(&token, "token", "", "shared secret clients must present (or GALE_DSO_TOKEN)")
 	serve.Flags().StringVar(&dataDir, "data-dir", "", "where persistent objects live (snapshot + log)")
 	dso.AddCommand(serve)
+
+	var repairDir string
+	repair := &cobra.Command{
+		Use:   "repair --data-dir DIR",
+		Short: "Make a damaged DSO data directory usable: keep every log record before the damage, set the rest aside",
+		Long: "A DSO server refuses to start on a data directory whose log fails a checksum or sequence check, " +
+			"naming the file and byte offset. repair keeps every record before the damage and moves the bytes " +
+			"from the damage on into .damaged files in the directory (nothing is deleted). Stop the server first.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if repairDir == "" {
+				return usageError{errors.New("dso repair: --data-dir DIR is required")}
+			}
+			rep, err := state.RepairDataDir(repairDir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if rep.Damaged == "" {
+				fmt.Fprintf(out, "%s is intact (%d log records after the snapshot); nothing to repair\n", repairDir, rep.Kept)
+				return nil
+			}
+			fmt.Fprintf(out, "found: %s\nkept %d log records after the snapshot; the rest is in %s\n",
+				rep.Damaged, rep.Kept, strings.Join(rep.SetAside, ", "))
+			return nil
+		},
+	}
+	repair.Flags().StringVar(&repairDir, "data-dir", "", "the data directory to repair")
+	dso.AddCommand(repair)
 	return dso
 }
