@@ -1,12 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -42,6 +44,10 @@ type File struct {
 	// Storage holds object-store client options as gale.StoreOptions
 	// takes them (s3.endpoint, s3.region, gs.endpoint, azblob.key, ...).
 	Storage map[string]string `yaml:"storage"`
+
+	// text is the file's text as Parse read it, which Decode decodes
+	// again so that its errors give the file's line numbers.
+	text []byte
 }
 
 // DefaultPath returns the config file to read when none is named:
@@ -91,7 +97,7 @@ func Parse(path string, data []byte) (*File, error) {
 	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config %s: %w", f.name(), err)
 	}
-	f.Path = path
+	f.Path, f.text = path, data
 	for name := range f.Backends {
 		if !Known(name) {
 			if err := gale.CloudNotLinked(name); err != nil {
@@ -122,7 +128,13 @@ func (f *File) Decode(backend string, v any) error {
 	if !ok {
 		return nil
 	}
-	// Re-encoding the node and decoding it with KnownFields is how
+	if f.text != nil {
+		if err := f.decodeInFile(backend, v); err != nil {
+			return fmt.Errorf("config %s, section backends.%s: %w", f.name(), backend, err)
+		}
+		return nil
+	}
+	// A File not read by Parse has no text: re-encoding the node and decoding it with KnownFields is how
 	// yaml.v3 decodes a sub-tree strictly (Node.Decode has no such mode).
 	b, err := yaml.Marshal(&n)
 	if err != nil {
@@ -132,6 +144,44 @@ func (f *File) Decode(backend string, v any) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config %s, section backends.%s: %w", f.name(), backend, err)
+	}
+	return nil
+}
+
+// decodeInFile decodes the backends.<backend> section of the file's text
+// into v (a non-nil pointer), rejecting unknown keys. yaml.v3 decodes a
+// sub-tree only leniently (Node.Decode has no KnownFields), and a
+// re-encoded sub-tree counts lines from the section, not the file; so the
+// whole text is decoded strictly again into a document type built for
+// this section: v at backends.<backend>, every other part of the file
+// taken as it is.
+func (f *File) decodeInFile(backend string, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("config: Decode needs a non-nil pointer, got %T", v)
+	}
+	nodeType := reflect.TypeFor[yaml.Node]()
+	var fields []reflect.StructField
+	target := -1
+	for name := range f.Backends {
+		t := nodeType
+		if name == backend {
+			t, target = rv.Type(), len(fields)
+		}
+		fields = append(fields, reflect.StructField{Name: fmt.Sprintf("S%d", len(fields)), Type: t,
+			Tag: reflect.StructTag(fmt.Sprintf("yaml:%q", name))})
+	}
+	sections := reflect.New(reflect.StructOf(fields)).Elem()
+	sections.Field(target).Set(rv)
+	doc := reflect.New(reflect.StructOf([]reflect.StructField{
+		{Name: "Backends", Type: sections.Type(), Tag: `yaml:"backends"`},
+		{Name: "Storage", Type: nodeType, Tag: `yaml:"storage"`},
+	}))
+	doc.Elem().Field(0).Set(sections)
+	dec := yaml.NewDecoder(bytes.NewReader(f.text))
+	dec.KnownFields(true)
+	if err := dec.Decode(doc.Interface()); err != nil && !errors.Is(err, io.EOF) {
+		return err
 	}
 	return nil
 }

@@ -229,3 +229,19 @@ func TestCheckWorkerBinary(t *testing.T) {
 		t.Errorf("this test binary: %v", err)
 	}
 }
+
+// A misspelt key in a section is reported at its line in the file, not
+// its line within the section.
+func TestStrictDecodingNamesTheFilesLine(t *testing.T) {
+	isolate(t)
+	text := "# Gale's config\nstorage:\n  s3.region: eu-west-1\n\nbackends:\n  process:\n    concurrency: 2\n  gcp:\n    project: p\n    regin: europe-west1\n"
+	f := load(t, text)
+	var s config.GCPSection
+	wantErr(t, "typo on line 10", f.Decode("gcp", &s), nil, f.Path, "section backends.gcp", "line 10:", "regin")
+	var p struct {
+		Concurrency int `yaml:"concurrency"`
+	}
+	if err := f.Decode("process", &p); err != nil || p.Concurrency != 2 {
+		t.Errorf("Decode(process) = %+v, %v; want concurrency 2", p, err)
+	}
+}
