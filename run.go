@@ -301,7 +301,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 			for _, pat := range n.text.patterns {
 				fs, err := expandText(ctx, OpenStore, cfg.storeOptions, pat)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("gale: %s (%s): %w", n.Label, n.Loc, err))
+					errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: err})
 					continue
 				}
 				files = append(files, fs...)
@@ -310,7 +310,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 			if n.text.recordSize > 0 {
 				var err error
 				if ins, err = recordSplits(files, chunkSize(cfg, files), n.text.recordSize); err != nil {
-					errs = append(errs, fmt.Errorf("gale: %s (%s): %w", n.Label, n.Loc, err))
+					errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: err})
 				}
 			} else {
 				ins = textSplits(files, chunkSize(cfg, files))
@@ -501,3 +501,21 @@ func chunkSize(cfg runConfig, files []inputFile) int64 {
 	}
 	return c
 }
+
+// InputError is Run's error for an input of a read transform that cannot
+// be resolved or split (a path that does not exist, a pattern matching
+// nothing, a file not made of whole records). Several of them are joined.
+type InputError struct {
+	// Transform is the read transform's label, e.g. ReadText(books/*.txt),
+	// and Loc where the program created it ("main.go:24").
+	Transform, Loc string
+	// Err says what is wrong with the input, naming it.
+	Err error
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("gale: %s (%s): %v", e.Transform, e.Loc, e.Err)
+}
+
+// Unwrap returns e.Err.
+func (e *InputError) Unwrap() error { return e.Err }
