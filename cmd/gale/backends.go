@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -72,7 +73,10 @@ func newBackendsCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "backend\tmax concurrency\tmemory\tvCPUs\tpayload limit\ttimeout\t$/GB-s\t$/request\tdescription")
+			var clouds, sims bool
 			for _, name := range backendNames() {
+				clouds = clouds || slices.Contains(gale.LinkedClouds(), name)
+				sims = sims || strings.HasPrefix(name, "sim:")
 				t, err := config.Traits(cmd.Context(), name, cfg)
 				if err != nil {
 					fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t%s (not configured: %v)\n", name, config.About(name), err)
@@ -82,10 +86,32 @@ func newBackendsCmd() *cobra.Command {
 					orDash(t.MemoryMiB, "%d MiB"), orDashF(t.VCPUs, "%.2f"), orDash(t.MaxPayloadBytes/1024, "%d KiB"),
 					orDashD(t), orDashF(t.PricePerGBSecond, "%.10f"), orDashF(t.PricePerRequest, "%.8f"), config.About(name))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// A cloud row and its sim: row differ on purpose; say why,
+			// or the two look like one platform described twice.
+			w := cmd.OutOrStdout()
+			if clouds {
+				fmt.Fprintln(w, "\n"+cloudRowsNote)
+			}
+			if sims {
+				fmt.Fprintln(w, "\n"+simRowsNote)
+			}
+			return nil
 		},
 	}
 }
+
+// Notes under the gale backends table.
+const (
+	cloudRowsNote = `aws, azure, gcp, ibm: your deployment, from the config file, else what gale deploy
+sets up (aws 1769 MiB, the memory that buys one vCPU; gcp and ibm 256 MiB), at
+today's list prices; gcp's $/GB-s includes its price per vCPU-second at that memory.`
+	simRowsNote = `sim:*: the platforms as measured in October 2020 for the thesis's Table 3.4
+(docs/probe.md): its 2048 MiB functions (azure: 1536 MiB, its only size) and 2020
+prices; sim:gcp's $/GB-s is 2020's memory price alone, without the CPU charge.`
+)
 
 func orDash(v int, format string) string {
 	if v <= 0 {

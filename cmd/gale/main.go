@@ -37,13 +37,31 @@ func main() {
 	}
 	if err != nil {
 		// Errors of Gale's packages carry their own "gale: " prefix.
-		fmt.Fprintln(os.Stderr, "gale:", strings.TrimPrefix(err.Error(), "gale: "))
+		fmt.Fprintln(os.Stderr, "gale:", strings.TrimPrefix(forCommandLine(err).Error(), "gale: "))
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
+}
+
+// forCommandLine returns err as gale prints it. An input error of a
+// sample job leaves out the place in Gale's own sources where the job
+// reads its input (ReadText(x) (wordcount.go:24)): on the command line
+// the input is the user's flag, and the message names it.
+func forCommandLine(err error) error {
+	switch e := err.(type) {
+	case *gale.InputError:
+		return fmt.Errorf("gale: %w", e.Err)
+	case interface{ Unwrap() []error }:
+		var errs []error
+		for _, x := range e.Unwrap() {
+			errs = append(errs, forCommandLine(x))
+		}
+		return errors.Join(errs...)
+	}
+	return err
 }
 
 // usageError marks errors in the command line itself.
@@ -64,34 +82,81 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd(), newGliderCmd(), newBackendsCmd(), newWorkerCmd(), newProbeCmd(), newDeployCmd())
-	for _, c := range root.Commands() {
-		requireSubcommand(c)
-	}
+	requireSubcommand(root)
+	checkCommandLines(root)
 	return root
 }
 
-// requireSubcommand makes a command group (gale run, gale gen, ...) that
-// has no action of its own refuse an unknown subcommand as a usage error,
-// where cobra would print the group's help and succeed; with no arguments
-// it prints the help.
+// requireSubcommand makes a command group (gale, gale run, gale gen, ...)
+// that has no action of its own refuse an unknown subcommand as a usage
+// error naming the closest one and all it has, where cobra would print the
+// group's help and succeed (or, for the root, fail with another status);
+// with no arguments it prints the help. The group ignores flags it does
+// not know, which belong to the subcommand the user meant: gale plan sort
+// --input x is an unknown job, not an unknown flag.
 func requireSubcommand(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		requireSubcommand(sub)
+	}
 	if !c.HasSubCommands() || c.Run != nil || c.RunE != nil {
 		return
 	}
 	c.Args = cobra.ArbitraryArgs
+	c.FParseErrWhitelist.UnknownFlags = true
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		var names []string
-		for _, sub := range cmd.Commands() {
-			if sub.IsAvailableCommand() {
-				names = append(names, sub.Name())
+		return unknownSubcommand(cmd, args[0])
+	}
+}
+
+// unknownSubcommand is the usage error for name under the group cmd.
+func unknownSubcommand(cmd *cobra.Command, name string) error {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	msg := fmt.Sprintf("unknown command %q for %q; ", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf("did you mean %q? ", s[0])
+	}
+	return usageError{errors.New(msg + "available: " + strings.Join(names, ", "))}
+}
+
+// zeroMeansDefault names the flags whose zero value stands for a default
+// (--workers: the number of CPUs, ...). Given explicitly as 0 they are
+// refused rather than silently replaced.
+var zeroMeansDefault = []string{"workers", "partitions", "chunk-size"}
+
+// checkCommandLines makes every command's argument check, and the
+// explicit zeros of zeroMeansDefault, usage errors that show the
+// command's usage line.
+func checkCommandLines(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		checkCommandLines(sub)
+	}
+	args := c.Args
+	c.Args = func(cmd *cobra.Command, a []string) error {
+		if args != nil {
+			if err := args(cmd, a); err != nil {
+				path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+				if strings.HasPrefix(err.Error(), "unknown command") { // cobra.NoArgs
+					err = fmt.Errorf("takes no arguments, got %q", a[0])
+				}
+				return usageError{fmt.Errorf("%s %v; usage: %s", path, err, cmd.UseLine())}
 			}
 		}
-		return usageError{fmt.Errorf("unknown command %q for %q; available: %s", args[0], cmd.CommandPath(), strings.Join(names, ", "))}
-	}
-	for _, sub := range c.Commands() {
-		requireSubcommand(sub)
+		for _, name := range zeroMeansDefault {
+			if f := cmd.Flags().Lookup(name); f != nil && f.Changed && f.DefValue == "0" && f.Value.String() == "0" {
+				return usageError{fmt.Errorf("--%s 0: must be at least 1; leave the flag out for its default", name)}
+			}
+		}
+		return nil
 	}
 }

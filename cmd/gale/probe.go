@@ -44,7 +44,7 @@ func (f *probeFlags) register(cmd *cobra.Command, withBackend bool) {
 	if withBackend {
 		fl.StringVar(&f.backend, "backend", "local", "backend to probe: local, process, or sim:aws, sim:azure, sim:gcp, sim:ibm")
 	}
-	fl.IntVarP(&f.invocations, "invocations", "n", 200, "concurrent invocations (default 1000 with --async)")
+	fl.IntVarP(&f.invocations, "invocations", "n", 200, "concurrent invocations (1000 with --async unless given)")
 	fl.StringVar(&f.task, "task", "compute", "task: sleep, or compute (Monte Carlo π sized to --duration on one full CPU)")
 	fl.DurationVar(&f.duration, "duration", time.Second, "task duration")
 	fl.IntVar(&f.memory, "memory", 0, "function memory in MiB (default: the platform's; not configurable on local and process)")

@@ -125,10 +125,17 @@ func newProcessBackend(workers int, stderr io.Writer) (*process.Backend, error) 
 	return process.New(cfg)
 }
 
-// newProgress shows bars on a terminal and log lines elsewhere.
+// minBarColumns is the narrowest terminal progress bars are drawn on; a
+// narrower one (some report 0 columns) gets log lines, which wrap.
+const minBarColumns = 40
+
+// newProgress shows bars on a terminal at least minBarColumns wide and log
+// lines elsewhere.
 func newProgress(w io.Writer) engine.Progress {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return newBars(f)
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols >= minBarColumns {
+			return newBars(f)
+		}
 	}
 	return &engine.LineProgress{W: w}
 }

@@ -10,8 +10,11 @@ import (
 // or a plain number of bytes.
 type sizeValue struct{ n *int64 }
 
+// String returns "0" for zero, which pflag takes for a zero default and
+// leaves out of the help (a flag with no default says what it means in
+// its usage).
 func (s sizeValue) String() string {
-	if s.n == nil {
+	if s.n == nil || *s.n == 0 {
 		return "0"
 	}
 	return humanize.IBytes(uint64(*s.n))

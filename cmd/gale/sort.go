@@ -102,7 +102,8 @@ func newGenRecordsCmd() *cobra.Command {
 }
 
 // writeAtomically writes a file through fn to a temporary name and renames
-// it into place only if fn succeeds.
+// it into place, readable by all as gen text's files are (mode 0644), only
+// if fn succeeds.
 func writeAtomically[T any](path string, fn func(io.Writer) (T, error)) (T, error) {
 	var zero T
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
@@ -110,6 +111,9 @@ func writeAtomically[T any](path string, fn func(io.Writer) (T, error)) (T, erro
 		return zero, err
 	}
 	v, err := fn(f)
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp made it 0600
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
