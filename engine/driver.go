@@ -81,6 +81,8 @@ type Config struct {
 	// Events receives one JSON object per line for each job, stage and
 	// task event; nil for none.
 	Events io.Writer
+	// Monitor receives the same events live (a dashboard); nil for none.
+	Monitor Monitor
 }
 
 // Validate reports every problem with c.
@@ -124,12 +126,7 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 3
 	}
-	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName)}
-	var throttledBefore int64
-	if th, ok := cfg.Backend.(backends.Throttler); ok {
-		throttledBefore = th.ThrottledRetries()
-		defer func() { d.report.Throttled = th.ThrottledRetries() - throttledBefore }()
-	}
+	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName), throttles: newThrottleWatch(cfg.Backend)}
 	if err := d.prepare(ctx); err != nil {
 		d.closeGlider()
 		return nil, err
@@ -144,7 +141,13 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	d.report.simulated(clock)
 	d.report.priced(backends.TraitsOf(cfg.Backend))
 	d.report.End = time.Now()
-	d.event(map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)})
+	d.report.Throttled = d.throttles.total()
+	end := map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)}
+	if d.failed != nil {
+		end["stage"], end["task"], end["attempt"] = d.failed.Stage, d.failed.Task, d.failed.Attempt
+	}
+	d.report.jobEndFields(end)
+	d.event(end)
 	if cfg.Progress != nil {
 		cfg.Progress.Finish(d.report, err)
 	}
@@ -163,6 +166,9 @@ type driver struct {
 	staging map[int]*staging // per text sink node
 	splits  map[int][][]byte // per sort shuffle, once its samplers are done
 	glider  *gliderJob       // the glider strategy's driver side, if used
+
+	throttles *throttleWatch // nil unless the backend counts throttling
+	failed    *TaskFailed    // the attempt whose failure failed the job
 
 	eventMu  sync.Mutex
 	eventErr error // the first failed event write
@@ -282,8 +288,10 @@ func (d *driver) run(ctx context.Context) error {
 	// Every invocation goroutine is owned by this loop: it runs until all
 	// of them have reported, even after a failure, so none outlives Run.
 	defer wg.Wait()
-	d.event(map[string]any{"event": "job_start", "stages": len(plan.Stages), "backend": d.cfg.BackendName})
+	d.event(map[string]any{"event": "job_start", "stages": len(plan.Stages), "backend": d.cfg.BackendName,
+		"concurrency": d.cfg.Concurrency, "max_attempts": d.cfg.MaxAttempts, "plan": DescribePlan(plan)})
 	var jobErr error
+	var last Event // the event that produced actions
 	actions := d.sched.Start()
 	for {
 		for _, a := range actions {
@@ -310,6 +318,9 @@ func (d *driver) run(ctx context.Context) error {
 			case JobFailed:
 				if jobErr == nil {
 					jobErr = a.Err
+					if f, ok := last.(TaskFailed); ok {
+						d.failed = &f
+					}
 				}
 				cancel(a.Err)
 			}
@@ -333,10 +344,14 @@ func (d *driver) run(ctx context.Context) error {
 			d.event(map[string]any{"event": "task_failed", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
 				"not_started": e.NotStarted, "error": e.Err.Error()})
 		}
+		if n, total := d.throttles.check(); n > 0 {
+			d.event(map[string]any{"event": "throttled", "count": n, "total": total})
+		}
 		if jobErr != nil {
 			actions = nil
 			continue
 		}
+		last = ev
 		actions = d.sched.Step(ev)
 	}
 	if jobErr == nil && ctx.Err() != nil {
@@ -365,8 +380,12 @@ func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
 	if r.Version != SpecVersion {
 		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("engine: task %s returned result version %d, want %d", id, r.Version, SpecVersion)}
 	}
-	if r.Instance == "" {
-		r.Instance = res.Invocation.Instance
+	if res.Invocation.Instance != "" {
+		// The platform's view of its instances wins over the worker's: an
+		// in-process worker (local, sim) serves every simulated instance,
+		// and only the backend knows which one ran the task and whether it
+		// started cold.
+		r.Instance, r.Cold = res.Invocation.Instance, res.Invocation.Cold
 	}
 	return TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: &r}
 }
@@ -480,6 +499,7 @@ func (d *driver) measureStored(sh planner.Shuffle) error {
 		}
 	}
 	d.report.stored(sh.ID, n)
+	d.event(map[string]any{"event": "shuffle_stored", "shuffle": sh.ID, "bytes": n})
 	return nil
 }
 
@@ -683,7 +703,7 @@ func (d *driver) cleanup() {
 }
 
 func (d *driver) event(fields map[string]any) {
-	if d.cfg.Events == nil {
+	if d.cfg.Events == nil && d.cfg.Monitor == nil {
 		return
 	}
 	fields["time"] = time.Now().UTC().Format(time.RFC3339Nano)
@@ -694,7 +714,10 @@ func (d *driver) event(fields map[string]any) {
 	}
 	d.eventMu.Lock()
 	defer d.eventMu.Unlock()
-	if d.eventErr != nil {
+	if d.cfg.Monitor != nil {
+		d.cfg.Monitor.JobEvent(b)
+	}
+	if d.cfg.Events == nil || d.eventErr != nil {
 		return
 	}
 	if _, err := d.cfg.Events.Write(append(b, '\n')); err != nil {
