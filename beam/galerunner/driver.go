@@ -272,7 +272,8 @@ func (d *driver) segments(e *stages.Edge, part int) ([]engine.Segment, error) {
 func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	st := d.plan.Stages[a.Stage]
 	t := worker.Task{Kind: worker.Kind, Version: worker.Version, Job: d.cfg.JobID, Stage: a.Stage, Task: a.Task, Attempt: a.Attempt,
-		Descriptor: d.descriptors[a.Stage], MemoryBytes: d.cfg.WorkerMemory, Temp: d.temp, StoreOptions: d.cfg.StoreOptions}
+		Descriptor: d.descriptors[a.Stage], MemoryBytes: d.cfg.WorkerMemory, Temp: d.temp, StoreOptions: d.cfg.StoreOptions,
+		Options: d.cfg.PipelineOptions}
 	t.Input = worker.Input{Transform: st.Input.Transform, Impulse: st.Input.Impulse}
 	if !st.Input.Impulse {
 		e := d.plan.Edges[st.Input.Edge]

@@ -81,6 +81,9 @@ func ServeWorkerIfRequested() {
 // a temporary store the backend's workers can reach.
 func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	ServeWorkerIfRequested() // a worker whose program never called beam.Init
+	// As every Beam runner does: the program's flags become its pipeline
+	// options, which Run sends to every task (Config.PipelineOptions).
+	beam.PipelineOptions.LoadOptionsFromFlags(nil)
 	f := runnerFlags{backend: *flagBackend, config: *flagConfig, workers: *flagWorkers, partitions: *flagPartitions,
 		temp: *flagTemp}
 	var err error
@@ -186,6 +189,11 @@ type Config struct {
 	Temp string
 	// StoreOptions configure object-store clients (see gale.StoreOptions).
 	StoreOptions map[string]string
+	// PipelineOptions are the values DoFns read with
+	// beam.PipelineOptions.Get on every worker. Nil: the program's
+	// beam.PipelineOptions when Run starts (Execute first loads them from
+	// the command line's flags, as Beam's runners do).
+	PipelineOptions map[string]string
 	// JobID names the job. Default: random.
 	JobID string
 	// Report, when set, receives the job report when the job ends.
@@ -235,6 +243,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BackendName == "" {
 		c.BackendName = "local"
+	}
+	if c.PipelineOptions == nil {
+		c.PipelineOptions = beam.PipelineOptions.Export().Options
 	}
 	return c
 }

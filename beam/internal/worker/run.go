@@ -102,6 +102,11 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 		return nil, fmt.Errorf("worker: malformed ProcessBundleDescriptor: %w", err)
 	}
 	coders := graphx.NewCoderUnmarshaller(desc.GetCoders())
+	release, err := optionsGate.acquire(ctx, t.Options)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	temp, err := w.store(ctx, t.Temp, t.StoreOptions)
 	if err != nil {
 		return nil, err

@@ -77,6 +77,9 @@ type Task struct {
 	// grouped by an external sort that spills to the worker's local disk.
 	// 0 means DefaultMemoryBytes.
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// Options are the job's pipeline options, which the task's DoFns read
+	// through beam.PipelineOptions.
+	Options map[string]string `json:"options,omitempty"`
 	// Temp is the job's temporary store, StoreOptions its client options.
 	Temp         string            `json:"temp"`
 	StoreOptions map[string]string `json:"store_options,omitempty"`
