@@ -33,6 +33,7 @@ func init() {
 	register.Function1x2(parseAge)
 	register.Function1x2(parseCity)
 	register.Function3x1(formatWindowed)
+	register.Function3x1(formatStamped)
 	register.DoFn4x0[state.Provider, string, string, func(string)](&statefulFn{})
 	register.Emitter1[string]()
 	register.Emitter2[beam.EventTime, string]()
@@ -164,6 +165,25 @@ func windowed(out string) func(s beam.Scope) {
 	}
 }
 
+func formatStamped(w beam.Window, ts beam.EventTime, word string) string {
+	return fmt.Sprintf("%v %v %s", w.MaxTimestamp().ToTime().UTC().Format(time.TimeOnly), ts.ToTime().UTC().Format(time.TimeOnly), word)
+}
+
+// reshuffled: beam.Reshuffle of windowed, timestamped elements, which
+// keeps each element's window and timestamp.
+func reshuffled(out string) func(s beam.Scope) {
+	return func(s beam.Scope) {
+		var xs []int
+		for i := range 500 {
+			xs = append(xs, i)
+		}
+		stamped := beam.ParDo(s, stampFn, beam.CreateList(s, xs))
+		win := beam.WindowInto(s, window.NewFixedWindows(time.Minute), stamped)
+		formatted := beam.ParDo(s, formatStamped, beam.Reshuffle(s, win))
+		textio.Write(s, out, beam.WindowInto(s, window.NewGlobalWindows(), formatted))
+	}
+}
+
 // conform runs a pipeline on Gale and on Prism and compares the sorted
 // lines of their outputs.
 func conform(t *testing.T, cfg galerunner.Config, build func(out string) func(s beam.Scope)) {
@@ -193,6 +213,7 @@ func TestConformance(t *testing.T) {
 		conform(t, cfg, func(out string) func(s beam.Scope) { return sides(small, out) })
 	})
 	t.Run("FixedWindows", func(t *testing.T) { conform(t, cfg, windowed) })
+	t.Run("Reshuffle", func(t *testing.T) { conform(t, cfg, reshuffled) })
 }
 
 // TestProcessBackend runs the word count in worker processes of this test

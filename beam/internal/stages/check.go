@@ -39,8 +39,12 @@ func Check(p *pipepb.Pipeline) error {
 	c := p.GetComponents()
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	inReshuffle, internalPCs := reshuffleInternals(c)
 	for _, id := range sortedKeys(c.GetTransforms()) {
 		t := c.GetTransforms()[id]
+		if inReshuffle[id] {
+			continue // Gale runs the Reshuffle, not its leaves
+		}
 		name := t.GetUniqueName()
 		urn := t.GetSpec().GetUrn()
 		if env := c.GetEnvironments()[t.GetEnvironmentId()]; env != nil && env.GetUrn() == graphx.URNEnvExternal {
@@ -87,7 +91,7 @@ func Check(p *pipepb.Pipeline) error {
 	}
 	for _, id := range sortedKeys(c.GetWindowingStrategies()) {
 		ws := c.GetWindowingStrategies()[id]
-		if !usedStrategy(c, id) {
+		if !usedStrategy(c, id, internalPCs) {
 			continue
 		}
 		switch fn := ws.GetWindowFn().GetUrn(); fn {
@@ -113,10 +117,11 @@ func Check(p *pipepb.Pipeline) error {
 	return fmt.Errorf("%w:\n  - %s\nremove them or run the pipeline on another runner", ErrUnsupported, strings.Join(problems, "\n  - "))
 }
 
-// usedStrategy reports whether a PCollection uses windowing strategy id.
-func usedStrategy(c *pipepb.Components, id string) bool {
-	for _, pc := range c.GetPcollections() {
-		if pc.GetWindowingStrategyId() == id {
+// usedStrategy reports whether a PCollection Gale runs (not one in
+// skip) uses windowing strategy id.
+func usedStrategy(c *pipepb.Components, id string, skip map[string]bool) bool {
+	for pcID, pc := range c.GetPcollections() {
+		if !skip[pcID] && pc.GetWindowingStrategyId() == id {
 			return true
 		}
 	}

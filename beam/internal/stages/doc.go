@@ -11,7 +11,8 @@
 //
 //   - at every GroupByKey (a Group edge: hash-partitioned by encoded key,
 //     grouped by key and window on the consuming side);
-//   - at every Flatten (a Redistribute edge that unions its inputs);
+//   - at every Flatten (a Redistribute edge that unions its inputs) and
+//     every Reshuffle (a Redistribute edge; see reshuffle.go);
 //   - before every ParDo with side inputs (its main input is redistributed,
 //     its side inputs are materialized whole as Side edges), so the side
 //     inputs are complete before it runs;

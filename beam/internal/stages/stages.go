@@ -203,6 +203,16 @@ func (b *builder) leaves() ([]string, error) {
 			return fmt.Errorf("stages: pipeline names transform %q but does not define it", id)
 		}
 		switch {
+		case t.GetSpec().GetUrn() == graphx.URNReshuffle:
+			from, to, err := reshuffleEnds(b.comps, t)
+			if err != nil {
+				return err
+			}
+			leaf := id + "/gale_reshuffle"
+			b.comps.Transforms[leaf] = &pipepb.PTransform{UniqueName: t.GetUniqueName(), Spec: &pipepb.FunctionSpec{Urn: graphx.URNReshuffle},
+				Inputs: map[string]string{"i0": from}, Outputs: map[string]string{"i0": to}}
+			out = append(out, leaf)
+			return nil
 		case t.GetSpec().GetUrn() == graphx.URNCombinePerKey:
 			ids, err := b.liftCombine(id, t)
 			if err != nil {
@@ -455,6 +465,11 @@ func (b *builder) add(id string) error {
 		return nil
 	case graphx.URNGBK:
 		e := b.newEdge(Group, "GroupByKey "+name)
+		b.materialize(onlyValue(t.GetInputs()), e)
+		b.newStage(name, Input{Edge: e.ID}, onlyValue(t.GetOutputs()), e.Producers)
+		return nil
+	case graphx.URNReshuffle:
+		e := b.newEdge(Redistribute, "Reshuffle "+name)
 		b.materialize(onlyValue(t.GetInputs()), e)
 		b.newStage(name, Input{Edge: e.ID}, onlyValue(t.GetOutputs()), e.Producers)
 		return nil
