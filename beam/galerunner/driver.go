@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/local"
@@ -94,6 +95,7 @@ type driver struct {
 	backend     backends.Backend
 	temp        string
 	descriptors [][]byte
+	logSeverity int // Task.LogSeverity
 	sched       *engine.Scheduler
 	report      *engine.Report
 
@@ -103,6 +105,7 @@ type driver struct {
 
 func (d *driver) prepare() error {
 	d.report = &engine.Report{JobID: d.cfg.JobID, Backend: d.cfg.BackendName, Start: time.Now()}
+	d.logSeverity = worker.MinSeverity(context.Background())
 	logical := planner.Logical{}
 	sp := &planner.Plan{}
 	for _, st := range d.plan.Stages {
@@ -221,11 +224,31 @@ func (d *driver) invoke(ctx context.Context, a engine.Invoke, payload []byte) en
 	if r.Instance == "" {
 		r.Instance = res.Invocation.Instance
 	}
+	d.printLogs(ctx, a, &r)
 	er := &engine.TaskResult{Version: engine.SpecVersion, Start: r.Start, End: r.End, Instance: r.Instance, Cold: r.Cold, Metrics: r.Metrics}
 	d.mu.Lock()
 	d.winners[er] = &r
 	d.mu.Unlock()
 	return engine.TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: er}
+}
+
+// printLogs writes what an attempt's code logged to the driver's Beam
+// log, each message naming its stage and task.
+func (d *driver) printLogs(ctx context.Context, a engine.Invoke, r *worker.Result) {
+	if len(r.Logs) == 0 && r.LogsDropped == 0 {
+		return
+	}
+	label := fmt.Sprintf("[stage %d task %d] ", a.Stage, a.Task)
+	if a.Attempt > 1 {
+		label = fmt.Sprintf("[stage %d task %d attempt %d] ", a.Stage, a.Task, a.Attempt)
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, e := range r.Logs {
+		log.Output(ctx, log.Severity(e.Severity), 0, label+e.Message)
+	}
+	if r.LogsDropped > 0 {
+		log.Output(ctx, log.SevWarn, 0, fmt.Sprintf("%s%d more log message(s) dropped: a task returns at most 1 MiB of them", label, r.LogsDropped))
+	}
 }
 
 // winner returns the winning result of a task.
@@ -273,7 +296,7 @@ func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	st := d.plan.Stages[a.Stage]
 	t := worker.Task{Kind: worker.Kind, Version: worker.Version, Job: d.cfg.JobID, Stage: a.Stage, Task: a.Task, Attempt: a.Attempt,
 		Descriptor: d.descriptors[a.Stage], MemoryBytes: d.cfg.WorkerMemory, Temp: d.temp, StoreOptions: d.cfg.StoreOptions,
-		Options: d.cfg.PipelineOptions}
+		Options: d.cfg.PipelineOptions, LogSeverity: d.logSeverity}
 	t.Input = worker.Input{Transform: st.Input.Transform, Impulse: st.Input.Impulse}
 	if !st.Input.Impulse {
 		e := d.plan.Edges[st.Input.Edge]

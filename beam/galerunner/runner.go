@@ -49,6 +49,9 @@ var (
 func init() {
 	beam.RegisterRunner(Name, Execute)
 	beamruntime.RegisterInit(ServeWorkerIfRequested)
+	// Messages DoFns log go to the driver's log, naming their task, on
+	// every backend (see worker.InstallLogger).
+	worker.InstallLogger()
 }
 
 // WorkerOption makes a Gale worker serve Beam stage tasks; pass it to

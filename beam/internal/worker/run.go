@@ -18,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/engine"
@@ -97,6 +98,17 @@ func (w *Worker) Handle(ctx context.Context, payload []byte) ([]byte, error) {
 // Run runs one task.
 func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 	res = &Result{Version: Version, Start: time.Now(), Instance: w.instance, Cold: !w.warm.Swap(true)}
+	tl := &taskLog{min: log.Severity(t.LogSeverity)}
+	ctx = withTaskLog(ctx, tl)
+	defer func() {
+		if err != nil {
+			if tail := tl.tail(failedLogLines); tail != "" {
+				err = fmt.Errorf("%w\nthe task's last log messages:%s", err, tail)
+			}
+			return
+		}
+		res.Logs, res.LogsDropped = tl.result()
+	}()
 	var desc fnpb.ProcessBundleDescriptor
 	if err := proto.Unmarshal(t.Descriptor, &desc); err != nil {
 		return nil, fmt.Errorf("worker: malformed ProcessBundleDescriptor: %w", err)

@@ -80,6 +80,9 @@ type Task struct {
 	// Options are the job's pipeline options, which the task's DoFns read
 	// through beam.PipelineOptions.
 	Options map[string]string `json:"options,omitempty"`
+	// LogSeverity is the lowest Beam log severity (log.Severity) the task
+	// returns of what its code logs (Result.Logs); 0 keeps everything.
+	LogSeverity int `json:"log_severity,omitempty"`
 	// Temp is the job's temporary store, StoreOptions its client options.
 	Temp         string            `json:"temp"`
 	StoreOptions map[string]string `json:"store_options,omitempty"`
@@ -133,6 +136,11 @@ type Result struct {
 	// User holds the Beam metrics (counters, distributions) the task's
 	// DoFns reported.
 	User []UserMetric `json:"user,omitempty"`
+	// Logs are the messages the task's code logged through the Beam
+	// SDK's log package, LogsDropped how many more it logged past the
+	// task's limit.
+	Logs        []LogEntry `json:"logs,omitempty"`
+	LogsDropped int        `json:"logs_dropped,omitempty"`
 }
 
 // OutputResult is one DataSink's shuffle object.
