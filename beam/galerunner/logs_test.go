@@ -39,6 +39,7 @@ func (s *syncBuffer) String() string {
 // local and on the process backend (whose workers' own stderr the driver
 // never shows).
 func TestWorkerLogsReachTheDriver(t *testing.T) {
+	galerunner.InstallLogger() // Prism's worker, if another test ran it, replaced it
 	var logs syncBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))

@@ -54,6 +54,14 @@ func init() {
 	worker.InstallLogger()
 }
 
+// InstallLogger puts the runner's Beam logger in place, which it does
+// when the program starts: messages DoFns log with their context (log.
+// Infof(ctx, ...), x/debug's Print*) go with their task's result to the
+// driver's log, naming the stage and task, on every backend. Call it
+// again if something else replaced the Beam logger since (log.SetLogger;
+// Prism's in-process worker does when a pipeline runs on Prism).
+func InstallLogger() { worker.InstallLogger() }
+
 // WorkerOption makes a Gale worker serve Beam stage tasks; pass it to
 // gale.ServeWorker or gale.ServeWorkerIfRequested in programs that serve
 // both Gale and Beam tasks.

@@ -106,15 +106,15 @@ func (t taskLogger) Log(ctx context.Context, sev log.Severity, calldepth int, ms
 	t.next.Log(ctx, sev, calldepth+1, msg)
 }
 
-var installOnce sync.Once
-
 // InstallLogger makes the Beam SDK's logger collect the messages of Gale
 // tasks (see LogEntry), passing every other message to the SDK's default
-// logger. Call it once, during initialization: a program that installs
-// its own Beam logger after it (log.SetLogger) receives its tasks'
-// messages itself, wherever each task runs.
+// logger. A program that installs its own Beam logger after it
+// (log.SetLogger) receives its tasks' messages itself, wherever each task
+// runs; so does one that runs a pipeline on Prism in the same process
+// (Prism's in-process worker installs its own) until InstallLogger is
+// called again.
 func InstallLogger() {
-	installOnce.Do(func() { log.SetLogger(taskLogger{next: &log.Structural{}}) })
+	log.SetLogger(taskLogger{next: &log.Structural{}})
 }
 
 // MinSeverity returns the lowest Beam severity this process's default
