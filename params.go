@@ -3,6 +3,7 @@ package gale
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/internal/kernel"
@@ -32,9 +33,9 @@ func narrowWith[P, In, Out any](c Collection[In], kind string, fn any, param P, 
 	if p == nil {
 		panic("gale: " + kind + " of a zero Collection")
 	}
-	params, err := json.Marshal(param)
+	params, err := encodeParam(param)
 	if err != nil {
-		p.fail(loc, "%s: parameter of type %T does not encode as JSON: %v", kind, param, err)
+		p.fail(loc, "%s: %v", kind, err)
 	}
 	if params == nil {
 		params = []byte("null")
@@ -50,6 +51,31 @@ func narrowWith[P, In, Out any](c Collection[In], kind string, fn any, param P, 
 		Kind: planner.Narrow, Label: kind + "(" + displayName(name) + ")", Kernel: kname,
 		Inputs: []int{c.id}, Loc: loc, Params: params,
 	}})
+}
+
+// encodeParam returns the JSON encoding of param, which workers decode
+// into a P, after checking that the decoded value is param itself: a P
+// with state JSON does not carry (an unexported field, an interface, a
+// func) is refused when the pipeline is built instead of arriving on the
+// workers as something else.
+func encodeParam[P any](param P) ([]byte, error) {
+	t := reflect.TypeFor[P]()
+	if err := coder.CheckJSON(t); err != nil {
+		return nil, fmt.Errorf("parameter of type %s cannot travel to workers as JSON: %v", t, err)
+	}
+	enc, err := json.Marshal(param)
+	if err != nil {
+		return nil, fmt.Errorf("parameter of type %s does not encode as JSON: %v", t, err)
+	}
+	back, err := decodeParam[P](enc)
+	if err != nil {
+		return nil, err
+	}
+	if !reflect.DeepEqual(param, back) {
+		return nil, fmt.Errorf("parameter of type %s does not survive its JSON encoding %s (workers would see another value): "+
+			"keep it in plain exported fields", t, enc)
+	}
+	return enc, nil
 }
 
 func decodeParam[P any](params []byte) (P, error) {

@@ -42,7 +42,7 @@ func Descending() SortOption { return func(o *sortOptions) { o.descending = true
 
 // KeyPrefix makes Sort compare only the first n bytes of each element (the
 // 10-byte key of sort-benchmark records); elements with equal prefixes keep
-// a deterministic order.
+// a deterministic order. SortBy refuses it.
 func KeyPrefix(n int) SortOption { return func(o *sortOptions) { o.prefix = n } }
 
 // SortPartitions fixes the number of sorted partitions (output parts).
@@ -61,6 +61,9 @@ func SortBy[T any, K SortKey](c Collection[T], key func(T) K, opts ...SortOption
 		c.p.fail(loc, "SortBy: %v", err)
 	}
 	o := sortOpts(opts)
+	if o.prefix != 0 {
+		c.p.fail(loc, "SortBy: KeyPrefix applies to Sort's byte keys only; SortBy orders by the whole key its function returns")
+	}
 	checkCoder[T](c.p, loc, "SortBy element")
 	enc := keyEncoder[K](o.descending)
 	k := &rangeKernel[T]{

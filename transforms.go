@@ -1,7 +1,6 @@
 package gale
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 
@@ -73,11 +72,15 @@ func (k keyByKernel[K, V]) Build(next any) (any, error) {
 // must return an identity of Merge: Gale runs Add and Merge on many workers
 // in any order (partial aggregation before the shuffle, then merging).
 //
-// A combiner travels to workers as its type plus its JSON encoding, so its
-// configuration must live in exported fields; its type must be a named type
-// reachable by the worker binary (it always is: the worker is the same
-// program). A and the key type must be encodable (see package coder's rules
-// in docs/api.md).
+// A combiner travels to workers as its type plus its JSON encoding, and
+// every process — the driver included — runs the value decoded from that
+// encoding, so all compute the same. Its configuration must therefore live
+// in exported fields: a combiner with an unexported field, a field tagged
+// `json:"-"`, a func, channel or interface field, or a value that does not
+// survive its JSON round trip is refused when the pipeline is built, naming
+// the type and field. Its type must be a named type reachable by the worker
+// binary (it always is: the worker is the same program). A and the key type
+// must be encodable (see package coder's rules in docs/api.md).
 type Combiner[V, A, O any] interface {
 	Create() A
 	Add(acc A, v V) A
@@ -89,20 +92,17 @@ type Combiner[V, A, O any] interface {
 // not their JSON encoding.
 type identified interface{ combinerID() (string, error) }
 
-// combinerID returns a name that identifies c's type and configuration.
-func combinerID(c any) (string, error) {
-	if c == nil {
-		return "", fmt.Errorf("nil combiner")
-	}
-	if id, ok := c.(identified); ok {
-		return id.combinerID()
-	}
-	t := reflect.TypeOf(c)
-	cfg, err := json.Marshal(c)
+// travelingCombiner returns c's JSON encoding and the value workers
+// rebuild from it. A combiner whose state would not survive the trip (an
+// unexported field, a func) is refused here, before anything runs:
+// otherwise a worker process would rebuild a different value and compute
+// something else than the driver.
+func travelingCombiner(c any) ([]byte, any, error) {
+	cfg, back, err := coder.RoundTripJSON(c)
 	if err != nil {
-		return "", fmt.Errorf("combiner %s must encode as JSON to travel to workers: %v", t, err)
+		return nil, nil, fmt.Errorf("combiner %s cannot travel to workers as its JSON encoding: %v", reflect.TypeOf(c), err)
 	}
-	return typeString(t) + ":" + string(cfg), nil
+	return cfg, back, nil
 }
 
 func typeString(t reflect.Type) string {
@@ -130,17 +130,41 @@ func CombinePerKey[K comparable, V, A, O any](c Collection[KV[K, V]], comb Combi
 
 func combinePerKey[K comparable, V, A, O any](c Collection[KV[K, V]], comb Combiner[V, A, O], label, loc string) Collection[KV[K, O]] {
 	p := c.p
-	id, err := combinerID(comb)
-	if err != nil {
-		p.fail(loc, "%s: %v", label, err)
-	}
 	checkCoder[K](p, loc, label+" key")
 	checkCoder[V](p, loc, label+" value")
 	checkCoder[A](p, loc, label+" accumulator")
-	kname := fmt.Sprintf("combine:%s:%s", id, coder.TypeName[K]())
-	p.reg.Put(kname, &combineKernel[K, V, A, O]{c: comb})
-	if _, ok := comb.(identified); !ok {
-		label += "(" + reflect.TypeOf(comb).String() + ")"
+	var kname string
+	switch cb := any(comb).(type) {
+	case nil:
+		p.fail(loc, "%s: nil combiner", label)
+		kname = fmt.Sprintf("invalid-%d", len(p.nodes))
+	case identified:
+		id, err := cb.combinerID()
+		if err != nil {
+			p.fail(loc, "%s: %v", label, err)
+		}
+		kname = fmt.Sprintf("combine:%s:%s", id, coder.TypeName[K]())
+		p.reg.Put(kname, &combineKernel[K, V, A, O]{c: comb})
+	default:
+		t := reflect.TypeOf(comb)
+		label += "(" + t.String() + ")"
+		// The kernel's name carries the combiner's type and configuration;
+		// every process, this one included, runs the combiner decoded from
+		// it, so a worker whose own pipeline construction configured the
+		// combiner otherwise still runs the driver's.
+		prefix := fmt.Sprintf("combine:%s:%s:", typeString(t), coder.TypeName[K]())
+		p.reg.PutFamily(prefix, func(cfg string) (any, error) {
+			v, err := coder.DecodeJSON(t, []byte(cfg))
+			if err != nil {
+				return nil, err
+			}
+			return &combineKernel[K, V, A, O]{c: v.(Combiner[V, A, O])}, nil
+		})
+		cfg, _, err := travelingCombiner(comb)
+		if err != nil {
+			p.fail(loc, "%s: %v", label, err)
+		}
+		kname = prefix + string(cfg)
 	}
 	return shuffleNode[KV[K, V], KV[K, O]](c, planner.Combine, label, kname, true, loc)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/state/internal/wire"
 )
 
@@ -57,11 +58,35 @@ func RegisterType[T any](reg *Registry, name string) {
 		m := pt.Method(i)
 		ut.methods[m.Name] = m
 	}
+	// State gob does not carry (unexported fields, funcs) would silently be
+	// lost by the copy taken before each call and by a persistent object's
+	// snapshot; arguments and results with such state would arrive changed.
+	ut.lossy = coder.CheckGob(t)
 	if c, ok := ut.methods["Clone"]; ok && c.Type.NumIn() == 1 && c.Type.NumOut() == 1 && c.Type.Out(0) == pt {
 		ut.clone = c
 		ut.hasClone = true
 	} else if _, err := gobBytes(reflect.New(t).Interface()); err != nil {
 		panic(fmt.Sprintf("state: RegisterType(%q): %v is not gob-encodable (%v); give it exported fields or a Clone() %v method", name, t, err, pt))
+	} else if ut.lossy != nil {
+		panic(fmt.Sprintf("state: RegisterType(%q): %v; the gob copy taken before each call would lose it: "+
+			"export it, implement GobEncode/GobDecode, or give %v a Clone() %v method", name, ut.lossy, t, pt))
+	}
+	for _, m := range ut.methods {
+		if m.Name == "Clone" && ut.hasClone {
+			continue
+		}
+		for i := 1; i < m.Type.NumIn(); i++ {
+			if err := coder.CheckGob(m.Type.In(i)); err != nil {
+				panic(fmt.Sprintf("state: RegisterType(%q): argument %d of %v.%s: %v", name, i, t, m.Name, err))
+			}
+		}
+		for i := 0; i < m.Type.NumOut(); i++ {
+			if out := m.Type.Out(i); out != errorType {
+				if err := coder.CheckGob(out); err != nil {
+					panic(fmt.Sprintf("state: RegisterType(%q): result %d of %v.%s: %v", name, i+1, t, m.Name, err))
+				}
+			}
+		}
 	}
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
@@ -106,6 +131,7 @@ type userType struct {
 	methods  map[string]reflect.Method
 	clone    reflect.Method
 	hasClone bool
+	lossy    error // why gob loses part of a T, if it does
 }
 
 func (ut *userType) create() object { return &userObj{ut: ut, v: reflect.New(ut.t)} }
@@ -206,7 +232,12 @@ func (o *userObj) call(meth reflect.Method, in []reflect.Value) (out []reflect.V
 	return meth.Func.Call(in), nil
 }
 
-func (o *userObj) marshal() ([]byte, error) { return gobBytes(o.v.Interface()) }
+func (o *userObj) marshal() ([]byte, error) {
+	if o.ut.lossy != nil {
+		return nil, fmt.Errorf("state: a persistent %s cannot be saved: %v; implement GobEncode/GobDecode to persist it", o.ut.name, o.ut.lossy)
+	}
+	return gobBytes(o.v.Interface())
+}
 func (o *userObj) unmarshal(b []byte) error {
 	nv := reflect.New(o.ut.t)
 	if err := gobLoad(b, nv.Interface()); err != nil {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -133,12 +134,15 @@ type ShuffleWriter interface {
 
 // Registry maps kernel names to kernels. It is safe for concurrent use.
 type Registry struct {
-	mu      sync.RWMutex
-	kernels map[string]any
+	mu       sync.RWMutex
+	kernels  map[string]any
+	families map[string]func(config string) (any, error)
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{kernels: map[string]any{}} }
+func NewRegistry() *Registry {
+	return &Registry{kernels: map[string]any{}, families: map[string]func(string) (any, error){}}
+}
 
 // Default is the registry the gale package registers into.
 var Default = NewRegistry()
@@ -154,12 +158,54 @@ func (r *Registry) Put(name string, k any) {
 	}
 }
 
-// Get returns the kernel registered under name.
+// PutFamily registers a family of kernels configured by their names: a
+// name prefix+config that is not registered itself is built by
+// build(config) on its first lookup, so a worker rebuilds the kernel the
+// driver named (a combiner whose configuration the driver computed at run
+// time) even when its own pipeline construction configured it otherwise.
+// build must be a pure function of config. The first registration of a
+// prefix wins.
+func (r *Registry) PutFamily(prefix string, build func(config string) (any, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.families[prefix]; !ok {
+		r.families[prefix] = build
+	}
+}
+
+// Get returns the kernel registered under name, building it if name
+// belongs to a family.
 func (r *Registry) Get(name string) (any, bool) {
+	k, ok, err := r.get(name)
+	return k, ok && err == nil
+}
+
+func (r *Registry) get(name string) (any, bool, error) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	k, ok := r.kernels[name]
-	return k, ok
+	var build func(string) (any, error)
+	var config string
+	if !ok {
+		// The longest matching prefix: families never nest in practice,
+		// but the choice must not depend on map order.
+		best := -1
+		for prefix, b := range r.families {
+			if len(prefix) > best && strings.HasPrefix(name, prefix) {
+				best, build, config = len(prefix), b, name[len(prefix):]
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if ok || build == nil {
+		return k, ok, nil
+	}
+	k, err := build(config)
+	if err != nil {
+		return nil, true, fmt.Errorf("kernel: building %q: %w", name, err)
+	}
+	r.Put(name, k)
+	k, _ = r.Get(name)
+	return k, true, nil
 }
 
 // Names lists the registered names in order.
@@ -178,7 +224,10 @@ func (r *Registry) Names() []string {
 // how to register it when it is missing.
 func Lookup[T any](r *Registry, name string) (T, error) {
 	var zero T
-	k, ok := r.Get(name)
+	k, ok, err := r.get(name)
+	if err != nil {
+		return zero, err
+	}
 	if !ok {
 		return zero, fmt.Errorf("kernel: %q is not registered in this worker binary; "+
 			"the worker must be the same program that built the pipeline, and functions used only "+
