@@ -3,7 +3,9 @@ package state
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -18,9 +20,21 @@ import (
 // answered in any order), and re-dials a server whose connection broke on
 // the next call. It is safe for concurrent use.
 type Client struct {
-	cfg   ClientConfig
-	ring  *ring.Ring
-	slots map[string]*slot
+	cfg  ClientConfig
+	ring *ring.Ring // static mode
+
+	slotMu sync.Mutex
+	slots  map[string]*slot
+
+	// Cluster mode (the servers are members of a replicated cluster).
+	cluster     bool
+	view        atomic.Pointer[clientView]
+	viewMu      sync.Mutex // serializes view refreshes
+	lastRefresh time.Time
+	id          uint64 // session id of replicated calls
+	seq         atomic.Uint64
+	outMu       sync.Mutex
+	outstanding map[uint64]struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -46,9 +60,20 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	c := &Client{cfg: cfg, ring: r, slots: map[string]*slot{}, done: make(chan struct{})}
+	c := &Client{cfg: cfg, ring: r, slots: map[string]*slot{}, done: make(chan struct{}), outstanding: map[uint64]struct{}{}}
 	for _, a := range cfg.Servers {
 		c.slots[a] = &slot{addr: a}
+	}
+	// A cluster member answers View; a standalone server does not know
+	// the cluster type.
+	if v, err := c.fetchView(ctx, cfg.Servers); err == nil {
+		c.cluster = true
+		c.view.Store(v)
+		c.id = rand.Uint64() | 1
+		return c, nil
+	} else if !errors.Is(err, errStandalone) {
+		_ = c.Close()
+		return nil, err
 	}
 	for _, a := range cfg.Servers {
 		if _, err := c.conn(ctx, c.slots[a]); err != nil {
@@ -70,7 +95,13 @@ func (c *Client) Close() error {
 	c.closed = true
 	close(c.done)
 	c.mu.Unlock()
+	c.slotMu.Lock()
+	slots := make([]*slot, 0, len(c.slots))
 	for _, s := range c.slots {
+		slots = append(slots, s)
+	}
+	c.slotMu.Unlock()
+	for _, s := range slots {
 		if cc := s.cur.Load(); cc != nil {
 			cc.fail(ErrClosed)
 		}
@@ -79,11 +110,34 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Servers returns the servers' addresses, sorted.
-func (c *Client) Servers() []string { return c.ring.Nodes() }
+// Servers returns the servers' addresses, sorted (in a cluster, the
+// members in the client's current view).
+func (c *Client) Servers() []string {
+	if c.cluster {
+		return c.view.Load().ring.Nodes()
+	}
+	return c.ring.Nodes()
+}
 
-// Locate returns the address of the server that holds (typ, key).
-func (c *Client) Locate(typ, key string) string { return c.ring.Locate(ring.ObjectKey(typ, key)) }
+// Locate returns the address of the server that holds (typ, key) (in a
+// cluster: an ephemeral object's owner in the client's current view).
+func (c *Client) Locate(typ, key string) string {
+	if c.cluster {
+		return c.view.Load().ring.Locate(ring.ObjectKey(typ, key))
+	}
+	return c.ring.Locate(ring.ObjectKey(typ, key))
+}
+
+func (c *Client) slot(addr string) *slot {
+	c.slotMu.Lock()
+	defer c.slotMu.Unlock()
+	s := c.slots[addr]
+	if s == nil {
+		s = &slot{addr: addr}
+		c.slots[addr] = s
+	}
+	return s
+}
 
 func (c *Client) conn(ctx context.Context, s *slot) (*clientConn, error) {
 	if cc := s.cur.Load(); cc != nil && !cc.broken() {
@@ -261,6 +315,8 @@ type request struct {
 	args             [][]byte
 	// blocking calls send a Cancel frame when their caller gives up.
 	blocking bool
+	// session fields of a replicated call (cluster mode)
+	client, seq, low uint64
 }
 
 // codeConnLost is a client-side pseudo reply code: the connection broke.
@@ -273,15 +329,23 @@ func (c *Client) do(ctx context.Context, r *request) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	addr := c.ring.Locate(ring.ObjectKey(r.typ, r.key))
-	cc, err := c.conn(ctx, c.slots[addr])
+	if c.cluster {
+		return c.doCluster(ctx, r)
+	}
+	return c.doAt(ctx, c.ring.Locate(ring.ObjectKey(r.typ, r.key)), r)
+}
+
+// doAt sends r to the server at addr and waits for the reply.
+func (c *Client) doAt(ctx context.Context, addr string, r *request) ([]byte, error) {
+	cc, err := c.conn(ctx, c.slot(addr))
 	if err != nil {
 		return nil, err
 	}
 	id := cc.nextID.Add(1)
 	bp := framePool.Get().(*[]byte)
 	frame, off := wire.StartFrame((*bp)[:0], wire.KindCall, id)
-	frame = wire.AppendCall(frame, &wire.Call{Type: r.typ, Key: r.key, Method: r.method, Flags: r.flags, Init: r.init, Args: r.args})
+	frame = wire.AppendCall(frame, &wire.Call{Type: r.typ, Key: r.key, Method: r.method, Flags: r.flags, Init: r.init, Args: r.args,
+		Client: r.client, Seq: r.seq, Low: r.low})
 	if n := wire.FinishFrame(frame, off); n > c.cfg.MaxFrameBytes {
 		*bp = frame
 		framePool.Put(bp)

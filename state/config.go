@@ -49,6 +49,11 @@ type ServerConfig struct {
 	// checkpoint). Optional.
 	Logf func(format string, args ...any)
 
+	// Cluster, if set, makes the server a member of a replicated cluster:
+	// persistent objects are then replicated, and DataDir holds the
+	// member's replication log instead of an object log.
+	Cluster *ClusterConfig
+
 	// walHook stops the log at a step (tests only; see wal.Options.Hook).
 	walHook func(wal.Point) error
 }
@@ -106,6 +111,9 @@ func (c ServerConfig) Validate() error {
 	if c.CloseTimeout < 0 {
 		errs = append(errs, fmt.Errorf("state: ServerConfig.CloseTimeout must be >= 0, got %v", c.CloseTimeout))
 	}
+	if c.Cluster != nil {
+		errs = append(errs, c.Cluster.validate()...)
+	}
 	if c.CheckpointBytes < -1 {
 		errs = append(errs, fmt.Errorf("state: ServerConfig.CheckpointBytes must be -1 (never while serving), 0 (default) or positive, got %d", c.CheckpointBytes))
 	}
@@ -135,6 +143,10 @@ type ClientConfig struct {
 	// closed, which withdraws the call; the caller then gets ErrConnLost.
 	// Default 5 s.
 	CancelTimeout time.Duration
+	// FailoverTimeout bounds how long a call on a replicated object is
+	// retried while its replicas elect a leader or move after a crash.
+	// Default 15 s.
+	FailoverTimeout time.Duration
 }
 
 func (c *ClientConfig) fill() {
@@ -146,6 +158,9 @@ func (c *ClientConfig) fill() {
 	}
 	if c.CancelTimeout == 0 {
 		c.CancelTimeout = 5 * time.Second
+	}
+	if c.FailoverTimeout == 0 {
+		c.FailoverTimeout = 15 * time.Second
 	}
 }
 

@@ -47,12 +47,19 @@
 // (compared in constant time) and frames above the limit are refused from
 // their header. docs/state.md describes the model in full.
 //
+// With ServerConfig.Cluster the server is a member of a replicated cluster:
+// persistent objects are kept by ReplicationFactor members with etcd's raft
+// (one group per partition, plus a membership group), and clients need one
+// member's address (docs/state.md, "Replication").
+//
 // Imports: the standard library, state/internal/wire, state/internal/wal,
-// state/ring, xxhash.
+// state/ring, xxhash, go.etcd.io/raft/v3.
 // Goroutines: Server.Serve runs the accept loop on the caller's goroutine;
 // each connection has a reader goroutine (which also runs built-in calls), a
 // writer goroutine and one short-lived goroutine per user-defined method call
-// in flight; with a DataDir, Serve also runs one checkpoint goroutine. All
+// in flight; with a DataDir, Serve also runs one checkpoint goroutine. A
+// cluster member also runs one replication loop and one writer goroutine per
+// peer (plus a connection reader each), stopped and waited for by Close. All
 // are counted by the Server and waited for by Close. A Client
 // has one reader goroutine per connection, waited for by Client.Close.
 package state

@@ -47,7 +47,8 @@ type entry struct {
 type Server struct {
 	cfg   ServerConfig
 	ln    net.Listener
-	store *store // nil without DataDir
+	store *store // nil without DataDir, or in a cluster
+	node  *node  // nil unless ServerConfig.Cluster is set
 
 	mu      sync.RWMutex
 	objects map[string]*entry
@@ -77,6 +78,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	cfg.fill()
 	s := &Server{cfg: cfg, objects: map[string]*entry{}, conns: map[*serverConn]struct{}{}, done: make(chan struct{})}
+	if cfg.Cluster != nil {
+		return s, s.startCluster()
+	}
 	if cfg.DataDir != "" {
 		st, err := openStore(&cfg)
 		if err != nil {
@@ -97,7 +101,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		ln, err = net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			if s.store != nil {
-				s.store.close()
+				_ = s.store.close()
 			}
 			return nil, fmt.Errorf("state: listen on %s: %w", cfg.Addr, err)
 		}
@@ -124,6 +128,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		s.connMu.Unlock()
 		go s.checkpointLoop()
+	}
+	if s.node != nil {
+		s.connMu.Lock()
+		if s.closed {
+			s.connMu.Unlock()
+			return nil
+		}
+		s.node.start()
+		s.connMu.Unlock()
 	}
 	for {
 		nc, err := s.ln.Accept()
@@ -177,6 +190,9 @@ func (s *Server) Close() error {
 		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
+		if s.node != nil {
+			s.node.stop()
+		}
 		for _, c := range conns {
 			c.shutdown(errors.New("server closing"))
 		}
@@ -192,6 +208,11 @@ func (s *Server) Close() error {
 				errs = append(errs, err)
 			}
 			if err := s.store.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if s.node != nil && s.node.log != nil {
+			if err := s.node.log.Close(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -249,19 +270,39 @@ func (s *Server) lookup(c *wire.Call) (*entry, *status) {
 	return e, nil
 }
 
-func (s *Server) newObject(typ string, init []byte, persistent bool) (object, *status) {
-	var obj object
-	var st *status
+// newObjectOf creates an object of typ with creation parameters init.
+func (s *Server) newObjectOf(typ string, init []byte) (object, *status) {
 	if f, ok := builtins[typ]; ok {
-		obj, st = f.create(init)
-		if st == nil && persistent && f.coordination {
-			st = fail(wire.CodePersist, "%s objects cannot be persistent (coordination objects live in memory only)", typ)
-		}
-	} else if ut := s.cfg.Registry.lookup(typ); ut != nil {
-		obj, st = ut.create(), nil
-	} else {
-		return nil, fail(wire.CodeUnknownType, "unknown object type %q: not a built-in type and not registered in this server's Registry (%s)", typ, s.cfg.Registry.names())
+		return f.create(init)
 	}
+	if ut := s.cfg.Registry.lookup(typ); ut != nil {
+		return ut.create(), nil
+	}
+	return nil, fail(wire.CodeUnknownType, "unknown object type %q: not a built-in type and not registered in this server's Registry (%s)", typ, s.cfg.Registry.names())
+}
+
+// persistable refuses a user-defined type whose state does not
+// gob-encode: its objects can be neither written to disk nor replicated.
+func (s *Server) persistable(typ string) *status {
+	if ut := s.cfg.Registry.lookup(typ); ut != nil && !ut.persistable {
+		return fail(wire.CodePersist, "%s objects cannot be persistent or replicated: the type's state does not gob-encode "+
+			"(give it exported fields, or GobEncode/GobDecode methods)", typ)
+	}
+	return nil
+}
+
+func persistRefused(typ string) *status {
+	return fail(wire.CodePersist, "%s objects cannot be persistent (coordination objects live in memory only)", typ)
+}
+
+func (s *Server) newObject(typ string, init []byte, persistent bool) (object, *status) {
+	if f, ok := builtins[typ]; ok && persistent && f.coordination {
+		return nil, persistRefused(typ)
+	}
+	if st := s.persistable(typ); persistent && st != nil {
+		return nil, st
+	}
+	obj, st := s.newObjectOf(typ, init)
 	if st != nil {
 		return nil, st
 	}
@@ -520,6 +561,16 @@ func (c *serverConn) readLoop() {
 				c.goAway("state: " + err.Error())
 				return
 			}
+			if c.s.node != nil && (call.Flags&wire.FlagPersistent != 0 || call.Type == clusterType) {
+				// Replicated and administrative calls are answered by the
+				// replication loop: they keep their own copy.
+				call, err = wire.DecodeCall(append([]byte(nil), f.Payload...))
+				if err != nil {
+					return
+				}
+				c.s.node.handle(c, f.ID, &call)
+				continue
+			}
 			if _, ok := builtins[call.Type]; ok {
 				// Built-in methods are short and never block, so they run
 				// on the reader: no goroutine, no hand-off, and replies to
@@ -547,6 +598,15 @@ func (c *serverConn) readLoop() {
 			}(f.ID)
 		case wire.KindCancel:
 			c.cancel(f.ID)
+		case wire.KindRaft:
+			if c.s.node == nil {
+				c.goAway("state: this server is not a cluster member")
+				return
+			}
+			if err := c.s.node.receiveRaft(f.Payload, c.quit); err != nil {
+				c.goAway("state: " + err.Error())
+				return
+			}
 		default:
 			c.goAway(fmt.Sprintf("state: unexpected %v frame from client", f.Kind))
 			return
@@ -572,6 +632,12 @@ func (c *serverConn) handshake(br *bufio.Reader) error {
 }
 
 func (c *serverConn) handle(id uint64, call *wire.Call, reply func(uint64, []byte, *status)) {
+	if n := c.s.node; n != nil {
+		if owner := n.owner(call.Type, call.Key); owner != n.addr {
+			reply(id, nil, fail(wire.CodeNotLeader, "%s", owner))
+			return
+		}
+	}
 	e, st := c.s.lookup(call)
 	if st != nil {
 		reply(id, nil, st)

@@ -62,6 +62,9 @@ func RegisterType[T any](reg *Registry, name string) {
 	// lost by the copy taken before each call and by a persistent object's
 	// snapshot; arguments and results with such state would arrive changed.
 	ut.lossy = coder.CheckGob(t)
+	if _, err := gobBytes(reflect.New(t).Interface()); err == nil && ut.lossy == nil {
+		ut.persistable = true
+	}
 	if c, ok := ut.methods["Clone"]; ok && c.Type.NumIn() == 1 && c.Type.NumOut() == 1 && c.Type.Out(0) == pt {
 		ut.clone = c
 		ut.hasClone = true
@@ -132,6 +135,9 @@ type userType struct {
 	clone    reflect.Method
 	hasClone bool
 	lossy    error // why gob loses part of a T, if it does
+	// persistable: T's state gob-encodes, so its objects can be
+	// persistent and replicated (snapshots carry the encoding).
+	persistable bool
 }
 
 func (ut *userType) create() object { return &userObj{ut: ut, v: reflect.New(ut.t)} }

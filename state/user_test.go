@@ -32,6 +32,15 @@ func (c *Centroids) Merge(sums []float64, counts []int64) (int64, error) {
 	return total, nil
 }
 
+// Total returns the number of points merged.
+func (c *Centroids) Total() int64 {
+	var n int64
+	for _, x := range c.Counts {
+		n += x
+	}
+	return n
+}
+
 func (c *Centroids) Means() []float64 {
 	out := make([]float64, len(c.Sums))
 	for i := range out {
@@ -149,6 +158,9 @@ func (t *Tally) Add(k string) int {
 	t.n[k]++
 	return t.n[k]
 }
+
+// Count returns k's count.
+func (t *Tally) Count(k string) int { return t.n[k] }
 
 func (t *Tally) AddThenPanic(k string) {
 	t.Add(k)

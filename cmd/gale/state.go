@@ -171,11 +171,19 @@ func newRunSantaCmd() *cobra.Command {
 
 func newDSOCmd() *cobra.Command {
 	dso := &cobra.Command{Use: "dso", Short: "Distributed shared objects"}
-	var listen, token, dataDir string
+	var listen, token, dataDir, advertise string
+	var join []string
+	var rf, partitions int
+	var cluster bool
+	var failTimeout time.Duration
 	serve := &cobra.Command{
-		Use:   "serve --listen ADDR --token TOKEN [--data-dir DIR]",
-		Short: "Serve shared objects (clients place objects on servers by consistent hashing)",
-		Args:  cobra.NoArgs,
+		Use:   "serve --listen ADDR --token TOKEN [--data-dir DIR] [--cluster [--rf N] | --join ADDR]",
+		Short: "Serve shared objects (standalone, or as a member of a replicated cluster)",
+		Long: "Without --cluster or --join the server is standalone: clients list every server and place objects " +
+			"by consistent hashing. --cluster starts a replicated cluster (persistent objects kept by --rf members " +
+			"with raft); --join ADDR adds this server to the running cluster ADDR belongs to. Clients of a cluster " +
+			"need one member's address and learn the others.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if token == "" {
 				token = os.Getenv("GALE_DSO_TOKEN")
@@ -184,8 +192,13 @@ func newDSOCmd() *cobra.Command {
 				return usageError{errors.New("dso serve: a shared secret is required: --token or GALE_DSO_TOKEN")}
 			}
 			errOut := cmd.ErrOrStderr()
-			srv, err := state.NewServer(state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir,
-				Logf: func(format string, args ...any) { fmt.Fprintf(errOut, format+"\n", args...) }})
+			cfg := state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir,
+				Logf: func(format string, args ...any) { fmt.Fprintf(errOut, format+"\n", args...) }}
+			if cluster || len(join) > 0 {
+				cfg.Cluster = &state.ClusterConfig{Join: join, ReplicationFactor: rf, Partitions: partitions,
+					Advertise: advertise, FailTimeout: failTimeout}
+			}
+			srv, err := state.NewServer(cfg)
 			if err != nil {
 				return err
 			}
@@ -203,7 +216,89 @@ func newDSOCmd() *cobra.Command {
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:7450", "TCP address to listen on")
 	serve.Flags().StringVar(&token, "token", "", "shared secret clients must present (or GALE_DSO_TOKEN)")
 	serve.Flags().StringVar(&dataDir, "data-dir", "", "where persistent objects live (snapshot + log)")
+	serve.Flags().BoolVar(&cluster, "cluster", false, "start a new replicated cluster with this server as its first member")
+	serve.Flags().StringSliceVar(&join, "join", nil, "join the cluster of this member (repeatable)")
+	serve.Flags().IntVar(&rf, "rf", 2, "replication factor of persistent objects (a new cluster)")
+	serve.Flags().IntVar(&partitions, "partitions", 64, "replica groups objects are hashed into (a new cluster)")
+	serve.Flags().StringVar(&advertise, "advertise", "", "address other members and clients reach this server at (default: the listening address)")
+	serve.Flags().DurationVar(&failTimeout, "fail-timeout", time.Second, "a member unheard for this long is removed and its replicas move")
 	dso.AddCommand(serve)
+
+	var server string
+	dialCluster := func(cmd *cobra.Command) (*state.Client, error) {
+		if token == "" {
+			token = os.Getenv("GALE_DSO_TOKEN")
+		}
+		if server == "" || token == "" {
+			return nil, usageError{errors.New("--server ADDR and --token (or GALE_DSO_TOKEN) are required")}
+		}
+		c, err := state.Dial(cmd.Context(), state.ClientConfig{Servers: []string{server}, Token: token})
+		if err != nil {
+			return nil, err
+		}
+		if c.View() == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("%s is a standalone DSO server, not a cluster member", server)
+		}
+		return c, nil
+	}
+	members := &cobra.Command{
+		Use:   "members --server ADDR --token TOKEN",
+		Short: "List the members of a DSO cluster and the partitions each holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := dialCluster(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			v := c.View()
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%d members, replication factor %d, %d partitions\n", len(v.Members), v.ReplicationFactor, v.Partitions)
+			fmt.Fprintf(out, "%-6s %-24s %8s %6s\n", "ID", "ADDRESS", "REPLICAS", "LEADS")
+			for _, m := range c.Members() {
+				fmt.Fprintf(out, "%-6d %-24s %8d %6d\n", m.ID, m.Addr, m.Replicas, m.Leads)
+			}
+			return nil
+		},
+	}
+	members.Flags().StringVar(&server, "server", "", "address of any member")
+	members.Flags().StringVar(&token, "token", "", "the cluster's token (or GALE_DSO_TOKEN)")
+	dso.AddCommand(members)
+
+	var leaveID uint64
+	leave := &cobra.Command{
+		Use:   "leave --server ADDR --token TOKEN [--id N]",
+		Short: "Remove a member from a DSO cluster (default: the one at --server); its replicas move to the others",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := dialCluster(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id := leaveID
+			if id == 0 {
+				for _, m := range c.Members() {
+					if m.Addr == server {
+						id = m.ID
+					}
+				}
+				if id == 0 {
+					return fmt.Errorf("%s is not a member address; name the member with --id (gale dso members lists them)", server)
+				}
+			}
+			if err := c.Leave(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "member %d removed; its replicas are moving to the other members\n", id)
+			return nil
+		},
+	}
+	leave.Flags().StringVar(&server, "server", "", "address of a member (the one to remove unless --id)")
+	leave.Flags().StringVar(&token, "token", "", "the cluster's token (or GALE_DSO_TOKEN)")
+	leave.Flags().Uint64Var(&leaveID, "id", 0, "id of the member to remove")
+	dso.AddCommand(leave)
 
 	var repairDir string
 	repair := &cobra.Command{

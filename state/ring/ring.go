@@ -100,3 +100,25 @@ func (r *Ring) LocateIndex(key string) int {
 
 // ObjectKey is the string hashed to place the object (typ, key).
 func ObjectKey(typ, key string) string { return typ + "\x00" + key }
+
+// LocateN returns the first n distinct nodes clockwise from key's hash (all
+// nodes if there are fewer): the replicas of key, the first being its
+// primary. Adding a node changes a key's list only where the new node
+// enters it; removing one only where it leaves it.
+func (r *Ring) LocateN(key string, n int) []string {
+	if n > len(r.nodes) {
+		n = len(r.nodes)
+	}
+	h := xxhash.Sum64String(key)
+	i := sort.Search(len(r.points), func(i int) bool { return r.points[i].hash >= h })
+	out := make([]string, 0, n)
+	seen := make([]bool, len(r.nodes))
+	for j := 0; len(out) < n && j < len(r.points); j++ {
+		p := r.points[(i+j)%len(r.points)]
+		if !seen[p.node] {
+			seen[p.node] = true
+			out = append(out, r.nodes[p.node])
+		}
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package ring
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -69,5 +70,43 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New([]string{"a", "a"}, 0); err == nil {
 		t.Fatal("duplicate accepted")
+	}
+}
+
+func TestLocateNIsStableUnderMembershipChange(t *testing.T) {
+	nodes := []string{"1", "2", "3", "4"}
+	r, _ := New(nodes, 0)
+	r5, _ := New(append(nodes, "5"), 0)
+	moved := 0
+	for i := 0; i < 1000; i++ {
+		k := strconv.Itoa(i)
+		a, b := r.LocateN(k, 2), r5.LocateN(k, 2)
+		if len(a) != 2 || a[0] == a[1] {
+			t.Fatalf("LocateN(%q, 2) = %v", k, a)
+		}
+		if a[0] != r.Locate(k) {
+			t.Fatalf("LocateN's first node %s is not Locate's %s", a[0], r.Locate(k))
+		}
+		// The new node may enter the list; the others keep their order.
+		var kept []string
+		for _, n := range b {
+			if n != "5" {
+				kept = append(kept, n)
+			}
+		}
+		for j := range kept {
+			if kept[j] != a[j] {
+				t.Fatalf("key %s: replicas %v became %v", k, a, b)
+			}
+		}
+		if len(kept) < 2 {
+			moved++
+		}
+	}
+	if moved < 250 || moved > 550 {
+		t.Errorf("%d of 1000 keys gained the new node as a replica, want about 2/5", moved)
+	}
+	if got := r.LocateN("x", 9); len(got) != 4 {
+		t.Errorf("LocateN past the node count = %v", got)
 	}
 }

@@ -26,6 +26,10 @@ const (
 	// KindGoAway tells the peer why the connection is being closed; its
 	// payload is the reason as text.
 	KindGoAway Kind = 6
+	// KindRaft carries replication messages between the servers of a
+	// cluster; its payload is a RaftBatch. A connection that sends one is a
+	// peer connection (authenticated with the same token as clients).
+	KindRaft Kind = 7
 )
 
 // String names the kind.
@@ -43,12 +47,14 @@ func (k Kind) String() string {
 		return "cancel"
 	case KindGoAway:
 		return "goaway"
+	case KindRaft:
+		return "raft"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // lastKind is the largest kind; kinds are numbered from 1.
-const lastKind = KindGoAway
+const lastKind = KindRaft
 
 // HeaderSize is the fixed part of a frame after the length: kind and id.
 const HeaderSize = frame.HeaderSize
@@ -182,6 +188,10 @@ func (d *Decoder) String(what string) string { return string(d.Bytes(what)) }
 const (
 	// FlagPersistent asks that an object created by this call be persistent.
 	FlagPersistent uint8 = 1 << 0
+	// FlagSession says the call carries a session (client id, sequence
+	// number, lowest sequence number still in flight) after its arguments,
+	// so that a replicated call retried after a failover runs at most once.
+	FlagSession uint8 = 1 << 1
 )
 
 // MaxArgs bounds the number of arguments of one call.
@@ -197,6 +207,9 @@ type Call struct {
 	Init []byte
 	// Args are the encoded arguments, one field per argument.
 	Args [][]byte
+	// Client, Seq and Low are the session fields, present with
+	// FlagSession.
+	Client, Seq, Low uint64
 }
 
 // AppendCall appends c's payload encoding to dst.
@@ -209,6 +222,11 @@ func AppendCall(dst []byte, c *Call) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(c.Args)))
 	for _, a := range c.Args {
 		dst = AppendBytes(dst, a)
+	}
+	if c.Flags&FlagSession != 0 {
+		dst = binary.AppendUvarint(dst, c.Client)
+		dst = binary.AppendUvarint(dst, c.Seq)
+		dst = binary.AppendUvarint(dst, c.Low)
 	}
 	return dst
 }
@@ -236,6 +254,11 @@ func DecodeCall(p []byte) (Call, error) {
 			c.Args = append(c.Args, d.Bytes("argument"))
 		}
 	}
+	if c.Flags&FlagSession != 0 {
+		c.Client = d.Uvarint("session client")
+		c.Seq = d.Uvarint("session seq")
+		c.Low = d.Uvarint("session low")
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("call (trailing bytes)")
 	}
@@ -262,6 +285,14 @@ const (
 	CodeOutOfRange    uint8 = 11
 	CodePersist       uint8 = 12
 	CodeBroken        uint8 = 13
+	// CodeNotLeader: the server does not serve this object now (it is not
+	// the leader of its replicas, or not its owner in the current view);
+	// the call did not run. Body: the address to try, if known.
+	CodeNotLeader uint8 = 14
+	// CodeUnavailable: the call may or may not have run (its replica group
+	// lost its leader meanwhile); retrying it with the same session number
+	// applies it at most once.
+	CodeUnavailable uint8 = 15
 )
 
 // Reply is the payload of a KindReply frame.
@@ -282,7 +313,7 @@ func DecodeReply(p []byte) (Reply, error) {
 	if len(p) < 1 {
 		return Reply{}, fmt.Errorf("%w: empty reply", ErrMalformed)
 	}
-	if p[0] > CodeBroken {
+	if p[0] > CodeUnavailable {
 		return Reply{}, fmt.Errorf("%w: unknown reply code %d", ErrMalformed, p[0])
 	}
 	return Reply{Code: p[0], Body: p[1:]}, nil
@@ -303,4 +334,55 @@ func CheckHello(p []byte, token string) error {
 		return err
 	}
 	return frame.CheckToken(got, []byte(token))
+}
+
+// RaftMsg is one replication message of a RaftBatch: Msg (an encoded
+// raftpb.Message) for the replica group Group (0 is the membership group,
+// g > 0 partition g-1) in its incarnation Inc.
+type RaftMsg struct {
+	Group, Inc uint64
+	Msg        []byte
+}
+
+// MaxRaftBatch bounds the messages of one RaftBatch.
+const MaxRaftBatch = 1 << 16
+
+// AppendRaftBatch appends a KindRaft payload: a uvarint count, then for
+// each message its group, incarnation (uvarints) and bytes.
+func AppendRaftBatch(dst []byte, msgs []RaftMsg) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(msgs)))
+	for _, m := range msgs {
+		dst = binary.AppendUvarint(dst, m.Group)
+		dst = binary.AppendUvarint(dst, m.Inc)
+		dst = AppendBytes(dst, m.Msg)
+	}
+	return dst
+}
+
+// DecodeRaftBatch decodes a KindRaft payload; the messages alias p. Every
+// count and length is checked against the bytes left before anything is
+// allocated for it.
+func DecodeRaftBatch(p []byte) ([]RaftMsg, error) {
+	d := NewDecoder(p)
+	n := d.Uvarint("raft batch count")
+	// A message takes at least three bytes.
+	if d.err == nil && (n > MaxRaftBatch || n > uint64(len(d.b))/3) {
+		d.fail("raft batch count")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	out := make([]RaftMsg, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		m := RaftMsg{Group: d.Uvarint("raft group"), Inc: d.Uvarint("raft incarnation")}
+		m.Msg = d.Bytes("raft message")
+		out = append(out, m)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("raft batch (trailing bytes)")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return out, nil
 }

@@ -92,6 +92,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendFrame(nil, KindCancel, 9, nil))
 	f.Add([]byte{0, 0, 0, 3, 1, 2, 3})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(AppendFrame(nil, KindRaft, 0, AppendRaftBatch(nil, []RaftMsg{{Group: 0, Inc: 1, Msg: []byte{8, 3}}, {Group: 5, Inc: 2, Msg: nil}})))
+	f.Add(AppendFrame(nil, KindRaft, 0, []byte{0xff, 0xff, 0x03, 1, 1, 0x80}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		var buf []byte
@@ -120,6 +122,16 @@ func FuzzDecode(f *testing.F) {
 				}
 			case KindHello:
 				_ = CheckHello(fr.Payload, "tok")
+			case KindRaft:
+				ms, err := DecodeRaftBatch(fr.Payload)
+				if err == nil {
+					if len(ms) > len(fr.Payload)/3 {
+						t.Fatalf("%d messages from %d bytes", len(ms), len(fr.Payload))
+					}
+					if again := AppendRaftBatch(nil, ms); len(again) > len(fr.Payload) {
+						t.Fatalf("re-encoded raft batch grew: %x -> %x", fr.Payload, again)
+					}
+				}
 			}
 		}
 	})
