@@ -3,9 +3,12 @@ package gale_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends/sim"
 	"github.com/galeproject/gale/state"
 )
 
@@ -155,4 +158,43 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestIterateOnASimulatedPlatformFailsBeforeAnyTask: a simulated platform
+// built as docs/probe.md shows (sim.Config{Handler: mux.Handle}) cannot run
+// an iterate stage's workers together, since its clock stands still while a
+// task runs. The job used to wait until its context ended; it now fails at
+// once, naming the stage and the backend.
+func TestIterateOnASimulatedPlatformFailsBeforeAnyTask(t *testing.T) {
+	_, servers, token := startDSO(t)
+	mux, err := gale.NewWorkerMux()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sim.DefaultConfig("aws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Handler = mux.Handle
+	b, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := gale.NewPipeline()
+	gale.Iterate(gale.Generate(p, 1000, square), 4, sumRounds)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	report, err := gale.Run(ctx, p, gale.WithBackend("sim:aws", b), gale.Workers(4), gale.WithDSO(servers, token))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run = %v (context: %v), want a refusal before the context ends", err, ctx.Err())
+	}
+	for _, want := range []string{"Iterate(gale_test.sumRounds)", "iterate_test.go:", "sim:aws", "wait for each other"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if report != nil && report.Invocations > 0 {
+		t.Errorf("%d tasks were invoked", report.Invocations)
+	}
 }

@@ -25,7 +25,18 @@ type Task struct {
 	// Payload is the serialized task descriptor. The backend delivers it
 	// unchanged to the worker's Handler. Backends must not modify it.
 	Payload []byte
+	// Gang, when above 1, says the task is one of Gang tasks that must run
+	// at the same time because they wait for each other (the workers of an
+	// iterate stage cross shared barriers together). A backend that cannot
+	// run such tasks together (Traits.MaxGang) refuses them at once with an
+	// error wrapping ErrGang instead of letting them wait forever.
+	Gang int
 }
+
+// ErrGang is returned (wrapped) by a backend asked to run a task of a gang
+// larger than it can run at once (Task.Gang, Traits.MaxGang). The task did
+// not run.
+var ErrGang = fmt.Errorf("backends: cannot run tasks that wait for each other at the same time: %w", ErrNotStarted)
 
 // Result is what a completed invocation returned.
 type Result struct {
@@ -107,6 +118,12 @@ type Traits struct {
 	// PricePerGBSecond and PricePerRequest are in US dollars.
 	PricePerGBSecond float64
 	PricePerRequest  float64
+	// MaxGang is the most tasks that wait for each other (Task.Gang) the
+	// platform can run at the same time; zero means as many as
+	// MaxConcurrency. A simulated platform, whose clock stands still while
+	// a task runs, has 1. The engine refuses a job with a larger gang
+	// before any task runs.
+	MaxGang int
 }
 
 // Describer is implemented by backends that know their platform's traits.

@@ -113,7 +113,18 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 1
 	}
+	traits := backends.TraitsOf(cfg.Backend)
 	for _, sh := range job.Plan.Shuffles {
+		if sh.Iterate && traits.MaxGang > 0 && sh.Partitions > traits.MaxGang {
+			name := cfg.BackendName
+			if name == "" {
+				name = traits.Name
+			}
+			return nil, fmt.Errorf("engine: %s (%s) has %d workers that wait for each other, so all must run at once, "+
+				"but backend %s runs at most %d such tasks together (a simulated platform's clock stands still while a task runs); "+
+				"run the job on local, process or a cloud backend",
+				job.Plan.Logical.Nodes[sh.Node].Label, job.Plan.Logical.Nodes[sh.Node].Loc, sh.Partitions, name, traits.MaxGang)
+		}
 		if sh.Iterate && sh.Partitions > cfg.Concurrency {
 			return nil, fmt.Errorf("engine: %s has %d workers that synchronize with each other, so all must run at once, "+
 				"but the job runs at most %d tasks at once; raise the concurrency (--workers) or lower the iterate workers",
@@ -366,7 +377,11 @@ func (d *driver) run(ctx context.Context) error {
 func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
 	id := fmt.Sprintf("%s/stage-%d/task-%d/attempt-%d", d.job.ID, a.Stage, a.Task, a.Attempt)
 	start := time.Now()
-	res, err := d.cfg.Backend.Invoke(ctx, backends.Task{ID: id, Payload: spec})
+	task := backends.Task{ID: id, Payload: spec}
+	if st := d.job.Plan.Stages[a.Stage]; st.Input == planner.FromShuffle && d.job.Plan.Shuffles[st.Shuffle].Iterate {
+		task.Gang = st.Tasks
+	}
+	res, err := d.cfg.Backend.Invoke(ctx, task)
 	if err == nil || !errors.Is(err, backends.ErrNotStarted) {
 		d.report.invoked(time.Since(start).Seconds())
 	}

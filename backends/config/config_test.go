@@ -159,8 +159,8 @@ func TestOpenSim(t *testing.T) {
 	if err != nil || tr != o.Traits {
 		t.Errorf("Traits = %+v, %v; Open's are %+v", tr, err, o.Traits)
 	}
-	_, err = o.Backend.Invoke(t.Context(), backends.Task{ID: "t1", Payload: []byte(`{"dso":{}}`)})
-	wantErr(t, "an iterate task", err, nil, "cannot run tasks that synchronize")
+	_, err = o.Backend.Invoke(t.Context(), backends.Task{ID: "t1", Payload: []byte(`{"dso":{}}`), Gang: 2})
+	wantErr(t, "an iterate task", err, backends.ErrGang, "wait for each other")
 }
 
 // A cloud backend's traits follow from its section without reaching the

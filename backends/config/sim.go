@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -85,7 +84,7 @@ func openSim(preset string, f *File, handler backends.Handler) (simJobBackend, e
 	}
 	cfg.MemoryMiB, cfg.Settle = sec.MemoryMiB, sec.Settle
 	if handler != nil {
-		cfg.Handler = simulable(handler)
+		cfg.Handler = handler
 		b, err := sim.New(cfg)
 		if err != nil {
 			return simJobBackend{}, f.sectionError(section, err)
@@ -100,27 +99,11 @@ func openSim(preset string, f *File, handler backends.Handler) (simJobBackend, e
 	}
 	mux := engine.NewMux()
 	mux.Register(engine.StageTaskKind, w.Handle)
-	cfg.Handler = simulable(mux.Handle)
+	cfg.Handler = mux.Handle
 	b, err := sim.New(cfg)
 	if err != nil {
 		w.Close()
 		return simJobBackend{}, f.sectionError(section, err)
 	}
 	return simJobBackend{b, w}, nil
-}
-
-// simulable refuses the tasks the simulator cannot run: those of jobs
-// whose workers synchronize through shared objects (iterate stages). The
-// simulator runs one task at a time and stops its clock while a task
-// runs, so a worker waiting at a barrier for another would wait forever.
-func simulable(h backends.Handler) backends.Handler {
-	return func(ctx context.Context, payload []byte) ([]byte, error) {
-		var spec struct {
-			DSO *engine.DSOConfig `json:"dso"`
-		}
-		if json.Unmarshal(payload, &spec) == nil && spec.DSO != nil {
-			return nil, errors.New("the simulator cannot run tasks that synchronize with each other through shared objects (iterate stages); run this job on local or process")
-		}
-		return h(ctx, payload)
-	}
 }

@@ -98,7 +98,9 @@ func (c Config) Validate() error {
 // A rejection (throttled, no instance in time) is backends.ErrNotStarted:
 // the handler did not run, and the engine retries. Tasks that must run at
 // the same time as each other (barriers, iterate stages) cannot be
-// simulated: simulated time cannot pass while one waits for another.
+// simulated: simulated time cannot pass while one waits for another. So
+// Traits reports MaxGang 1, and Invoke refuses a task of a larger gang
+// (backends.Task.Gang) at once with backends.ErrGang.
 //
 // Time. Reported times are Config.Epoch plus simulated time, which starts
 // at zero and passes only as the model processes events, never while the
@@ -193,7 +195,7 @@ func (b *Backend) Traits() backends.Traits {
 		lim = p.MaxInstances * p.InstanceConcurrency
 	}
 	return backends.Traits{Name: "sim:" + p.Name, MaxConcurrency: lim, MemoryMiB: b.mem, VCPUs: p.VCPUs(b.mem),
-		PricePerGBSecond: p.PricePerGBSecond, PricePerRequest: p.PricePerRequest}
+		PricePerGBSecond: p.PricePerGBSecond, PricePerRequest: p.PricePerRequest, MaxGang: 1}
 }
 
 // Platform returns the model the backend simulates.
@@ -237,6 +239,11 @@ func (b *Backend) Stats() (created, rejected int) {
 // other payload runs on Config.Handler, and fails at once, having run
 // nowhere, when there is none.
 func (b *Backend) newCall(t backends.Task) (*call, error) {
+	if t.Gang > 1 {
+		return nil, fmt.Errorf("sim: task %s is one of %d tasks that wait for each other, which a simulated platform cannot run together "+
+			"(its clock stands still while a task runs, so the others would never start); run the job on local, process or a cloud backend: %w",
+			t.ID, t.Gang, backends.ErrGang)
+	}
 	c := &call{task: t, ch: make(chan struct{}, 1)}
 	if !probe.IsRequest(t.Payload) {
 		if b.cfg.Handler == nil {
