@@ -223,6 +223,8 @@ type View struct {
 	Members map[uint64]string
 	// Parts lists each partition's replicas, leader first when known.
 	Parts [][]uint64
+	// Removed lists the ids of former members.
+	Removed []uint64
 }
 
 // Partition entries: the first byte is the kind.

@@ -66,7 +66,7 @@ func (s *Server) startCluster() error {
 	n.peers = newPeerSet(n, s.cfg.Token, cc.faults)
 	switch {
 	case loaded:
-		if n.meta != nil && n.meta.Removed[n.id] {
+		if n.meta != nil && (n.meta.Removed[n.id] || n.removedByPeers()) {
 			return fail(fmt.Errorf("%w: member %d (%s) was removed while it was away; its data in %s is stale: "+
 				"start it with an empty data directory and --join to come back as a new member", ErrRemoved, n.id, addr, s.cfg.DataDir))
 		}
@@ -88,6 +88,28 @@ func (s *Server) startCluster() error {
 	}
 	s.node = n
 	return nil
+}
+
+// removedByPeers asks the other members this one knows for their view:
+// one that lists this member's id as removed settles it (ids are never
+// reused). No answer (the whole cluster restarting) is not removal.
+func (n *node) removedByPeers() bool {
+	for id, a := range n.meta.Members {
+		if id == n.id {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		body, code, err := adminCall(ctx, a, n.s.cfg.Token, "View")
+		cancel()
+		var v View
+		if err != nil || code != wire.CodeOK || gobLoad(body, &v) != nil {
+			continue
+		}
+		if contains(v.Removed, n.id) {
+			return true
+		}
+	}
+	return false
 }
 
 // owner returns the address of the member that holds the ephemeral or

@@ -1042,6 +1042,9 @@ func (n *node) publish() {
 	for id, a := range n.meta.Members {
 		v.Members[id] = a
 	}
+	for id := range n.meta.Removed {
+		v.Removed = append(v.Removed, id)
+	}
 	var epoch uint64
 	for p, pi := range n.meta.Parts {
 		epoch += pi.Inc
