@@ -9,7 +9,7 @@ import (
 
 // readLines reads the lines that start in the byte range [off, off+n) of
 // a text object and calls emit with each, without its line terminator ("\n"
-// or "\r\n"). r must start at byte off-1 when off > 0 (at 0 otherwise): the
+// or "\r\n"; a last line without "\n" loses a trailing "\r"). r must start at byte off-1 when off > 0 (at 0 otherwise): the
 // byte before the range tells whether a line starts exactly at off. A line
 // belongs to the range its first byte lies in, so every line of an object
 // split into consecutive ranges is read exactly once, however long it is.
@@ -73,12 +73,14 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 	return count, nil
 }
 
+// trimEOL removes a line's terminator: "\n" or "\r\n", or, for the last
+// line of an object, which may end without "\n", a trailing "\r".
 func trimEOL(line []byte) []byte {
 	if len(line) > 0 && line[len(line)-1] == '\n' {
 		line = line[:len(line)-1]
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
+	}
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
 	}
 	return line
 }

@@ -12,13 +12,14 @@ import (
 )
 
 // refLines splits data into lines the way readLines promises: at "\n",
-// dropping a "\r" just before it; a last line without "\n" counts.
+// dropping a "\r" just before it; a last line without "\n" counts, also
+// without a trailing "\r".
 func refLines(data []byte) []string {
 	var out []string
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			out = append(out, string(data))
+			out = append(out, string(bytes.TrimSuffix(data, []byte("\r"))))
 			break
 		}
 		line := data[:i]
@@ -194,5 +195,28 @@ func TestReadLinesHonoursCancel(t *testing.T) {
 	_, err := readLines(ctx, bytes.NewReader(data), 0, int64(len(data)), func(string) {})
 	if err != context.Canceled {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestLastLineLosesItsCarriageReturn: a last line without "\n" kept its
+// "\r" ("a\r\nb\r" gave "a" and "b\r"), unlike every other line.
+func TestLastLineLosesItsCarriageReturn(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"a\r\nb\r", []string{"a", "b"}},
+		{"a\r", []string{"a"}},
+		{"\r", []string{""}},
+		{"a\rb", []string{"a\rb"}}, // a "\r" inside a line stays
+		{"a\r\r\n", []string{"a\r"}},
+	} {
+		var got []string
+		if _, err := readLines(context.Background(), bytes.NewReader([]byte(c.in)), 0, int64(len(c.in)), func(s string) { got = append(got, s) }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("readLines(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }

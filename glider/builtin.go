@@ -1196,11 +1196,13 @@ func (a *filterAction) filterRange(ctx context.Context, c *Client, w *bufio.Writ
 			return nil
 		}
 		pos += int64(len(line))
+		// The terminator goes as in the engine's line reader: "\n" or
+		// "\r\n", and a last line without "\n" loses a trailing "\r".
 		if n := len(line); line[n-1] == '\n' {
 			line = line[:n-1]
-			if n > 1 && line[n-2] == '\r' {
-				line = line[:n-2]
-			}
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
 		}
 		if a.pred(line) {
 			if _, werr := w.Write(line); werr != nil {
