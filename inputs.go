@@ -18,10 +18,38 @@ import (
 
 // inputFile is one resolved input object.
 type inputFile struct {
-	url  string // the store holding it
-	key  string
-	size int64
-	name string // for messages
+	url   string // the store holding it
+	key   string
+	size  int64
+	name  string // for messages
+	codec string // its compression (engine.Compression*), "" for none
+}
+
+// compressions maps file name extensions to the compression Gale reads
+// through; unreadable lists those it recognizes but does not read, so such
+// a file is refused by name instead of being read as raw bytes.
+var (
+	compressions = map[string]string{".gz": engine.CompressionGzip, ".gzip": engine.CompressionGzip,
+		".bz2": engine.CompressionBzip2, ".zst": engine.CompressionZstd, ".zstd": engine.CompressionZstd}
+	unreadable = map[string]string{".xz": "xz", ".lz4": "LZ4", ".sz": "Snappy", ".snappy": "Snappy",
+		".br": "Brotli", ".zip": "zip", ".7z": "7-Zip", ".lzma": "LZMA", ".z": "compress (.Z)", ".lz": "lzip"}
+)
+
+// withCodecs sets each file's compression from its extension, and refuses
+// the compressions Gale does not read.
+func withCodecs(files []inputFile) ([]inputFile, error) {
+	for i := range files {
+		ext := strings.ToLower(path.Ext(files[i].key))
+		if c, ok := compressions[ext]; ok {
+			files[i].codec = c
+			continue
+		}
+		if what, ok := unreadable[ext]; ok {
+			return nil, fmt.Errorf("input %s is compressed with %s, which Gale does not read: decompress it, "+
+				"or recompress it with gzip (.gz), bzip2 (.bz2) or zstd (.zst)", files[i].name, what)
+		}
+	}
+	return files, nil
 }
 
 // expandText resolves a ReadText pattern to files, in a deterministic order.
@@ -129,12 +157,19 @@ func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string
 	return files, nil
 }
 
-// textSplits cuts files into chunks of at most chunk bytes. Empty files
-// contribute nothing, but an input of only empty files yields one empty
-// split so the job still runs (and commits an empty output).
+// textSplits cuts files into chunks of at most chunk bytes. A compressed
+// file is one split: its stream cannot be entered in the middle. Empty
+// files contribute nothing, but an input of only empty files yields one
+// empty split so the job still runs (and commits an empty output).
 func textSplits(files []inputFile, chunk int64) []engine.InputSpec {
 	var ins []engine.InputSpec
 	for _, f := range files {
+		if f.codec != "" {
+			if f.size > 0 {
+				ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Len: f.size, Compression: f.codec})
+			}
+			continue
+		}
 		for off := int64(0); off < f.size; off += chunk {
 			ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Off: off, Len: min(chunk, f.size-off)})
 		}
@@ -162,6 +197,14 @@ func recordSplits(files []inputFile, chunk int64, size int) ([]engine.InputSpec,
 	chunk = max(chunk/rs, 1) * rs
 	var ins []engine.InputSpec
 	for _, f := range files {
+		if f.codec != "" {
+			// One split; the worker checks the decompressed size.
+			if f.size > 0 {
+				ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: f.url, Key: f.key, Len: f.size,
+					RecordSize: size, Compression: f.codec})
+			}
+			continue
+		}
 		if f.size%rs != 0 {
 			return nil, fmt.Errorf("input %s is %d bytes, not a whole number of %d-byte records: "+
 				"the record at offset %d is incomplete", f.name, f.size, size, f.size-f.size%rs)

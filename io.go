@@ -38,7 +38,14 @@ type sinkInfo struct {
 // glob (*, ?, [...]) in its last elements. Files are split into byte-range
 // chunks aligned to line boundaries (see the ChunkSize run option); each
 // line belongs to exactly one chunk. Lines end at "\n"; a trailing "\r" is
-// removed; invalid UTF-8 is passed through unchanged.
+// removed (also from a last line without "\n"); invalid UTF-8 is passed
+// through unchanged.
+//
+// Files named *.gz, *.bz2 or *.zst (any case) are read through gzip
+// (concatenated members too), bzip2 or zstd, streaming, each file as one
+// task since a compressed stream cannot be entered in the middle; other
+// compressions Gale recognizes by extension (.xz, .lz4, .zip, .br, ...)
+// are refused before the job runs, naming the file.
 func ReadText(p *Pipeline, paths ...string) Collection[string] {
 	loc := callerLoc(1)
 	if len(paths) == 0 {
@@ -61,7 +68,7 @@ func summarize(paths []string) string {
 
 // ReadRecords reads fixed-size binary records (size bytes each, such as
 // the 100-byte records of the sort benchmark) from the same kinds of paths
-// as ReadText. Every file's size must be a multiple of size; Run reports a
+// as ReadText, compressed ones included. Every file's size must be a multiple of size; Run reports a
 // file that is not, naming it and the offset of its incomplete record.
 func ReadRecords(p *Pipeline, size int, paths ...string) Collection[[]byte] {
 	loc := callerLoc(1)

@@ -300,6 +300,9 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 			var files []inputFile
 			for _, pat := range n.text.patterns {
 				fs, err := expandText(ctx, OpenStore, cfg.storeOptions, pat)
+				if err == nil {
+					fs, err = withCodecs(fs)
+				}
 				if err != nil {
 					errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: err})
 					continue

@@ -96,6 +96,13 @@ const (
 	InputFixed    = "fixed"
 )
 
+// Compressions of text and record inputs.
+const (
+	CompressionGzip  = "gzip"
+	CompressionBzip2 = "bzip2"
+	CompressionZstd  = "zstd"
+)
+
 // InputSpec is what one task reads.
 type InputSpec struct {
 	Kind string `json:"kind"`
@@ -107,6 +114,10 @@ type InputSpec struct {
 	Len int64  `json:"len,omitempty"`
 	// Fixed: records of RecordSize bytes in [Off, Off+Len) of Key.
 	RecordSize int `json:"record_size,omitempty"`
+	// Compression, for text and fixed-size records, names the whole
+	// object's compression (CompressionGzip, ...): the task reads all of
+	// it through the decompressor, Off is 0 and Len its stored size.
+	Compression string `json:"compression,omitempty"`
 	// Records: encoded records, inline or in object Key of URL.
 	Inline []byte `json:"inline,omitempty"`
 	// Generate: indices [Lo, Hi) through generator Kernel.

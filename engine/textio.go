@@ -2,10 +2,39 @@ package engine
 
 import (
 	"bufio"
+	"compress/bzip2"
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+
+	"github.com/klauspost/compress/zstd"
 )
+
+// decompressor returns a reader of r's decompressed stream. Concatenated
+// gzip members (as pigz and cat of .gz files write) are read as one
+// stream, as gunzip does.
+func decompressor(codec string, r io.Reader) (io.ReadCloser, error) {
+	switch codec {
+	case CompressionGzip:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("not a gzip stream: %w", err)
+		}
+		return zr, nil
+	case CompressionBzip2:
+		return io.NopCloser(bzip2.NewReader(r)), nil
+	case CompressionZstd:
+		// One decoding goroutine: a task's CPU is one worker's.
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return nil, fmt.Errorf("engine: unknown compression %q", codec)
+}
 
 // readLines reads the lines that start in the byte range [off, off+n) of
 // a text object and calls emit with each, without its line terminator ("\n"

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -381,6 +382,11 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if err != nil {
 			return err
 		}
+		if in.Compression != "" {
+			return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) {
+				return readLines(ctx, r, 0, math.MaxInt64, f)
+			})
+		}
 		start := in.Off
 		if start > 0 {
 			start-- // read the byte before the range to find the first line start
@@ -415,6 +421,16 @@ func (t *task) read(ctx context.Context, emit any) error {
 		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
 		if err != nil {
 			return err
+		}
+		if in.Compression != "" {
+			return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) {
+				n, read, err := readFixed(ctx, r, in.RecordSize, 4<<20, f)
+				if err != nil && read%int64(in.RecordSize) != 0 {
+					err = fmt.Errorf("decompressed, it is %d bytes, not a whole number of %d-byte records: "+
+						"the record at offset %d is incomplete", read, in.RecordSize, read-read%int64(in.RecordSize))
+				}
+				return n, err
+			})
 		}
 		rc, err := st.Get(ctx, in.Key, in.Off, in.Len)
 		if err != nil {
@@ -498,6 +514,33 @@ func (t *task) read(ctx context.Context, emit any) error {
 		return err
 	}
 	return fmt.Errorf("engine: unknown input kind %q", in.Kind)
+}
+
+// readCompressed reads the whole compressed object of a text or record
+// input through its decompressor into read, which returns how many
+// elements it emitted.
+func (t *task) readCompressed(ctx context.Context, st objstore.Store, read func(io.Reader) (int64, error)) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	rc, err := st.Get(ctx, in.Key, 0, -1)
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+	}
+	defer rc.Close()
+	m.Requests++
+	cr := &countingReader{r: rc}
+	dr, err := decompressor(in.Compression, cr)
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+	}
+	defer dr.Close()
+	n, err := read(dr)
+	m.ObjectBytesRead += cr.n
+	m.RecordsIn += n
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s (%s): %w", st, in.Key, in.Compression, err)
+	}
+	return nil
 }
 
 // readSorted streams a sort partition's segments into the sort kernel, so
