@@ -484,10 +484,25 @@ func (n *node) run() {
 			}
 		}
 		n.processReady()
+		// Advance can make more ready at once (a single-voter group
+		// commits its own entries on Advance): go round again rather than
+		// wait for the next event.
+		for i := 0; i < 8 && n.anyReady(); i++ {
+			n.processReady()
+		}
 		if n.dirty {
 			n.publish()
 		}
 	}
+}
+
+func (n *node) anyReady() bool {
+	for _, g := range n.groups {
+		if g.rn.HasReady() {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *node) step(ms []inMsg) {

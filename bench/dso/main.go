@@ -93,7 +93,16 @@ type report struct {
 }
 
 func main() {
+	if spec := os.Getenv("GALE_BENCH_DSO_MEMBER"); spec != "" {
+		memberMain(spec)
+		return
+	}
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address")
+	replicaAddr := flag.String("redis-replicated", "", "address of a Redis primary with one replica, for the replicated comparisons (empty: skip them)")
+	only := flag.String("only", "", "run only this part: standalone, replicated or availability (default: all)")
+	availDur := flag.Duration("avail-duration", 60*time.Second, "length of the availability experiment")
+	availClients := flag.Int("avail-clients", 32, "clients of the availability experiment")
+	availOut := flag.String("avail-out", "docs", "directory for dso-availability.png and .csv")
 	zkAddr := flag.String("zk", "127.0.0.1:2181", "ZooKeeper address")
 	out := flag.String("out", "bench/results/dso.json", "results file")
 	dur := flag.Duration("duration", 5*time.Second, "duration of each throughput run")
@@ -104,7 +113,28 @@ func main() {
 	zkBudget := flag.Int("zk-party-rounds", 20000, "ZooKeeper barrier: at most this many party-rounds per N (rounds = min(barriers, this/N))")
 	partiesFlag := flag.String("parties", "10,50,200", "barrier party counts")
 	flag.Parse()
-	if err := run(*redisAddr, *zkAddr, *out, *dur, *latOps, *clients, *objects, *rounds, *zkBudget, *partiesFlag); err != nil {
+	ctx := context.Background()
+	var err error
+	if *only == "" || *only == "standalone" {
+		err = run(*redisAddr, *zkAddr, *out, *dur, *latOps, *clients, *objects, *rounds, *zkBudget, *partiesFlag)
+	}
+	printResult := func(r result) {
+		line := fmt.Sprintf("%-52s DSO %10.1f %s", r.Name, r.DSO, r.Unit)
+		if r.Redis > 0 {
+			line += fmt.Sprintf(" | Redis %10.1f (DSO/Redis %.2fx)", r.Redis, r.DSO/r.Redis)
+		}
+		fmt.Println(line)
+	}
+	if err == nil && (*only == "" || *only == "replicated") && *replicaAddr != "" {
+		err = replicatedLatency(ctx, *replicaAddr, *latOps, printResult)
+		if err == nil {
+			err = replicatedThroughput(ctx, *replicaAddr, *dur, *clients, *objects, printResult)
+		}
+	}
+	if err == nil && (*only == "" || *only == "availability") {
+		err = availability(ctx, *availDur, *availClients, *availOut)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/dso:", err)
 		os.Exit(1)
 	}
@@ -113,7 +143,8 @@ func main() {
 func run(redisAddr, zkAddr, out string, dur time.Duration, latOps, nClients, nObjects, rounds, zkBudget int, partiesFlag string) error {
 	ctx := context.Background()
 	reg := state.NewRegistry()
-	state.RegisterType[BenchInt](reg, "BenchInt")
+	_ = reg
+	reg = benchRegistry()
 	srv, err := state.NewServer(state.ServerConfig{Token: "bench", Registry: reg})
 	if err != nil {
 		return err

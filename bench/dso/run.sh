@@ -31,6 +31,19 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
 	--maxclients 10000 --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
 
+# A second Redis with one replica, for the replicated comparisons (every
+# write followed by WAIT 1, as a call on a replicated DSO object returns
+# once a majority of its replicas have it).
+rrepl_port=${REDIS_REPL_PORT:-6392}
+rreplica_port=${REDIS_REPLICA_PORT:-6393}
+mkdir -p "$work/rp" "$work/rr"
+redis-server --port "$rrepl_port" --bind 127.0.0.1 --save '' --appendonly no \
+	--maxclients 10000 --dir "$work/rp" --logfile "$work/redis-primary.log" &
+pids+=($!)
+redis-server --port "$rreplica_port" --bind 127.0.0.1 --save '' --appendonly no \
+	--replicaof 127.0.0.1 "$rrepl_port" --dir "$work/rr" --logfile "$work/redis-replica.log" &
+pids+=($!)
+
 # ZooKeeper standalone; forceSync=no so that it, like the others, does not
 # fsync every write.
 mkdir -p "$work/zk"
@@ -51,6 +64,7 @@ pids+=($!)
 
 for i in $(seq 1 100); do
 	if redis-cli -p "$redis_port" ping >/dev/null 2>&1 &&
+		[ "$(redis-cli -p "$rreplica_port" info replication 2>/dev/null | tr -d '\r' | grep -c 'master_link_status:up')" = 1 ] &&
 		[ "$( (echo ruok; sleep 0.2) | timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$zk_port; cat >&3; cat <&3" 2>/dev/null)" = "imok" ]; then
 		break
 	fi
@@ -63,4 +77,6 @@ for i in $(seq 1 100); do
 done
 
 mkdir -p bench/results
-go run ./bench/dso -redis "127.0.0.1:$redis_port" -zk "127.0.0.1:$zk_port" -out bench/results/dso.json "$@"
+go build -o "$work/dsobench" ./bench/dso
+"$work/dsobench" -redis "127.0.0.1:$redis_port" -redis-replicated "127.0.0.1:$rrepl_port" -zk "127.0.0.1:$zk_port" \
+	-out bench/results/dso.json "$@"

@@ -100,3 +100,85 @@ func TestDSODataDirCommands(t *testing.T) {
 		t.Fatalf("after repair: %q, %v (want item-0..item-3)", items, err)
 	}
 }
+
+// TestKMeansOnReplicatedClusterSurvivesACrash runs `gale run kmeans` with
+// its model on a three-member DSO cluster (rf = 2) and SIGKILLs a member
+// (not the one holding the barrier) mid-run: the job finishes with the
+// same rounds as the local reference.
+func TestKMeansOnReplicatedClusterSurvivesACrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildGale(t)
+	dir := t.TempDir()
+	points := filepath.Join(dir, "points")
+	if out, err := exec.Command(bin, "gen", "points", "--count", "30000", "--dim", "3", "--k", "4", "--parts", "3", "--out", points).CombinedOutput(); err != nil {
+		t.Fatalf("gen: %v\n%s", err, out)
+	}
+	km := []string{"run", "kmeans", "--k", "4", "--input", points, "--workers", "3", "--iterations", "30", "-q"}
+	local, err := exec.Command(bin, append(km, "--mode", "local")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("local kmeans: %v\n%s", err, local)
+	}
+	want := costLines(string(local))
+
+	first, a1 := startDSO(t, bin, "--cluster", "--rf", "2", "--partitions", "16")
+	p2, a2 := startDSO(t, bin, "--join", a1)
+	p3, a3 := startDSO(t, bin, "--join", a1)
+	procs := map[string]*exec.Cmd{a1: first, a2: p2, a3: p3}
+	ctx := context.Background()
+	c, err := state.Dial(ctx, state.ClientConfig{Servers: []string{a1, a2, a3}, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for stable := 0; stable < 20; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster did not settle: %+v", c.View())
+		}
+		before := c.View().Epoch
+		c.RefreshView(ctx)
+		v := c.View()
+		if len(v.Members) == 3 && v.Epoch == before {
+			stable++
+		} else {
+			stable = 0
+		}
+	}
+	// The victim: a member other than the barrier's (a crash there fails
+	// the waiting workers, who restart; tested in state) whose process
+	// this test started, so it can be killed.
+	barrier := c.Locate(state.TypeCyclicBarrier, "kmeans/barrier")
+	var victim string
+	for _, a := range []string{a2, a3, a1} {
+		if a != barrier {
+			victim = a
+			break
+		}
+	}
+	job := exec.Command(bin, append(km, "--dso", strings.Join([]string{a1, a2, a3}, ","), "--dso-token", "tok")...)
+	var out strings.Builder
+	job.Stdout, job.Stderr = &out, &out
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for !killed && time.Now().Before(deadline.Add(time.Minute)) {
+		if n, err := c.AtomicLong("kmeans/iteration").Persistent().Get(ctx); err == nil && n >= 3 {
+			_ = procs[victim].Process.Signal(syscall.SIGKILL)
+			killed = true
+			t.Logf("SIGKILLed the member at %s in round %d", victim, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatalf("kmeans on the cluster: %v\n%s", err, out.String())
+	}
+	if !killed {
+		t.Fatalf("the job ended before round 3:\n%s", out.String())
+	}
+	if got := costLines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("kmeans on the cluster with a member killed:\n%s\nwant rounds:\n%s", out.String(), strings.Join(want, "\n"))
+	}
+}

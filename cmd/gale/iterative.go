@@ -49,6 +49,9 @@ input; local runs on this machine only, as the reference.`,
 				return usageError{errors.New("kmeans: --k is required (at least 1)")}
 			}
 			cfg.Workers = jf.iterWorkers()
+			if len(cfg.DSOServers) > 0 && cfg.DSOToken == "" {
+				cfg.DSOToken = os.Getenv("GALE_DSO_TOKEN")
+			}
 			gen := func(st objstore.Store) error {
 				return dataset.WritePoints(ctx, st, dataset.PointsConfig{Count: points, Dim: cfg.Dim, K: cfg.K,
 					Parts: int(min(int64(cfg.Workers), points))})
@@ -93,6 +96,8 @@ input; local runs on this machine only, as the reference.`,
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed of the initial centroids' choice")
 	fl.StringVar(&cfg.Mode, "mode", kmeans.ModeShared, "shared, stages or local")
 	fl.StringSliceVar(&cfg.Inputs, "input", nil, "input files, directories, globs or store URLs (comma-separated or repeated)")
+	fl.StringSliceVar(&cfg.DSOServers, "dso", nil, "shared-object servers for --mode shared (gale dso serve; a cluster keeps the model replicated); default: one embedded in this process")
+	fl.StringVar(&cfg.DSOToken, "dso-token", "", "the --dso servers' token (or GALE_DSO_TOKEN)")
 	addFaultFlag(cmd, &cfg.Fault)
 	return cmd
 }

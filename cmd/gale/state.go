@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/galeproject/gale/examples/kmeans"
+	"github.com/galeproject/gale/examples/logreg"
 	"github.com/galeproject/gale/examples/mandelbrot"
 	"github.com/galeproject/gale/examples/pi"
 	"github.com/galeproject/gale/examples/santa"
@@ -192,7 +194,12 @@ func newDSOCmd() *cobra.Command {
 				return usageError{errors.New("dso serve: a shared secret is required: --token or GALE_DSO_TOKEN")}
 			}
 			errOut := cmd.ErrOrStderr()
-			cfg := state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir,
+			// The sample jobs' object types, as a worker binary links its
+			// functions.
+			reg := state.NewRegistry()
+			kmeans.RegisterTypes(reg)
+			state.RegisterType[logreg.Weights](reg, logreg.TypeWeights)
+			cfg := state.ServerConfig{Addr: listen, Token: token, DataDir: dataDir, Registry: reg,
 				Logf: func(format string, args ...any) { fmt.Fprintf(errOut, format+"\n", args...) }}
 			if cluster || len(join) > 0 {
 				cfg.Cluster = &state.ClusterConfig{Join: join, ReplicationFactor: rf, Partitions: partitions,

@@ -53,6 +53,13 @@ type Config struct {
 	RunOptions []gale.RunOption
 	// Fault injects one worker failure (ModeShared; for tests).
 	Fault rounds.Fault
+	// DSOServers, if set, are the shared-object servers of ModeShared
+	// (hosting this package's types; `gale dso serve` does), with their
+	// token DSOToken; default: a server embedded in this process. On a
+	// replicated cluster the model and the job's state are replicated
+	// objects, so the run survives a member's crash.
+	DSOServers []string
+	DSOToken   string
 }
 
 func (c *Config) fill() {

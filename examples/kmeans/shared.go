@@ -212,8 +212,7 @@ func worker(ctx context.Context, it *gale.Iteration, lines []string) (err error)
 				it.Worker, i, line, cfg.Dim, perr)
 		}
 	}
-	centroids := it.DSO.Object(TypeCentroids, Name+"/centroids")
-	delta := it.DSO.Object(TypeDelta, Name+"/delta")
+	centroids, delta := sharedObjects(it.DSO)
 	round, err := loop.Resume(ctx)
 	if err != nil {
 		return err
@@ -274,23 +273,42 @@ func BuildShared(p *gale.Pipeline, inputs []string, workers int) {
 	gale.Iterate(gale.ReadText(p, inputs...), workers, worker)
 }
 
+// sharedObjects returns the job's centroid and delta objects: replicated on
+// a DSO cluster (rounds.Replicated), else ephemeral.
+func sharedObjects(dso *state.Client) (centroids, delta state.Object) {
+	centroids = dso.Object(TypeCentroids, Name+"/centroids")
+	delta = dso.Object(TypeDelta, Name+"/delta")
+	if rounds.Replicated(dso) {
+		return centroids.Persistent(), delta.Persistent()
+	}
+	return centroids, delta
+}
+
 func runShared(ctx context.Context, cfg Config, in input, res *Result) error {
-	reg := state.NewRegistry()
-	RegisterTypes(reg)
-	emb, err := rounds.StartEmbedded(ctx, reg)
-	if err != nil {
-		return err
+	var emb *rounds.Embedded
+	if len(cfg.DSOServers) > 0 {
+		dso, err := state.Dial(ctx, state.ClientConfig{Servers: cfg.DSOServers, Token: cfg.DSOToken})
+		if err != nil {
+			return fmt.Errorf("kmeans: DSO servers: %w", err)
+		}
+		emb = &rounds.Embedded{Servers: cfg.DSOServers, Token: cfg.DSOToken, DSO: dso}
+	} else {
+		reg := state.NewRegistry()
+		RegisterTypes(reg)
+		var err error
+		if emb, err = rounds.StartEmbedded(ctx, reg); err != nil {
+			return err
+		}
 	}
 	defer emb.Close()
 	jc := jobConfig{K: cfg.K, Dim: in.summary.Width, Iterations: cfg.Iterations, Tolerance: cfg.Tolerance, Fault: cfg.Fault}
 	if err := rounds.PublishConfig(ctx, emb.DSO, Name, jc); err != nil {
 		return err
 	}
-	centroids := emb.DSO.Object(TypeCentroids, Name+"/centroids")
+	centroids, delta := sharedObjects(emb.DSO)
 	if err := centroids.Invoke(ctx, "Init", cfg.K, jc.Dim, cfg.Workers, in.initial); err != nil {
 		return err
 	}
-	delta := emb.DSO.Object(TypeDelta, Name+"/delta")
 	if err := delta.Invoke(ctx, "Init", cfg.Workers); err != nil {
 		return err
 	}
@@ -301,7 +319,7 @@ func runShared(ctx context.Context, cfg Config, in input, res *Result) error {
 	if _, err := gale.Run(ctx, p, opts...); err != nil {
 		return fmt.Errorf("kmeans: %w", err)
 	}
-	n, err := emb.DSO.AtomicLong(Name + "/iteration").Get(ctx)
+	n, err := rounds.Counter(emb.DSO, Name).Get(ctx)
 	if err != nil {
 		return err
 	}

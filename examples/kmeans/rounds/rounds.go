@@ -77,6 +77,35 @@ const TypeStats = "gale.rounds.Stats"
 // Register registers this package's shared object types in reg.
 func Register(reg *state.Registry) { state.RegisterType[Stats](reg, TypeStats) }
 
+// Replicated reports whether dso is a client of a replicated DSO cluster:
+// the jobs then keep their shared data objects (configuration, counter,
+// model, statistics) replicated, so they survive a member's crash; the
+// barrier, a coordination object, is not replicated (a crash of its member
+// fails the workers waiting there, and they restart and resume).
+func Replicated(dso *state.Client) bool { return dso.View() != nil }
+
+func configMap(dso *state.Client, name string) state.Map {
+	if Replicated(dso) {
+		return dso.Map(name).Persistent()
+	}
+	return dso.Map(name)
+}
+
+func statsObject(dso *state.Client, name string) state.Object {
+	if Replicated(dso) {
+		return dso.Object(TypeStats, name+"/stats").Persistent()
+	}
+	return dso.Object(TypeStats, name+"/stats")
+}
+
+// Counter returns job name's shared iteration counter.
+func Counter(dso *state.Client, name string) state.AtomicLong {
+	if Replicated(dso) {
+		return dso.AtomicLong(name + "/iteration").Persistent()
+	}
+	return dso.AtomicLong(name + "/iteration")
+}
+
 // PublishConfig stores a job's configuration (JSON) for its workers under
 // name. It fails if the servers already hold a job of that name: every run
 // needs its own DSO servers (the examples embed one per run).
@@ -85,7 +114,7 @@ func PublishConfig(ctx context.Context, dso *state.Client, name string, cfg any)
 	if err != nil {
 		return fmt.Errorf("rounds: encoding the %s configuration: %w", name, err)
 	}
-	_, existed, err := dso.Map(name).PutIfAbsent(ctx, "config", b)
+	_, existed, err := configMap(dso, name).PutIfAbsent(ctx, "config", b)
 	if err != nil {
 		return fmt.Errorf("rounds: publishing the %s configuration: %w", name, err)
 	}
@@ -98,7 +127,7 @@ func PublishConfig(ctx context.Context, dso *state.Client, name string, cfg any)
 // ReadConfig reads the configuration PublishConfig stored under name into
 // cfg.
 func ReadConfig(ctx context.Context, dso *state.Client, name string, cfg any) error {
-	b, ok, err := dso.Map(name).Get(ctx, "config")
+	b, ok, err := configMap(dso, name).Get(ctx, "config")
 	if err != nil {
 		return fmt.Errorf("rounds: reading the %s configuration: %w", name, err)
 	}
@@ -161,7 +190,7 @@ func (s *Stats) Clone() *Stats { return &Stats{Entries: slices.Clone(s.Entries)}
 
 // ReadStats returns the Timing records the workers of job name left.
 func ReadStats(ctx context.Context, dso *state.Client, name string) ([]Timing, error) {
-	return state.Call[[]Timing](ctx, dso.Object(TypeStats, name+"/stats"), "All")
+	return state.Call[[]Timing](ctx, statsObject(dso, name), "All")
 }
 
 // Loop is one worker's view of a job's rounds: the shared iteration
@@ -182,9 +211,9 @@ type Loop struct {
 func NewLoop(it *gale.Iteration, name string) *Loop {
 	return &Loop{
 		name:    name,
-		counter: it.DSO.AtomicLong(name + "/iteration"),
+		counter: Counter(it.DSO, name),
 		barrier: it.DSO.CyclicBarrier(name+"/barrier", it.Workers),
-		stats:   it.DSO.Object(TypeStats, name+"/stats"),
+		stats:   statsObject(it.DSO, name),
 		T:       Timing{Worker: it.Worker, Attempt: it.Attempt},
 		start:   time.Now(),
 	}
