@@ -170,8 +170,10 @@ func TestExistingOutputIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	err, n := runCount(t, []string{in}, out)
-	if err == nil || !strings.Contains(err.Error(), "--overwrite") || !strings.Contains(err.Error(), out) {
-		t.Fatalf("err = %v; want a refusal naming %s and --overwrite", err, out)
+	// A library user is told the run option, not only the command's flag.
+	if err == nil || !strings.Contains(err.Error(), "gale.Overwrite(true)") || !strings.Contains(err.Error(), "--overwrite") ||
+		!strings.Contains(err.Error(), out) {
+		t.Fatalf("err = %v; want a refusal naming %s, gale.Overwrite(true) and --overwrite", err, out)
 	}
 	if n != 0 {
 		t.Errorf("%d tasks ran before the refusal", n)

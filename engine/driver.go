@@ -263,7 +263,8 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 			}
 			ents, _ := os.ReadDir(abs)
 			if len(ents) > 0 && !s.Overwrite {
-				return nil, fmt.Errorf("%s: output directory %s already holds files; choose another path or pass --overwrite", label, abs)
+				return nil, fmt.Errorf("%s: output directory %s already holds files; choose another path, "+
+					"or let the job replace it with the run option gale.Overwrite(true) (--overwrite on the gale command line)", label, abs)
 			}
 		}
 		dir := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".gale-"+d.job.ID)
@@ -280,7 +281,8 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 		return nil, fmt.Errorf("%s: checking output %s: %w", label, s.URL, err)
 	}
 	if len(page.Objects) > 0 && !s.Overwrite {
-		return nil, fmt.Errorf("%s: output %s already holds objects; choose another path or pass --overwrite", label, s.URL)
+		return nil, fmt.Errorf("%s: output %s already holds objects; choose another path, "+
+			"or let the job replace it with the run option gale.Overwrite(true) (--overwrite on the gale command line)", label, s.URL)
 	}
 	u := strings.TrimSuffix(s.URL, "/") + "/_temporary/" + d.job.ID
 	st := &staging{url: u, final: s.URL}
@@ -645,7 +647,8 @@ func (d *driver) publish(ctx context.Context, st *staging, parts int, overwrite 
 			if !overwrite {
 				ents, _ := os.ReadDir(st.local)
 				if len(ents) > 0 {
-					return fmt.Errorf("engine: output directory %s appeared while the job ran; pass --overwrite to replace it", st.local)
+					return fmt.Errorf("engine: output directory %s appeared while the job ran; "+
+						"run again with gale.Overwrite(true) (--overwrite on the gale command line) to replace it", st.local)
 				}
 			}
 			old = st.dir + ".old"
