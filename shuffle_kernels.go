@@ -45,7 +45,7 @@ type combineKernel[K comparable, V, A, O any] struct {
 }
 
 func (k *combineKernel[K, V, A, O]) Writer(parts int, combine bool) (kernel.ShuffleWriter, error) {
-	w := &combineWriter[K, V, A, O]{c: k.c, out: newPartitions(parts), kc: coder.For[K](),
+	w := &combineWriter[K, V, A, O]{c: k.c, out: newPartitions(parts), kc: coder.KeyFor[K](),
 		vc: coder.For[V](), ac: coder.For[A](), combine: combine}
 	if combine {
 		w.table = make(map[K]A)
@@ -194,7 +194,7 @@ func (countKernel[T]) MergeEncoded(a, b []byte) ([]byte, error) {
 type countKernel[T comparable] struct{}
 
 func (countKernel[T]) Writer(parts int, combine bool) (kernel.ShuffleWriter, error) {
-	w := &countWriter[T]{out: newPartitions(parts), kc: coder.For[T](), combine: combine, table: map[T]int64{}}
+	w := &countWriter[T]{out: newPartitions(parts), kc: coder.KeyFor[T](), combine: combine, table: map[T]int64{}}
 	var zero T
 	if _, ok := any(zero).(string); ok && combine {
 		w.strings = strtab.New()
@@ -305,7 +305,7 @@ func (countKernel[T]) Reduce(ctx context.Context, segments [][]byte, combined bo
 type groupKernel[K comparable, V any] struct{}
 
 func (groupKernel[K, V]) Writer(parts int, combine bool) (kernel.ShuffleWriter, error) {
-	return &combineWriter[K, V, []V, []V]{out: newPartitions(parts), kc: coder.For[K](), vc: coder.For[V]()}, nil
+	return &combineWriter[K, V, []V, []V]{out: newPartitions(parts), kc: coder.KeyFor[K](), vc: coder.For[V]()}, nil
 }
 
 func (groupKernel[K, V]) Reduce(ctx context.Context, segments [][]byte, combined bool, next any) (int64, error) {
