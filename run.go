@@ -332,6 +332,9 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 			ins := genSplits(n.gen, cfg.workers)
 			job.Inputs[n.ID] = ins
 			pn.Splits = len(ins)
+			// The planner sizes shuffles from source bytes; a generator's
+			// elements are taken as 16 bytes each.
+			pn.SourceBytes = n.gen.n * generatedElementBytes
 		case n.sink != nil:
 			job.Sinks[n.ID] = engine.Sink{Format: n.sink.format, URL: n.sink.path, Overwrite: cfg.overwrite}
 		}
@@ -462,6 +465,10 @@ func removeTemp(ctx context.Context, temp string, opts map[string]string) {
 		_ = st.Delete(ctx, o.Key)
 	}
 }
+
+// generatedElementBytes is the size the planner assumes for a generated
+// element.
+const generatedElementBytes = 16
 
 // sliceSplits divides encoded elements into about 4 splits per worker.
 func sliceSplits(s *sliceSource, workers int) []engine.InputSpec {

@@ -216,6 +216,7 @@ func Reduce[T any](c Collection[T], fn func(a, b T) T) Collection[T] {
 	}
 	keyed := narrowNamed[T, KV[bool, T]](c, "Reduce.Key", "gale.unitKey", mapKernel[T, KV[bool, T]]{unitKey[T]}, loc)
 	combined := combinePerKey(keyed, Combiner[T, reduceAcc[T], T](reduceCombiner[T]{fn: fn, name: name}), "Reduce("+displayName(name)+")", loc)
+	c.p.nodes[combined.id].Keys = 1 // one constant key: one partition
 	return narrowNamed[KV[bool, T], T](combined, "Reduce.Value", "gale.kvValue", mapKernel[KV[bool, T], T]{kvValue[bool, T]}, loc)
 }
 

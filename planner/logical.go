@@ -87,6 +87,10 @@ type Node struct {
 	// Liftable reports that a Combine node's combiner can run before the
 	// shuffle.
 	Liftable bool
+	// Keys estimates how many distinct keys a GroupByKey or Combine node
+	// sees; 0 means unknown. A global aggregate's one constant key is 1:
+	// the planner gives a shuffle no more partitions than keys.
+	Keys int64
 	// Params are the encoded parameters of a narrow kernel applied with
 	// parameters (MapWith); nil otherwise.
 	Params []byte

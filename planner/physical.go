@@ -19,6 +19,11 @@ type Options struct {
 	PartitionBytes int64
 	// MaxPartitions caps chosen partition counts. Default 10,000.
 	MaxPartitions int
+	// CombinedPartitionBytes is the target number of input bytes behind
+	// one partition of a lifted combine: the partial aggregates crossing
+	// the shuffle are at most its input, so a small input gets few
+	// partitions however wide the backend is. Default 64 MiB.
+	CombinedPartitionBytes int64
 	// NoLift disables combiner lifting: combines then shuffle every value.
 	NoLift bool
 	// SortPartitionBytes is the target number of input bytes behind one
@@ -67,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SortPartitionBytes <= 0 {
 		o.SortPartitionBytes = 256 << 20
+	}
+	if o.CombinedPartitionBytes <= 0 {
+		o.CombinedPartitionBytes = 64 << 20
 	}
 	return o
 }
@@ -308,6 +316,10 @@ type compiler struct {
 	bytes     []int64
 }
 
+// partitions chooses a shuffle's partition count from the data behind it —
+// its estimated bytes and, when known, its number of distinct keys — never
+// from the backend's width alone: a global aggregate on a backend that runs
+// 1000 tasks at once still gets one partition.
 func (c *compiler) partitions(n Node, s *Shuffle) int {
 	if n.Partitions > 0 {
 		return n.Partitions
@@ -315,20 +327,28 @@ func (c *compiler) partitions(n Node, s *Shuffle) int {
 	if c.opt.Partitions > 0 {
 		return c.opt.Partitions
 	}
-	if s.Range {
+	var p int
+	switch {
+	case s.Range:
 		// Every worker sorts at least one partition; a partition holds
 		// about SortPartitionBytes so it fits a worker's budget or spills
 		// a few runs.
-		p := int((s.EstimatedBytes + c.opt.SortPartitionBytes - 1) / c.opt.SortPartitionBytes)
-		return min(max(p, c.opt.Parallelism, 1), c.opt.MaxPartitions)
+		p = int((s.EstimatedBytes + c.opt.SortPartitionBytes - 1) / c.opt.SortPartitionBytes)
+		p = max(p, c.opt.Parallelism, 1)
+	case s.Combined:
+		// Partial aggregates are at most the input and usually far
+		// smaller: about CombinedPartitionBytes of input per partition,
+		// spread over the available parallelism, no wider.
+		p = int((s.EstimatedBytes + c.opt.CombinedPartitionBytes - 1) / c.opt.CombinedPartitionBytes)
+		p = min(max(p, 1), c.opt.Parallelism)
+	default:
+		p = int((s.EstimatedBytes + c.opt.PartitionBytes - 1) / c.opt.PartitionBytes)
+		p = max(p, 1)
 	}
-	if s.Combined {
-		// Partial aggregates are far smaller than the input: spread them
-		// over the available parallelism, no wider.
-		return min(c.opt.Parallelism, c.opt.MaxPartitions)
+	if n.Keys > 0 && int64(p) > n.Keys {
+		p = int(n.Keys)
 	}
-	p := int((s.EstimatedBytes + c.opt.PartitionBytes - 1) / c.opt.PartitionBytes)
-	return min(max(p, 1), c.opt.MaxPartitions)
+	return min(p, c.opt.MaxPartitions)
 }
 
 func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) int {

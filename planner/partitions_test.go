@@ -1,0 +1,41 @@
+package planner
+
+import "testing"
+
+// TestPartitionsFollowTheData: a shuffle's partition count follows its
+// input bytes and known key count, not the width of the backend.
+func TestPartitionsFollowTheData(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bytes  int64
+		keys   int64
+		lift   bool
+		kind   Kind
+		parts  int
+		option Options
+	}{
+		{"global aggregate on a 1000-wide backend", 10 << 30, 1, true, Combine, 1, Options{Parallelism: 1000}},
+		{"small combine on a 1000-wide backend", 1 << 20, 0, true, Combine, 1, Options{Parallelism: 1000}},
+		{"large combine is spread", 10 << 30, 0, true, Combine, 160, Options{Parallelism: 1000}},
+		{"large combine stops at the parallelism", 10 << 30, 0, true, Combine, 8, Options{Parallelism: 8}},
+		{"few keys cap a group", 10 << 30, 3, false, GroupByKey, 3, Options{Parallelism: 1000}},
+		{"a fixed count wins", 10 << 30, 1, true, Combine, 7, Options{Parallelism: 1000, Partitions: 7}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &graph{}
+			s := g.add(Source, "read")
+			g.nodes[s].SourceBytes = tc.bytes
+			c := g.add(tc.kind, "agg", s)
+			g.nodes[c].Keys = tc.keys
+			g.nodes[c].Liftable = tc.lift
+			g.add(Sink, "write", c)
+			p, err := Compile(g.logical(), tc.option)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Shuffles[0].Partitions; got != tc.parts {
+				t.Errorf("%d partitions, want %d\n%s", got, tc.parts, p.Explain())
+			}
+		})
+	}
+}
