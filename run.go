@@ -53,7 +53,9 @@ type runConfig struct {
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
 // like a small function): a sort partition larger than about half of it is
-// sorted in runs spilled to local disk and merged.
+// sorted in runs spilled to local disk and merged, and a text line longer
+// than the budget fails the task. The budget must be at least 8 KiB (a
+// smaller one is most likely a unit mistake).
 func WorkerMemory(bytes int64) RunOption { return func(c *runConfig) { c.workerMemory = bytes } }
 
 // SpillDir sets where tasks spill sorted runs (default: the worker's
@@ -254,6 +256,10 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	if cfg.chunk < 0 {
 		return cfg, fmt.Errorf("gale: ChunkSize must be positive, got %d", cfg.chunk)
 	}
+	if cfg.chunk > 0 && cfg.chunk < minChunkSize {
+		return cfg, fmt.Errorf("gale: ChunkSize %d bytes is below the minimum of %d bytes: every chunk is a task, "+
+			"so tiny chunks make a job of mostly per-task overhead (--chunk-size takes units: 64KiB, 4MiB)", cfg.chunk, minChunkSize)
+	}
 	switch cfg.shuffle {
 	case "", DataShipping, GliderShuffle:
 	default:
@@ -261,6 +267,10 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	}
 	if cfg.workerMemory < 0 {
 		return cfg, fmt.Errorf("gale: WorkerMemory must be positive, got %d", cfg.workerMemory)
+	}
+	if cfg.workerMemory > 0 && cfg.workerMemory < minWorkerMemory {
+		return cfg, fmt.Errorf("gale: WorkerMemory %d bytes is below the minimum of %d bytes, less than a task's own buffers "+
+			"(--worker-memory takes units: 256MiB, 2GiB)", cfg.workerMemory, minWorkerMemory)
 	}
 	if cfg.jobID == "" {
 		b := make([]byte, 4)
@@ -310,13 +320,20 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 				files = append(files, fs...)
 			}
 			var ins []engine.InputSpec
+			chunk := chunkSize(cfg, files)
 			if n.text.recordSize > 0 {
 				var err error
-				if ins, err = recordSplits(files, chunkSize(cfg, files), n.text.recordSize); err != nil {
+				if ins, err = recordSplits(files, chunk, n.text.recordSize); err != nil {
 					errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: err})
 				}
 			} else {
-				ins = textSplits(files, chunkSize(cfg, files))
+				ins = textSplits(files, chunk)
+			}
+			if len(ins) > max(maxSourceTasks, len(files)) {
+				errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: fmt.Errorf(
+					"%d files in chunks of %d bytes make %d tasks, more than %d; "+
+						"raise the chunk size (--chunk-size, gale.ChunkSize) to at least %d bytes",
+					len(files), chunk, len(ins), maxSourceTasks, minChunkFor(files))})
 			}
 			job.Inputs[n.ID] = ins
 			pn.Splits = max(len(ins), 1)
@@ -347,8 +364,11 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	if mem == 0 {
 		mem = engine.DefaultWorkerMemory
 	}
+	// A sort partition is what one task's sorter holds in memory: half the
+	// budget, and never less than the sorter's own floor, so a small budget
+	// does not multiply the tasks.
 	popts := planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
-		NoLift: cfg.noLift, SortPartitionBytes: mem / 2, Glider: cfg.shuffle == GliderShuffle}
+		NoLift: cfg.noLift, SortPartitionBytes: max(mem/2, minSortPartition), Glider: cfg.shuffle == GliderShuffle}
 	if popts.Glider {
 		gliderPlanOptions(ctx, p, cfg, job, &popts) // glider_strategy.go
 	}
@@ -492,10 +512,20 @@ func genSplits(g *genSource, workers int) []engine.InputSpec {
 	return ins
 }
 
+// Limits that keep a job's task count and per-task memory sane whatever
+// the options.
+const (
+	minChunkSize     = 512
+	minWorkerMemory  = 8 << 10
+	minSortPartition = 1 << 20 // the smallest buffer of a sort task's sorter (sort.go)
+	maxSourceTasks   = 100_000
+)
+
 // chunkSize returns the configured chunk size, or one that cuts the input
 // into about four chunks per worker, within [4 MiB, 64 MiB] and at most a
 // quarter of the worker memory budget (a map task may buffer its chunk's
-// shuffle output).
+// shuffle output), but large enough that no source has more than
+// maxSourceTasks chunks.
 func chunkSize(cfg runConfig, files []inputFile) int64 {
 	if cfg.chunk > 0 {
 		return cfg.chunk
@@ -509,7 +539,22 @@ func chunkSize(cfg runConfig, files []inputFile) int64 {
 	if cfg.workerMemory > 0 {
 		c = min(c, max(cfg.workerMemory/4, 64<<10))
 	}
-	return c
+	return max(c, minChunkFor(files))
+}
+
+// minChunkFor returns the smallest chunk size that cuts files into at most
+// maxSourceTasks chunks (each file's last chunk may be short, so a chunk
+// of total/(maxSourceTasks-files) is enough).
+func minChunkFor(files []inputFile) int64 {
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	room := int64(maxSourceTasks - len(files))
+	if room <= 0 {
+		return 1
+	}
+	return (total + room - 1) / room
 }
 
 // InputError is Run's error for an input of a read transform that cannot

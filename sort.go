@@ -2,7 +2,6 @@ package gale
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
-	"sort"
 	"unsafe"
 
 	"github.com/galeproject/gale/engine"
@@ -295,33 +293,45 @@ func (k *rangeKernel[T]) payloadKey(p []byte) []byte {
 	return key
 }
 
-func (k *rangeKernel[T]) Sampler(max int, seed uint64) kernel.Sampler {
-	return &sampler[T]{k: k, max: max, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+func (k *rangeKernel[T]) Sampler(max, maxKey int, seed uint64) kernel.Sampler {
+	return &sampler[T]{k: k, max: max, maxKey: maxKey, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
 }
 
-// sampler keeps a uniform reservoir sample of keys (Vitter's algorithm R).
+// sampler keeps a uniform reservoir sample of keys (Vitter's algorithm R),
+// each cut to maxKey bytes, so it holds at most max*maxKey key bytes
+// however long the keys are.
 type sampler[T any] struct {
-	k    *rangeKernel[T]
-	max  int
-	rng  *rand.Rand
-	keys [][]byte
-	n    int64
-	buf  []byte
+	k      *rangeKernel[T]
+	max    int
+	maxKey int
+	rng    *rand.Rand
+	keys   [][]byte
+	n      int64
+	buf    []byte
 }
 
 func (s *sampler[T]) Emit() any {
 	return func(v T) {
 		s.n++
-		var key []byte
 		if len(s.keys) < s.max {
-			key = s.k.keyOf(nil, v)
-			s.keys = append(s.keys, key)
+			s.keys = append(s.keys, s.key(v))
 			return
 		}
 		if j := s.rng.Int64N(s.n); j < int64(s.max) {
-			s.keys[j] = s.k.keyOf(nil, v)
+			s.keys[j] = s.key(v)
 		}
 	}
+}
+
+// key returns a copy of v's key cut to maxKey bytes.
+func (s *sampler[T]) key(v T) []byte {
+	if s.k.raw != nil {
+		// The key is (a prefix of) the element's bytes: cut before copying.
+		b := prefixOf(s.k.raw(v), s.k.prefix)
+		return append([]byte(nil), b[:min(len(b), s.maxKey)]...)
+	}
+	s.buf = s.k.key(s.buf[:0], v)
+	return append([]byte(nil), s.buf[:min(len(s.buf), s.maxKey)]...)
 }
 
 func (s *sampler[T]) Keys() [][]byte { return s.keys }
@@ -335,18 +345,18 @@ func (k *rangeKernel[T]) keyOf(dst []byte, v T) []byte {
 	return k.key(dst, v)
 }
 
-func (k *rangeKernel[T]) Writer(splits [][]byte, keyed bool) (kernel.ShuffleWriter, error) {
-	return &rangeWriter[T]{k: k, splits: splits, parts: make([][]byte, len(splits)+1), keyed: keyed}, nil
+func (k *rangeKernel[T]) Writer(partition func([]byte) int, parts int, keyed bool) (kernel.ShuffleWriter, error) {
+	return &rangeWriter[T]{k: k, part: partition, parts: make([][]byte, parts), keyed: keyed}, nil
 }
 
 type rangeWriter[T any] struct {
-	keyed  bool // records carry their key separately (Glider sort actions)
-	k      *rangeKernel[T]
-	splits [][]byte
-	parts  [][]byte
-	n      int64
-	kbuf   []byte
-	pbuf   []byte
+	keyed bool // records carry their key separately (Glider sort actions)
+	k     *rangeKernel[T]
+	part  func(key []byte) int
+	parts [][]byte
+	n     int64
+	kbuf  []byte
+	pbuf  []byte
 	// With FlushTo (glider sort actions), a partition reaching size bytes
 	// is handed to flush.
 	size  int
@@ -380,10 +390,6 @@ func (w *rangeWriter[T]) spill(i int) {
 		p = np
 	}
 	w.parts[i] = p[:n]
-}
-
-func (w *rangeWriter[T]) part(key []byte) int {
-	return sort.Search(len(w.splits), func(i int) bool { return bytes.Compare(key, w.splits[i]) < 0 })
 }
 
 func (w *rangeWriter[T]) Emit() any {

@@ -32,6 +32,7 @@
 // of a running task (the object-store upload), owned by that task and joined
 // before the task returns. Progress implementations may own a renderer.
 //
-// The engine may import backends/, backends/objstore, planner/, glider (the
+// The engine may import backends/, backends/objstore, planner/, shuffle/
+// (split points), glider (the
 // client of the glider strategy) and internal packages; never cloud SDKs.
 package engine

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -174,9 +173,9 @@ type driver struct {
 	sched   *Scheduler
 	report  *Report
 	temp    objstore.Store
-	staging map[int]*staging // per text sink node
-	splits  map[int][][]byte // per sort shuffle, once its samplers are done
-	glider  *gliderJob       // the glider strategy's driver side, if used
+	staging map[int]*staging    // per text sink node
+	splits  map[int]*sortSplits // per sort shuffle, once its samplers are done (splits.go)
+	glider  *gliderJob          // the glider strategy's driver side, if used
 
 	throttles *throttleWatch // nil unless the backend counts throttling
 	failed    *TaskFailed    // the attempt whose failure failed the job
@@ -310,7 +309,7 @@ func (d *driver) run(ctx context.Context) error {
 		for _, a := range actions {
 			switch a := a.(type) {
 			case Invoke:
-				spec, err := d.spec(a)
+				spec, err := d.spec(ctx, a)
 				if err != nil {
 					jobErr = err
 					cancel(err)
@@ -408,7 +407,7 @@ func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
 }
 
 // spec builds the descriptor of one attempt.
-func (d *driver) spec(a Invoke) ([]byte, error) {
+func (d *driver) spec(ctx context.Context, a Invoke) ([]byte, error) {
 	plan := d.job.Plan
 	st := plan.Stages[a.Stage]
 	s := TaskSpec{Kind: StageTaskKind, Version: SpecVersion, Job: d.job.ID, Stage: a.Stage, Task: a.Task,
@@ -431,7 +430,11 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 			o.Partitions = sh.Partitions
 			if sh.Range {
 				o.Range = true
-				o.Splits = d.sortSplits(sh)
+				sp, err := d.sortSplits(ctx, sh)
+				if err != nil {
+					return nil, err
+				}
+				o.Splits, o.SplitsKey = sp.inline, sp.key
 			}
 			o.Glider = sh.Glider
 		case planner.OpSink:
@@ -518,50 +521,6 @@ func (d *driver) measureStored(sh planner.Shuffle) error {
 	d.report.stored(sh.ID, n)
 	d.event(map[string]any{"event": "shuffle_stored", "shuffle": sh.ID, "bytes": n})
 	return nil
-}
-
-// sortSplits returns the split points of a sort shuffle: the quantiles of
-// every sampled key, computed once when its sampling stages are done.
-func (d *driver) sortSplits(sh planner.Shuffle) [][]byte {
-	if sp, ok := d.splits[sh.ID]; ok {
-		return sp
-	}
-	var keys [][]byte
-	for _, smp := range sh.Samplers {
-		for t := range d.job.Plan.Stages[smp].Tasks {
-			if w := d.sched.Winner(TaskRef{smp, t}); w != nil {
-				keys = append(keys, w.Samples...)
-			}
-		}
-	}
-	sp := SplitPoints(keys, sh.Partitions)
-	if d.splits == nil {
-		d.splits = map[int][][]byte{}
-	}
-	d.splits[sh.ID] = sp
-	return sp
-}
-
-// SplitPoints picks parts-1 split points from sampled keys: the keys at
-// evenly spaced ranks of the sorted sample. Equal keys may yield equal
-// split points, which leave the partitions between them empty: records with
-// one key always share a partition.
-func SplitPoints(keys [][]byte, parts int) [][]byte {
-	if parts <= 1 {
-		return [][]byte{}
-	}
-	if len(keys) == 0 {
-		// Nothing was sampled (empty input): every key falls after the
-		// empty split points, into the last partition.
-		return make([][]byte, parts-1)
-	}
-	sorted := append([][]byte(nil), keys...)
-	sort.Slice(sorted, func(i, j int) bool { return bytes.Compare(sorted[i], sorted[j]) < 0 })
-	sp := make([][]byte, 0, parts-1)
-	for i := 1; i < parts; i++ {
-		sp = append(sp, sorted[i*len(sorted)/parts])
-	}
-	return sp
 }
 
 // sinkOutputs returns the winning outputs of a sink node in (stage, task,

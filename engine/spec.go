@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/galeproject/gale/planner"
+	"github.com/galeproject/gale/shuffle"
 )
 
 // StageTaskKind is the value of the "kind" field of a stage task
@@ -13,8 +14,9 @@ import (
 const StageTaskKind = "gale.stage/v1"
 
 // SpecVersion is the version of the task descriptor and result format.
-// A worker refuses descriptors of another version, naming both.
-const SpecVersion = 1
+// A worker refuses descriptors of another version, naming both. Version 2
+// carries a sort's split points compactly (shuffle.Splits).
+const SpecVersion = 2
 
 // TaskSpec is the serialized descriptor of one task attempt: everything a
 // worker needs to run it, by name and location, never code.
@@ -66,9 +68,11 @@ type OpSpec struct {
 	Shuffle    int  `json:"shuffle,omitempty"`
 	Combine    bool `json:"combine,omitempty"`
 	Partitions int  `json:"partitions,omitempty"`
-	// Range writes: the sort's split points (len+1 partitions).
-	Splits [][]byte `json:"splits,omitempty"`
-	Range  bool     `json:"range,omitempty"`
+	// Range writes: the sort's split points, inline, or in object
+	// SplitsKey of the temporary store when they are large.
+	Splits    *shuffle.Splits `json:"splits,omitempty"`
+	SplitsKey string          `json:"splits_key,omitempty"`
+	Range     bool            `json:"range,omitempty"`
 	// Glider: stream partitions into the shuffle's Glider actions.
 	Glider bool `json:"glider,omitempty"`
 	// Samples: how many keys to keep.

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -44,7 +46,16 @@ func decompressor(codec string, r io.Reader) (io.ReadCloser, error) {
 // split into consecutive ranges is read exactly once, however long it is.
 // It returns the number of lines emitted.
 func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)) (int64, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	return readLinesMax(ctx, r, off, n, 0, emit)
+}
+
+// readLinesMax is readLines that refuses, as soon as it sees one, a line
+// longer than maxLine bytes (a *LineTooLongError), before buffering the
+// rest of it; 0 means no limit.
+func readLinesMax(ctx context.Context, r io.Reader, off, n, maxLine int64, emit func(string)) (int64, error) {
+	// A 1 MiB buffer, or less for a small range: a job of many small
+	// chunks should not allocate a megabyte per task.
+	br := bufio.NewReaderSize(r, int(min(max(n+1, 64<<10), 1<<20)))
 	pos := off // offset of the next unread byte
 	if off > 0 {
 		prev, err := br.ReadByte()
@@ -56,10 +67,12 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 		}
 		if prev != '\n' {
 			// The line at off began earlier: it belongs to the previous
-			// range. Skip to the start of the next line.
-			skipped, err := skipLine(br)
+			// range. Skip to the start of the next line, if one starts
+			// in the range; a range inside one long line reads no further
+			// than its end.
+			skipped, found, err := skipLine(br, n)
 			pos += skipped
-			if err == io.EOF {
+			if err == io.EOF || (err == nil && !found) {
 				return 0, nil
 			}
 			if err != nil {
@@ -69,7 +82,6 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 	}
 	end := off + n
 	var count int64
-	var long []byte // accumulates a line longer than the buffer
 	for pos < end {
 		if count&4095 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -77,13 +89,22 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 			}
 		}
 		line, err := br.ReadSlice('\n')
+		owned := false // line is a fresh buffer that no one else refers to
 		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
+			// A line longer than the buffer accumulates in its own buffer,
+			// which then becomes the emitted string without a copy.
+			long := append([]byte(nil), line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
+				if maxLine > 0 && int64(len(long)) > maxLine {
+					return count, &LineTooLongError{Offset: pos, Limit: maxLine}
+				}
 				line, err = br.ReadSlice('\n')
 				long = append(long, line...)
 			}
-			line = long
+			line, owned = long, true
+		}
+		if maxLine > 0 && int64(len(trimEOL(line))) > maxLine {
+			return count, &LineTooLongError{Offset: pos, Limit: maxLine}
 		}
 		if err != nil && err != io.EOF {
 			return count, err
@@ -93,13 +114,29 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 		}
 		pos += int64(len(line))
 		line = trimEOL(line)
-		emit(string(line))
+		if owned {
+			emit(unsafe.String(unsafe.SliceData(line), len(line)))
+		} else {
+			emit(string(line))
+		}
 		count++
 		if err == io.EOF {
 			return count, nil
 		}
 	}
 	return count, nil
+}
+
+// LineTooLongError reports a text line longer than a task may buffer.
+type LineTooLongError struct {
+	Offset int64 // where the line starts in its object
+	Limit  int64 // the longest line allowed: the worker memory budget
+}
+
+func (e *LineTooLongError) Error() string {
+	return fmt.Sprintf("the line at byte %d is longer than the worker memory budget of %d bytes, "+
+		"and a task holds a whole line in memory: raise the budget above the longest line "+
+		"(--worker-memory, gale.WorkerMemory) or break the line", e.Offset, e.Limit)
 }
 
 // trimEOL removes a line's terminator: "\n" or "\r\n", or, for the last
@@ -114,15 +151,23 @@ func trimEOL(line []byte) []byte {
 	return line
 }
 
-// skipLine consumes bytes through the next '\n' and returns how many.
-func skipLine(br *bufio.Reader) (int64, error) {
-	var n int64
-	for {
-		b, err := br.ReadSlice('\n')
-		n += int64(len(b))
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
+// skipLine consumes bytes through the next '\n' and returns how many. It
+// gives up (found false) after consuming limit bytes without one, having
+// read ahead at most one read of the underlying reader.
+func skipLine(br *bufio.Reader, limit int64) (n int64, found bool, err error) {
+	for n < limit {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				return n, false, err
+			}
 		}
-		return n, err
+		buf, _ := br.Peek(int(min(int64(br.Buffered()), limit-n)))
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			_, _ = br.Discard(i + 1)
+			return n + int64(i) + 1, true, nil
+		}
+		_, _ = br.Discard(len(buf))
+		n += int64(len(buf))
 	}
+	return n, false, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -218,5 +219,73 @@ func TestLastLineLosesItsCarriageReturn(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("readLines(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// countReader counts the bytes read from it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestReadLinesWithinOneLongLineReadsOnlyItsRange: a range that lies inside
+// a line begun earlier emits nothing and reads its own bytes plus at most
+// one read of the underlying reader beyond them, not the rest of the line.
+func TestReadLinesWithinOneLongLineReadsOnlyItsRange(t *testing.T) {
+	data := append(bytes.Repeat([]byte("x"), 10<<20), "\nnext\n"...)
+	off, n := int64(1<<20), int64(256<<10)
+	// iotest-style small reads, as the tail reader serves them.
+	cr := &countReader{r: io.LimitReader(bytes.NewReader(data[off-1:]), int64(len(data)))}
+	got, err := readLines(context.Background(), smallReads{cr, 16 << 10}, off, n, func(s string) { t.Errorf("emitted a line of %d bytes", len(s)) })
+	if err != nil || got != 0 {
+		t.Fatalf("got %d lines, %v", got, err)
+	}
+	if cr.n > n+64<<10 {
+		t.Errorf("read %d bytes for a %d-byte range inside a line", cr.n, n)
+	}
+}
+
+// smallReads returns at most size bytes per Read.
+type smallReads struct {
+	r    io.Reader
+	size int
+}
+
+func (s smallReads) Read(p []byte) (int, error) {
+	if len(p) > s.size {
+		p = p[:s.size]
+	}
+	return s.r.Read(p)
+}
+
+// TestReadLinesMaxRefusesALongLineEarly: a line over the limit fails with
+// a LineTooLongError naming its offset, after reading about the limit.
+func TestReadLinesMaxRefusesALongLineEarly(t *testing.T) {
+	for _, size := range []int{3 << 10, 5 << 20} { // within and beyond the buffer
+		data := append(append([]byte("ok\n"), bytes.Repeat([]byte("y"), size)...), '\n')
+		cr := &countReader{r: bytes.NewReader(data)}
+		var lines []string
+		_, err := readLinesMax(context.Background(), cr, 0, int64(len(data)), 2<<10, func(s string) { lines = append(lines, s) })
+		var le *LineTooLongError
+		if !errors.As(err, &le) || le.Offset != 3 || le.Limit != 2<<10 {
+			t.Fatalf("size %d: err = %v, want a LineTooLongError at offset 3", size, err)
+		}
+		if len(lines) != 1 || lines[0] != "ok" {
+			t.Errorf("size %d: lines before the long one: %q", size, lines)
+		}
+		if cr.n > 3<<20 {
+			t.Errorf("size %d: read %d bytes before refusing", size, cr.n)
+		}
+	}
+	// A line of exactly the limit is fine.
+	data := append(bytes.Repeat([]byte("z"), 2<<10), "\r\n"...)
+	if n, err := readLinesMax(context.Background(), bytes.NewReader(data), 0, int64(len(data)), 2<<10, func(string) {}); err != nil || n != 1 {
+		t.Errorf("a line of the limit: %d, %v", n, err)
 	}
 }

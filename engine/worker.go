@@ -19,6 +19,7 @@ import (
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/internal/kernel"
 	"github.com/galeproject/gale/planner"
+	"github.com/galeproject/gale/shuffle"
 )
 
 // StoreOpener opens the object store at url with the given client options.
@@ -259,12 +260,18 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 		return t.fanout(op.Elem, kids)
 	case planner.OpShuffleWrite:
 		var sw kernel.ShuffleWriter
+		parts := op.Partitions
 		if op.Range {
 			rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, op.Kernel)
 			if err != nil {
 				return nil, err
 			}
-			if sw, err = rk.Writer(op.Splits, op.Glider); err != nil {
+			splits, err := t.splits(ctx, op) // splits.go
+			if err != nil {
+				return nil, err
+			}
+			parts = splits.Parts
+			if sw, err = rk.Writer(splits.Partition, parts, op.Glider); err != nil {
 				return nil, err
 			}
 		} else {
@@ -278,7 +285,7 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 		}
 		run := &shuffleRun{op: i, shuffle: op.Shuffle, glider: op.Glider, w: sw}
 		if op.Glider {
-			st, err := t.newActionStreams(ctx, op.Shuffle, max(op.Partitions, len(op.Splits)+1))
+			st, err := t.newActionStreams(ctx, op.Shuffle, parts)
 			if err != nil {
 				return nil, err
 			}
@@ -295,7 +302,7 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 			return nil, err
 		}
 		seed := uint64(t.spec.Stage)<<32 | uint64(t.spec.Task)
-		smp := rk.Sampler(op.SampleSize, seed)
+		smp := rk.Sampler(op.SampleSize, shuffle.SampleKeyLimit, seed)
 		t.samples = append(t.samples, sampleRun{smp})
 		return smp.Emit(), nil
 	case planner.OpSink:
@@ -406,7 +413,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 		}}
 		defer tail.Close()
 		cr := &countingReader{r: tail}
-		n, err := readLines(ctx, cr, in.Off, in.Len, f)
+		n, err := readLinesMax(ctx, cr, in.Off, in.Len, t.memory(), f)
 		m.ObjectBytesRead += cr.n
 		m.RecordsIn += n
 		if err != nil {
@@ -564,11 +571,8 @@ func (t *task) readSorted(ctx context.Context, st objstore.Store, emit any) erro
 			r.(*lazySegment).Close()
 		}
 	}()
-	cfg := kernel.SortConfig{MemoryBytes: t.spec.MemoryBytes, TempDir: t.spec.SpillDir,
+	cfg := kernel.SortConfig{MemoryBytes: t.memory(), TempDir: t.spec.SpillDir,
 		Stats: func(runs int, bytes int64) { m.SpillRuns, m.SpillBytes = int64(runs), bytes }}
-	if cfg.MemoryBytes <= 0 {
-		cfg.MemoryBytes = DefaultWorkerMemory
-	}
 	n, err := rk.Sort(ctx, readers, cfg, emit)
 	m.RecordsIn += n
 	return err
@@ -577,6 +581,14 @@ func (t *task) readSorted(ctx context.Context, st objstore.Store, emit any) erro
 // DefaultWorkerMemory is a task's memory budget when the job sets none: the
 // size of a small function.
 const DefaultWorkerMemory = 512 << 20
+
+// memory returns the task's memory budget.
+func (t *task) memory() int64 {
+	if t.spec.MemoryBytes > 0 {
+		return t.spec.MemoryBytes
+	}
+	return DefaultWorkerMemory
+}
 
 // lazySegment opens a shuffle segment on its first read and checks that
 // the whole segment arrived.

@@ -253,15 +253,17 @@ func (a Abort) Error() string { return a.Err.Error() }
 type Ranged interface {
 	// Sampler returns a sink that keeps a uniform sample of at most max
 	// keys of the elements fed to it, drawn with a generator seeded by
-	// seed (so a retried task samples the same keys).
-	Sampler(max int, seed uint64) Sampler
-	// Writer returns the map-side writer that sends each element to the
-	// partition of its key: partition i holds keys in [splits[i-1],
-	// splits[i]), so there are len(splits)+1 partitions. With keyed set,
+	// seed (so a retried task samples the same keys), each cut to at most
+	// maxKey bytes (a sample key only needs to order split points).
+	Sampler(max, maxKey int, seed uint64) Sampler
+	// Writer returns the map-side writer that sends each element to
+	// partition(key) of parts partitions (range partitioning by split
+	// points; partition is safe to call with a key the writer reuses
+	// afterwards, and returns a value in [0, parts)). With keyed set,
 	// each record is the length-prefixed key then the length-prefixed
 	// payload (the record format of Glider's sort actions, which sort by
 	// the key); otherwise the length-prefixed payload alone.
-	Writer(splits [][]byte, keyed bool) (ShuffleWriter, error)
+	Writer(partition func(key []byte) int, parts int, keyed bool) (ShuffleWriter, error)
 	// EmitSorted reads keyed records that are already in key order (a
 	// Glider sort action's output) and calls next with each element.
 	EmitSorted(ctx context.Context, sorted io.Reader, next any) (int64, error)

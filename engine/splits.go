@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/galeproject/gale/planner"
+	"github.com/galeproject/gale/shuffle"
+)
+
+// sortSplits are a sort shuffle's split points as descriptors carry them:
+// inline when small, else by the key of the object that holds them in the
+// temporary store, written once.
+type sortSplits struct {
+	inline *shuffle.Splits
+	key    string
+}
+
+// sortSplits returns the split points of a sort shuffle, the quantiles of
+// every sampled key, computed once when its sampling stages are done.
+// Split points larger than inlineLimit go to the temporary store once, so
+// descriptors stay small however many tasks read them.
+func (d *driver) sortSplits(ctx context.Context, sh planner.Shuffle) (*sortSplits, error) {
+	if sp, ok := d.splits[sh.ID]; ok {
+		return sp, nil
+	}
+	var keys [][]byte
+	for _, smp := range sh.Samplers {
+		for t := range d.job.Plan.Stages[smp].Tasks {
+			if w := d.sched.Winner(TaskRef{smp, t}); w != nil {
+				keys = append(keys, w.Samples...)
+			}
+		}
+	}
+	s := shuffle.SplitPoints(keys, sh.Partitions)
+	sp := &sortSplits{inline: &s}
+	if s.Size() > inlineLimit {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		sp = &sortSplits{key: fmt.Sprintf("splits/shuffle-%d", sh.ID)}
+		if err := d.temp.Put(ctx, sp.key, bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("engine: storing the split points of shuffle %d: %w", sh.ID, err)
+		}
+	}
+	if d.splits == nil {
+		d.splits = map[int]*sortSplits{}
+	}
+	d.splits[sh.ID] = sp
+	return sp, nil
+}
+
+// splits returns the split points of a range shuffle write, reading them
+// from the temporary store when the descriptor names their object.
+func (t *task) splits(ctx context.Context, op OpSpec) (*shuffle.Splits, error) {
+	s := op.Splits
+	if op.SplitsKey != "" {
+		st, err := t.w.store(ctx, t.spec.Temp, t.spec.StoreOptions)
+		if err != nil {
+			return nil, err
+		}
+		b, err := readAll(ctx, st, op.SplitsKey, 0, -1)
+		if err != nil {
+			return nil, err
+		}
+		t.res.Metrics.Requests++
+		s = new(shuffle.Splits)
+		if err := json.Unmarshal(b, s); err != nil {
+			return nil, fmt.Errorf("engine: split points %s/%s: %w", st, op.SplitsKey, err)
+		}
+	}
+	if s == nil {
+		return nil, fmt.Errorf("engine: range shuffle write op of shuffle %d has no split points", op.Shuffle)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("engine: shuffle %d: %w", op.Shuffle, err)
+	}
+	return s, nil
+}
