@@ -55,7 +55,11 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 func readLinesMax(ctx context.Context, r io.Reader, off, n, maxLine int64, emit func(string)) (int64, error) {
 	// A 1 MiB buffer, or less for a small range: a job of many small
 	// chunks should not allocate a megabyte per task.
-	br := bufio.NewReaderSize(r, int(min(max(n+1, 64<<10), 1<<20)))
+	size := int64(1 << 20)
+	if n < size {
+		size = max(n+1, 64<<10)
+	}
+	br := bufio.NewReaderSize(r, int(size))
 	pos := off // offset of the next unread byte
 	if off > 0 {
 		prev, err := br.ReadByte()

@@ -391,7 +391,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 		}
 		if in.Compression != "" {
 			return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) {
-				return readLines(ctx, r, 0, math.MaxInt64, f)
+				return readLinesMax(ctx, r, 0, math.MaxInt64, t.memory(), f)
 			})
 		}
 		start := in.Off
