@@ -431,3 +431,30 @@ func TestClusterTokenAndFaults(t *testing.T) {
 		t.Fatalf("counters sum to %d, %d increments acknowledged (seed %d)", total, acked.Load(), seed)
 	}
 }
+
+// TestClusterCoordinationWaiterOnCrash: a caller waiting on a barrier
+// whose member crashes gets an error naming the object, not a hang.
+func TestClusterCoordinationWaiterOnCrash(t *testing.T) {
+	tc := newTestCluster(t, 3, 2)
+	c := tc.client()
+	owner := c.Locate(TypeCyclicBarrier, "b")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.CyclicBarrier("b", 2).Await(context.Background())
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	for _, s := range tc.servers {
+		if s.Addr() == owner {
+			_ = s.Close()
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrConnLost) || !strings.Contains(err.Error(), `CyclicBarrier("b")`) || !strings.Contains(err.Error(), "not replicated") {
+			t.Fatalf("waiter on a crashed member: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiter on a crashed member hangs")
+	}
+}

@@ -181,4 +181,40 @@ func TestKMeansOnReplicatedClusterSurvivesACrash(t *testing.T) {
 	if got := costLines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("kmeans on the cluster with a member killed:\n%s\nwant rounds:\n%s", out.String(), strings.Join(want, "\n"))
 	}
+
+	// The killed member is gone from the membership; one more leaves.
+	var alive []string
+	for _, a := range []string{a1, a2, a3} {
+		if a != victim {
+			alive = append(alive, a)
+		}
+	}
+	members := func() string {
+		b, err := exec.Command(bin, "dso", "members", "--server", alive[0], "--token", "tok").CombinedOutput()
+		if err != nil {
+			t.Fatalf("gale dso members: %v\n%s", err, b)
+		}
+		return string(b)
+	}
+	for start := time.Now(); !strings.HasPrefix(members(), "2 members"); time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("gale dso members after the crash:\n%s", members())
+		}
+	}
+	if m := members(); strings.Contains(m, victim) || !strings.Contains(m, alive[1]) {
+		t.Fatalf("gale dso members:\n%s", m)
+	}
+	b, err := exec.Command(bin, "dso", "leave", "--server", alive[1], "--token", "tok").CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "removed") {
+		t.Fatalf("gale dso leave: %v\n%s", err, b)
+	}
+	for start := time.Now(); !strings.HasPrefix(members(), "1 members"); time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("gale dso members after leave:\n%s", members())
+		}
+	}
+	// The data stays with the remaining member.
+	if n, err := c.AtomicLong("kmeans/iteration").Persistent().Get(ctx); err != nil || n < 3 {
+		t.Fatalf("round counter after the leave: %d, %v", n, err)
+	}
 }
