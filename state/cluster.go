@@ -39,8 +39,9 @@ type ClusterConfig struct {
 	// remove it and move its replicas. Default 1 s.
 	FailTimeout time.Duration
 
-	// faults, if set, decides the fate of each peer frame (tests).
-	faults *FaultConfig
+	// Faults, if set, makes this member's outgoing replication traffic
+	// unreliable (tests and chaos experiments; see FaultConfig).
+	Faults *FaultConfig
 }
 
 func (c *ClusterConfig) fill() {

@@ -63,7 +63,7 @@ func (s *Server) startCluster() error {
 		}
 		return fail(err)
 	}
-	n.peers = newPeerSet(n, s.cfg.Token, cc.faults)
+	n.peers = newPeerSet(n, s.cfg.Token, cc.Faults)
 	switch {
 	case loaded:
 		if n.meta != nil && (n.meta.Removed[n.id] || n.removedByPeers()) {

@@ -385,9 +385,9 @@ func TestClusterTokenAndFaults(t *testing.T) {
 		return &FaultConfig{Seed: seed + i, Drop: 0.05, Duplicate: 0.05, MaxDelay: 3 * time.Millisecond,
 			Partitioned: func(from, to uint64) bool { return cut.Load() && (from == 3 || to == 3) }}
 	}
-	first := tc.startAt("127.0.0.1:0", ClusterConfig{ReplicationFactor: 3, Partitions: 8, FailTimeout: 3 * time.Second, faults: faults(1)}, "")
-	tc.startAt("127.0.0.1:0", ClusterConfig{Join: []string{first.Addr()}, FailTimeout: 3 * time.Second, faults: faults(2)}, "")
-	tc.startAt("127.0.0.1:0", ClusterConfig{Join: []string{first.Addr()}, FailTimeout: 3 * time.Second, faults: faults(3)}, "")
+	first := tc.startAt("127.0.0.1:0", ClusterConfig{ReplicationFactor: 3, Partitions: 8, FailTimeout: 3 * time.Second, Faults: faults(1)}, "")
+	tc.startAt("127.0.0.1:0", ClusterConfig{Join: []string{first.Addr()}, FailTimeout: 3 * time.Second, Faults: faults(2)}, "")
+	tc.startAt("127.0.0.1:0", ClusterConfig{Join: []string{first.Addr()}, FailTimeout: 3 * time.Second, Faults: faults(3)}, "")
 	tc.waitPlaced(3)
 
 	_, err := NewServer(ServerConfig{Token: "another-cluster", Cluster: &ClusterConfig{Join: []string{first.Addr()}}})
