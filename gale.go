@@ -4,7 +4,9 @@
 // A program builds a Pipeline of typed Collections with sources (ReadText,
 // FromSlice, Generate), transforms (Map, FlatMap, Filter, KeyBy,
 // GroupByKey, CombinePerKey, CountPerKey, CountPerElement, SumPerKey,
-// Reduce, Flatten) and sinks (WriteText, Collect), then calls Run. Gale's
+// Reduce, Flatten; the global aggregates Count, Sum, Min, Max, Mean,
+// Largest, Smallest, Combine and Distinct, and their per-key forms) and
+// sinks (WriteText, Collect), then calls Run. Gale's
 // planner fuses the transforms into stages, and the engine runs each stage
 // as many function invocations on a backend: goroutines in this process by
 // default, or worker processes and cloud functions.

@@ -167,7 +167,7 @@ func (k *combineKernel[K, V, A, O]) gliderCombiner() string {
 	// Gale's own count and sum combiners: their accumulators are the
 	// int64 (or int) count or sum itself.
 	switch id, _ := idc.combinerID(); {
-	case id == "count", strings.HasPrefix(id, "sum:"):
+	case strings.HasPrefix(id, "count:"), strings.HasPrefix(id, "sum:"):
 		return glider.CombineInt64Sum
 	}
 	return ""

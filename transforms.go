@@ -246,7 +246,7 @@ func Flatten[T any](cs ...Collection[T]) Collection[T] {
 
 type countCombiner[V any] struct{}
 
-func (countCombiner[V]) combinerID() (string, error)    { return "count", nil }
+func (countCombiner[V]) combinerID() (string, error)    { return "count:" + coder.TypeName[V](), nil }
 func (countCombiner[V]) Create() int64                  { return 0 }
 func (countCombiner[V]) Add(a int64, _ V) int64         { return a + 1 }
 func (countCombiner[V]) Merge(a, b int64) int64         { return a + b }
