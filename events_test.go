@@ -17,19 +17,20 @@ import (
 
 // jobEvent is one line of a job's events, as docs/engine.md lists them.
 type jobEvent struct {
-	Event    string          `json:"event"`
-	Job      string          `json:"job"`
-	Stage    *int            `json:"stage"`
-	Task     *int            `json:"task"`
-	Attempt  int             `json:"attempt"`
-	Instance string          `json:"instance"`
-	Cold     bool            `json:"cold"`
-	Metrics  engine.Metrics  `json:"metrics"`
-	Plan     engine.PlanInfo `json:"plan"`
-	Shuffle  int             `json:"shuffle"`
-	Bytes    int64           `json:"bytes"`
-	OK       bool            `json:"ok"`
-	Error    string          `json:"error"`
+	Event     string          `json:"event"`
+	Job       string          `json:"job"`
+	Stage     *int            `json:"stage"`
+	Task      *int            `json:"task"`
+	Attempt   int             `json:"attempt"`
+	Instance  string          `json:"instance"`
+	Cold      bool            `json:"cold"`
+	Metrics   engine.Metrics  `json:"metrics"`
+	Plan      engine.PlanInfo `json:"plan"`
+	Shuffle   int             `json:"shuffle"`
+	Bytes     int64           `json:"bytes"`
+	OK        bool            `json:"ok"`
+	Cancelled bool            `json:"cancelled"`
+	Error     string          `json:"error"`
 
 	Invocations      int64                  `json:"invocations"`
 	BilledSeconds    float64                `json:"billed_seconds"`
@@ -155,6 +156,13 @@ func TestJobEndNamesTheFailingTask(t *testing.T) {
 	// FromSlice gives 2 workers 4 splits each: element 37 is in the last.
 	if *end.Stage != 0 || *end.Task != 7 {
 		t.Errorf("job_end names stage %d task %d, want stage 0 task 7", *end.Stage, *end.Task)
+	}
+	// The poisoned task's attempts failed by themselves; any other
+	// failure was the job's cancellation.
+	for _, e := range evs {
+		if e.Event == "task_failed" && e.Cancelled == (*e.Task == 7) {
+			t.Errorf("task %d attempt %d failed with cancelled=%v", *e.Task, e.Attempt, e.Cancelled)
+		}
 	}
 }
 

@@ -354,7 +354,7 @@ func (d *driver) run(ctx context.Context) error {
 		case TaskFailed:
 			d.report.taskFailed(e)
 			d.event(map[string]any{"event": "task_failed", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
-				"not_started": e.NotStarted, "error": e.Err.Error()})
+				"not_started": e.NotStarted, "cancelled": ctx.Err() != nil, "error": e.Err.Error()})
 		}
 		if n, total := d.throttles.check(); n > 0 {
 			d.event(map[string]any{"event": "throttled", "count": n, "total": total})
