@@ -20,6 +20,7 @@ import (
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/planner"
 	"github.com/galeproject/gale/probe"
+	"github.com/galeproject/gale/ui"
 )
 
 // Report describes a finished (or failed) job; see engine.Report.
@@ -49,6 +50,9 @@ type runConfig struct {
 	glider       *gliderUse  // UseGlider (glider_strategy.go)
 	hint         *probe.Hint // WithHint (hint.go)
 	hintCap      string      // the warning of the cap the hint applied
+
+	dashboards []*ui.Server // WithDashboard (dashboard.go)
+	uiAddr     *string      // WithUI
 }
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
@@ -425,8 +429,14 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 			n.collects.reset()
 		}
 	}
+	monitor, stopUI, err := cfg.monitor(ctx, job.ID) // dashboard.go
+	if err != nil {
+		return nil, err
+	}
+	defer stopUI()
 	report, err := engine.Run(ctx, engine.Config{Backend: backend, BackendName: name, Concurrency: cfg.workers,
-		MaxAttempts: cfg.maxAttempts, OpenStore: OpenStore, Progress: cfg.progress, Events: cfg.events}, job)
+		MaxAttempts: cfg.maxAttempts, OpenStore: OpenStore, Progress: cfg.progress, Events: cfg.events,
+		Monitor: monitor}, job)
 	if report != nil {
 		report.Warnings = append(hintWarnings(cfg, job.Plan), report.Warnings...)
 	}
