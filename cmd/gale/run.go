@@ -36,6 +36,7 @@ type jobFlags struct {
 	quiet       bool
 	shuffle     string
 	hint        string
+	ui          uiFlags // the dashboard (ui.go)
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -51,6 +52,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
 	fl.StringVar(&f.hint, "hint", "", "size the job from a probe: sim:aws|azure|gcp|ibm, or the JSON file of gale probe --json (caps concurrency, warns of wide stages)")
 	fl.StringVar(&f.shuffle, "shuffle", gale.DataShipping, "shuffle strategy: data-shipping (objects in storage) or glider (merge and sort actions)")
+	f.ui.register(cmd)
 }
 
 // options turns the flags into run options. The returned closer finishes
@@ -96,6 +98,14 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 	}
 	if !f.quiet {
 		opts = append(opts, gale.WithProgress(newProgress(stderr)))
+	}
+	uiOpt, err := f.ui.option(stderr)
+	if err != nil {
+		closer()
+		return nil, nil, err
+	}
+	if uiOpt != nil {
+		opts = append(opts, uiOpt)
 	}
 	if f.events != "" {
 		ev, err := os.Create(f.events)
