@@ -1,7 +1,8 @@
 # Gale's build and test entry points. `make test` is the command CI runs
 # (.ci/run). It installs the cloud stand-ins the tests run against
 # (scripts/install-standins.sh: the Lambda Runtime Interface Emulator and
-# versitygw through the Go module proxy, Azurite through npm, into .tools/),
+# versitygw through the Go module proxy, Azurite through npm, into .tools/;
+# Debian's chromium for the dashboard's browser tests),
 # then tests the core module and the Beam runner's module with the race
 # detector. Everything else the tests use (S3 and GCS protocol servers, DSO
 # and Glider servers, the OpenWhisk controller, the Functions host) runs on
@@ -10,7 +11,7 @@
 
 GO ?= go
 
-.PHONY: test vet build bench-wordcount
+.PHONY: test vet build bench-wordcount screenshots
 
 test: vet
 	bash scripts/install-standins.sh
@@ -31,3 +32,8 @@ build:
 
 bench-wordcount:
 	$(GO) run ./bench/wordcount
+
+# The dashboard's screenshots in docs/ (docs/ui.md), taken by its browser
+# tests in headless Chromium.
+screenshots:
+	$(GO) test -count=1 -run 'TestLiveDashboard|TestFailedJobView|TestJobList|TestTenThousandTasks' ./ui -args -screenshots=$(CURDIR)/docs/img

@@ -78,3 +78,13 @@ install_aws() {
 }
 
 install_aws
+
+# Headless Chromium (Debian's chromium package) for the dashboard's browser
+# tests (ui/, cmd/gale), which drive it through the DevTools protocol.
+install_chromium() {
+	command -v chromium >/dev/null && return 0
+	echo "install-standins: chromium (Debian package)" >&2
+	need_debian_packages chromium
+}
+
+install_chromium
