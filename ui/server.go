@@ -422,10 +422,17 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(s.cfg.Interval)
 	defer tick.Stop()
 	lastWrite := time.Time{}
+	first := true
 	for {
 		s.mu.Lock()
+		if since > s.ver {
+			// The id is of another server's versions (one that ran on
+			// this address before): start afresh.
+			sentJob, since = "", 0
+		}
 		var msg *message
-		if s.ver > since || sentJob == "" {
+		if s.ver > since || first {
+			first = false
 			msg = &message{Ver: s.ver, Jobs: s.summaries(), Problems: s.problems}
 			id := pinned
 			if id == "" {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -239,5 +240,79 @@ func TestLoadEventsErrors(t *testing.T) {
 	getJSON(t, srv, "/api/jobs", &jobs)
 	if len(jobs) != 1 || jobs[0].ID != "j2" || jobs[0].Status != "unfinished" {
 		t.Errorf("jobs %+v, want j2 unfinished", jobs)
+	}
+}
+
+// streamMessages connects to the stream with the given Last-Event-ID
+// ("" for none) and returns the messages it sends within d.
+func streamMessages(t *testing.T, srv *ui.Server, lastID string, d time.Duration) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+srv.Addr()+"/api/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs []map[string]any
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 64<<20)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(data), &m); err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs
+}
+
+// TestStreamResumes checks what a stream sends first: everything to a new
+// page, what changed since to a page that reconnects, everything again to
+// a page whose id is of another server; and that an idle stream sends
+// nothing more.
+func TestStreamResumes(t *testing.T) {
+	srv := serve(t, ui.Config{Interval: 10 * time.Millisecond})
+	if msgs := streamMessages(t, srv, "", 300*time.Millisecond); len(msgs) != 1 || msgs[0]["job"] != nil {
+		t.Errorf("an idle server sent %d messages (%v), want 1 with no job", len(msgs), msgs)
+	}
+	events, _ := bigJobEvents(20, 2, 4)
+	lines := bytes.Split(bytes.TrimSpace(events), []byte("\n"))
+	for _, l := range lines[:10] {
+		srv.JobEvent(l)
+	}
+	first := streamMessages(t, srv, "", 200*time.Millisecond)
+	if len(first) != 1 || first[0]["job"].(map[string]any)["full"] != true {
+		t.Fatalf("a new page got %v, want one full message", first)
+	}
+	ver := first[0]["ver"].(float64)
+	for _, l := range lines[10:] {
+		srv.JobEvent(l)
+	}
+	again := streamMessages(t, srv, fmt.Sprintf("job-big:%d", int(ver)), 200*time.Millisecond)
+	if len(again) != 1 {
+		t.Fatalf("a reconnecting page got %d messages", len(again))
+	}
+	job := again[0]["job"].(map[string]any)
+	if job["full"] != false || len(job["attempts"].([]any)) == 0 || job["status"] != "succeeded" {
+		t.Errorf("a reconnecting page got %v, want what changed since version %v", job, ver)
+	}
+	for _, a := range job["attempts"].([]any) {
+		if idx := a.([]any)[0].(float64); idx < 4 && a.([]any)[6].(float64) == 0 {
+			t.Errorf("attempt %v is sent as running again", a)
+		}
+	}
+	stranger := streamMessages(t, srv, "job-big:999999", 200*time.Millisecond)
+	if len(stranger) != 1 || stranger[0]["job"].(map[string]any)["full"] != true {
+		t.Errorf("a page of another server got %v, want one full message", stranger)
 	}
 }
