@@ -266,6 +266,9 @@ func TestTenThousandTasks(t *testing.T) {
 	if st["throttleMarks"].(float64) == 0 || st["cold"].(float64) == 0 || st["retries"].(float64) == 0 {
 		t.Errorf("the timeline marks no throttling, cold start or retry: %v", st)
 	}
+	if got := bt.Eval[string](t, page, `(document.getElementById('tot-sim')||{}).textContent`); got != "8.98 s" {
+		t.Errorf("simulated makespan: the page shows %q, want 8.98 s", got)
+	}
 	if got := bt.Eval[string](t, page, cell(0, "done")); got != "10,000" {
 		t.Errorf("stage 0 shows %q tasks done, want 10,000", got)
 	}

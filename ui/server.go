@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -433,7 +434,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		var msg *message
 		if s.ver > since || first {
 			first = false
-			msg = &message{Ver: s.ver, Jobs: s.summaries(), Problems: s.problems}
+			msg = &message{Ver: s.ver, Jobs: s.summaries(), Problems: slices.Clone(s.problems)}
 			id := pinned
 			if id == "" {
 				if js := s.sorted(); len(js) > 0 {

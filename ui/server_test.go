@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/backends/sim"
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/ui"
 )
@@ -178,9 +179,19 @@ func TestStreamCoalescesForSlowClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	// And one that follows closely, encoding messages while events
+	// change the state (the race detector checks they share nothing).
+	follower := make(chan int)
+	go func() {
+		msgs := streamMessages(t, srv, "", 3*time.Second)
+		follower <- len(msgs)
+	}()
 	start := time.Now()
-	for _, l := range lines {
+	for i, l := range lines {
 		srv.JobEvent(l)
+		if i%100 == 0 {
+			srv.JobEvent([]byte(fmt.Sprintf(`{"event":"shuffle_stored","job":"job-big","shuffle":%d,"bytes":%d}`, i%3, i)))
+		}
 	}
 	t.Logf("%d events taken in %v while a client was not reading", len(lines), time.Since(start))
 	// Now read: messages until one shows the finished job.
@@ -208,6 +219,9 @@ func TestStreamCoalescesForSlowClients(t *testing.T) {
 		if m.Job != nil && m.Job.Status == "succeeded" {
 			break
 		}
+	}
+	if n := <-follower; n == 0 {
+		t.Error("the following client got no message")
 	}
 	// At most one message per interval, whatever the number of events.
 	if limit := int(time.Since(start)/(10*time.Millisecond)) + 3; messages > limit || messages > len(lines)/20 {
@@ -251,14 +265,16 @@ func streamMessages(t *testing.T, srv *ui.Server, lastID string, d time.Duration
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+srv.Addr()+"/api/stream", nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return nil
 	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return nil
 	}
 	defer resp.Body.Close()
 	var msgs []map[string]any
@@ -268,7 +284,8 @@ func streamMessages(t *testing.T, srv *ui.Server, lastID string, d time.Duration
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 			var m map[string]any
 			if err := json.Unmarshal([]byte(data), &m); err != nil {
-				t.Fatal(err)
+				t.Error(err)
+				return msgs
 			}
 			msgs = append(msgs, m)
 		}
@@ -314,5 +331,46 @@ func TestStreamResumes(t *testing.T) {
 	stranger := streamMessages(t, srv, "job-big:999999", 200*time.Millisecond)
 	if len(stranger) != 1 || stranger[0]["job"].(map[string]any)["full"] != true {
 		t.Errorf("a page of another server got %v, want one full message", stranger)
+	}
+}
+
+// TestSimulatedTotals runs a job on a simulated platform and checks the
+// totals the page reads: the simulated makespan, billed time and cost.
+func TestSimulatedTotals(t *testing.T) {
+	cfg, err := sim.DefaultConfig("aws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := gale.NewWorker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cfg.Handler = w.Handle
+	b, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv := serve(t, ui.Config{})
+	p := gale.NewPipeline()
+	gale.Collect(gale.Map(gale.FromSlice(p, []string{"a", "b", "c", "d", "e", "f"}), failOnPoison))
+	rep, err := gale.Run(context.Background(), p, gale.WithBackend("sim:aws", b), gale.Workers(3), gale.WithDashboard(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Backend string
+		Totals  struct {
+			SimulatedSeconds float64 `json:"simulated_seconds"`
+			BilledSeconds    float64 `json:"billed_seconds"`
+			CostUSD          float64 `json:"cost_usd"`
+		}
+	}
+	getJSON(t, srv, "/api/jobs/"+rep.JobID, &v)
+	if v.Backend != "sim:aws" || v.Totals.SimulatedSeconds != rep.SimulatedSeconds || rep.SimulatedSeconds <= 0 ||
+		v.Totals.BilledSeconds != rep.BilledSeconds || v.Totals.CostUSD != rep.Cost || rep.Cost <= 0 {
+		t.Errorf("totals %+v on %s; report: simulated %v s, billed %v s, $%v", v.Totals, v.Backend, rep.SimulatedSeconds,
+			rep.BilledSeconds, rep.Cost)
 	}
 }

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -98,12 +100,14 @@ func (j *job) summary() jobSummary {
 }
 
 // view returns the job's state changed after version since (everything
-// when since is 0), as of now.
+// when since is 0), as of now. It shares nothing that apply modifies, so
+// it may be encoded after the lock is released.
 func (j *job) view(since uint64, now time.Time) *jobView {
 	full := since == 0
 	v := &jobView{ID: j.id, Full: full, Status: j.status, Backend: j.backend, Concurrency: j.concurrency,
-		MaxAttempts: j.maxAttempts, Start: unixMilli(j.start), End: unixMilli(j.end), Stored: j.stored,
-		Error: j.err, Failed: j.failed, Attempts: [][10]int64{}, Throttles: [][2]int64{}, Problems: j.problems}
+		MaxAttempts: j.maxAttempts, Start: unixMilli(j.start), End: unixMilli(j.end), Stored: maps.Clone(j.stored),
+		Error: j.err, Failed: j.failed, Attempts: [][10]int64{}, Throttles: [][2]int64{},
+		Problems: slices.Clone(j.problems)}
 	if j.end.IsZero() {
 		v.Now = j.since(now)
 	} else {
