@@ -2,12 +2,8 @@ package gale
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"sync"
 
 	"github.com/galeproject/gale/engine"
-	"github.com/galeproject/gale/ui"
 )
 
 // WithUI serves a live dashboard of the job (package ui: its plan, each
@@ -17,14 +13,16 @@ import (
 // its URL to standard error, and closes it when the job ends (an open page
 // keeps showing the final state). To keep a dashboard up longer, to show
 // several jobs on one page (the rounds of an iterative job), or to listen
-// on another interface, start a ui.Server and pass WithDashboard.
+// on another interface, start a ui.Server and pass it to WithMonitor.
+// Slim builds (gale_slim) leave the dashboard out: Run then fails, saying
+// so, before the job starts.
 func WithUI(addr string) RunOption { return func(c *runConfig) { c.uiAddr = &addr } }
 
-// WithDashboard shows the job live on d, a dashboard the caller serves and
-// closes (ui.NewServer); d keeps the job after Run returns. Several
-// WithDashboard options show the job on each.
-func WithDashboard(d *ui.Server) RunOption {
-	return func(c *runConfig) { c.dashboards = append(c.dashboards, d) }
+// WithMonitor hands the job's events to m as the driver emits them: a
+// ui.Server shows the job on its dashboard, and keeps it after Run
+// returns. Several WithMonitor options hand the events to each.
+func WithMonitor(m engine.Monitor) RunOption {
+	return func(c *runConfig) { c.monitors = append(c.monitors, m) }
 }
 
 // monitors fans job events out to several monitors.
@@ -36,32 +34,18 @@ func (ms monitors) JobEvent(line []byte) {
 	}
 }
 
-// monitor returns what watches job id's events — the dashboards of
-// WithDashboard, and the server WithUI starts here — and a function that
-// stops that server and waits for it.
+// monitor returns what watches job id's events — the monitors of
+// WithMonitor, and the dashboard WithUI starts here (dashboard_ui.go) —
+// and a function that stops that dashboard and waits for it.
 func (c runConfig) monitor(ctx context.Context, id string) (engine.Monitor, func(), error) {
-	var ms monitors
-	for _, d := range c.dashboards {
-		ms = append(ms, d)
-	}
+	ms := append(monitors(nil), c.monitors...)
 	stop := func() {}
 	if c.uiAddr != nil {
-		srv, err := ui.NewServer(ui.Config{Addr: *c.uiAddr})
+		m, stopUI, err := startUI(ctx, *c.uiAddr, id)
 		if err != nil {
-			return nil, nil, fmt.Errorf("gale: WithUI: %w", err)
+			return nil, nil, err
 		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = srv.Serve(context.WithoutCancel(ctx))
-		}()
-		stop = func() {
-			_ = srv.Close()
-			wg.Wait()
-		}
-		fmt.Fprintf(os.Stderr, "gale: dashboard of job %s at %s\n", id, srv.URL())
-		ms = append(ms, srv)
+		ms, stop = append(ms, m), stopUI
 	}
 	if len(ms) == 0 {
 		return nil, stop, nil

@@ -20,7 +20,6 @@ import (
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/planner"
 	"github.com/galeproject/gale/probe"
-	"github.com/galeproject/gale/ui"
 )
 
 // Report describes a finished (or failed) job; see engine.Report.
@@ -51,8 +50,8 @@ type runConfig struct {
 	hint         *probe.Hint // WithHint (hint.go)
 	hintCap      string      // the warning of the cap the hint applied
 
-	dashboards []*ui.Server // WithDashboard (dashboard.go)
-	uiAddr     *string      // WithUI
+	monitors []engine.Monitor // WithMonitor (dashboard.go)
+	uiAddr   *string          // WithUI
 }
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,

@@ -50,7 +50,7 @@ func testLive(t *testing.T, backend string) {
 	const files = 6
 	inputs, ungated := gatedInputs(t, dir, files)
 	srv := serve(t, ui.Config{Interval: 50 * time.Millisecond})
-	opts := []gale.RunOption{gale.Workers(3), gale.Partitions(2), gale.WithDashboard(srv), gale.JobID("job-live-" + backend)}
+	opts := []gale.RunOption{gale.Workers(3), gale.Partitions(2), gale.WithMonitor(srv), gale.JobID("job-live-" + backend)}
 	if backend == "process" {
 		cfg := process.DefaultConfig()
 		cfg.Args = nil // the test binary is the worker (TestMain)
@@ -159,7 +159,7 @@ func TestFailedJobView(t *testing.T) {
 	srv := serve(t, ui.Config{Interval: 50 * time.Millisecond})
 	p := gale.NewPipeline()
 	buildPoisoned(p)
-	_, err := gale.Run(context.Background(), p, gale.Workers(2), gale.MaxAttempts(2), gale.WithDashboard(srv),
+	_, err := gale.Run(context.Background(), p, gale.Workers(2), gale.MaxAttempts(2), gale.WithMonitor(srv),
 		gale.JobID("job-poisoned"))
 	if err == nil {
 		t.Fatal("the poisoned job succeeded")
@@ -212,14 +212,14 @@ func TestJobList(t *testing.T) {
 		// The gate line is released at once: no gate file is set.
 		buildGated(p, inputs, filepath.Join(dir, fmt.Sprint("out", round)))
 		id := fmt.Sprintf("job-round-%d", round)
-		if _, err := gale.Run(context.Background(), p, gale.Workers(2), gale.WithDashboard(srv), gale.JobID(id)); err != nil {
+		if _, err := gale.Run(context.Background(), p, gale.Workers(2), gale.WithMonitor(srv), gale.JobID(id)); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, [2]string{id, "succeeded"})
 	}
 	p := gale.NewPipeline()
 	buildPoisoned(p)
-	if _, err := gale.Run(context.Background(), p, gale.Workers(2), gale.MaxAttempts(1), gale.WithDashboard(srv),
+	if _, err := gale.Run(context.Background(), p, gale.Workers(2), gale.MaxAttempts(1), gale.WithMonitor(srv),
 		gale.JobID("job-round-3")); err == nil {
 		t.Fatal("the poisoned job succeeded")
 	}

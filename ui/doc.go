@@ -35,7 +35,7 @@
 //	go srv.Serve(ctx)
 //	defer srv.Close()
 //	fmt.Println("dashboard:", srv.URL())
-//	gale.Run(ctx, p, gale.WithDashboard(srv))
+//	gale.Run(ctx, p, gale.WithMonitor(srv))
 //
 // Imports: engine (for the event and report types) and the standard
 // library. Goroutines: Serve runs an http.Server, which starts one

@@ -118,7 +118,7 @@ func TestStateMatchesTheReport(t *testing.T) {
 	inputs, _ := gatedInputs(t, dir, 5)
 	p := gale.NewPipeline()
 	buildGated(p, inputs, filepath.Join(dir, "out"))
-	rep, err := gale.Run(context.Background(), p, gale.Workers(2), gale.WithDashboard(srv))
+	rep, err := gale.Run(context.Background(), p, gale.Workers(2), gale.WithMonitor(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestSimulatedTotals(t *testing.T) {
 	srv := serve(t, ui.Config{})
 	p := gale.NewPipeline()
 	gale.Collect(gale.Map(gale.FromSlice(p, []string{"a", "b", "c", "d", "e", "f"}), failOnPoison))
-	rep, err := gale.Run(context.Background(), p, gale.WithBackend("sim:aws", b), gale.Workers(3), gale.WithDashboard(srv))
+	rep, err := gale.Run(context.Background(), p, gale.WithBackend("sim:aws", b), gale.Workers(3), gale.WithMonitor(srv))
 	if err != nil {
 		t.Fatal(err)
 	}

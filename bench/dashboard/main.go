@@ -92,7 +92,7 @@ func run() error {
 					return err
 				}
 				stop = func() { srv.Close(); stopClient(); wg.Wait() }
-				opts = append(opts, gale.WithDashboard(srv))
+				opts = append(opts, gale.WithMonitor(srv))
 			}
 			p := gale.NewPipeline()
 			wordcount.Build(p, []string{corpus}, filepath.Join(dir, fmt.Sprintf("out-%d-%d", r, i)))
