@@ -2,6 +2,7 @@ package gale
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/planner"
@@ -124,13 +125,19 @@ func Generate[T any](p *Pipeline, n int64, fn func(i int64) T) Collection[T] {
 // WriteText writes the elements of c as lines of text into the directory
 // (or object-store prefix) path, as part files part-00000, part-00001, ...
 // and an empty _SUCCESS marker. Strings and byte slices are written as
-// they are, KVs as key, tab, value, other types with fmt's %v. The files
+// they are, integers in decimal, floats in the shortest form that reads
+// back exactly, bools as true/false, KVs as key, tab, value, and types
+// with a String or MarshalText method through it; any other element type
+// is refused when the pipeline is built (Map it to strings first). The files
 // appear only when the whole job succeeds; an existing non-empty output is
 // refused unless the run has the Overwrite option.
 func WriteText[T any](c Collection[T], path string) {
 	loc := callerLoc(1)
 	if path == "" {
 		c.p.fail(loc, "WriteText needs an output path")
+	}
+	if err := checkText(reflect.TypeFor[T]()); err != nil {
+		c.p.fail(loc, "WriteText(%s): %v", path, err)
 	}
 	addNode[T](c.p, &node{Node: planner.Node{Kind: planner.Sink, Label: "WriteText(" + path + ")",
 		Inputs: []int{c.id}, Loc: loc}, sink: &sinkInfo{format: "text", path: path}})

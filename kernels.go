@@ -3,6 +3,7 @@ package gale
 import (
 	"bufio"
 	"context"
+	"encoding"
 	"fmt"
 	"io"
 	"reflect"
@@ -138,8 +139,11 @@ func (s *recordSink[T]) Bytes() int64   { return s.bytes }
 type texter interface{ galeText() any }
 
 // textFormatter returns how elements of T are written as text: strings and
-// byte slices as they are, numbers in decimal, KV as key, tab, value, and
-// anything else with fmt's %v.
+// byte slices as they are, integers in decimal, floats in the shortest
+// decimal form that reads back exactly (strconv 'g', -1), bools as true and
+// false, KV as key, tab, value, and types with a String or MarshalText
+// method through it. checkText refuses every other type when the pipeline
+// is built, so the last case never formats a value with %v.
 //
 // The string and []byte cases reinterpret T through unsafe after checking
 // that T is exactly that type: converting a generic T to an interface to
@@ -161,8 +165,72 @@ func textFormatter[T any]() func([]byte, T) []byte {
 		}
 	case texter:
 		return any(zero).(texter).galeText().(func([]byte, T) []byte)
+	case fmt.Stringer:
+		return func(b []byte, v T) []byte { return append(b, any(v).(fmt.Stringer).String()...) }
+	case encoding.TextMarshaler:
+		return func(b []byte, v T) []byte {
+			text, err := any(v).(encoding.TextMarshaler).MarshalText()
+			if err != nil {
+				panic(kernel.Abort{Err: fmt.Errorf("gale: formatting a %s as text: %w", coder.TypeName[T](), err)})
+			}
+			return append(b, text...)
+		}
 	}
-	return func(b []byte, v T) []byte { return fmt.Append(b, v) }
+	t := reflect.TypeFor[T]()
+	switch t.Kind() {
+	case reflect.String:
+		return func(b []byte, v T) []byte { return append(b, reflect.ValueOf(v).String()...) }
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return func(b []byte, v T) []byte { return strconv.AppendInt(b, reflect.ValueOf(v).Int(), 10) }
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return func(b []byte, v T) []byte { return strconv.AppendUint(b, reflect.ValueOf(v).Uint(), 10) }
+	case reflect.Float32, reflect.Float64:
+		bits := t.Bits()
+		return func(b []byte, v T) []byte { return strconv.AppendFloat(b, reflect.ValueOf(v).Float(), 'g', -1, bits) }
+	case reflect.Bool:
+		return func(b []byte, v T) []byte { return strconv.AppendBool(b, reflect.ValueOf(v).Bool()) }
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return func(b []byte, v T) []byte { return append(b, reflect.ValueOf(v).Bytes()...) }
+		}
+	}
+	return func(b []byte, v T) []byte { return fmt.Append(b, v) } // refused by checkText
+}
+
+var (
+	texterType        = reflect.TypeFor[texter]()
+	stringerType      = reflect.TypeFor[fmt.Stringer]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// checkText reports why elements of t cannot be written as text by
+// textFormatter, naming the type and the fix; nil if they can.
+func checkText(t reflect.Type) error {
+	switch {
+	case t.Implements(texterType):
+		for _, f := range []string{"Key", "Value"} {
+			sf, _ := t.FieldByName(f)
+			if err := checkText(sf.Type); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Implements(stringerType), t.Implements(textMarshalerType):
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return nil
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return nil
+		}
+	}
+	return fmt.Errorf("elements of type %s have no text form: WriteText writes strings, byte slices, numbers, bools, "+
+		"KVs of those and types with a String or MarshalText method; Map the elements to strings first, or give %s a String method",
+		t, t)
 }
 
 // Narrow kernels.
