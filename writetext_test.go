@@ -15,7 +15,9 @@ type level int8
 
 type colour struct{ R, G, B uint8 }
 
-func (c colour) String() string { return "#" + string("0123456789abcdef"[c.R>>4]) + string("0123456789abcdef"[c.R&15]) }
+func (c colour) String() string {
+	return "#" + string("0123456789abcdef"[c.R>>4]) + string("0123456789abcdef"[c.R&15])
+}
 
 type pair struct{ A, B int }
 
