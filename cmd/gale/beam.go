@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/galeproject/gale/internal/cache"
 )
 
 // beamWordCount is the Beam wordcount program `gale run beam-wordcount`
@@ -206,13 +208,9 @@ func buildBeamWordCount(cmd *cobra.Command, root string) (string, error) {
 				beamWordCount, root, err, beamWordCountInstall)
 		}
 	}
-	cache, err := os.UserCacheDir()
+	binDir, err := cache.Sub("bin")
 	if err != nil {
-		cache = os.TempDir()
-	}
-	binDir := filepath.Join(cache, "gale", "bin")
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("creating gale's binary cache: %w", err)
+		return "", fmt.Errorf("building %s: %w", beamWordCount, err)
 	}
 	stderr := cmd.ErrOrStderr()
 	start := time.Now()

@@ -135,7 +135,7 @@ func TestMissingInputNamesNoSourceLine(t *testing.T) {
 		t.Errorf("gale run wordcount --input %s: %v; want it to say the input does not exist, naming no source file", missing, err)
 	}
 	var ie *gale.InputError
-	if _, err := execute(t, "run", "wordcount", "-q", "--input", missing); err != nil && errors.As(err, &ie) {
+	if _, err := execute(t, "run", "wordcount", "-q", "--input", missing, "--input", missing+"2", "--output", filepath.Join(t.TempDir(), "out")); err != nil && errors.As(err, &ie) {
 		t.Errorf("forCommandLine left an InputError: %v", err)
 	}
 }
@@ -156,5 +156,27 @@ func TestBackendsExplainsCloudAndSimRows(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("gale backends does not say %q:\n%s", s, out)
 		}
+	}
+}
+
+// gale run kmeans needs neither --k nor --dim: generated data has
+// defaults for both, and --input data its own width.
+func TestKMeansDefaults(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out, err := execute(t, "run", "kmeans", "--points", "400", "--workers", "2", "--iterations", "2", "-q")
+	if err != nil || !strings.Contains(out, "400 points × 4 coordinates, K = 8") {
+		t.Errorf("gale run kmeans with defaults: %v\n%s", err, out)
+	}
+	points := filepath.Join(t.TempDir(), "points")
+	if _, err := execute(t, "gen", "points", "--count", "300", "--dim", "3", "--k", "2", "--out", points); err != nil {
+		t.Fatal(err)
+	}
+	out, err = execute(t, "run", "kmeans", "--k", "2", "--input", points, "--workers", "2", "--iterations", "2", "-q", "--mode", "local")
+	if err != nil || !strings.Contains(out, "300 points × 3 coordinates, K = 2") {
+		t.Errorf("gale run kmeans --input (3 coordinates) without --dim: %v\n%s", err, out)
+	}
+	_, err = execute(t, "run", "kmeans", "--k", "2", "--dim", "5", "--input", points, "--iterations", "1", "-q", "--mode", "local")
+	if err == nil || !strings.Contains(err.Error(), "5") {
+		t.Errorf("an explicit --dim 5 against 3-coordinate input: %v, want an error", err)
 	}
 }

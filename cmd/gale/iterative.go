@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/galeproject/gale/examples/kmeans/dataset"
 	"github.com/galeproject/gale/examples/kmeans/rounds"
 	"github.com/galeproject/gale/examples/logreg"
+	"github.com/galeproject/gale/internal/cache"
 )
 
 // Iterative jobs: `gale run kmeans`, `gale run logreg`, and their data
@@ -32,11 +32,11 @@ func newRunKMeansCmd() *cobra.Command {
 	var cfg kmeans.Config
 	var points int64
 	cmd := &cobra.Command{
-		Use:   "kmeans --k K [--dim D --points N | --input PATHS] [--workers W] [--iterations I] [--mode shared|stages|local]",
+		Use:   "kmeans [--k K] [--dim D --points N | --input PATHS] [--workers W] [--iterations I] [--mode shared|stages|local]",
 		Short: "Cluster points with k-means on shared objects (or one job per round, or on this machine)",
 		Long: `Cluster points with Lloyd's k-means. Without --input, a reproducible dataset of
 --points points with --dim coordinates around --k centers is generated (and
-cached) in the temporary directory.
+cached) in Gale's cache directory.
 
 Modes: shared (default) runs one stage of long-running workers that keep the
 centroids in a shared object merged on the DSO server and meet at a barrier
@@ -46,7 +46,10 @@ input; local runs on this machine only, as the reference.`,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			ctx := cmd.Context()
 			if cfg.K < 1 {
-				return usageError{errors.New("kmeans: --k is required (at least 1)")}
+				return usageError{errors.New("kmeans: --k must be at least 1")}
+			}
+			if len(cfg.Inputs) > 0 && !cmd.Flags().Changed("dim") {
+				cfg.Dim = 0 // any width, the same in every point
 			}
 			cfg.Workers = jf.iterWorkers()
 			if len(cfg.DSOServers) > 0 && cfg.DSOToken == "" {
@@ -88,8 +91,8 @@ input; local runs on this machine only, as the reference.`,
 	}
 	jf.register(cmd)
 	fl := cmd.Flags()
-	fl.IntVar(&cfg.K, "k", 0, "number of clusters")
-	fl.IntVar(&cfg.Dim, "dim", 0, "coordinates per point (generated data; checked against --input if set)")
+	fl.IntVar(&cfg.K, "k", 8, "number of clusters")
+	fl.IntVar(&cfg.Dim, "dim", 4, "coordinates per point of generated data; with --input, the width every point must have if given")
 	fl.Int64Var(&points, "points", 100_000, "points to generate when there is no --input")
 	fl.IntVar(&cfg.Iterations, "iterations", 10, "rounds at most")
 	fl.Float64Var(&cfg.Tolerance, "tolerance", 0, "stop once a round lowers the cost by at most this fraction (0: run every round)")
@@ -112,7 +115,7 @@ func newRunLogRegCmd() *cobra.Command {
 		Long: `Train a logistic regression model by plain gradient descent with a fixed step,
 printing the log-loss of every round. Without --input, a reproducible labeled
 dataset of --points points with --features features is generated (and
-cached) in the temporary directory. Modes as for kmeans.`,
+cached) in Gale's cache directory. Modes as for kmeans.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			ctx := cmd.Context()
@@ -275,27 +278,17 @@ func printTiming(w io.Writer, validate, job, perRound time.Duration, timings []r
 	}
 }
 
-// cachedData returns a directory under the temporary directory holding a
-// generated dataset, generating it first unless a complete copy exists (a
-// hidden .complete marker, written last).
+// cachedData returns the directory name in Gale's cache of samples
+// holding a generated dataset, generating it first unless a complete copy
+// is there.
 func cachedData(ctx context.Context, stderr io.Writer, name string, gen func(st objstore.Store) error) (string, error) {
-	dir := filepath.Join(os.TempDir(), name)
-	marker := filepath.Join(dir, ".complete")
-	if _, err := os.Stat(marker); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	fmt.Fprintf(stderr, "generating %s\n", dir)
-	st, err := gale.OpenStore(ctx, dir, nil)
-	if err != nil {
-		return "", err
-	}
-	if err := gen(st); err != nil {
-		return "", err
-	}
-	return dir, os.WriteFile(marker, nil, 0o644)
+	return cache.Dataset(name, stderr, func(dir string) error {
+		st, err := gale.OpenStore(ctx, dir, nil)
+		if err != nil {
+			return err
+		}
+		return gen(st)
+	})
 }
 
 // openOut opens the generators' output store, creating a local directory.

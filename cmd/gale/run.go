@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/galeproject/gale/backends/process"
 	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/examples/wordcount"
+	"github.com/galeproject/gale/internal/cache"
 	"github.com/galeproject/gale/internal/textgen"
 	"github.com/galeproject/gale/internal/wordref"
 )
@@ -173,18 +172,13 @@ func newRunCmd() *cobra.Command {
 // given no input.
 const sampleSize = 64 << 20
 
-// sampleCorpus returns a generated sample corpus, creating it once in the
-// system's temporary directory (it is reproducible, so a cached copy is
-// the same bytes).
+// sampleCorpus returns the generated sample corpus, creating it once in
+// Gale's cache directory (it is reproducible: a cached copy is the same
+// bytes).
 func sampleCorpus(ctx context.Context, stderr io.Writer) (string, error) {
 	cfg := textgen.DefaultConfig()
 	cfg.Size = sampleSize
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("gale-sample-%d-%d.txt", cfg.Seed, cfg.Size))
-	if fi, err := os.Stat(path); err == nil && fi.Size() == cfg.Size {
-		return path, nil
-	}
-	fmt.Fprintf(stderr, "generating a %s sample corpus at %s\n", humanize.IBytes(uint64(cfg.Size)), path)
-	return path, textgen.GenerateFile(ctx, path, cfg)
+	return cache.Corpus(ctx, cfg, stderr)
 }
 
 func newRunWordCountCmd() *cobra.Command {
@@ -206,16 +200,22 @@ func newRunWordCountCmd() *cobra.Command {
 				}
 				inputs = []string{path}
 			}
+			var defaultOutput bool
 			if output == "" {
-				dir, err := os.MkdirTemp("", "gale-wordcount-")
+				dir, err := cache.Output("wordcount")
 				if err != nil {
 					return err
 				}
-				output = filepath.Join(dir, "out")
+				output, defaultOutput = dir, true
 			}
 			opts, finish, err := jf.options(stderr)
 			if err != nil {
 				return err
+			}
+			if defaultOutput {
+				// The last default run's output is replaced, not
+				// kept beside this one.
+				opts = append(opts, gale.Overwrite(true))
 			}
 			p := gale.NewPipeline()
 			wordcount.Build(p, inputs, output)
@@ -237,7 +237,7 @@ func newRunWordCountCmd() *cobra.Command {
 	}
 	jf.register(cmd)
 	cmd.Flags().StringSliceVar(&inputs, "input", nil, "input files, directories, globs or s3:// prefixes (comma-separated or repeated)")
-	cmd.Flags().StringVar(&output, "output", "", "output directory (default: a new temporary directory)")
+	cmd.Flags().StringVar(&output, "output", "", "output directory (default: out/wordcount in Gale's cache directory, replaced by the next run without --output)")
 	cmd.Flags().IntVar(&top, "top", 10, "print the most frequent words (0: none)")
 	return cmd
 }

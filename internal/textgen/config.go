@@ -6,6 +6,11 @@ import (
 	"math"
 )
 
+// Version identifies the text this package generates: it changes whenever
+// the same Config would produce different bytes, so that copies cached
+// under older versions are not taken for current ones.
+const Version = 2
+
 // ErrInvalidConfig is wrapped by the error Validate returns.
 var ErrInvalidConfig = errors.New("textgen: invalid config")
 

@@ -38,12 +38,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/galeproject/gale/beam/examples/wordcount"
 	_ "github.com/galeproject/gale/beam/galerunner"
+	"github.com/galeproject/gale/internal/cache"
 	"github.com/galeproject/gale/internal/textgen"
 )
 
 var (
 	input  = flag.String("input", "", "file(s) to read, a glob; default: a generated corpus of --size bytes")
-	output = flag.String("output", "", "output file; default: beam-wordcount.txt in a new temporary directory")
+	output = flag.String("output", "", "output file; default: out/beam-wordcount/beam-wordcount.txt in Gale's cache directory, replaced by the next run without --output")
 	size   = flag.Int64("size", 16<<20, "size in bytes of the generated corpus when --input is not set")
 	top    = flag.Int("top", 10, "how many of the most frequent words to print")
 )
@@ -56,23 +57,26 @@ func main() {
 	beam.Init() // in a Gale worker, serves tasks and exits
 	ctx := context.Background()
 	in, out := *input, *output
-	if in == "" || out == "" {
-		dir, err := os.MkdirTemp("", "beam-wordcount-")
+	if in == "" {
+		// Generated once into Gale's cache and reused by later runs.
+		cfg := textgen.DefaultConfig()
+		cfg.Size = *size
+		var err error
+		if in, err = cache.Corpus(ctx, cfg, os.Stdout); err != nil {
+			fatal(err)
+		}
+		fmt.Printf("input: %s\n", in)
+	}
+	if out == "" {
+		// The latest run's output, replaced by the next one.
+		dir, err := cache.Output("beam-wordcount")
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
 		if err != nil {
 			fatal(err)
 		}
-		if in == "" {
-			in = filepath.Join(dir, "corpus.txt")
-			cfg := textgen.DefaultConfig()
-			cfg.Size = *size
-			if err := textgen.GenerateFile(ctx, in, cfg); err != nil {
-				fatal(err)
-			}
-			fmt.Printf("input: generated %d bytes in %s\n", *size, in)
-		}
-		if out == "" {
-			out = filepath.Join(dir, "beam-wordcount.txt")
-		}
+		out = filepath.Join(dir, "beam-wordcount.txt")
 	}
 	p, s := beam.NewPipelineWithRoot()
 	wordcount.Build(s, in, out)
