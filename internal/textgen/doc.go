@@ -2,7 +2,8 @@
 // word-count tests, examples and benchmarks.
 //
 // A corpus is a stream of lines of Zipf-distributed words drawn from a
-// synthetic vocabulary: pronounceable pseudo-words built from syllables, a
+// vocabulary whose most frequent words are common English words (the, of,
+// and, ...), followed by pronounceable pseudo-words built from syllables, a
 // slice of non-ASCII words (café, straße, Ωmega, 東京, число, and synthetic
 // Cyrillic, Greek, accented Latin and CJK words), words mixing letters and
 // digits, and numbers. Lines vary in length, a few are very long, sentences

@@ -2,6 +2,7 @@ package textgen
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -435,5 +437,34 @@ func TestCancelMidway(t *testing.T) {
 	}
 	if w.writes > 2+2*runtime.GOMAXPROCS(0) {
 		t.Errorf("%d blocks written after cancellation; want at most the blocks in flight", w.writes-2)
+	}
+}
+
+// The most frequent words of a corpus are real English words, as in a
+// real text, not pseudo-words.
+func TestFrequentWordsAreEnglish(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Size = 1 << 20
+	counts := countCorpus(t, generate(t, cfg))
+	type wc struct {
+		w string
+		c int64
+	}
+	var all []wc
+	for w, c := range counts {
+		all = append(all, wc{w, c})
+	}
+	slices.SortFunc(all, func(a, b wc) int { return cmp.Compare(b.c, a.c) })
+	english := map[string]bool{}
+	for _, w := range englishHead {
+		english[w] = true
+	}
+	for _, x := range all[:20] {
+		if !english[x.w] {
+			t.Errorf("%q (%d times) is among the 20 most frequent words; want only words of englishHead", x.w, x.c)
+		}
+	}
+	if all[0].w != "the" {
+		t.Errorf("the most frequent word is %q, want \"the\"", all[0].w)
 	}
 }

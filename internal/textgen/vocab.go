@@ -41,9 +41,44 @@ func (w *wyrand) next() uint64 {
 	return hi ^ lo
 }
 
+// englishHead are common English words, most frequent first, which take
+// the top ranks of every vocabulary so that a corpus's most frequent words
+// look like a real text's (the, of, and, ...) rather than pseudo-words.
+// The pseudo-words follow them.
+var englishHead = [...]string{
+	"the", "of", "and", "to", "a", "in", "is", "it", "you", "that", "he",
+	"was", "for", "on", "are", "with", "as", "his", "they", "be", "at", "one",
+	"have", "this", "from", "or", "had", "by", "not", "word", "but", "what",
+	"some", "we", "can", "out", "other", "were", "all", "there", "when", "up",
+	"use", "your", "how", "said", "an", "each", "she", "which", "do", "their",
+	"time", "if", "will", "way", "about", "many", "then", "them", "write",
+	"would", "like", "so", "these", "her", "long", "make", "thing", "see",
+	"him", "two", "has", "look", "more", "day", "could", "go", "come", "did",
+	"number", "sound", "no", "most", "people", "my", "over", "know", "water",
+	"than", "call", "first", "who", "may", "down", "side", "been", "now",
+	"find", "any", "new", "work", "part", "take", "get", "place", "made",
+	"live", "where", "after", "back", "little", "only", "round", "man",
+	"year", "came", "show", "every", "good", "me", "give", "our", "under",
+	"name", "very", "through", "just", "form", "sentence", "great", "think",
+	"say", "help", "low", "line", "differ", "turn", "cause", "much", "mean",
+	"before", "move", "right", "boy", "old", "too", "same", "tell", "does",
+	"set", "three", "want", "air", "well", "also", "play", "small", "end",
+	"put", "home", "read", "hand", "port", "large", "spell", "add", "even",
+	"land", "here", "must", "big", "high", "such", "follow", "act", "why",
+	"ask", "men", "change", "went", "light", "kind", "off", "need", "house",
+	"picture", "try", "us", "again", "animal", "point", "mother", "world",
+	"near", "build", "self", "earth", "father", "head", "stand", "own",
+	"page", "should", "country", "found", "answer", "school", "grow", "study",
+	"still", "learn", "plant", "cover", "food", "sun", "four", "between",
+	"state", "keep", "eye", "never", "last", "let", "thought", "city", "tree",
+	"cross", "farm", "hard", "start", "might", "story", "saw", "far", "sea",
+	"draw", "left", "late", "run", "while", "press", "close", "night", "real",
+	"life", "few", "north",
+}
+
 // realNonASCII are real words placed at fixed ranks among the first
-// thousand, so that even small corpora contain them. Some carry capitals of
-// their own (Ωmega, İstanbul, Ελλάδα).
+// thousand, after englishHead, so that even small corpora contain them.
+// Some carry capitals of their own (Ωmega, İstanbul, Ελλάδα).
 var realNonASCII = [...]string{
 	"café", "naïve", "straße", "Ωmega", "東京", "число", "über", "résumé",
 	"façade", "jalapeño", "smörgåsbord", "crème", "brûlée", "déjà", "señor",
@@ -186,9 +221,15 @@ func buildVocab(cfg *Config) *vocab {
 	// registered by their lower-case form.
 	seen := make(map[string]struct{}, n)
 	fixed := make(map[int]string)
+	for rank, w := range englishHead {
+		if rank < n {
+			fixed[rank] = w
+			seen[w] = struct{}{}
+		}
+	}
 	if cfg.NonASCII > 0 {
 		for k, w := range realNonASCII {
-			rank := 7 + 23*k
+			rank := len(englishHead) + 7 + 17*k
 			if rank < n {
 				fixed[rank] = w
 				seen[strings.ToLower(w)] = struct{}{}
