@@ -58,12 +58,27 @@ func LinkedClouds() []string {
 // notLinked is the error for using cloud c in a binary that lacks it;
 // what, if not "", is what needed it.
 func notLinked(c cloudPart, what string) error {
+	return &NotLinkedError{Cloud: c.name, Tag: c.tag, What: what}
+}
+
+// NotLinkedError is the error for using a cloud that this binary, built
+// with -tags gale_slim and without the cloud's own tag, does not link.
+type NotLinkedError struct {
+	// Cloud is the cloud's backend name (aws, gcp, azure, ibm) and Tag
+	// the build tag that links it (gale_aws, ...).
+	Cloud, Tag string
+	// What is what needed the cloud (the URL s3://b/k, store option
+	// s3.region, ...), "" for its backend itself.
+	What string
+}
+
+func (e *NotLinkedError) Error() string {
 	fix := fmt.Sprintf("built with -tags %s and without %s: rebuild it with -tags %s,%s, or without %s",
-		SlimTag, c.tag, SlimTag, c.tag, SlimTag)
-	if what == "" {
-		return fmt.Errorf("gale: the %s backend is not linked into this binary, %s", c.name, fix)
+		SlimTag, e.Tag, SlimTag, e.Tag, SlimTag)
+	if e.What == "" {
+		return fmt.Sprintf("gale: the %s backend is not linked into this binary, %s", e.Cloud, fix)
 	}
-	return fmt.Errorf("gale: %s needs the %s backend, which is not linked into this binary, %s", what, c.name, fix)
+	return fmt.Sprintf("gale: %s needs the %s backend, which is not linked into this binary, %s", e.What, e.Cloud, fix)
 }
 
 // missingCloudParts returns the clouds of cloudParts that this binary
