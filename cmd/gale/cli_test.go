@@ -180,3 +180,35 @@ func TestKMeansDefaults(t *testing.T) {
 		t.Errorf("an explicit --dim 5 against 3-coordinate input: %v, want an error", err)
 	}
 }
+
+// A cloud a slim build lacks comes with the one command that links it.
+func TestLinkCommand(t *testing.T) {
+	nl := &gale.NotLinkedError{Cloud: "aws", Tag: "gale_aws"}
+	args := []string{"run", "wordcount", "--input", "my books/*.txt", "--backend", "aws"}
+	for _, c := range []struct{ root, wd, want string }{
+		{"/src/gale", "/src/gale", `To run this with aws linked: go run -tags gale_slim,gale_aws ./cmd/gale run wordcount --input 'my books/*.txt' --backend aws`},
+		{"/src/gale", "/src/gale/docs", `go run -tags gale_slim,gale_aws github.com/galeproject/gale/cmd/gale run wordcount`},
+		{"", "/home/me", `To link aws, rebuild gale in Gale's source directory: go build -tags gale_slim,gale_aws -o gale ./cmd/gale`},
+	} {
+		if got := linkCommand(nl, c.root, c.wd, args); !strings.Contains(got, c.want) {
+			t.Errorf("linkCommand in %s (checkout %q) = %q, want %q", c.wd, c.root, got, c.want)
+		}
+	}
+}
+
+// A bad backend fails before a sample corpus or dataset is generated.
+func TestBadFlagsFailBeforeGenerating(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", home)
+	for _, args := range [][]string{
+		{"run", "wordcount", "--backend", "nosuch"},
+		{"run", "kmeans", "--backend", "nosuch"},
+		{"run", "logreg", "--shuffle", "nosuch"},
+	} {
+		out, err := execute(t, args...)
+		wantUsageError(t, err, args)
+		if _, serr := os.Stat(filepath.Join(home, "gale", "samples")); serr == nil || strings.Contains(out, "generating") {
+			t.Errorf("gale %s generated a sample before failing:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}

@@ -187,6 +187,11 @@ type iterSetup struct {
 // prepare runs the setup and returns the run options and a function that
 // releases them (finishInto).
 func (s iterSetup) prepare(cmd *cobra.Command, jf *jobFlags) ([]gale.RunOption, func() error, error) {
+	if !s.local {
+		if err := jf.check(); err != nil {
+			return nil, nil, err // before generating a dataset
+		}
+	}
 	if len(*s.inputs) == 0 {
 		if !s.generable {
 			return nil, nil, usageError{fmt.Errorf("%s: give --input PATHS, or %s to generate data", s.job, s.genFlags)}

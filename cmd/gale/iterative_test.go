@@ -64,7 +64,7 @@ func TestIterativeJobsFromTheCommandLine(t *testing.T) {
 
 func TestIterativeCommandsRejectBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"run", "kmeans", "--dim", "2"},
+		{"run", "kmeans", "--k", "0", "--dim", "2"},
 		{"run", "kmeans", "--k", "2", "--input", "x", "--mode", "spark"},
 		{"run", "kmeans", "--k", "2", "--fault", "1:x:after-merge"},
 		{"gen", "points", "--count", "10", "--dim", "2", "--k", "2"},

@@ -38,6 +38,11 @@ func main() {
 	if err != nil {
 		// Errors of Gale's packages carry their own "gale: " prefix.
 		fmt.Fprintln(os.Stderr, "gale:", strings.TrimPrefix(forCommandLine(err).Error(), "gale: "))
+		var nl *gale.NotLinkedError
+		if errors.As(err, &nl) && len(os.Args) > 1 {
+			wd, _ := os.Getwd()
+			fmt.Fprintln(os.Stderr, linkCommand(nl, galeCheckout(), wd, os.Args[1:]))
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)
@@ -64,8 +69,38 @@ func forCommandLine(err error) error {
 	return err
 }
 
+// linkCommand returns the one command that runs args again with the
+// cloud nl names linked: go run with the cloud's tag when the working
+// directory wd is in the Gale checkout root (else a go build there).
+func linkCommand(nl *gale.NotLinkedError, root, wd string, args []string) string {
+	tags := gale.SlimTag + "," + nl.Tag
+	if root == "" {
+		return fmt.Sprintf("To link %s, rebuild gale in Gale's source directory: go build -tags %s -o gale ./cmd/gale", nl.Cloud, tags)
+	}
+	pkg := "github.com/galeproject/gale/cmd/gale"
+	if wd == root {
+		pkg = "./cmd/gale"
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = shellQuote(a)
+	}
+	return fmt.Sprintf("To run this with %s linked: go run -tags %s %s %s", nl.Cloud, tags, pkg, strings.Join(quoted, " "))
+}
+
+// shellQuote quotes s for a POSIX shell if it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:@+%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // usageError marks errors in the command line itself.
 type usageError struct{ error }
+
+// Unwrap returns the error in the command line.
+func (u usageError) Unwrap() error { return u.error }
 
 // exitStatus is the exit status of a program a command ran, which has
 // printed its own error: gale exits with the same status, printing nothing.

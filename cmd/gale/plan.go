@@ -14,13 +14,14 @@ func newPlanCmd() *cobra.Command {
 	var inputs []string
 	var workers, partitions int
 	var chunk int64
+	var sample int64 = sampleSize
 	wc := &cobra.Command{
 		Use:   "wordcount [--input PATHS]",
 		Short: "Print word count's physical plan",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(inputs) == 0 {
-				path, err := sampleCorpus(cmd.Context(), cmd.ErrOrStderr())
+				path, err := sampleCorpus(cmd.Context(), cmd.ErrOrStderr(), sample)
 				if err != nil {
 					return err
 				}
@@ -44,6 +45,7 @@ func newPlanCmd() *cobra.Command {
 	wc.Flags().IntVar(&workers, "workers", 0, "tasks run at once (default: number of CPUs)")
 	wc.Flags().IntVar(&partitions, "partitions", 0, "partitions of every shuffle")
 	wc.Flags().Var(sizeValue{&chunk}, "chunk-size", "size of input chunks (default 64MiB)")
+	wc.Flags().Var(sizeValue{&sample}, "sample-size", "size of the sample corpus generated when there is no --input")
 	plan.AddCommand(wc)
 	return plan
 }

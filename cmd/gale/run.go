@@ -54,17 +54,25 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	f.ui.register(cmd)
 }
 
+// check reports a usage error in the flags, before any work is done.
+func (f *jobFlags) check() error {
+	if !knownBackend(f.backend) {
+		return unknownBackend(f.backend)
+	}
+	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
+		return usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
+	}
+	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle {
+		return usageError{fmt.Errorf("--shuffle %q: want %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle)}
+	}
+	return nil
+}
+
 // options turns the flags into run options. The returned closer finishes
 // the events file and stops the backend, and must be called after the run.
 func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, error) {
-	if !knownBackend(f.backend) {
-		return nil, nil, unknownBackend(f.backend)
-	}
-	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
-		return nil, nil, usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
-	}
-	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle {
-		return nil, nil, usageError{fmt.Errorf("--shuffle %q: want %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle)}
+	if err := f.check(); err != nil {
+		return nil, nil, err
 	}
 	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
 		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle)}
@@ -168,16 +176,19 @@ func newRunCmd() *cobra.Command {
 	return run
 }
 
-// sampleSize is the size of the corpus word count generates when it is
-// given no input.
+// sampleSize is the default size of the corpus word count generates when
+// it is given no input (--sample-size).
 const sampleSize = 64 << 20
 
-// sampleCorpus returns the generated sample corpus, creating it once in
-// Gale's cache directory (it is reproducible: a cached copy is the same
-// bytes).
-func sampleCorpus(ctx context.Context, stderr io.Writer) (string, error) {
+// sampleCorpus returns the generated sample corpus of size bytes, creating
+// it once in Gale's cache directory (it is reproducible: a cached copy is
+// the same bytes).
+func sampleCorpus(ctx context.Context, stderr io.Writer, size int64) (string, error) {
+	if size <= 0 {
+		return "", usageError{fmt.Errorf("--sample-size must be positive")}
+	}
 	cfg := textgen.DefaultConfig()
-	cfg.Size = sampleSize
+	cfg.Size = size
 	return cache.Corpus(ctx, cfg, stderr)
 }
 
@@ -186,6 +197,7 @@ func newRunWordCountCmd() *cobra.Command {
 	var inputs []string
 	var output string
 	var top int
+	var sample int64 = sampleSize
 	cmd := &cobra.Command{
 		Use:   "wordcount [--input PATHS] [--output DIR]",
 		Short: "Count the words of text files (a generated sample corpus by default)",
@@ -193,8 +205,11 @@ func newRunWordCountCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
+			if err := jf.check(); err != nil {
+				return err // before generating a sample
+			}
 			if len(inputs) == 0 {
-				path, err := sampleCorpus(ctx, stderr)
+				path, err := sampleCorpus(ctx, stderr, sample)
 				if err != nil {
 					return err
 				}
@@ -239,6 +254,7 @@ func newRunWordCountCmd() *cobra.Command {
 	cmd.Flags().StringSliceVar(&inputs, "input", nil, "input files, directories, globs or s3:// prefixes (comma-separated or repeated)")
 	cmd.Flags().StringVar(&output, "output", "", "output directory (default: out/wordcount in Gale's cache directory, replaced by the next run without --output)")
 	cmd.Flags().IntVar(&top, "top", 10, "print the most frequent words (0: none)")
+	cmd.Flags().Var(sizeValue{&sample}, "sample-size", "size of the sample corpus generated when there is no --input")
 	return cmd
 }
 
