@@ -41,6 +41,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// galeBuildsDir returns the directory of the test binaries' builds,
+// creating it on first use ("" if that failed).
+func galeBuildsDir() string {
+	galeBuilds.mu.Lock()
+	defer galeBuilds.mu.Unlock()
+	if galeBuilds.bins == nil {
+		galeBuilds.bins = map[string]*galeBuild{}
+		galeBuilds.dir, _ = os.MkdirTemp("", "gale-cmd-test-")
+	}
+	return galeBuilds.dir
+}
+
 // buildGale returns the gale command built into a temporary directory: the
 // process backend re-executes its own binary, which a test binary is not.
 // Tests must not modify the file; copy it to change it.
@@ -49,17 +61,13 @@ func buildGale(t *testing.T) string { return buildGaleTags(t, "") }
 // buildGaleTags is buildGale with the build tags tags (comma-separated).
 func buildGaleTags(t *testing.T, tags string) string {
 	t.Helper()
+	dir := galeBuildsDir()
 	galeBuilds.mu.Lock()
-	if galeBuilds.bins == nil {
-		galeBuilds.bins = map[string]*galeBuild{}
-		galeBuilds.dir, _ = os.MkdirTemp("", "gale-cmd-test-")
-	}
 	b := galeBuilds.bins[tags]
 	if b == nil {
 		b = &galeBuild{}
 		galeBuilds.bins[tags] = b
 	}
-	dir := galeBuilds.dir
 	galeBuilds.mu.Unlock()
 	b.once.Do(func() {
 		if dir == "" {
