@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs the local stand-ins that Gale's tests run against (emulators and
-# protocol servers of the cloud platforms) into .tools/ at the repository
-# root, which git ignores. `make test` runs it before `go test`; CI runs it
-# on a fresh machine. It is idempotent and returns at once when everything
-# is installed at the pinned versions.
+# protocol servers of the cloud platforms) for the tests to find under
+# .tools/ at the repository root, which git ignores. `make test` runs it
+# before `go test`; CI runs it on a fresh machine. It is idempotent and
+# returns at once when everything is installed at the pinned versions.
+#
+# The builds themselves are kept in a cache shared by every clone and
+# worktree of this user, one directory per stand-in and version
+# ($GALE_STANDINS_CACHE, default ~/.cache/gale/standins); .tools/ holds
+# links to them. A second clone, or a `git clean -fdx`, costs no rebuild,
+# and two clones pinning different versions do not undo each other.
+# Installing into the cache is serialized by a lock, so two `make test`
+# runs at once do not install over each other.
 #
 # Each stand-in has one function below, named install_<stand-in>, that
 # checks what is installed and installs only what is missing; the calls at
@@ -13,7 +21,25 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
-mkdir -p "$TOOLS"
+CACHE="${GALE_STANDINS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gale/standins}"
+mkdir -p "$TOOLS" "$CACHE"
+
+# locked CMD... runs CMD holding the cache's lock.
+locked() {
+	flock "$CACHE/.lock" "$@"
+}
+
+# link TARGET LINK points LINK (under .tools) at TARGET in the cache,
+# replacing whatever LINK was (a directory of an older layout included).
+link() {
+	local target=$1 link=$2
+	if [ "$(readlink "$link" 2>/dev/null)" = "$target" ]; then
+		return 0
+	fi
+	mkdir -p "$(dirname "$link")"
+	rm -rf "$link"
+	ln -s "$target" "$link"
+}
 
 # need_debian_packages PKG... installs Debian packages that are missing
 # (as root, or through sudo).
@@ -34,35 +60,40 @@ need_debian_packages() {
 
 # Azurite, the Azure Storage emulator (npm package azurite): the Blob store
 # tests of backends/azure start .tools/npm/node_modules/.bin/azurite-blob.
+# .tools/npm links to the npm prefix of this version in the cache.
 AZURITE_VERSION=3.37.0
 install_azurite() {
-	local bin="$TOOLS/npm/node_modules/.bin/azurite-blob" stamp="$TOOLS/npm/.azurite-version"
-	if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$AZURITE_VERSION" ]; then
-		return 0
+	local prefix="$CACHE/npm/azurite@$AZURITE_VERSION"
+	if [ ! -x "$prefix/node_modules/.bin/azurite-blob" ] || [ ! -e "$prefix/.complete" ]; then
+		if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+			need_debian_packages nodejs npm
+		fi
+		locked bash -c '
+			prefix=$1 version=$2
+			[ -e "$prefix/.complete" ] && exit 0
+			echo "install-standins: azurite $version (npm)" >&2
+			rm -rf "$prefix"
+			npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "azurite@$version" >/dev/null
+			touch "$prefix/.complete"' _ "$prefix" "$AZURITE_VERSION"
 	fi
-	if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-		need_debian_packages nodejs npm
-	fi
-	echo "install-standins: azurite $AZURITE_VERSION (npm)" >&2
-	npm install --prefix "$TOOLS/npm" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
-	echo "$AZURITE_VERSION" >"$stamp"
+	link "$prefix" "$TOOLS/npm"
 }
 
 install_azurite
 
 # go_tool NAME PACKAGE VERSION installs PACKAGE@VERSION with `go install`
-# as .tools/bin/NAME, unless that exact version is already there (a stamp
-# file beside the binary records it).
+# into its own directory of the cache, unless it is there, and links
+# .tools/bin/NAME to it.
 go_tool() {
 	local name=$1 pkg=$2 version=$3
-	local bin="$TOOLS/bin/$name" stamp="$TOOLS/bin/.$name.version"
-	if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg@$version" ]; then
-		return 0
+	local dir="$CACHE/go/$name@$version"
+	if [ ! -x "$dir/$name" ]; then
+		locked env GOBIN="$dir" GOWORK=off bash -c '
+			[ -x "$GOBIN/$1" ] && exit 0
+			echo "install-standins: $1 ($2@$3)" >&2
+			"${GO:-go}" install "$2@$3"' _ "$name" "$pkg" "$version"
 	fi
-	echo "install-standins: $name ($pkg@$version)" >&2
-	mkdir -p "$TOOLS/bin"
-	GOBIN="$TOOLS/bin" GOWORK=off "${GO:-go}" install "$pkg@$version"
-	echo "$pkg@$version" >"$stamp"
+	link "$dir/$name" "$TOOLS/bin/$name"
 }
 
 # AWS: the Lambda Runtime Interface Emulator (the Lambda tests of

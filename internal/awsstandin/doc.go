@@ -25,7 +25,7 @@
 //
 // Both binaries are installed into the repository's .tools/bin by
 // scripts/install-standins.sh; Tool finds them. This package imports the
-// standard library only.
+// standard library and internal/standin (what a test does without them).
 //
 // Goroutines: a Pool owns its front end's server goroutine, one
 // supervisor per emulator process and the background runs of Event

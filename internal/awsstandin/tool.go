@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/galeproject/gale/internal/standin"
 )
 
 // Tool names installed by scripts/install-standins.sh.
@@ -52,17 +54,13 @@ func Tool(name string) (string, error) {
 }
 
 // RequireTool returns a stand-in's path for a test. A missing stand-in
-// fails the test in CI (CI set) and skips it elsewhere, naming the
-// install script.
+// fails the test naming the install script, or skips it with
+// GALE_STANDINS=skip (see internal/standin).
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := Tool(name)
-	if err == nil {
-		return p
+	if err != nil {
+		standin.Missing(t, err.Error())
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%v; CI must install the stand-ins (make test runs scripts/install-standins.sh)", err)
-	}
-	t.Skipf("%v; run scripts/install-standins.sh to run this test", err)
-	return ""
+	return p
 }
