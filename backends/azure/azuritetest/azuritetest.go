@@ -8,12 +8,14 @@
 package azuritetest
 
 import (
+	"bufio"
 	"bytes"
-	"net"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,26 +59,61 @@ func bin(t *testing.T) string {
 // test, stopped when the test ends, and returns its Blob endpoint, e.g.
 // http://127.0.0.1:PORT/devstoreaccount1. Without Azurite installed it
 // fails the test, or skips it with GALE_STANDINS=skip (internal/standin).
+//
+// Azurite binds port 0 and the endpoint is the one it says it listens
+// on: a port chosen here and bound later could be taken in between by any
+// process on the machine, and a test would then talk to that process.
 func Start(t *testing.T) string {
 	t.Helper()
 	path := bin(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var out bytes.Buffer
-	cmd := exec.Command(path, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
+	cmd := exec.Command(path, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
 		"--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose")
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = w, w
 	cmd.Dir = t.TempDir()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
+	// One goroutine reads Azurite's output until it exits (keeping what
+	// it printed before it listened, for errors), then waits for it.
+	var mu sync.Mutex
+	var out bytes.Buffer
+	listening := make(chan string, 1)
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(r)
+		found := false
+		for sc.Scan() {
+			if found {
+				continue
+			}
+			line := strings.TrimSpace(sc.Text())
+			if u, ok := strings.CutPrefix(line, listenLine); ok {
+				found = true
+				listening <- strings.TrimSuffix(u, "/")
+				continue
+			}
+			mu.Lock()
+			out.WriteString(line + "\n")
+			mu.Unlock()
+		}
+		io.Copy(io.Discard, r)
+		r.Close()
+		cmd.Wait()
+	}()
+	output := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
@@ -86,22 +123,17 @@ func Start(t *testing.T) string {
 			<-exited
 		}
 	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("azurite exited: %s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("azurite did not listen on %s within a minute: %s", addr, out.String())
-		}
+	select {
+	case u := <-listening:
+		return u + "/" + Account
+	case <-exited:
+		t.Fatalf("azurite exited: %s", output())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("azurite did not listen within a minute: %s", output())
 	}
-	return "http://" + addr + "/" + Account
+	return ""
 }
+
+// listenLine starts the line Azurite prints once it listens, followed by
+// its URL (even with --silent, which only drops the access log).
+const listenLine = "Azurite Blob service successfully listens on "
