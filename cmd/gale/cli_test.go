@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,14 +184,20 @@ func TestKMeansDefaults(t *testing.T) {
 
 // A cloud a slim build lacks comes with the one command that links it.
 func TestLinkCommand(t *testing.T) {
-	nl := &gale.NotLinkedError{Cloud: "aws", Tag: "gale_aws"}
+	what, tag := notLinked(fmt.Errorf("opening: %w", &gale.NotLinkedError{Cloud: "aws", Tag: "gale_aws"}))
+	if what != "aws" || tag != "gale_aws" {
+		t.Fatalf("notLinked(a wrapped NotLinkedError) = %q, %q", what, tag)
+	}
+	if what, tag := notLinked(usageError{errPlotsNotLinked}); what != "the figures" || tag != "gale_plots" {
+		t.Errorf("notLinked(--plots in a slim build) = %q, %q", what, tag)
+	}
 	args := []string{"run", "wordcount", "--input", "my books/*.txt", "--backend", "aws"}
 	for _, c := range []struct{ root, wd, want string }{
 		{"/src/gale", "/src/gale", `To run this with aws linked: go run -tags gale_slim,gale_aws ./cmd/gale run wordcount --input 'my books/*.txt' --backend aws`},
 		{"/src/gale", "/src/gale/docs", `go run -tags gale_slim,gale_aws github.com/galeproject/gale/cmd/gale run wordcount`},
 		{"", "/home/me", `To link aws, rebuild gale in Gale's source directory: go build -tags gale_slim,gale_aws -o gale ./cmd/gale`},
 	} {
-		if got := linkCommand(nl, c.root, c.wd, args); !strings.Contains(got, c.want) {
+		if got := linkCommand(what, tag, c.root, c.wd, args); !strings.Contains(got, c.want) {
 			t.Errorf("linkCommand in %s (checkout %q) = %q, want %q", c.wd, c.root, got, c.want)
 		}
 	}

@@ -38,10 +38,9 @@ func main() {
 	if err != nil {
 		// Errors of Gale's packages carry their own "gale: " prefix.
 		fmt.Fprintln(os.Stderr, "gale:", strings.TrimPrefix(forCommandLine(err).Error(), "gale: "))
-		var nl *gale.NotLinkedError
-		if errors.As(err, &nl) && len(os.Args) > 1 {
+		if what, tag := notLinked(err); tag != "" && len(os.Args) > 1 {
 			wd, _ := os.Getwd()
-			fmt.Fprintln(os.Stderr, linkCommand(nl, galeCheckout(), wd, os.Args[1:]))
+			fmt.Fprintln(os.Stderr, linkCommand(what, tag, galeCheckout(), wd, os.Args[1:]))
 		}
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -69,13 +68,27 @@ func forCommandLine(err error) error {
 	return err
 }
 
-// linkCommand returns the one command that runs args again with the
-// cloud nl names linked: go run with the cloud's tag when the working
-// directory wd is in the Gale checkout root (else a go build there).
-func linkCommand(nl *gale.NotLinkedError, root, wd string, args []string) string {
-	tags := gale.SlimTag + "," + nl.Tag
+// notLinked returns what a slim build lacked for err, and the build tag
+// that links it; tag is "" if err is not about that.
+func notLinked(err error) (what, tag string) {
+	var nl *gale.NotLinkedError
+	if errors.As(err, &nl) {
+		return nl.Cloud, nl.Tag
+	}
+	if errors.Is(err, errPlotsNotLinked) {
+		return "the figures", "gale_plots"
+	}
+	return "", ""
+}
+
+// linkCommand returns the one command that runs args again with what a
+// slim build lacked linked, by its build tag: go run with the tag when in
+// a Gale checkout (root; wd is the working directory), else a go build
+// there.
+func linkCommand(what, tag, root, wd string, args []string) string {
+	tags := gale.SlimTag + "," + tag
 	if root == "" {
-		return fmt.Sprintf("To link %s, rebuild gale in Gale's source directory: go build -tags %s -o gale ./cmd/gale", nl.Cloud, tags)
+		return fmt.Sprintf("To link %s, rebuild gale in Gale's source directory: go build -tags %s -o gale ./cmd/gale", what, tags)
 	}
 	pkg := "github.com/galeproject/gale/cmd/gale"
 	if wd == root {
@@ -85,7 +98,7 @@ func linkCommand(nl *gale.NotLinkedError, root, wd string, args []string) string
 	for i, a := range args {
 		quoted[i] = shellQuote(a)
 	}
-	return fmt.Sprintf("To run this with %s linked: go run -tags %s %s %s", nl.Cloud, tags, pkg, strings.Join(quoted, " "))
+	return fmt.Sprintf("To run this with %s linked: go run -tags %s %s %s", what, tags, pkg, strings.Join(quoted, " "))
 }
 
 // shellQuote quotes s for a POSIX shell if it needs quoting.

@@ -19,7 +19,6 @@ import (
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/backends/sim"
 	"github.com/galeproject/gale/probe"
-	"github.com/galeproject/gale/probe/plot"
 )
 
 // probeFlags are the flags of `gale probe` and `gale probe compare`.
@@ -75,6 +74,19 @@ func (f *probeFlags) config() (probe.Config, error) {
 // --invocations says otherwise, and a temporary result store unless
 // --result-store names one. The returned function removes the store it
 // made.
+// errPlotsNotLinked is the error for --plots in a slim gale built
+// without gale_plots (see plots_off.go).
+var errPlotsNotLinked = errors.New("--plots: this gale is a slim build, which leaves out the probe's figures (gonum/plot)")
+
+// checkPlots refuses --plots, before anything runs, in a gale that cannot
+// draw.
+func (f *probeFlags) checkPlots() error {
+	if f.plots != "" && !plotsLinked {
+		return usageError{errPlotsNotLinked}
+	}
+	return nil
+}
+
 func (f *probeFlags) asyncDefaults(cmd *cobra.Command) (func(), error) {
 	if !f.async {
 		return func() {}, nil
@@ -204,6 +216,9 @@ in chapter 3 of "Towards Enhanced State Management for Serverless Computation".
 Ctrl-C stops the run and reports what was measured so far.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.checkPlots(); err != nil {
+				return err
+			}
 			cleanup, err := f.asyncDefaults(cmd)
 			if err != nil {
 				return err
@@ -221,7 +236,7 @@ Ctrl-C stops the run and reports what was measured so far.`,
 				}
 			}
 			if f.plots != "" {
-				paths, perr := plot.Run(f.plots, plotPrefix(tr.Backend), tr)
+				paths, perr := plotRun(f.plots, plotPrefix(tr.Backend), tr)
 				if perr != nil {
 					return errors.Join(err, perr)
 				}
@@ -242,6 +257,9 @@ func newProbeCompareCmd() *cobra.Command {
 		Short: "Probe several backends with the same run and compare them side by side",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.checkPlots(); err != nil {
+				return err
+			}
 			cleanup, err := f.asyncDefaults(cmd)
 			if err != nil {
 				return err
@@ -290,13 +308,13 @@ func newProbeCompareCmd() *cobra.Command {
 			if f.plots != "" && len(trs) > 0 {
 				n := 0
 				for _, tr := range trs {
-					paths, err := plot.Run(f.plots, plotPrefix(tr.Backend), tr)
+					paths, err := plotRun(f.plots, plotPrefix(tr.Backend), tr)
 					n += len(paths)
 					if err != nil {
 						return errors.Join(runErr, err)
 					}
 				}
-				paths, err := plot.Compare(f.plots, "probe-compare", trs)
+				paths, err := plotCompare(f.plots, "probe-compare", trs)
 				if err != nil {
 					return errors.Join(runErr, err)
 				}
