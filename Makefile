@@ -1,13 +1,20 @@
 # Gale's build and test entry points. `make test` is the command CI runs
-# (.ci/run). It installs the cloud stand-ins the tests run against
-# (scripts/install-standins.sh: the Lambda Runtime Interface Emulator and
-# versitygw through the Go module proxy, Azurite through npm, into .tools/;
-# Debian's chromium for the dashboard's browser tests),
-# then tests the core module and the Beam runner's module with the race
-# detector. Everything else the tests use (S3 and GCS protocol servers, DSO
-# and Glider servers, the OpenWhisk controller, the Functions host) runs on
-# loopback, started by the tests themselves. Slim builds (-tags gale_slim,
+# (.ci/run, with CI=true). It installs the cloud stand-ins the tests run
+# against (scripts/install-standins.sh: the Lambda Runtime Interface
+# Emulator and versitygw through the Go module proxy, Azurite through npm,
+# each built once per version into a cache shared by every clone and
+# linked from .tools/; Debian's chromium for the dashboard's browser
+# tests), then tests the core module and the Beam runner's
+# module together with the race detector, so that one scheduler keeps both
+# cores busy across the two. Everything else the tests use (S3 and GCS
+# protocol servers, DSO and Glider servers, the OpenWhisk controller, the
+# Functions host) runs on loopback, started by the tests themselves. The
+# 1 GiB Glider stream runs on its own without the race detector, whose
+# shadow memory made it a 6.3 GB process. Slim builds (-tags gale_slim,
 # with or without a cloud's tag) are vetted and their tests run too.
+#
+# The README's Testing section lists what make test needs (tools,
+# network, disk, memory) and how long it takes.
 
 GO ?= go
 
@@ -15,8 +22,8 @@ GO ?= go
 
 test: vet
 	bash scripts/install-standins.sh
-	$(GO) test -race -count=1 -timeout 15m ./...
-	$(GO) test -race -count=1 -timeout 10m ./beam/...
+	$(GO) test -race -count=1 -timeout 15m ./... ./beam/...
+	$(GO) test -count=1 -run 'TestFileStreamOneGiB' ./glider
 	$(GO) test -race -count=1 -tags gale_slim -run 'Slim|LinkedClouds' . ./backends/config
 	$(GO) test -race -count=1 -tags gale_slim,gale_aws -run 'Slim|LinkedClouds' . ./backends/config
 

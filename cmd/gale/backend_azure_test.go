@@ -27,6 +27,7 @@ func TestWordCountOnTheAzureBackendMatchesLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus.txt")

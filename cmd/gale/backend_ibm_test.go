@@ -63,6 +63,7 @@ func TestWordCountOnTheIBMBackendMatchesLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	_, configPath, wskprops := startWhisk(t, bin)
 	dir := t.TempDir()

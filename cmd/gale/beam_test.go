@@ -24,6 +24,7 @@ func TestBeamWordCountCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale and beam-wordcount binaries")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	dir := t.TempDir()
 	// Every token is a word by Beam's definition ([a-zA-Z]+('[a-z])?), so

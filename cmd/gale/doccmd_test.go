@@ -131,6 +131,7 @@ func TestDocCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary and runs the docs' commands")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ func TestIterativeJobsFromTheCommandLine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	dir := t.TempDir()
 	run := func(args ...string) string {

@@ -310,6 +310,7 @@ func TestProbeProcessSleep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "process.json")

@@ -121,6 +121,7 @@ func TestWordCountOnTheProcessBackendMatchesLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus.txt")

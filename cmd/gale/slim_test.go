@@ -20,6 +20,7 @@ func TestSlimBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gale binary twice")
 	}
+	t.Parallel() // runs gale processes; sets no environment
 	full, slim, slimAWS := buildGale(t), buildGaleTags(t, "gale_slim"), buildGaleTags(t, "gale_slim,gale_aws")
 	size := func(p string) int64 {
 		fi, err := os.Stat(p)

@@ -11,6 +11,7 @@ import (
 // cloud threads in worker processes of the gale binary, sharing counters,
 // semaphores, barriers and futures through the driver's DSO server.
 func TestCloudThreadsAcrossProcesses(t *testing.T) {
+	t.Parallel() // runs gale processes; sets no environment
 	bin := buildGale(t)
 	out, err := exec.Command(bin, "run", "pi", "--backend", "process", "--workers", "3", "--samples", "200000").CombinedOutput()
 	if err != nil {
