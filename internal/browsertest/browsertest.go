@@ -3,15 +3,15 @@
 //
 // Chromium is Debian's chromium package, which scripts/install-standins.sh
 // installs (make test runs it); GALE_CHROMIUM names another binary. Where
-// it is missing a test is skipped with a message saying how to install it
-// — except under CI (CI set in the environment), where that is a failure,
-// so the browser tests cannot silently stop running there.
+// it is missing a test fails with a message saying how to install it, as
+// for every stand-in (internal/standin: GALE_STANDINS=skip skips instead,
+// except under CI), so the browser tests cannot silently stop running.
 //
 // Chromium runs with a fresh profile in the test's temporary directory and
 // with everything that would reach the network off (the machines that run
 // the tests may have none).
 //
-// Imports: chromedp and the standard library. Goroutines: chromedp's, for
+// Imports: chromedp, internal/standin and the standard library. Goroutines: chromedp's, for
 // the browser's connection; Start's cleanup stops the browser and waits.
 package browsertest
 
@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/galeproject/gale/internal/standin"
 )
 
 // Find returns the path of a Chromium binary, or an error saying how to
@@ -50,16 +52,14 @@ type Browser struct {
 	ctx context.Context // the browser's, for new tabs
 }
 
-// Start starts headless Chromium for t and stops it when t ends. It skips
-// t when Chromium is not installed (fails it under CI).
+// Start starts headless Chromium for t and stops it when t ends. When
+// Chromium is not installed it fails t, or skips it with
+// GALE_STANDINS=skip (internal/standin).
 func Start(t testing.TB) *Browser {
 	t.Helper()
 	path, err := Find()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		standin.Missing(t, err.Error())
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
