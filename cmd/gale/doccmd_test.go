@@ -22,7 +22,8 @@ package main
 //	                                 targets must be known
 //	<!-- doc-commands: server -->    runs until interrupted: started, must still be
 //	                                 running after serverGrace, then interrupted and
-//	                                 must exit cleanly (--listen is moved to port 0)
+//	                                 must exit with status 0 or 130 (a fixed
+//	                                 127.0.0.1:PORT is moved to port 0)
 //	<!-- doc-commands: synopsis -->  a usage summary with placeholders (JOB,
 //	                                 [--flag ...], a|b): every gale subcommand and
 //	                                 --flag named must exist
@@ -57,6 +58,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -443,6 +445,10 @@ func (e *docEnv) newRun(t *testing.T) *docRun {
 	return &docRun{env: e, scratch: scratch, cwd: scratch, vars: vars}
 }
 
+// fixedPortRE matches a loopback address with a fixed port, which a
+// server command is moved off (to port 0).
+var fixedPortRE = regexp.MustCompile(`\b(127\.0\.0\.1:)[0-9]+\b`)
+
 var goRunRE = regexp.MustCompile(`^go run((?:\s+-tags[ =]\S+)?)\s+(\./\S+)`)
 
 // rewrite returns the command line as it runs: programs built, sizes made
@@ -481,14 +487,11 @@ func (r *docRun) rewrite(t *testing.T, c docCommand) string {
 			}
 		}
 	}
-	if galePath(fields) == "dso serve" {
-		for i := range fields {
-			if fields[i] == "--listen" && i+1 < len(fields) {
-				fields[i+1] = "127.0.0.1:0"
-			}
-		}
+	text = strings.Join(fields, " ")
+	if c.kind == kindServer {
+		text = fixedPortRE.ReplaceAllString(text, "${1}0")
 	}
-	return strings.Join(fields, " ")
+	return text
 }
 
 func pathExists(p string) bool {
@@ -578,7 +581,8 @@ func (r *docRun) serve(t *testing.T, c docCommand) {
 	cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-done:
-		if err != nil {
+		var ee *exec.ExitError
+		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 130) {
 			t.Errorf("%s: `%s` (a server) did not exit cleanly when interrupted: %v\n%s", c.where(), c.text, err, tail(out.String(), 40))
 		} else {
 			t.Logf("%s: `%s` (served %s, stopped by an interrupt)", c.where(), c.text, serverGrace)
