@@ -301,6 +301,7 @@ func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	if !st.Input.Impulse {
 		e := d.plan.Edges[st.Input.Edge]
 		t.Input.Edge = edgeKind(e.Kind)
+		t.Input.Merging, t.Input.Timestamps, t.Input.OutputTime = e.Merging, e.Timestamps, int(e.OutputTime)
 		segs, err := d.segments(e, a.Task)
 		if err != nil {
 			return nil, err
@@ -310,7 +311,7 @@ func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	for _, o := range st.Outputs {
 		e := d.plan.Edges[o.Edge]
 		t.Outputs = append(t.Outputs, worker.Output{Transform: o.Transform, Edge: o.Edge, Kind: edgeKind(e.Kind),
-			Partitions: e.Partitions, Coder: o.Coder})
+			Partitions: e.Partitions, Coder: o.Coder, Merging: e.Merging, Timestamps: e.Timestamps})
 	}
 	for _, s := range st.Sides {
 		segs, err := d.segments(d.plan.Edges[s.Edge], -1)
@@ -328,6 +329,8 @@ func edgeKind(k stages.EdgeKind) string {
 		return worker.EdgeGroup
 	case stages.Side:
 		return worker.EdgeSide
+	case stages.Keyed:
+		return worker.EdgeKeyed
 	}
 	return worker.EdgeRedistribute
 }

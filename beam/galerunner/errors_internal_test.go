@@ -9,28 +9,26 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
 	"github.com/galeproject/gale/backends/config"
 )
 
 func init() {
-	register.DoFn3x0[state.Provider, string, int](&tallyFn{})
 	register.Function1x2(keyOf)
 }
 
-// tallyFn keeps user state, which Gale rejects.
-type tallyFn struct {
-	Total state.Value[int]
-}
-
-func (f *tallyFn) ProcessElement(p state.Provider, _ string, n int) {
-	t, _, _ := f.Total.Read(p)
-	_ = f.Total.Write(p, t+n)
-}
-
 func keyOf(s string) (string, int) { return s, len(s) }
+
+// unsupportedPipeline reads a TestStream, which Gale refuses.
+func unsupportedPipeline() *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	c := teststream.NewConfig()
+	c.AddElements(1, "a", "bb")
+	beam.ParDo(s, keyOf, teststream.Create(s, c))
+	return p
+}
 
 // writeConfig writes a Gale config file for the test.
 func writeConfig(t *testing.T, text string) string {
@@ -45,11 +43,9 @@ func writeConfig(t *testing.T, text string) string {
 // An unsupported pipeline is rejected before the backend is even opened:
 // here its configuration is broken too, and the error is the pipeline's.
 func TestExecuteChecksThePipelineFirst(t *testing.T) {
-	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, &tallyFn{}, beam.ParDo(s, keyOf, beam.Create(s, "a", "bb")))
-	_, err := execute(context.Background(), p, runnerFlags{backend: "gcp", config: writeConfig(t, "{}\n")})
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "tallyFn") {
-		t.Fatalf("execute = %v, want ErrUnsupported naming tallyFn", err)
+	_, err := execute(context.Background(), unsupportedPipeline(), runnerFlags{backend: "gcp", config: writeConfig(t, "{}\n")})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "TestStream") {
+		t.Fatalf("execute = %v, want ErrUnsupported naming the TestStream", err)
 	}
 }
 

@@ -31,10 +31,10 @@ var runnable = map[string]bool{
 
 // Check reports, in one error wrapping ErrUnsupported, every feature of p
 // that Gale cannot run, each with the transform, PCollection or windowing
-// strategy that uses it: user state, timers, bundle finalization, time-
-// sorted input, triggers, merging windows (sessions), custom window
-// functions, unbounded PCollections, TestStream, cross-language
-// transforms and transforms of unknown kind.
+// strategy that uses it and the nearest alternative: time-sorted input,
+// triggers, merging windows other than sessions, custom window functions,
+// unbounded PCollections not from a splittable DoFn, TestStream,
+// cross-language transforms and transforms of unknown kind.
 func Check(p *pipepb.Pipeline) error {
 	c := p.GetComponents()
 	var problems []string
@@ -48,11 +48,13 @@ func Check(p *pipepb.Pipeline) error {
 		name := t.GetUniqueName()
 		urn := t.GetSpec().GetUrn()
 		if env := c.GetEnvironments()[t.GetEnvironmentId()]; env != nil && env.GetUrn() == graphx.URNEnvExternal {
-			add("cross-language transform %q (environment %s): only Go transforms run on Gale", name, t.GetEnvironmentId())
+			add("cross-language transform %q (environment %s): only Go transforms run on Gale; use a Go transform for it, "+
+				"or run the pipeline on Prism", name, t.GetEnvironmentId())
 			continue
 		}
 		if urn == urnTestStream {
-			add("TestStream %q: Gale runs bounded batch pipelines only", name)
+			add("TestStream %q: Gale runs batch pipelines and does not replay a TestStream's watermark and processing-time events; "+
+				"for test data use beam.Create (a DoFn emitting beam.EventTime sets timestamps), or run the pipeline on Prism", name)
 			continue
 		}
 		if len(t.GetSubtransforms()) > 0 || urn == graphx.URNCombinePerKey {
@@ -70,23 +72,13 @@ func Check(p *pipepb.Pipeline) error {
 			add("ParDo %q has a malformed payload: %v", name, err)
 			continue
 		}
-		if len(pardo.GetStateSpecs()) > 0 {
-			add("user state in ParDo %q (state %s)", name, strings.Join(sortedKeys(pardo.GetStateSpecs()), ", "))
-		}
-		if len(pardo.GetTimerFamilySpecs()) > 0 {
-			add("timers in ParDo %q (timer families %s)", name, strings.Join(sortedKeys(pardo.GetTimerFamilySpecs()), ", "))
-		}
-		if pardo.GetRequestsFinalization() {
-			add("bundle finalization in ParDo %q", name)
-		}
 		if pardo.GetRequiresTimeSortedInput() {
 			add("time-sorted input in ParDo %q", name)
 		}
 	}
 	for _, id := range sortedKeys(c.GetPcollections()) {
-		pc := c.GetPcollections()[id]
-		if pc.GetIsBounded() == pipepb.IsBounded_UNBOUNDED {
-			add("unbounded PCollection %q (an unbounded source or a streaming transform): Gale runs bounded batch pipelines only", pc.GetUniqueName())
+		if problem := unboundedSource(c, id, inReshuffle); problem != "" {
+			add("%s", problem)
 		}
 	}
 	for _, id := range sortedKeys(c.GetWindowingStrategies()) {
@@ -97,7 +89,6 @@ func Check(p *pipepb.Pipeline) error {
 		switch fn := ws.GetWindowFn().GetUrn(); fn {
 		case graphx.URNGlobalWindowsWindowFn, graphx.URNFixedWindowsWindowFn, graphx.URNSlidingWindowsWindowFn:
 		case graphx.URNSessionsWindowFn:
-			add("session windows (windowing strategy %s): merging windows are not supported", id)
 		default:
 			add("window function %q (windowing strategy %s) is not supported", fn, id)
 		}
@@ -107,7 +98,8 @@ func Check(p *pipepb.Pipeline) error {
 			}
 		}
 		if tr := ws.GetTrigger(); tr != nil && tr.GetDefault() == nil {
-			add("trigger %s (windowing strategy %s): Gale fires each window once, when its input is complete", triggerName(tr), id)
+			add("trigger %s (windowing strategy %s): Gale fires each window once, when its input is complete; "+
+				"remove the trigger (beam.WindowInto without beam.Trigger), or run the pipeline on Prism", triggerName(tr), id)
 		}
 	}
 	if len(problems) == 0 {
@@ -115,6 +107,49 @@ func Check(p *pipepb.Pipeline) error {
 	}
 	sort.Strings(problems)
 	return fmt.Errorf("%w:\n  - %s\nremove them or run the pipeline on another runner", ErrUnsupported, strings.Join(problems, "\n  - "))
+}
+
+// unboundedSource explains why Gale cannot run the unbounded PCollection
+// id, or returns "". Gale runs a PCollection the SDK marks unbounded when
+// it comes from a splittable DoFn (one that may defer work, such as
+// periodic.Impulse, or a self-checkpointing reader), directly or through
+// other transforms: its tasks resume the DoFn's deferred work until its
+// restrictions are done (worker/resume.go). Any other unbounded source
+// (a streaming read of another SDK, a TestStream) is refused.
+func unboundedSource(c *pipepb.Components, id string, skip map[string]bool) string {
+	pc := c.GetPcollections()[id]
+	if pc.GetIsBounded() != pipepb.IsBounded_UNBOUNDED {
+		return ""
+	}
+	for tid, t := range c.GetTransforms() {
+		if len(t.GetSubtransforms()) > 0 || skip[tid] {
+			continue
+		}
+		produces := false
+		for _, out := range t.GetOutputs() {
+			produces = produces || out == id
+		}
+		if !produces {
+			continue
+		}
+		for _, in := range t.GetInputs() {
+			if c.GetPcollections()[in].GetIsBounded() == pipepb.IsBounded_UNBOUNDED {
+				return "" // its source is checked
+			}
+		}
+		if t.GetSpec().GetUrn() == graphx.URNParDo {
+			var pardo pipepb.ParDoPayload
+			if err := proto.Unmarshal(t.GetSpec().GetPayload(), &pardo); err == nil && pardo.GetRestrictionCoderId() != "" {
+				return ""
+			}
+		}
+		if t.GetSpec().GetUrn() == urnTestStream {
+			return "" // reported as a TestStream
+		}
+		return fmt.Sprintf("unbounded PCollection %q of %q: Gale runs unbounded PCollections only from splittable DoFns "+
+			"(periodic.Impulse, a self-checkpointing reader), which its tasks resume until their restrictions are done", pc.GetUniqueName(), t.GetUniqueName())
+	}
+	return ""
 }
 
 // usedStrategy reports whether a PCollection Gale runs (not one in

@@ -20,8 +20,11 @@
 //     its split step produced (textio's 64 MiB blocks) are spread over
 //     tasks.
 //
-// Check lists what Gale cannot run (user state, timers, triggers, merging
-// windows, unbounded PCollections, TestStream, cross-language transforms).
+// Check lists what Gale cannot run (TestStream, triggers, unbounded
+// sources other than splittable DoFns, cross-language transforms).
+//
+// A ParDo with user state or timers starts a stage of its own that reads
+// a Keyed edge.
 //
 // This package is pure: proto in, plan out; no I/O, goroutines or clocks.
 // It imports the Beam model protos and the Go SDK's graphx URNs only.

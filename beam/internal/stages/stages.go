@@ -48,6 +48,10 @@ const (
 	// Side edges keep every element in one partition, read whole by each
 	// task of the stages that use it as a side input.
 	Side
+	// Keyed edges hash-partition KV elements by encoded key, like Group
+	// edges; the consumer receives the elements themselves, all those of
+	// one key together (the input of a stateful ParDo).
+	Keyed
 )
 
 func (k EdgeKind) String() string {
@@ -58,6 +62,8 @@ func (k EdgeKind) String() string {
 		return "redistribute"
 	case Side:
 		return "side"
+	case Keyed:
+		return "keyed"
 	}
 	return fmt.Sprintf("edge-kind(%d)", int(k))
 }
@@ -76,6 +82,14 @@ type Edge struct {
 	// its main input (-1 for side edges).
 	Producers []int
 	Consumer  int
+	// Group edges only: Merging groups each key's values by merged
+	// windows (sessions): the records carry each value's window and the
+	// consumer merges them; Timestamps makes the records carry each
+	// value's timestamp, which OutputTime (the windowing strategy's
+	// timestamp combiner) needs unless it is the end of the window.
+	Merging    bool
+	Timestamps bool
+	OutputTime pipepb.OutputTime_Enum
 }
 
 // Input is what a stage's tasks read.
@@ -437,6 +451,19 @@ func dedup(xs []int) []int {
 	return out
 }
 
+// isStateful reports whether t is a ParDo with user state or timers,
+// whose input must be partitioned by key.
+func isStateful(t *pipepb.PTransform) bool {
+	if t.GetSpec().GetUrn() != graphx.URNParDo {
+		return false
+	}
+	var pardo pipepb.ParDoPayload
+	if err := proto.Unmarshal(t.GetSpec().GetPayload(), &pardo); err != nil {
+		return false
+	}
+	return len(pardo.GetStateSpecs()) > 0 || len(pardo.GetTimerFamilySpecs()) > 0
+}
+
 // sideInputs returns the local IDs of a ParDo's side inputs and their
 // access patterns (true for multimap).
 func sideInputs(t *pipepb.PTransform) map[string]bool {
@@ -465,7 +492,12 @@ func (b *builder) add(id string) error {
 		return nil
 	case graphx.URNGBK:
 		e := b.newEdge(Group, "GroupByKey "+name)
-		b.materialize(onlyValue(t.GetInputs()), e)
+		in := onlyValue(t.GetInputs())
+		ws := b.comps.GetWindowingStrategies()[b.comps.GetPcollections()[in].GetWindowingStrategyId()]
+		e.Merging = ws.GetMergeStatus() == pipepb.MergeStatus_NEEDS_MERGE
+		e.OutputTime = ws.GetOutputTime()
+		e.Timestamps = e.OutputTime == pipepb.OutputTime_EARLIEST_IN_PANE || e.OutputTime == pipepb.OutputTime_LATEST_IN_PANE
+		b.materialize(in, e)
 		b.newStage(name, Input{Edge: e.ID}, onlyValue(t.GetOutputs()), e.Producers)
 		return nil
 	case graphx.URNReshuffle:
@@ -493,8 +525,12 @@ func (b *builder) add(id string) error {
 		return fmt.Errorf("stages: transform %s has no main input", name)
 	}
 	var st *Stage
-	if len(sides) > 0 || b.cut[id] {
+	stateful := isStateful(t)
+	if len(sides) > 0 || b.cut[id] || stateful {
 		e := b.newEdge(Redistribute, "Redistribute before "+name)
+		if stateful {
+			e.Kind, e.Label = Keyed, "Keyed shuffle before "+name
+		}
 		b.materialize(main, e)
 		deps := append([]int(nil), e.Producers...)
 		for local := range sides {
@@ -555,6 +591,7 @@ func (b *builder) descriptor(st *Stage) error {
 		Coders:                    b.comps.GetCoders(),
 		Environments:              b.comps.GetEnvironments(),
 		StateApiServiceDescriptor: &pipepb.ApiServiceDescriptor{Url: Port},
+		TimerApiServiceDescriptor: &pipepb.ApiServiceDescriptor{Url: Port},
 	}
 	port, err := proto.Marshal(&fnpb.RemoteGrpcPort{ApiServiceDescriptor: &pipepb.ApiServiceDescriptor{Url: Port},
 		CoderId: b.wvCoder(st.sourcePC)})

@@ -20,8 +20,10 @@ import (
 )
 
 // Shuffle records are length-prefixed fields: a group edge's record is
-// the encoded key, one encoded window and the encoded value; a
-// redistribute or side edge's record is one whole windowed element.
+// the encoded key, one encoded window and the encoded value; a keyed
+// edge's record is the encoded key, an empty window and the whole
+// windowed element; a redistribute or side edge's record is one whole
+// windowed element.
 
 func appendField(b, f []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(f)))
@@ -99,7 +101,8 @@ type sinkWriter struct {
 	ctx     context.Context
 	coder   *coder.Coder
 	comb    *combiner
-	pending []byte // records waiting for comb
+	layout  valueLayout // of a group edge's record values
+	pending []byte      // records waiting for comb
 	// flushBytes is how many bytes of records wait for comb before it
 	// merges them: combineFlushBytes but in tests.
 	flushBytes int
@@ -115,12 +118,12 @@ func newSinkWriter(ctx context.Context, out Output, c *coder.Coder, seed int, co
 	}
 	pr, pw := io.Pipe()
 	s := &sinkWriter{out: out, pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1), parts: make([][]byte, parts),
-		ctx: ctx, coder: c, comb: comb, flushBytes: combineFlushBytes}
+		ctx: ctx, coder: c, comb: comb, flushBytes: combineFlushBytes, layout: valueLayout{merging: out.Merging, timestamps: out.Timestamps}}
 	elem := coder.SkipW(c)
 	winDec := exec.MakeWindowDecoder(c.Window)
 	winEnc := exec.MakeWindowEncoder(c.Window)
 	var keyDec, valDec, elemDec exec.ElementDecoder
-	if out.Kind == EdgeGroup {
+	if out.Kind == EdgeGroup || out.Kind == EdgeKeyed {
 		if !coder.IsKV(elem) {
 			return nil, fmt.Errorf("worker: GroupByKey input %s is not a KV: %v", out.Transform, elem)
 		}
@@ -140,7 +143,7 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 	keyDec, valDec, elemDec exec.ElementDecoder, seed int) error {
 	cr := &captureReader{r: bufio.NewReaderSize(pr, 64<<10)}
 	next := seed
-	var rec []byte
+	var rec, packed []byte
 	for {
 		if _, err := cr.r.Peek(1); err == io.EOF {
 			return s.combine()
@@ -148,7 +151,7 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 			return err
 		}
 		cr.buf = cr.buf[:0]
-		ws, _, _, err := exec.DecodeWindowedValueHeader(winDec, cr)
+		ws, ts, _, err := exec.DecodeWindowedValueHeader(winDec, cr)
 		if err != nil {
 			return fmt.Errorf("worker: decoding output of %s: %w", s.out.Transform, err)
 		}
@@ -172,14 +175,30 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 		}
 		key, val := cr.buf[header:keyEnd], cr.buf[keyEnd:]
 		p := int(xxhash.Sum64(key) % uint64(len(s.parts)))
+		if s.out.Kind == EdgeKeyed {
+			// The key, no window, the whole element (see keyed.go).
+			s.records++
+			s.parts[p] = appendField(appendField(appendField(s.parts[p], key), nil), cr.buf)
+			continue
+		}
 		for _, w := range ws {
 			wb, err := exec.EncodeWindow(winEnc, w)
 			if err != nil {
 				return err
 			}
 			rec = appendField(rec[:0], key)
-			rec = appendField(rec, wb)
-			rec = appendField(rec, val)
+			if !s.layout.plain() {
+				// The value carries its window or timestamp (windows.go).
+				packed = s.layout.packValue(packed[:0], wb, ts, val)
+				if s.layout.merging {
+					wb = nil
+				}
+				rec = appendField(rec, wb)
+				rec = appendField(rec, packed)
+			} else {
+				rec = appendField(rec, wb)
+				rec = appendField(rec, val)
+			}
 			if s.comb != nil {
 				s.pending = append(s.pending, rec...)
 				continue
@@ -256,6 +275,10 @@ type dataManager struct {
 	opened  bool
 	feedErr chan error
 	cancel  context.CancelFunc
+	timers  map[timerKey]*bytes.Buffer
+	// residuals is the work splittable DoFns deferred in the bundles so
+	// far (see resume.go).
+	residuals []residual
 }
 
 func (d *dataManager) OpenElementChan(ctx context.Context, id exec.StreamID, _ []string) (<-chan exec.Elements, error) {
@@ -292,17 +315,60 @@ func (d *dataManager) wait() error {
 	return err
 }
 
+// OpenWrite returns a DataSink's stream for one bundle: closing it ends
+// the bundle's writes; the task closes the sink after its last bundle.
 func (d *dataManager) OpenWrite(_ context.Context, id exec.StreamID) (io.WriteCloser, error) {
 	s, ok := d.sinks[id.PtransformID]
 	if !ok {
 		return nil, fmt.Errorf("worker: unexpected data sink %s", id.PtransformID)
 	}
-	return s, nil
+	return bundleWriter{s}, nil
 }
 
-func (d *dataManager) OpenTimerWrite(context.Context, exec.StreamID, string) (io.WriteCloser, error) {
-	return nil, errors.New("worker: timers are not supported on Gale")
+// bundleWriter is a sinkWriter for one bundle.
+type bundleWriter struct{ s *sinkWriter }
+
+func (b bundleWriter) Write(p []byte) (int, error) { return b.s.Write(p) }
+
+func (b bundleWriter) Close() error { return b.s.bw.Flush() }
+
+// timerKey names a stream of timers: the transform that set them and their
+// family.
+type timerKey struct{ transform, family string }
+
+// OpenTimerWrite collects the timers a bundle sets (see keyed.go).
+func (d *dataManager) OpenTimerWrite(_ context.Context, id exec.StreamID, family string) (io.WriteCloser, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := timerKey{id.PtransformID, family}
+	if d.timers == nil {
+		d.timers = map[timerKey]*bytes.Buffer{}
+	}
+	b := d.timers[k]
+	if b == nil {
+		b = &bytes.Buffer{}
+		d.timers[k] = b
+	}
+	return nopWriteCloser{b}, nil
 }
+
+// takeTimers returns the timers written since the last call.
+func (d *dataManager) takeTimers() map[timerKey][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[timerKey][]byte{}
+	for k, b := range d.timers {
+		if b.Len() > 0 {
+			out[k] = b.Bytes()
+		}
+	}
+	d.timers = nil
+	return out
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
 
 // chunker sends encoded elements to a DataSource in chunks of whole
 // elements.
@@ -434,7 +500,7 @@ func (g *grouper) each(fn func(key, win []byte, vals func(yield func([]byte) boo
 // in a fixed order, and nil after the last; past lim.memory the partition
 // is grouped by an external sort (see spill.go), whose spill files are
 // removed before feedGrouped returns, whatever happened.
-func feedGrouped(ctx context.Context, read func() ([]byte, error), c *coder.Coder, ck *chunker, lim groupLimits) (st groupStats, err error) {
+func feedGrouped(ctx context.Context, read func() ([]byte, error), c *coder.Coder, ck *chunker, lim groupLimits, lay valueLayout) (st groupStats, err error) {
 	p := newPartitionGrouper(lim)
 	defer func() {
 		cerr := p.close()
@@ -456,7 +522,7 @@ func feedGrouped(ctx context.Context, read func() ([]byte, error), c *coder.Code
 			return st, err
 		}
 	}
-	return st, p.feed(ctx, c, ck)
+	return st, p.feed(ctx, c, ck, lay)
 }
 
 // groupSource is a grouped partition: grouper, or partitionGrouper on its

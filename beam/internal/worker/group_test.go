@@ -187,7 +187,7 @@ func runGrouped(ctx context.Context, t *testing.T, gc *groupCase, read func() ([
 			sent = append(sent, e.Data...)
 		}
 	}()
-	st, err := feedGrouped(ctx, read, testInCoder, &chunker{ch: ch, transform: "src"}, lim)
+	st, err := feedGrouped(ctx, read, testInCoder, &chunker{ch: ch, transform: "src"}, lim, valueLayout{})
 	close(ch)
 	<-done
 	if err != nil {
@@ -441,7 +441,7 @@ func TestGroupingSpillCleansUpOnErrorAndCancel(t *testing.T) {
 		ch := make(chan exec.Elements) // nobody reads: sending blocks until cancelled
 		errc := make(chan error, 1)
 		go func() {
-			_, err := feedGrouped(ctx, gc.reader(), testInCoder, &chunker{ch: ch, transform: "src"}, groupLimits{memory: 16 << 10, dir: dir})
+			_, err := feedGrouped(ctx, gc.reader(), testInCoder, &chunker{ch: ch, transform: "src"}, groupLimits{memory: 16 << 10, dir: dir}, valueLayout{})
 			errc <- err
 		}()
 		// The feeder spills everything before it sends its first chunk;
@@ -541,7 +541,7 @@ func BenchmarkGrouping(b *testing.B) {
 				}()
 				files := &iterableFiles{parent: b.TempDir()}
 				st, err := feedGrouped(context.Background(), genSegments(64, 16384, 100000), testInCoder,
-					&chunker{ch: ch, transform: "src"}, groupLimits{memory: bc.memory, dir: b.TempDir(), files: files})
+					&chunker{ch: ch, transform: "src"}, groupLimits{memory: bc.memory, dir: b.TempDir(), files: files}, valueLayout{})
 				close(ch)
 				<-drained
 				close(stop)

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/engine"
 	"google.golang.org/protobuf/proto"
@@ -169,7 +170,7 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 			return nil, fmt.Errorf("worker: coder of %s: %w", o.Transform, err)
 		}
 		var comb *combiner
-		if o.Kind == EdgeGroup {
+		if o.Kind == EdgeGroup && !o.Merging && !o.Timestamps {
 			if comb, err = newCombiner(&desc, o.Transform); err != nil {
 				return nil, err
 			}
@@ -210,7 +211,76 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	mem := t.MemoryBytes
+	if mem <= 0 {
+		mem = DefaultMemoryBytes
+	}
 	var recordsIn atomic.Int64
+	// drive runs the plan's bundles: one over the input, then the work
+	// splittable DoFns deferred (resume.go), or for a keyed input batches
+	// of keys and their timers (keyed.go).
+	drive := func(bundle bundleFunc) error {
+		if err := bundle(dm.feed); err != nil {
+			return err
+		}
+		return resume(ctx, dm, bundle)
+	}
+	if t.Input.Edge == EdgeKeyed {
+		q, err := newTimerQueue(&desc, coders)
+		if err != nil {
+			return nil, err
+		}
+		state := newUserState(files, mem/4)
+		defer state.reset()
+		sr.state = state
+		segs := t.Input.Segments
+		read := func() ([]byte, error) {
+			for len(segs) > 0 && segs[0].Len == 0 {
+				segs = segs[1:]
+			}
+			if len(segs) == 0 {
+				return nil, nil
+			}
+			s := segs[0]
+			segs = segs[1:]
+			return readSeg(s)
+		}
+		lim := keyedLimits{group: groupLimits{memory: mem / 2, dir: w.spillDir, files: files},
+			batchBytes: mem / 8, stateBytes: state.bytes, stateLimit: mem / 8}
+		chunks := make(chan keyedChunk, 4)
+		pctx, pcancel := context.WithCancel(ctx)
+		produced := make(chan error, 1)
+		// The producer is owned by the task: stopped and joined below.
+		go func() {
+			st, err := feedKeyed(pctx, read, lim, chunks)
+			recordsIn.Add(st.records)
+			readMu.Lock()
+			m.SpillRuns, m.SpillBytes = st.spillRuns, st.spillBytes
+			readMu.Unlock()
+			produced <- err
+		}()
+		stopped := false
+		stop := func() error {
+			if stopped {
+				return nil
+			}
+			stopped = true
+			pcancel()
+			for range chunks {
+			}
+			if err := <-produced; err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		}
+		defer stop()
+		drive = func(bundle bundleFunc) error {
+			if err := runKeyed(ctx, chunks, q, dm, state, bundle); err != nil {
+				return err
+			}
+			return stop()
+		}
+	}
 	dm.feed = func(ctx context.Context, ch chan<- exec.Elements) error {
 		ck := &chunker{ch: ch, transform: t.Input.Transform}
 		switch {
@@ -237,11 +307,8 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 				segs = segs[1:]
 				return readSeg(s)
 			}
-			mem := t.MemoryBytes
-			if mem <= 0 {
-				mem = DefaultMemoryBytes
-			}
-			st, err := feedGrouped(ctx, read, srcCoder, ck, groupLimits{memory: mem / 2, dir: w.spillDir, files: files})
+			lay := valueLayout{merging: t.Input.Merging, timestamps: t.Input.Timestamps, outputTime: pipepb.OutputTime_Enum(t.Input.OutputTime)}
+			st, err := feedGrouped(ctx, read, srcCoder, ck, groupLimits{memory: mem / 2, dir: w.spillDir, files: files}, lay)
 			recordsIn.Add(st.records)
 			readMu.Lock()
 			m.SpillRuns, m.SpillBytes = st.spillRuns, st.spillBytes
@@ -259,14 +326,27 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 		return fmt.Errorf("worker: unknown input edge %q", t.Input.Edge)
 	}
 
-	if err := w.execute(ctx, t, &desc, dm, sr, res); err != nil {
+	// commit writes the task's outputs to the temporary store; bundle
+	// finalization callbacks run after it (execute).
+	commit := func() error {
+		m.RecordsIn = recordsIn.Load()
+		return w.writeOutputs(ctx, t, dm, temp, res)
+	}
+	if err := w.execute(ctx, t, &desc, dm, sr, res, drive, commit); err != nil {
 		return nil, err
 	}
-	m.RecordsIn = recordsIn.Load()
+	res.End = time.Now()
+	return res, nil
+}
+
+// writeOutputs closes the task's DataSinks and writes each one's
+// partitions to the temporary store as one object.
+func (w *Worker) writeOutputs(ctx context.Context, t *Task, dm *dataManager, temp objstore.Store, res *Result) error {
+	m := &res.Metrics
 	for _, o := range t.Outputs {
 		s := dm.sinks[o.Transform]
 		if err := s.Close(); err != nil {
-			return nil, err
+			return err
 		}
 		out := OutputResult{Transform: o.Transform, Edge: o.Edge, Parts: make([]engine.Range, len(s.parts))}
 		var off int64
@@ -278,20 +358,28 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 		}
 		out.Key = fmt.Sprintf("beam-e%d/s%d-t%d-a%d-%s", o.Edge, t.Stage, t.Task, t.Attempt, randomID(4))
 		if err := temp.Put(ctx, out.Key, io.MultiReader(readers...)); err != nil {
-			return nil, fmt.Errorf("worker: writing shuffle object %s/%s: %w", temp, out.Key, err)
+			return fmt.Errorf("worker: writing shuffle object %s/%s: %w", temp, out.Key, err)
 		}
 		m.Requests++
 		m.ShuffleBytesWritten += off
 		m.RecordsOut += s.records
 		res.Outputs = append(res.Outputs, out)
 	}
-	res.End = time.Now()
-	return res, nil
+	return nil
 }
 
-// execute runs the stage's plan over the task's input and collects the
-// user metrics. A panic in user code fails the task.
-func (w *Worker) execute(ctx context.Context, t *Task, desc *fnpb.ProcessBundleDescriptor, dm *dataManager, sr *stateReader, res *Result) (err error) {
+// bundleFunc runs one bundle of a task's plan whose DataSource feed
+// feeds.
+type bundleFunc func(feed func(ctx context.Context, ch chan<- exec.Elements) error) error
+
+// execute runs the stage's plan over the task's input, in the bundles
+// drive runs, commits the task's outputs, runs the bundle finalization
+// callbacks the DoFns registered (their output is durable now, as Beam
+// requires), and collects the user metrics. A panic in user code fails
+// the task; so does a failing finalization callback (a retry runs the
+// task again, so a finalizer sees its work at least once).
+func (w *Worker) execute(ctx context.Context, t *Task, desc *fnpb.ProcessBundleDescriptor, dm *dataManager, sr *stateReader, res *Result,
+	drive func(bundleFunc) error, commit func() error) (err error) {
 	plan, err := exec.UnmarshalPlan(desc, nil)
 	if err != nil {
 		return fmt.Errorf("worker: building the execution plan of stage %d: %w", t.Stage, err)
@@ -309,18 +397,39 @@ func (w *Worker) execute(ctx context.Context, t *Task, desc *fnpb.ProcessBundleD
 			err = fmt.Errorf("worker: tearing down stage %d: %w", t.Stage, derr)
 		}
 	}()
-	if err := plan.Execute(bctx, inst, exec.DataContext{Data: dm, State: sr}); err != nil {
+	bundles := 0
+	bundle := func(feed func(ctx context.Context, ch chan<- exec.Elements) error) error {
+		dm.feed = feed
+		bundles++
+		if err := plan.Execute(bctx, fmt.Sprintf("%s-b%d", inst, bundles), exec.DataContext{Data: dm, State: sr}); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if ferr := dm.wait(); ferr != nil {
+			return ferr
+		}
+		for _, cp := range plan.Checkpoint() {
+			at := time.Now().Add(cp.Reapply)
+			for _, r := range cp.SR.RS {
+				dm.residuals = append(dm.residuals, residual{at: at, elem: r})
+			}
+		}
+		return nil
+	}
+	if err := drive(bundle); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if len(dm.residuals) > 0 {
+		return fmt.Errorf("worker: stage %d: a stateful ParDo's stage returned %d residual(s) of a splittable DoFn, "+
+			"which Gale does not resume", t.Stage, len(dm.residuals))
+	}
+	if err := commit(); err != nil {
 		return err
 	}
-	if ferr := dm.wait(); ferr != nil {
-		return ferr
-	}
-	if cps := plan.Checkpoint(); len(cps) > 0 {
-		return fmt.Errorf("worker: stage %d returned %d residual(s): a splittable DoFn deferred work (ProcessContinuation "+
-			"or self-checkpointing), which Gale does not run", t.Stage, len(cps))
+	if err := plan.Finalize(); err != nil {
+		return fmt.Errorf("worker: stage %d: a bundle finalization callback failed after the task's output was written: %w", t.Stage, err)
 	}
 	res.User = userMetrics(bctx)
 	return nil

@@ -184,9 +184,14 @@ func (p *partitionGrouper) close() error {
 }
 
 // feed sends every group to ck as an encoded KV<K, Iterable<V>> in its
-// window, stamped at the window's end.
-func (p *partitionGrouper) feed(ctx context.Context, c *coder.Coder, ck *chunker) error {
-	if p.sorter == nil {
+// window, stamped at the window's end, or as lay says (windows.go).
+func (p *partitionGrouper) feed(ctx context.Context, c *coder.Coder, ck *chunker, lay valueLayout) error {
+	switch {
+	case lay.merging:
+		return p.feedMerged(ctx, c, ck, lay)
+	case lay.timestamps:
+		return p.feedStamped(ctx, c, ck, lay)
+	case p.sorter == nil:
 		return feedGroups(ctx, p.g, c, ck)
 	}
 	st := p.sorter.Stats()

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -12,10 +11,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
 )
-
-// errNoUserState is returned by the user-state methods: Gale rejects
-// pipelines with user state before they run, so a task never calls them.
-var errNoUserState = errors.New("worker: user state is not supported on Gale")
 
 // sideData is one side input, indexed by encoded window (and key).
 type sideData struct {
@@ -32,6 +27,9 @@ type stateReader struct {
 	sides map[string]*sideData // transform + "/" + local ID
 	// iterables holds the tails of the task's large groups (nil: none).
 	iterables *iterableFiles
+	// state is the user state of a stage that reads a keyed edge (nil
+	// otherwise; see userstate.go).
+	state *userState
 }
 
 // newSideData indexes a side edge's records, whole windowed elements with
@@ -134,50 +132,6 @@ func (s *stateReader) OpenMultiMapSideInput(_ context.Context, id exec.StreamID,
 		return nil, fmt.Errorf("worker: side input %s of %s is an iterable side input, read as a map", local, id.PtransformID)
 	}
 	return io.NopCloser(bytes.NewReader(d.mm[string(w)][string(key)])), nil
-}
-
-func (s *stateReader) OpenBagUserStateReader(context.Context, exec.StreamID, string, []byte, []byte) (io.ReadCloser, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenBagUserStateAppender(context.Context, exec.StreamID, string, []byte, []byte) (io.Writer, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenBagUserStateClearer(context.Context, exec.StreamID, string, []byte, []byte) (io.Writer, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenMultimapUserStateReader(context.Context, exec.StreamID, string, []byte, []byte, []byte) (io.ReadCloser, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenMultimapUserStateAppender(context.Context, exec.StreamID, string, []byte, []byte, []byte) (io.Writer, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenMultimapUserStateClearer(context.Context, exec.StreamID, string, []byte, []byte, []byte) (io.Writer, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenMultimapKeysUserStateReader(context.Context, exec.StreamID, string, []byte, []byte) (io.ReadCloser, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenMultimapKeysUserStateClearer(context.Context, exec.StreamID, string, []byte, []byte) (io.Writer, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenOrderedListUserStateReader(context.Context, exec.StreamID, string, []byte, []byte, int64, int64) (io.ReadCloser, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenOrderedListUserStateAppender(context.Context, exec.StreamID, string, []byte, []byte) (io.Writer, error) {
-	return nil, errNoUserState
-}
-
-func (s *stateReader) OpenOrderedListUserStateClearer(context.Context, exec.StreamID, string, []byte, []byte, int64, int64) (io.Writer, error) {
-	return nil, errNoUserState
 }
 
 // GetSideInputCache returns a cache that keeps nothing: side inputs are

@@ -26,10 +26,18 @@
 // This package imports the Beam Go SDK, Gale's engine (for its metrics,
 // segment and range types), objstore, shuffle/extsort and the standard
 // library. Goroutines:
-// per task, one feeder of the DataSource's element channel and one decoder
-// per DataSink; a merging sink's decoder runs the merge plan, with its own
-// feeder and one decoder for the merged output, and waits for both. The
-// task stops and waits for all of them before it returns.
+// per task, one feeder of the DataSource's element channel at a time (one
+// per bundle) and one decoder per DataSink; a merging sink's decoder runs
+// the merge plan, with its own feeder and one decoder for the merged
+// output, and waits for both; a keyed input (a stateful ParDo's stage,
+// keyed.go) has one producer that groups the partition and hands the
+// bundles its batches of keys. The task stops and waits for all of them
+// before it returns.
+//
+// A task may run its plan in several bundles: a keyed input's batches of
+// keys and their timers (keyed.go, userstate.go), and the work splittable
+// DoFns defer (resume.go); bundle finalization callbacks run after the
+// task's output is written.
 package worker
 
 import (
@@ -53,6 +61,7 @@ const (
 	EdgeGroup        = "group"
 	EdgeRedistribute = "redistribute"
 	EdgeSide         = "side"
+	EdgeKeyed        = "keyed"
 )
 
 // Task is the descriptor of one attempt of one task of a Beam stage.
@@ -101,6 +110,13 @@ type Input struct {
 	// Coder is the windowed-value coder of the group edge's input
 	// elements (KV<K, V>), an ID in the descriptor's coders.
 	Coder string `json:"coder,omitempty"`
+	// Group edges: the records carry each value's window (Merging) or
+	// timestamp (Timestamps) as their Output wrote them; OutputTime is
+	// the timestamp combiner of the groups (pipeline proto's OutputTime:
+	// 0 or 1 end of window, 2 latest, 3 earliest in pane).
+	Merging    bool `json:"merging,omitempty"`
+	Timestamps bool `json:"timestamps,omitempty"`
+	OutputTime int  `json:"output_time,omitempty"`
 }
 
 // Output routes one DataSink.
@@ -112,6 +128,11 @@ type Output struct {
 	// Coder is the windowed-value coder of the elements, an ID in the
 	// descriptor's coders.
 	Coder string `json:"coder"`
+	// Group edges: Merging makes each record's value field carry the
+	// value's window (and groups by key alone), Timestamps its timestamp
+	// (see windows.go).
+	Merging    bool `json:"merging,omitempty"`
+	Timestamps bool `json:"timestamps,omitempty"`
 }
 
 // Side is one side input: every element of a side edge.
