@@ -18,7 +18,7 @@
 
 GO ?= go
 
-.PHONY: test vet build bench-wordcount screenshots
+.PHONY: test vet build bench-wordcount screenshots beam-conformance
 
 test: vet
 	bash scripts/install-standins.sh
@@ -44,3 +44,10 @@ bench-wordcount:
 # tests in headless Chromium.
 screenshots:
 	$(GO) test -count=1 -run 'TestLiveDashboard|TestFailedJobView|TestJobList|TestTenThousandTasks' ./ui -args -screenshots=$(CURDIR)/docs/img
+
+# Beam's own Go SDK tests (integration primitives and the SDK packages'
+# pipeline tests) on Prism and on Gale's local and process backends, as
+# one table (docs/beam.md); about an hour on 2 shared cores. `make test`
+# runs the primitives (beam/conformance).
+beam-conformance:
+	$(GO) run ./beam/cmd/beam-conformance
