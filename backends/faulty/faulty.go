@@ -29,6 +29,13 @@ const (
 	Duplicate
 	// Lose runs the task, then reports an error of unknown outcome.
 	Lose
+	// Crash reports that the function crashed before it did anything.
+	Crash
+	// Slow runs the task and holds its answer back, so the invocation
+	// takes Config.SlowFactor times as long (a straggler).
+	Slow
+	// Hang never answers: the invocation ends only with its context.
+	Hang
 )
 
 func (f Fault) String() string {
@@ -45,6 +52,12 @@ func (f Fault) String() string {
 		return "duplicate"
 	case Lose:
 		return "lose"
+	case Crash:
+		return "crash"
+	case Slow:
+		return "slow"
+	case Hang:
+		return "hang"
 	}
 	return fmt.Sprintf("fault(%d)", int(f))
 }
@@ -57,21 +70,38 @@ var ErrRejected = fmt.Errorf("faulty: invocation rejected: %w", backends.ErrNotS
 // lost. It does not wrap backends.ErrNotStarted: the task ran.
 var ErrLost = errors.New("faulty: response lost; the task may have run")
 
+// ErrHung is wrapped by the error of a hung invocation once its context
+// ends. It does not wrap backends.ErrNotStarted: a platform cannot tell
+// whether a function that never answered ran.
+var ErrHung = errors.New("faulty: invocation hung")
+
 // DefaultMaxDelay is the MaxDelay used when Config.MaxDelay is zero.
 const DefaultMaxDelay = 5 * time.Millisecond
+
+// DefaultSlowFactor is the SlowFactor used when Config.SlowFactor is zero.
+const DefaultSlowFactor = 10
 
 // Config says which faults to inject.
 type Config struct {
 	// Seed seeds the random decisions (faults and delays). Default 0.
 	Seed uint64
-	// RejectRate, FailRate, DelayRate, DuplicateRate and LoseRate are the
-	// probabilities, each in [0, 1] and together at most 1, that an
-	// invocation gets that fault; the rest pass unchanged. All default to
-	// 0. They are ignored when Rule is set.
+	// RejectRate, FailRate, DelayRate, DuplicateRate, LoseRate,
+	// CrashRate, SlowRate and HangRate are the probabilities, each in
+	// [0, 1] and together at most 1, that an invocation gets that fault;
+	// the rest pass unchanged. All default to 0. They are ignored when
+	// Rule is set.
 	RejectRate, FailRate, DelayRate, DuplicateRate, LoseRate float64
+	CrashRate, SlowRate, HangRate                            float64
 	// MaxDelay bounds the sleep of a Delay fault, drawn uniformly in
 	// (0, MaxDelay]. Default DefaultMaxDelay.
 	MaxDelay time.Duration
+	// SlowFactor is how many times as long as the task itself took a Slow
+	// invocation takes to answer (at least 1). Default DefaultSlowFactor.
+	SlowFactor float64
+	// SlowMin is the least a Slow invocation is held back, so that tasks
+	// far shorter than the driver's reaction time still straggle.
+	// Default 0.
+	SlowMin time.Duration
 	// Rule, when set, chooses every invocation's fault instead of the
 	// rates. n counts the invocations of task.ID so far, this one included
 	// (1 for the first). Rule is called with the backend's lock held, one
@@ -87,7 +117,8 @@ func (c Config) Validate() error {
 		name string
 		v    float64
 	}{{"RejectRate", c.RejectRate}, {"FailRate", c.FailRate}, {"DelayRate", c.DelayRate},
-		{"DuplicateRate", c.DuplicateRate}, {"LoseRate", c.LoseRate}}
+		{"DuplicateRate", c.DuplicateRate}, {"LoseRate", c.LoseRate},
+		{"CrashRate", c.CrashRate}, {"SlowRate", c.SlowRate}, {"HangRate", c.HangRate}}
 	sum := 0.0
 	for _, r := range rates {
 		if !(r.v >= 0 && r.v <= 1) { // also rejects NaN
@@ -102,6 +133,12 @@ func (c Config) Validate() error {
 	if c.MaxDelay < 0 {
 		errs = append(errs, fmt.Errorf("faulty: Config.MaxDelay is %v; must not be negative", c.MaxDelay))
 	}
+	if c.SlowFactor != 0 && !(c.SlowFactor >= 1) {
+		errs = append(errs, fmt.Errorf("faulty: Config.SlowFactor is %v; must be at least 1 (or 0 for the default)", c.SlowFactor))
+	}
+	if c.SlowMin < 0 {
+		errs = append(errs, fmt.Errorf("faulty: Config.SlowMin is %v; must not be negative", c.SlowMin))
+	}
 	return errors.Join(errs...)
 }
 
@@ -110,9 +147,11 @@ type Stats struct {
 	// Invocations is the number of Invoke calls that reached the fault
 	// decision (calls after Close are not counted).
 	Invocations int64
-	// Passed, Rejected, Failed, Delayed, Duplicated and Lost count the
-	// invocations given each fault (None, Reject, ...).
+	// Passed, Rejected, Failed, Delayed, Duplicated, Lost, Crashed,
+	// Slowed and Hung count the invocations given each fault (None,
+	// Reject, ...).
 	Passed, Rejected, Failed, Delayed, Duplicated, Lost int64
+	Crashed, Slowed, Hung                               int64
 }
 
 // Backend injects faults into the invocations of a wrapped backend. It is
@@ -150,6 +189,9 @@ func New(inner backends.Backend, cfg Config) *Backend {
 	if cfg.MaxDelay == 0 {
 		cfg.MaxDelay = DefaultMaxDelay
 	}
+	if cfg.SlowFactor == 0 {
+		cfg.SlowFactor = DefaultSlowFactor
+	}
 	return &Backend{inner: inner, cfg: cfg, seen: map[string]int{}}
 }
 
@@ -175,7 +217,8 @@ func (b *Backend) decide(t backends.Task) (Fault, time.Duration, bool) {
 			f    Fault
 			rate float64
 		}{{Reject, b.cfg.RejectRate}, {Fail, b.cfg.FailRate}, {Delay, b.cfg.DelayRate},
-			{Duplicate, b.cfg.DuplicateRate}, {Lose, b.cfg.LoseRate}} {
+			{Duplicate, b.cfg.DuplicateRate}, {Lose, b.cfg.LoseRate},
+			{Crash, b.cfg.CrashRate}, {Slow, b.cfg.SlowRate}, {Hang, b.cfg.HangRate}} {
 			if u < c.rate {
 				f = c.f
 				break
@@ -198,6 +241,12 @@ func (b *Backend) decide(t backends.Task) (Fault, time.Duration, bool) {
 		b.stats.Duplicated++
 	case Lose:
 		b.stats.Lost++
+	case Crash:
+		b.stats.Crashed++
+	case Slow:
+		b.stats.Slowed++
+	case Hang:
+		b.stats.Hung++
 	default:
 		// An unknown fault from a Rule passes unchanged, counted as such.
 		f = None
@@ -244,8 +293,35 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 			return res, err
 		}
 		return backends.Result{Invocation: res.Invocation}, fmt.Errorf("faulty: task %s: %w", t.ID, ErrLost)
+	case Crash:
+		return backends.Result{}, &backends.FunctionError{Backend: "faulty", Type: "crash",
+			Message: fmt.Sprintf("injected crash of task %s before it did anything", t.ID)}
+	case Slow:
+		return b.slow(ctx, t)
+	case Hang:
+		<-ctx.Done()
+		return backends.Result{}, fmt.Errorf("faulty: task %s: %w until its context ended: %w", t.ID, ErrHung, ctx.Err())
 	}
 	return b.inner.Invoke(ctx, t)
+}
+
+// slow runs t, then holds its answer until SlowFactor times the task's
+// own duration (at least SlowMin more) has passed, as an invocation on a
+// slow instance would take. The end of ctx ends the wait: the answer is
+// then ctx's error, of unknown outcome (the task ran).
+func (b *Backend) slow(ctx context.Context, t backends.Task) (backends.Result, error) {
+	start := time.Now()
+	res, err := b.inner.Invoke(ctx, t)
+	took := time.Since(start)
+	hold := max(time.Duration(float64(took)*(b.cfg.SlowFactor-1)), b.cfg.SlowMin)
+	timer := time.NewTimer(hold)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return res, err
+	case <-ctx.Done():
+		return backends.Result{}, fmt.Errorf("faulty: slowed task %s (it ran): %w", t.ID, ctx.Err())
+	}
 }
 
 type outcome struct {

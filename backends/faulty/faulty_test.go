@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/faulty"
@@ -409,4 +410,93 @@ func TestNewPanicsOnBadConfig(t *testing.T) {
 		}
 	}()
 	faulty.New(newFake(), faulty.Config{FailRate: 3})
+}
+
+func TestCrashDoesNotRunAndIsNotNotStarted(t *testing.T) {
+	in := newFake()
+	b := faulty.New(in, faulty.Config{Rule: always(faulty.Crash)})
+	defer b.Close()
+	_, err := b.Invoke(context.Background(), task("t1"))
+	var fe *backends.FunctionError
+	if !errors.As(err, &fe) || errors.Is(err, backends.ErrNotStarted) {
+		t.Fatalf("err = %v; want a *FunctionError, not ErrNotStarted", err)
+	}
+	if n := in.callsOf("t1"); n != 0 {
+		t.Errorf("a task that crashed as it started ran %d times", n)
+	}
+	if s := b.Stats(); s.Crashed != 1 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+func TestSlowHoldsTheAnswer(t *testing.T) {
+	in := newFake()
+	in.run = func(context.Context, backends.Task, int) (backends.Result, error) {
+		time.Sleep(20 * time.Millisecond)
+		return backends.Result{Payload: []byte("done")}, nil
+	}
+	b := faulty.New(in, faulty.Config{Rule: always(faulty.Slow), SlowFactor: 5})
+	defer b.Close()
+	start := time.Now()
+	res, err := b.Invoke(context.Background(), task("t1"))
+	if err != nil || string(res.Payload) != "done" {
+		t.Fatalf("Invoke = %q, %v", res.Payload, err)
+	}
+	// Not a timing threshold on the machine's speed: the hold is at
+	// least four times the 20 ms the task slept, whatever the load.
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("a task slowed 5x answered after %s, less than 5 x 20ms", took)
+	}
+	if s := b.Stats(); s.Slowed != 1 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+func TestSlowAndHangEndWithTheirContext(t *testing.T) {
+	for _, f := range []faulty.Fault{faulty.Slow, faulty.Hang} {
+		t.Run(f.String(), func(t *testing.T) {
+			in := newFake()
+			// SlowMin far beyond any test: only the context ends the hold.
+			b := faulty.New(in, faulty.Config{Rule: always(f), SlowMin: time.Hour})
+			defer b.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				time.Sleep(10 * time.Millisecond)
+				cancel()
+			}()
+			_, err := b.Invoke(ctx, task("t1"))
+			if !errors.Is(err, context.Canceled) || errors.Is(err, backends.ErrNotStarted) {
+				t.Fatalf("err = %v; want context.Canceled, not ErrNotStarted", err)
+			}
+			if f == faulty.Hang && !errors.Is(err, faulty.ErrHung) {
+				t.Errorf("err = %v; want ErrHung", err)
+			}
+			wantRuns := map[faulty.Fault]int{faulty.Slow: 1, faulty.Hang: 0}[f]
+			if n := in.callsOf("t1"); n != wantRuns {
+				t.Errorf("the task ran %d times, want %d", n, wantRuns)
+			}
+		})
+	}
+}
+
+func TestNewRatesKeepEarlierDraws(t *testing.T) {
+	// Adding the crash, slow and hang rates (drawn after the others) must not change which fault
+	// an invocation of an older configuration gets, so that seeds
+	// recorded with it reproduce.
+	var ids []string
+	for i := range 300 {
+		ids = append(ids, fmt.Sprint("t", i))
+	}
+	old := faulty.Config{Seed: 9, RejectRate: 0.1, FailRate: 0.1, LoseRate: 0.1, MaxDelay: 1000}
+	a, _ := faultsOf(t, old, ids)
+	old.CrashRate = 0.1 // drawn after the older faults
+	b, s := faultsOf(t, old, ids)
+	for _, id := range ids {
+		if a[id] != "ok" && a[id] != b[id] {
+			t.Errorf("%s: %s before the new rates, %s after", id, a[id], b[id])
+		}
+	}
+	if s.Crashed == 0 {
+		t.Errorf("no crash injected at 10%%: %+v", s)
+	}
 }
