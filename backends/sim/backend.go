@@ -235,6 +235,14 @@ func (b *Backend) Stats() (created, rejected int) {
 	return b.m.created, b.m.rejected
 }
 
+// Stragglers reports how many invocations the model's straggler model
+// (Platform.Stragglers) has slowed so far.
+func (b *Backend) Stragglers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m.stragglers
+}
+
 // newCall parses a task into a call. A probe request is simulated; any
 // other payload runs on Config.Handler, and fails at once, having run
 // nowhere, when there is none.

@@ -74,6 +74,7 @@ type invocation struct {
 	waiting bool          // exec: started, its handler still running in wall time
 	work    time.Duration // compute: CPU time on the reference CPU; sleep: the duration
 	left    float64       // compute: reference-CPU seconds still to run
+	slow    float64       // compute: the straggler factor drawn when it started (0: not slowed)
 	rate    float64       // compute: reference-CPU seconds per second now
 	last    time.Duration // when left was last brought up to date
 	ver     uint64        // invalidates stale evFinish events
@@ -120,6 +121,7 @@ type model struct {
 	mem      int
 	vcpus    float64
 	rng      *rand.Rand
+	srng     *rand.Rand // straggler draws, apart from rng so enabling them changes no other draw
 	now      time.Duration
 	events   eventQueue
 	seq      uint64
@@ -144,10 +146,12 @@ type model struct {
 	billed time.Duration
 	// Stats.
 	created, rejected, retried int
+	stragglers                 int // invocations slowed
 }
 
 func newModel(p Platform, mem int, seed uint64) *model {
 	m := &model{p: p, mem: mem, vcpus: p.VCPUs(mem), rng: rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
+		srng:   rand.New(rand.NewPCG(seed^0x5851F42D4C957F2D, seed)),
 		tokens: p.ScaleBurst}
 	for i := range p.Hosts {
 		// Hosts booted hours to days before the run, at distinct times, so
@@ -405,6 +409,10 @@ func (m *model) start(inv *invocation, in *instance) {
 	in.served++
 	in.ver++ // cancels a pending retirement
 	in.running = append(in.running, inv)
+	if inv.cpu && m.p.Stragglers.Fraction > 0 && m.srng.Float64() < m.p.Stragglers.Fraction {
+		inv.slow = m.p.Stragglers.Factor
+		m.stragglers++
+	}
 	if !inv.cpu {
 		inv.ver++
 		m.schedule(&event{at: m.now + inv.work, kind: evFinish, inv: inv, ver: inv.ver})
@@ -435,6 +443,9 @@ func (m *model) measured(inv *invocation, cpu time.Duration) {
 func (m *model) compute(inv *invocation) {
 	in := inv.inst
 	inv.left = inv.work.Seconds()
+	if inv.slow > 1 {
+		inv.left *= inv.slow
+	}
 	inv.last = m.now
 	if in.host != nil {
 		in.host.running++

@@ -79,6 +79,7 @@ func TestComputeTimesFollowCPUShare(t *testing.T) {
 	}{{"aws", 10, 1.1*1792/256 - 0.01, 1.1*1792/256 + 0.01}, {"ibm", 64, 8, 1.3*8 + 0.01}} {
 		cfg, _ := DefaultConfig(c.name)
 		cfg.MemoryMiB = 256
+		cfg.Platform.Stragglers = Stragglers{} // the CPU share alone (a straggler on IBM would run past 10.4 s)
 		b, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -206,5 +207,70 @@ func TestHintFor(t *testing.T) {
 	}
 	if w := h.StageWarning("map", 100); !strings.Contains(w, "waves") {
 		t.Errorf("a 100-task stage on azure: warning %q, want one about waves", w)
+	}
+}
+
+// TestStragglersSlowTheirShare runs 400 one-second compute tasks on a
+// platform whose model slows a quarter of them 4x: about 100 take four
+// times as long, the rest are untouched, and the same seed slows the same
+// ones.
+func TestStragglersSlowTheirShare(t *testing.T) {
+	run := func(seed uint64, s Stragglers) (slow int, probeRuns []float64) {
+		cfg, err := DefaultConfig("aws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Seed = seed
+		cfg.Platform.Stragglers = s
+		b, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		tr, err := probe.Run(context.Background(), b, probe.Config{Invocations: 400, Task: probe.Compute,
+			Duration: time.Second, Iterations: 1, AllowOverLimit: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range tr.Records {
+			probeRuns = append(probeRuns, r.End.Sub(r.Start).Seconds())
+		}
+		return b.Stragglers(), probeRuns
+	}
+	n, runs := run(1, Stragglers{Fraction: 0.25, Factor: 4})
+	if n < 70 || n > 130 {
+		t.Errorf("%d of 400 invocations slowed, want about 100", n)
+	}
+	base := 1.1 // the preset's 1 s task on Lambda's CPU (Table 3.3)
+	slowed := 0
+	for _, d := range runs {
+		switch {
+		case d > 4*base-0.05 && d < 4*base+0.05:
+			slowed++
+		case d < base-0.05 || d > base+0.05:
+			t.Errorf("a run of %.2f s: neither the task's %.1f s nor 4x that", d, base)
+		}
+	}
+	if slowed != n {
+		t.Errorf("%d runs took 4x, but the model slowed %d", slowed, n)
+	}
+	if again, _ := run(1, Stragglers{Fraction: 0.25, Factor: 4}); again != n {
+		t.Errorf("the same seed slowed %d, then %d", n, again)
+	}
+	if none, _ := run(1, Stragglers{}); none != 0 {
+		t.Errorf("no straggler model, yet %d slowed", none)
+	}
+}
+
+func TestStragglersValidate(t *testing.T) {
+	p, _ := Preset("aws")
+	p.Stragglers = Stragglers{Fraction: 1.5, Factor: 0.5}
+	err := p.Validate()
+	if err == nil || !strings.Contains(err.Error(), "Stragglers.Fraction") {
+		t.Errorf("Validate = %v; want the fraction named", err)
+	}
+	p.Stragglers = Stragglers{Fraction: 0.5, Factor: 0.5}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "Stragglers.Factor") {
+		t.Errorf("Validate = %v; want the factor named", err)
 	}
 }
