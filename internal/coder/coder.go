@@ -263,21 +263,42 @@ var (
 // of the type, not mutable program state.
 var codecCache sync.Map // reflect.Type -> *rcodec
 
+// coderOf returns the codec of t. Codecs are built privately and published
+// to codecCache only once complete, so a goroutine never uses a codec that
+// another is still filling in; two goroutines may build the same type at
+// once, and either result serves.
 func coderOf(t reflect.Type) *rcodec {
 	if c, ok := codecCache.Load(t); ok {
 		return c.(*rcodec)
 	}
-	c := &rcodec{}
-	// Store the placeholder first so recursive types terminate.
-	actual, loaded := codecCache.LoadOrStore(t, c)
-	if loaded {
-		return actual.(*rcodec)
+	b := builder{pending: map[reflect.Type]*rcodec{}}
+	c := b.coderOf(t)
+	for typ, built := range b.pending {
+		codecCache.LoadOrStore(typ, built)
 	}
-	build(t, c)
 	return c
 }
 
-func build(t reflect.Type, c *rcodec) {
+// builder builds the codecs of one type tree. pending holds the codecs it
+// has started, so recursive types terminate on their placeholder.
+type builder struct {
+	pending map[reflect.Type]*rcodec
+}
+
+func (b *builder) coderOf(t reflect.Type) *rcodec {
+	if c, ok := codecCache.Load(t); ok {
+		return c.(*rcodec)
+	}
+	if c, ok := b.pending[t]; ok {
+		return c
+	}
+	c := &rcodec{}
+	b.pending[t] = c
+	b.build(t, c)
+	return c
+}
+
+func (b *builder) build(t reflect.Type, c *rcodec) {
 	if reflect.PointerTo(t).Implements(binMarshaler) && reflect.PointerTo(t).Implements(binUnmarshaler) {
 		c.enc = func(buf []byte, v reflect.Value) []byte {
 			b, err := v.Addr().Interface().(encoding.BinaryMarshaler).MarshalBinary()
@@ -360,7 +381,7 @@ func build(t reflect.Type, c *rcodec) {
 			}
 			return
 		}
-		ec := coderOf(t.Elem())
+		ec := b.coderOf(t.Elem())
 		c.enc = func(buf []byte, v reflect.Value) []byte {
 			if v.IsNil() {
 				return append(buf, 0)
@@ -394,7 +415,7 @@ func build(t reflect.Type, c *rcodec) {
 			return off, nil
 		}
 	case reflect.Array:
-		ec := coderOf(t.Elem())
+		ec := b.coderOf(t.Elem())
 		c.enc = func(buf []byte, v reflect.Value) []byte {
 			for i := 0; i < v.Len(); i++ {
 				buf = ec.enc(buf, v.Index(i))
@@ -413,7 +434,7 @@ func build(t reflect.Type, c *rcodec) {
 			return off, nil
 		}
 	case reflect.Pointer:
-		ec := coderOf(t.Elem())
+		ec := b.coderOf(t.Elem())
 		c.enc = func(buf []byte, v reflect.Value) []byte {
 			if v.IsNil() {
 				return append(buf, 0)
@@ -437,7 +458,7 @@ func build(t reflect.Type, c *rcodec) {
 			return m + 1, nil
 		}
 	case reflect.Map:
-		kc, vc := coderOf(t.Key()), coderOf(t.Elem())
+		kc, vc := b.coderOf(t.Key()), b.coderOf(t.Elem())
 		c.enc = func(buf []byte, v reflect.Value) []byte {
 			if v.IsNil() {
 				return append(buf, 0)
@@ -492,7 +513,7 @@ func build(t reflect.Type, c *rcodec) {
 		}
 		fcs := make([]*rcodec, t.NumField())
 		for i := range fcs {
-			fcs[i] = coderOf(t.Field(i).Type)
+			fcs[i] = b.coderOf(t.Field(i).Type)
 		}
 		c.enc = func(buf []byte, v reflect.Value) []byte {
 			for i, fc := range fcs {

@@ -2,8 +2,10 @@ package coder
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"sync"
 	"testing"
 )
 
@@ -155,4 +157,57 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding %#v is unstable", v)
 		}
 	})
+}
+
+// TestConcurrentFirstUseOfAType builds the codec of fresh nested struct
+// types from many goroutines at once: none may see a codec another
+// goroutine is still building (a nil or half-written encoder).
+func TestConcurrentFirstUseOfAType(t *testing.T) {
+	for round := range 40 {
+		inner := reflect.StructOf([]reflect.StructField{
+			{Name: fmt.Sprintf("A%d", round), Type: reflect.TypeFor[int64]()},
+			{Name: "B", Type: reflect.TypeFor[string]()},
+			{Name: "C", Type: reflect.TypeFor[[]float64]()},
+		})
+		outer := reflect.StructOf([]reflect.StructField{
+			{Name: "Right", Type: reflect.TypeFor[bool]()},
+			{Name: "L", Type: inner},
+			{Name: "R", Type: reflect.SliceOf(inner)},
+			{Name: "M", Type: reflect.MapOf(reflect.TypeFor[string](), inner)},
+		})
+		v := reflect.New(outer).Elem()
+		v.Field(1).Field(0).SetInt(int64(round))
+		v.Field(1).Field(1).SetString("b")
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					if r := recover(); r != nil {
+						errs <- fmt.Errorf("round %d: %v", round, r)
+					}
+				}()
+				<-start
+				c := coderOf(outer)
+				buf := c.enc(nil, v)
+				got := reflect.New(outer).Elem()
+				if _, err := c.dec(buf, got); err != nil {
+					errs <- err
+					return
+				}
+				if !reflect.DeepEqual(got.Field(1).Interface(), v.Field(1).Interface()) {
+					errs <- fmt.Errorf("round %d: decoded %v, want %v", round, got.Interface(), v.Interface())
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
 }
