@@ -52,8 +52,8 @@
 // (one group per partition, plus a membership group), and clients need one
 // member's address (docs/state.md, "Replication").
 //
-// Imports: the standard library, state/internal/wire, state/internal/wal,
-// state/ring, xxhash, go.etcd.io/raft/v3.
+// Imports: the standard library, internal/coder, state/internal/wire,
+// state/internal/wal, state/ring, xxhash, go.etcd.io/raft/v3.
 // Goroutines: Server.Serve runs the accept loop on the caller's goroutine;
 // each connection has a reader goroutine (which also runs built-in calls), a
 // writer goroutine and one short-lived goroutine per user-defined method call

@@ -12,7 +12,7 @@
 // Everything in it can be deleted at any time; it is generated again when
 // needed.
 //
-// This package imports the standard library and internal/textgen. It
+// This package imports the standard library, internal/textgen and go-humanize. It
 // starts no goroutines (textgen's generator owns its own, and waits for
 // them).
 package cache

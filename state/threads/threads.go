@@ -16,7 +16,7 @@
 // failed (*backends.FunctionError) only if the policy allows it, since the
 // function may have had effects on shared objects.
 //
-// This package imports backends and state. Every goroutine it starts is
+// This package imports backends, backends/local and state. Every goroutine it starts is
 // owned by the Executor, which Close stops (by cancelling) and waits for.
 package threads
 
