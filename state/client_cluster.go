@@ -196,7 +196,7 @@ func (c *Client) doCluster(ctx context.Context, r *request) ([]byte, error) {
 				t.Stop()
 			case <-t.C:
 			}
-			if backoff < 100*time.Millisecond {
+			if backoff < 40*time.Millisecond {
 				backoff *= 2
 			}
 		}

@@ -38,6 +38,13 @@ type ClusterConfig struct {
 	// FailTimeout is how long a member may go unheard before the others
 	// remove it and move its replicas. Default 1 s.
 	FailTimeout time.Duration
+	// DownTimeout is how long a member whose process is gone may stay
+	// before the others remove it: its connection broke and every redial
+	// since was refused (nothing listens at its address, as after a
+	// crash). This is direct evidence, so it needs no FailTimeout of
+	// silence; a member restarted on its data directory within it keeps
+	// its identity. Default FailTimeout/5.
+	DownTimeout time.Duration
 
 	// Faults, if set, makes this member's outgoing replication traffic
 	// unreliable (tests and chaos experiments; see FaultConfig).
@@ -57,6 +64,9 @@ func (c *ClusterConfig) fill() {
 	if c.FailTimeout == 0 {
 		c.FailTimeout = time.Second
 	}
+	if c.DownTimeout == 0 {
+		c.DownTimeout = c.FailTimeout / 5
+	}
 }
 
 func (c *ClusterConfig) validate() []error {
@@ -67,7 +77,7 @@ func (c *ClusterConfig) validate() []error {
 	if c.Partitions < 0 || c.Partitions > 4096 {
 		errs = append(errs, fmt.Errorf("state: ClusterConfig.Partitions must be 1..4096, got %d", c.Partitions))
 	}
-	if c.Tick < 0 || c.FailTimeout < 0 {
+	if c.Tick < 0 || c.FailTimeout < 0 || c.DownTimeout < 0 {
 		errs = append(errs, errors.New("state: ClusterConfig durations must be >= 0"))
 	}
 	return errs

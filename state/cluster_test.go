@@ -458,3 +458,55 @@ func TestClusterCoordinationWaiterOnCrash(t *testing.T) {
 		t.Fatal("a waiter on a crashed member hangs")
 	}
 }
+
+// TestReplicatedReadsSkipTheLog checks that reads of replicated objects
+// are answered by the partition's leader without a log entry (ReadIndex
+// or lease, see reads.go) and see every acknowledged write, also writes
+// made through another client.
+func TestReplicatedReadsSkipTheLog(t *testing.T) {
+	tc := newTestCluster(t, 3, 2)
+	ctx := context.Background()
+	w, r := tc.client(), tc.client()
+	b := w.Blob("read-me").Persistent()
+	if err := b.Set(ctx, []byte("v0")); err != nil {
+		t.Fatal(err)
+	}
+	v := w.View()
+	p := partitionOf(TypeBlob, "read-me", v.Partitions)
+	lastIndex := func() (last uint64) {
+		for _, s := range tc.servers {
+			n := s.node
+			n.do(func() {
+				g := n.groups[gkey{uint64(p) + 1, n.meta.Parts[p].Inc}]
+				if g != nil && g.lead == n.id && !g.frozen {
+					last, _ = g.ms.LastIndex()
+				}
+			})
+		}
+		return last
+	}
+	for i := 1; i <= 20; i++ {
+		want := fmt.Sprintf("v%d", i)
+		if err := b.Set(ctx, []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		before := lastIndex()
+		for j := 0; j < 5; j++ {
+			got, err := r.Blob("read-me").Persistent().Get(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != want {
+				t.Fatalf("read %q after acknowledged write %q", got, want)
+			}
+		}
+		if after := lastIndex(); after != before {
+			t.Fatalf("5 reads moved partition %d's log from index %d to %d; reads must not be logged", p, before, after)
+		}
+	}
+	// A read of an object that does not exist yet creates it, on every
+	// replica: it goes through the log.
+	if got, err := r.Blob("fresh").Persistent().Get(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("Get of a new Blob: %q, %v", got, err)
+	}
+}

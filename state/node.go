@@ -34,19 +34,29 @@ type node struct {
 	sync bool
 
 	// Owned by run.
-	groups      map[gkey]*group
-	meta        *metaState
-	nextPID     uint64
-	destroyed   map[uint64]uint64 // partition+1 -> highest incarnation dropped here
-	lastFreeze  map[gkey]time.Time
-	lastMigrate map[int]time.Time
-	lastRemove  map[uint64]time.Time
-	leaderSince time.Time
-	joins       map[uint64]func(body []byte, st *status) // member id -> joiner's reply
-	nextJoinID  uint64
-	dirty       bool // view needs publishing
-	removed     bool
-	walErr      error
+	groups     map[gkey]*group
+	meta       *metaState
+	nextPID    uint64
+	nextRead   uint64
+	readGroups []*group // groups with newReads
+	started    time.Time
+	// held are commit-only appends to followers, sent with the next
+	// tick unless a later message to the same follower and group
+	// carries the commit index first (see processReady).
+	held map[uint64]map[gkey]wire.RaftMsg
+	// pendingSeeds wait for leases to run out (applyMigrate).
+	pendingSeeds []pendingSeed
+	lastCampaign time.Time
+	destroyed    map[uint64]uint64 // partition+1 -> highest incarnation dropped here
+	lastFreeze   map[gkey]time.Time
+	lastMigrate  map[int]time.Time
+	lastRemove   map[uint64]time.Time
+	leaderSince  time.Time
+	joins        map[uint64]func(body []byte, st *status) // member id -> joiner's reply
+	nextJoinID   uint64
+	dirty        bool // view needs publishing
+	removed      bool
+	walErr       error
 
 	inbox chan []inMsg
 	props chan *proposal
@@ -84,6 +94,15 @@ type group struct {
 	// more, and is dropped after frozenGrace.
 	frozen   bool
 	frozenAt time.Time
+
+	// Reads (reads.go): waiting for this round's ReadIndex, for a
+	// confirmation, for applying; the lease.
+	newReads   []*proposal
+	readWait   map[uint64]*readReq
+	readyReads []readAt
+	leaseUntil time.Time
+	leaseTerm  uint64
+	lastRead   time.Time
 }
 
 const frozenGrace = 3 * time.Second
@@ -451,6 +470,7 @@ func (n *node) run() {
 	tick := time.NewTicker(n.cfg.Tick)
 	defer tick.Stop()
 	n.leaderSince = time.Now()
+	n.started = n.leaderSince
 	n.publish()
 	for {
 		select {
@@ -462,6 +482,8 @@ func (n *node) run() {
 				g.rn.Tick()
 			}
 			n.housekeeping()
+			n.renewLeases(time.Now())
+			n.flushHeld()
 		case ms := <-n.inbox:
 			n.step(ms)
 		case p := <-n.props:
@@ -483,6 +505,7 @@ func (n *node) run() {
 				break drain
 			}
 		}
+		n.issueReads()
 		n.processReady()
 		// Advance can make more ready at once (a single-voter group
 		// commits its own entries on Advance): go round again rather than
@@ -514,6 +537,11 @@ func (n *node) step(ms []inMsg) {
 				continue
 			}
 		}
+		if im.key.g != 0 && (im.m.Type == raftpb.MsgVote || im.m.Type == raftpb.MsgPreVote) &&
+			time.Since(n.started) < time.Duration(leaseTicks)*n.cfg.Tick {
+			// A promise made before a restart still binds (reads.go).
+			continue
+		}
 		_ = g.rn.Step(im.m)
 	}
 }
@@ -531,6 +559,11 @@ func (n *node) maybeCreate(k gkey) *group {
 	for gk := range n.groups {
 		if gk.g == k.g && gk.inc > k.inc {
 			return nil
+		}
+	}
+	for _, ps := range n.pendingSeeds {
+		if ps.key.g == k.g && ps.key.inc >= k.inc {
+			return nil // this member seeds it (or a newer one) with its state
 		}
 	}
 	// An older incarnation hosted here is superseded.
@@ -562,6 +595,19 @@ func (n *node) propose(p *proposal) {
 		p.done(nil, fail(wire.CodeNotLeader, "%s", hint))
 		return
 	}
+	if g.isRead(p) {
+		n.read(g, p)
+		return
+	}
+	n.proposeWrite(g, p)
+}
+
+// proposeWrite appends call p to its group's log.
+func (n *node) proposeWrite(g *group, p *proposal) {
+	if g.frozen || g.rn.BasicStatus().RaftState != raft.StateLeader {
+		p.done(nil, fail(wire.CodeNotLeader, ""))
+		return
+	}
 	n.nextPID++
 	pid := n.nextPID
 	if err := g.rn.Propose(encodeCallEntry(n.id, pid, &p.call)); err != nil {
@@ -569,6 +615,47 @@ func (n *node) propose(p *proposal) {
 		return
 	}
 	g.pending[pid] = p
+}
+
+// hold keeps back a partition leader's append that carries no entries:
+// etcd raft sends one to every follower each time the commit index moves,
+// only so that the follower applies sooner. The next append or heartbeat
+// carries the commit index too. Held, it costs no write and no wake-up of
+// the follower on the path of the call that just committed (in a
+// sequence of calls the next call's append replaces it); flushHeld sends
+// it with the next tick otherwise. Raft allows messages to be delayed.
+func (n *node) hold(g *group, m raftpb.Message, b []byte) bool {
+	h := n.held[m.To]
+	if g.key.g != 0 && m.Type == raftpb.MsgApp && len(m.Entries) == 0 {
+		if h == nil {
+			if n.held == nil {
+				n.held = map[uint64]map[gkey]wire.RaftMsg{}
+			}
+			h = map[gkey]wire.RaftMsg{}
+			n.held[m.To] = h
+		}
+		h[g.key] = wire.RaftMsg{Group: g.key.g, Inc: g.key.inc, Msg: b}
+		return true
+	}
+	if h != nil && (m.Type == raftpb.MsgApp || m.Type == raftpb.MsgHeartbeat || m.Type == raftpb.MsgSnap) {
+		delete(h, g.key) // this one carries the commit index
+	}
+	return false
+}
+
+// flushHeld sends the held appends.
+func (n *node) flushHeld() {
+	for to, h := range n.held {
+		if len(h) == 0 {
+			continue
+		}
+		ms := make([]wire.RaftMsg, 0, len(h))
+		for k, m := range h {
+			delete(h, k)
+			ms = append(ms, m)
+		}
+		n.peers.send(to, ms)
+	}
 }
 
 type readyWork struct {
@@ -612,9 +699,15 @@ func (n *node) processReady() {
 				n.leaderSince = time.Now()
 			}
 		}
+		if len(rd.ReadStates) > 0 {
+			n.readStates(g, rd.ReadStates)
+		}
 		for _, m := range rd.Messages {
 			b, err := m.Marshal()
 			if err != nil {
+				continue
+			}
+			if n.hold(g, m, b) {
 				continue
 			}
 			if m.Type == raftpb.MsgSnap {
@@ -662,6 +755,7 @@ func (n *node) processReady() {
 			}
 		}
 		g.rn.Advance(w.rd)
+		n.serveReads(g)
 		if !g.frozen {
 			n.maybeCompact(g)
 		}
@@ -829,11 +923,41 @@ func (n *node) applyMigrate(m *migrateCmd) func() {
 			return
 		}
 		if contains(m.Voters, n.id) {
-			if _, err := n.seedGroup(gkey{uint64(m.P) + 1, m.From + 1}, m.Voters, img, true); err != nil {
-				n.s.logf("state: member %d: seeding partition %d: %v", n.id, m.P, err)
-			}
+			// The old leader may be alive and hold a read lease granted by
+			// this member's acknowledgements: seed once it has run out.
+			n.pendingSeeds = append(n.pendingSeeds, pendingSeed{key: gkey{uint64(m.P) + 1, m.From + 1}, voters: m.Voters, img: img,
+				at: time.Now().Add(time.Duration(leaseTicks) * n.cfg.Tick)})
 		}
 	}
+}
+
+// pendingSeed is a new incarnation a survivor seeds once the old group's
+// leases have run out (applyMigrate).
+type pendingSeed struct {
+	key    gkey
+	voters []uint64
+	img    []byte
+	at     time.Time
+}
+
+// seedDue seeds the pending incarnations whose time has come and that
+// are still current.
+func (n *node) seedDue(now time.Time) {
+	keep := n.pendingSeeds[:0]
+	for _, ps := range n.pendingSeeds {
+		if now.Before(ps.at) {
+			keep = append(keep, ps)
+			continue
+		}
+		p := int(ps.key.g - 1)
+		if n.groups[ps.key] != nil || p >= len(n.meta.Parts) || n.meta.Parts[p].Inc != ps.key.inc || ps.key.inc <= n.destroyed[ps.key.g] {
+			continue
+		}
+		if _, err := n.seedGroup(ps.key, ps.voters, ps.img, true); err != nil {
+			n.s.logf("state: member %d: seeding partition %d: %v", n.id, p, err)
+		}
+	}
+	n.pendingSeeds = keep
 }
 
 // drop removes group g from this member, answering its pending calls with
@@ -856,6 +980,11 @@ func (n *node) failPending(g *group, st *status) {
 		delete(g.pending, pid)
 		p.done(nil, st)
 	}
+	if st.code == wire.CodeUnavailable {
+		// Reads had no effect: they may run elsewhere.
+		st = fail(wire.CodeNotLeader, "")
+	}
+	n.failReads(g, st)
 }
 
 func (n *node) failAll(st *status) {
@@ -966,30 +1095,78 @@ func (n *node) housekeeping() {
 			_ = g.rn.Propose(encodeFreeze(pi.Inc, pi.Voters))
 		}
 	}
+	n.seedDue(now)
 	mg := n.groups[gkey{0, 1}]
+	if mg != nil && !n.removed && mg.lead != 0 && mg.lead != n.id {
+		n.campaignOnPeerLoss(mg, now)
+	}
 	if mg == nil || mg.lead != n.id || n.removed {
 		return
 	}
-	// Failure detection: a member unheard for FailTimeout is removed.
-	if now.Sub(n.leaderSince) > n.cfg.FailTimeout {
-		n.mu.Lock()
-		for id := range n.meta.Members {
-			if id == n.id {
-				continue
-			}
-			last := n.lastHeard[id]
-			if last.Before(n.leaderSince) {
-				last = n.leaderSince
-			}
-			if now.Sub(last) > n.cfg.FailTimeout && now.Sub(n.lastRemove[id]) > time.Second {
-				n.lastRemove[id] = now
-				n.s.logf("state: member %d: removing member %d (%s), unheard for %v", n.id, id, n.meta.Members[id], now.Sub(last).Round(time.Millisecond))
-				n.proposeRemove(mg, id)
-			}
+	// Failure detection: a member unheard for FailTimeout is removed, and
+	// so is one whose process is gone (its connection broke and redials
+	// are refused) for DownTimeout, without waiting for FailTimeout.
+	n.mu.Lock()
+	for id := range n.meta.Members {
+		if id == n.id || now.Sub(n.lastRemove[id]) <= time.Second {
+			continue
 		}
-		n.mu.Unlock()
+		heard := n.lastHeard[id]
+		if down := n.peers.downSince(id); !down.IsZero() && now.Sub(down) >= n.cfg.DownTimeout && !heard.After(down) {
+			n.lastRemove[id] = now
+			n.s.logf("state: member %d: removing member %d (%s): its process is gone (connection lost %v ago, redials refused)",
+				n.id, id, n.meta.Members[id], now.Sub(down).Round(time.Millisecond))
+			n.proposeRemove(mg, id)
+			continue
+		}
+		if now.Sub(n.leaderSince) <= n.cfg.FailTimeout {
+			continue
+		}
+		last := heard
+		if last.Before(n.leaderSince) {
+			last = n.leaderSince
+		}
+		if now.Sub(last) > n.cfg.FailTimeout {
+			n.lastRemove[id] = now
+			n.s.logf("state: member %d: removing member %d (%s), unheard for %v", n.id, id, n.meta.Members[id], now.Sub(last).Round(time.Millisecond))
+			n.proposeRemove(mg, id)
+		}
 	}
+	n.mu.Unlock()
 	n.rebalance(mg, now)
+}
+
+// campaignOnPeerLoss starts an election in the membership group at once
+// when its leader's process is gone (see DownTimeout) instead of after an
+// election timeout, so the crash is handled (the member removed, its
+// partitions moved) sooner. The vote bypasses the followers' leader
+// lease, which is why this is done in the membership group only: its
+// leader serves no reads (reads.go). Only the surviving voter with the
+// lowest id campaigns, so that two do not split the vote.
+func (n *node) campaignOnPeerLoss(mg *group, now time.Time) {
+	down := n.peers.downSince(mg.lead)
+	if down.IsZero() || now.Sub(down) < n.cfg.DownTimeout || now.Sub(n.lastCampaign) < time.Second {
+		return
+	}
+	n.mu.Lock()
+	heard := n.lastHeard[mg.lead]
+	n.mu.Unlock()
+	if heard.After(down) {
+		return
+	}
+	var first uint64
+	for _, v := range mg.cs.Voters {
+		if v != mg.lead && (first == 0 || v < first) && (v == n.id || n.peers.downSince(v).IsZero()) {
+			first = v
+		}
+	}
+	if first != n.id {
+		return
+	}
+	n.lastCampaign = now
+	n.s.logf("state: member %d: the membership leader %d is gone (connection lost %v ago, redials refused); campaigning",
+		n.id, mg.lead, now.Sub(down).Round(time.Millisecond))
+	_ = mg.rn.Step(raftpb.Message{Type: raftpb.MsgTimeoutNow, From: mg.lead, To: n.id})
 }
 
 func (n *node) proposeRemove(mg *group, id uint64) {
@@ -1041,7 +1218,7 @@ func (n *node) rebalance(mg *group, now time.Time) {
 		}
 		n.lastMigrate[p] = now
 		_ = mg.rn.Propose(b)
-		if proposed++; proposed >= 16 {
+		if proposed++; proposed >= 64 {
 			return
 		}
 	}

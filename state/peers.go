@@ -3,9 +3,11 @@ package state
 import (
 	"bufio"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -15,9 +17,14 @@ import (
 
 // peerSet sends replication messages to the other members: one
 // connection per member, dialled and authenticated like a client's (the
-// cluster's token), written by one goroutine per member from a bounded
-// queue. Raft tolerates lost messages, so a full queue or a broken
-// connection drops frames rather than blocking the replication loop.
+// cluster's token) by one goroutine per member. The replication loop
+// writes a frame straight to the connection when nothing is queued before
+// it (one goroutine hand-off less on every replication round trip, the
+// latency of a replicated call); otherwise, or while the connection is
+// being dialled, the frame goes to a bounded queue that the member's
+// goroutine writes. Raft tolerates lost messages, so a full queue, a
+// write that would block or a broken connection drops frames rather than
+// blocking the loop.
 type peerSet struct {
 	n     *node
 	token string
@@ -35,7 +42,45 @@ type peerConn struct {
 	addr string
 	q    chan []byte
 	quit chan struct{}
+
+	// mu guards the connection's writers: busy is set by whoever writes
+	// (the loop directly, or writeLoop for queued frames), so frames are
+	// never interleaved and a direct write never overtakes queued ones.
+	mu     sync.Mutex
+	nc     net.Conn // the live connection, nil while dialling
+	busy   bool
+	broken bool // a direct write failed: writeLoop redials
+	kick   chan struct{}
+	// down is when the connection to the member broke, if every redial
+	// since was refused (no process listens at its address); zero
+	// otherwise, and zero if no connection was ever made (a member that
+	// has not started yet is not a crashed one).
+	down   time.Time
+	wasUp  bool
+	downOK bool // every dial since the break was refused
 }
+
+// downSince returns when member id's process was seen gone (see
+// peerConn.down), or the zero time.
+func (ps *peerSet) downSince(id uint64) time.Time {
+	ps.mu.Lock()
+	pc := ps.conns[id]
+	ps.mu.Unlock()
+	if pc == nil {
+		return time.Time{}
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !pc.downOK {
+		return time.Time{}
+	}
+	return pc.down
+}
+
+// directWriteTimeout bounds a direct write of the loop: loopback and LAN
+// writes into a socket with room return at once; a peer that stopped
+// reading makes the write time out, and the connection is redialled.
+const directWriteTimeout = 200 * time.Millisecond
 
 func newPeerSet(n *node, token string, fc *FaultConfig) *peerSet {
 	ps := &peerSet{n: n, token: token, conns: map[uint64]*peerConn{}}
@@ -70,9 +115,38 @@ func (ps *peerSet) send(to uint64, msgs []wire.RaftMsg) {
 }
 
 func (pc *peerConn) enqueue(frame []byte) {
+	pc.mu.Lock()
+	if pc.nc != nil && !pc.busy && !pc.broken && len(pc.q) == 0 {
+		nc := pc.nc
+		pc.busy = true
+		pc.mu.Unlock()
+		_ = nc.SetWriteDeadline(time.Now().Add(directWriteTimeout))
+		_, err := nc.Write(frame)
+		pc.mu.Lock()
+		pc.busy = false
+		if err != nil {
+			// Maybe a partial frame: the connection is unusable.
+			pc.broken = true
+			_ = nc.Close()
+		}
+		queued := len(pc.q) > 0 // by another goroutine (fault injection)
+		pc.mu.Unlock()
+		if queued {
+			select {
+			case pc.kick <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
+	pc.mu.Unlock()
 	select {
 	case pc.q <- frame:
 	default: // full: drop, raft resends
+	}
+	select {
+	case pc.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -89,7 +163,7 @@ func (ps *peerSet) conn(id uint64, addr string) *peerConn {
 	if pc != nil {
 		close(pc.quit)
 	}
-	pc = &peerConn{id: id, addr: addr, q: make(chan []byte, 1024), quit: make(chan struct{})}
+	pc = &peerConn{id: id, addr: addr, q: make(chan []byte, 1024), quit: make(chan struct{}), kick: make(chan struct{}, 1)}
 	ps.conns[id] = pc
 	ps.wg.Add(1)
 	go ps.writeLoop(pc)
@@ -113,13 +187,19 @@ func (ps *peerSet) close() {
 	ps.wg.Wait()
 }
 
-// writeLoop keeps a connection to pc's member and writes its frames.
+// writeLoop keeps a connection to pc's member and writes the frames
+// queued for it.
 func (ps *peerSet) writeLoop(pc *peerConn) {
 	defer ps.wg.Done()
 	backoff := 20 * time.Millisecond
 	for {
 		nc, err := ps.dial(pc)
 		if err != nil {
+			pc.mu.Lock()
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				pc.downOK = false
+			}
+			pc.mu.Unlock()
 			// Drop what queued meanwhile: raft retransmits.
 			for drained := false; !drained; {
 				select {
@@ -146,34 +226,73 @@ func (ps *peerSet) writeLoop(pc *peerConn) {
 			_, _ = nc.Read(make([]byte, 512))
 			close(dead)
 		}()
-		bw := bufio.NewWriterSize(nc, 256<<10)
+		pc.mu.Lock()
+		pc.nc, pc.broken, pc.wasUp, pc.downOK = nc, false, true, false
+		pc.mu.Unlock()
 		ok := true
 		for ok {
 			select {
 			case <-pc.quit:
-				_ = nc.Close()
+				ps.detach(pc, nc)
 				<-dead
 				return
 			case <-dead:
 				ok = false
-			case f := <-pc.q:
-				_, err := bw.Write(f)
-				for more := true; more && err == nil; {
-					select {
-					case f = <-pc.q:
-						_, err = bw.Write(f)
-					default:
-						more = false
-					}
-				}
-				if err == nil {
-					err = bw.Flush()
-				}
-				ok = err == nil
+			case <-pc.kick:
+				ok = ps.writeQueued(pc, nc)
 			}
 		}
-		_ = nc.Close()
+		ps.detach(pc, nc)
 		<-dead
+	}
+}
+
+// detach takes nc out of use (waiting for a direct write in progress)
+// and closes it.
+func (ps *peerSet) detach(pc *peerConn, nc net.Conn) {
+	pc.mu.Lock()
+	pc.nc = nil
+	pc.down, pc.downOK = time.Now(), pc.wasUp
+	pc.mu.Unlock()
+	_ = nc.Close()
+}
+
+// writeQueued writes every queued frame; false means the connection broke.
+func (ps *peerSet) writeQueued(pc *peerConn, nc net.Conn) bool {
+	for {
+		pc.mu.Lock()
+		if pc.broken {
+			pc.mu.Unlock()
+			return false
+		}
+		if pc.busy || len(pc.q) == 0 {
+			// A direct write is in progress; it found frames queued and
+			// kicked, or it finished them: look again after a kick.
+			pc.mu.Unlock()
+			return true
+		}
+		pc.busy = true
+		pc.mu.Unlock()
+		var buf []byte
+		for more := true; more && len(buf) < 256<<10; {
+			select {
+			case f := <-pc.q:
+				buf = append(buf, f...)
+			default:
+				more = false
+			}
+		}
+		_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err := nc.Write(buf)
+		pc.mu.Lock()
+		pc.busy = false
+		if err != nil {
+			pc.broken = true
+		}
+		pc.mu.Unlock()
+		if err != nil {
+			return false
+		}
 	}
 }
 
