@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"strings"
@@ -127,7 +126,8 @@ type LambdaConfig struct {
 	// Default 8; negative means never retry.
 	MaxThrottleRetries int
 	// ThrottleBackoff is the first retry's backoff; each further retry
-	// doubles it, with full jitter, up to 10 seconds. Default 100 ms.
+	// doubles it up to 10 seconds, with jitter (backends.Backoff).
+	// Default 100 ms.
 	ThrottleBackoff time.Duration
 	// AsyncPoll is how often Wait looks for an asynchronous result.
 	// Default 250 ms.
@@ -502,7 +502,7 @@ func (l *Lambda) send(ctx context.Context, t backends.Task, body []byte, kind ty
 	// that may have run (after a connection reset) and would hide
 	// throttling from the count.
 	noRetry := func(o *lambda.Options) { o.Retryer = sdkaws.NopRetryer{} }
-	backoff := l.cfg.ThrottleBackoff
+	backoff := backends.Backoff{Base: l.cfg.ThrottleBackoff, Max: maxThrottleBackoff}
 	for attempt := 0; ; attempt++ {
 		raw := &rawResponse{}
 		l.invocations.Add(1)
@@ -526,18 +526,18 @@ func (l *Lambda) send(ctx context.Context, t backends.Task, body []byte, kind ty
 			return nil, nil, fmt.Errorf("aws: %s: task %s: %w after %d retries (raise the function's reserved concurrency or the account quota, or lower --workers / concurrency): %w: %w",
 				l.where, t.ID, ErrThrottled, attempt, backends.ErrNotStarted, err)
 		}
-		// Full jitter: a random wait in [backoff/2, backoff].
-		d := backoff/2 + rand.N(backoff/2+1)
-		timer := time.NewTimer(d)
+		timer := time.NewTimer(backoff.Wait(attempt+1, 0))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
 			return nil, nil, fmt.Errorf("aws: %s: task %s: throttled, then %w: %w", l.where, t.ID, backends.ErrNotStarted, ctx.Err())
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
+
+// maxThrottleBackoff caps the wait between throttled invocations.
+const maxThrottleBackoff = 10 * time.Second
 
 // decode turns a completed invocation's answer into a Result.
 func (l *Lambda) decode(ctx context.Context, t backends.Task, functionError *string, body []byte, raw *rawResponse, resultKey string) (backends.Result, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -181,18 +180,9 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 // errRetry marks a throttled attempt.
 var errRetry = errors.New("azure: throttled")
 
-// backoff returns the wait before attempt+1: Retry-After if the app sent
-// one, else exponential from RetryBase with full jitter, capped at
-// RetryMax.
+// backoff returns the wait before attempt+1 (backends.Backoff).
 func (b *Backend) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, b.cfg.RetryMax)
-	}
-	d := b.cfg.RetryBase << min(attempt-1, 20)
-	if d <= 0 || d > b.cfg.RetryMax {
-		d = b.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return backends.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax}.Wait(attempt, retryAfter)
 }
 
 // attempt sends one request. It returns an error wrapping errRetry (and

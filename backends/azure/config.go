@@ -78,8 +78,8 @@ type Config struct {
 	// 503) is sent before it fails with backends.ErrNotStarted. Default 6.
 	MaxAttempts int
 	// RetryBase and RetryMax bound the exponential backoff between
-	// throttled attempts (with jitter; a Retry-After header takes
-	// precedence, capped at RetryMax). Defaults 250 ms and 10 s.
+	// throttled attempts (backends.Backoff: jittered; a longer
+	// Retry-After is honoured up to RetryMax). Defaults 250 ms and 10 s.
 	RetryBase, RetryMax time.Duration
 	// Timeout bounds one invocation from request to response. Default
 	// HTTPTimeout (230 s), Azure's own limit for HTTP triggers.

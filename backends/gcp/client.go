@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -222,18 +221,9 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 	}
 }
 
-// backoff returns the wait before try attempt+1: full jitter on an
-// exponential range, or the server's Retry-After if larger.
+// backoff returns the wait before try attempt+1 (backends.Backoff).
 func (b *Backend) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceil := b.cfg.RetryBase << min(attempt-1, 20)
-	if ceil > b.cfg.RetryMax || ceil <= 0 {
-		ceil = b.cfg.RetryMax
-	}
-	d := time.Duration(rand.Int64N(int64(ceil) + 1))
-	if retryAfter > d {
-		d = min(retryAfter, b.cfg.RetryMax)
-	}
-	return d
+	return backends.Backoff{Base: b.cfg.RetryBase, Max: b.cfg.RetryMax}.Wait(attempt, retryAfter)
 }
 
 // pick chooses the endpoint with the fewest invocations in flight.

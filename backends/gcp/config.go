@@ -127,7 +127,8 @@ type Config struct {
 	// backends.ErrNotStarted. Default 6.
 	MaxAttempts int
 	// RetryBase and RetryMax bound the exponential backoff between tries
-	// (full jitter; a Retry-After header wins). Defaults 200 ms and 10 s.
+	// (backends.Backoff: jittered; a longer Retry-After is honoured up to
+	// RetryMax). Defaults 200 ms and 10 s.
 	RetryBase, RetryMax time.Duration
 	// HTTPClient sends the invocations; default: a client of its own with
 	// keep-alive connections, closed by Close.

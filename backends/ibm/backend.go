@@ -40,6 +40,9 @@ var (
 // response (OpenWhisk's respondWithActivationIdHeader).
 const activationHeader = "X-Openwhisk-Activation-Id"
 
+// maxThrottleBackoff caps the wait between throttled activations.
+const maxThrottleBackoff = 10 * time.Second
+
 // Backend invokes an OpenWhisk action (IBM Cloud Functions or any other
 // OpenWhisk deployment) through the platform's REST API. It is safe for
 // concurrent use.
@@ -228,7 +231,7 @@ func (b *Backend) post(ctx context.Context, t backends.Task, blocking bool) (bac
 	if blocking {
 		q = "?blocking=true&result=true"
 	}
-	backoff := b.cfg.ThrottleBackoff
+	backoff := backends.Backoff{Base: b.cfg.ThrottleBackoff, Max: maxThrottleBackoff}
 	for attempt := 0; ; attempt++ {
 		status, hdr, body, err := b.do(ctx, http.MethodPost, b.invoke+q, params)
 		if err != nil {
@@ -256,14 +259,13 @@ func (b *Backend) post(ctx context.Context, t backends.Task, blocking bool) (bac
 				return backends.Result{}, "", fmt.Errorf("%w: task %s on %s after %d retries: %s (lower --workers or ibm.concurrency, or ask IBM to raise the namespace's limits of %d concurrent activations and 5000 per minute)",
 					ErrThrottled, t.ID, b.actName, attempt, apiError(body), MaxNamespaceConcurrency)
 			}
-			wait := backoff
+			var retryAfter time.Duration
 			if s, err := strconv.Atoi(hdr.Get("Retry-After")); err == nil && s > 0 {
-				wait = time.Duration(s) * time.Second
+				retryAfter = time.Duration(s) * time.Second
 			}
-			if err := b.sleep(ctx, wait); err != nil {
+			if err := b.sleep(ctx, backoff.Wait(attempt+1, retryAfter)); err != nil {
 				return backends.Result{}, "", fmt.Errorf("ibm: task %s: throttled, then %w: %w", t.ID, err, backends.ErrNotStarted)
 			}
-			backoff = min(backoff*2, 10*time.Second)
 		default:
 			return backends.Result{}, "", b.statusError(t.ID, status, body)
 		}

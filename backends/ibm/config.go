@@ -80,7 +80,10 @@ type Config struct {
 	// before it fails with ErrThrottled (which wraps ErrNotStarted).
 	// Default 5; negative means never retry.
 	MaxThrottleRetries int
-	// ThrottleBackoff is the first backoff after a 429. Default 200 ms.
+	// ThrottleBackoff is the first backoff after a 429; each further
+	// retry doubles it up to 10 seconds, with jitter, and a longer
+	// Retry-After is honoured up to that cap (backends.Backoff).
+	// Default 200 ms.
 	ThrottleBackoff time.Duration
 	// Insecure skips TLS certificate verification (a local OpenWhisk with
 	// a self-signed certificate, as `wsk -i`).
