@@ -54,8 +54,11 @@ need_debian_packages() {
 		command -v sudo >/dev/null || { echo "install-standins: need the Debian packages ${missing[*]} (run as root)" >&2; return 1; }
 		sudo="sudo"
 	fi
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+	# Another apt (a system update, a second checkout's make test) may
+	# hold apt's locks: wait for them instead of failing at once.
+	local wait=(-o DPkg::Lock::Timeout=600)
+	$sudo apt-get "${wait[@]}" update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get "${wait[@]}" install -y -qq "${missing[@]}" >/dev/null
 }
 
 # Azurite, the Azure Storage emulator (npm package azurite): the Blob store
