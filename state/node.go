@@ -46,6 +46,11 @@ type node struct {
 	held map[uint64]map[gkey]wire.RaftMsg
 	// pendingSeeds wait for leases to run out (applyMigrate).
 	pendingSeeds []pendingSeed
+	// active lists the groups something happened to since the last
+	// processReady (a message, a proposal, a tick): only they can have
+	// a Ready, so a round of the loop does not look at every group.
+	active       []*group
+	spare        []*group
 	lastCampaign time.Time
 	destroyed    map[uint64]uint64 // partition+1 -> highest incarnation dropped here
 	lastFreeze   map[gkey]time.Time
@@ -94,6 +99,8 @@ type group struct {
 	// more, and is dropped after frozenGrace.
 	frozen   bool
 	frozenAt time.Time
+	// active: in node.active, to be looked at by the next processReady.
+	active bool
 
 	// Reads (reads.go): waiting for this round's ReadIndex, for a
 	// confirmation, for applying; the lease.
@@ -195,6 +202,7 @@ func (n *node) seedGroup(k gkey, voters []uint64, data []byte, campaign bool) (*
 		return nil, err
 	}
 	n.groups[k] = g
+	n.mark(g)
 	if campaign {
 		_ = g.rn.Campaign()
 	}
@@ -471,6 +479,9 @@ func (n *node) run() {
 	defer tick.Stop()
 	n.leaderSince = time.Now()
 	n.started = n.leaderSince
+	for _, g := range n.groups {
+		n.mark(g)
+	}
 	n.publish()
 	for {
 		select {
@@ -480,6 +491,7 @@ func (n *node) run() {
 		case <-tick.C:
 			for _, g := range n.groups {
 				g.rn.Tick()
+				n.mark(g)
 			}
 			n.housekeeping()
 			n.renewLeases(time.Now())
@@ -520,8 +532,8 @@ func (n *node) run() {
 }
 
 func (n *node) anyReady() bool {
-	for _, g := range n.groups {
-		if g.rn.HasReady() {
+	for _, g := range n.active {
+		if n.groups[g.key] == g && g.rn.HasReady() {
 			return true
 		}
 	}
@@ -543,6 +555,15 @@ func (n *node) step(ms []inMsg) {
 			continue
 		}
 		_ = g.rn.Step(im.m)
+		n.mark(g)
+	}
+}
+
+// mark notes that group g may have a Ready.
+func (n *node) mark(g *group) {
+	if !g.active {
+		g.active = true
+		n.active = append(n.active, g)
 	}
 }
 
@@ -610,6 +631,7 @@ func (n *node) proposeWrite(g *group, p *proposal) {
 	}
 	n.nextPID++
 	pid := n.nextPID
+	n.mark(g)
 	if err := g.rn.Propose(encodeCallEntry(n.id, pid, &p.call)); err != nil {
 		p.done(nil, fail(wire.CodeNotLeader, ""))
 		return
@@ -667,8 +689,13 @@ func (n *node) processReady() {
 	var work []readyWork
 	out := map[uint64][]wire.RaftMsg{}
 	wrote := false
-	for _, g := range n.groups {
-		if !g.rn.HasReady() {
+	list := n.active
+	n.active = n.spare[:0]
+	for _, g := range list {
+		g.active = false
+	}
+	for _, g := range list {
+		if n.groups[g.key] != g || !g.rn.HasReady() {
 			continue
 		}
 		rd := g.rn.Ready()
@@ -755,11 +782,16 @@ func (n *node) processReady() {
 			}
 		}
 		g.rn.Advance(w.rd)
+		n.mark(g) // Advance may make more ready
 		n.serveReads(g)
 		if !g.frozen {
 			n.maybeCompact(g)
 		}
 	}
+	for i := range list {
+		list[i] = nil
+	}
+	n.spare = list[:0]
 	for _, f := range after {
 		f()
 	}
@@ -1323,6 +1355,7 @@ func (n *node) join(addr string, reply func([]byte, *status)) {
 		}
 		n.nextJoinID = id
 		ctx, _ := gobBytes(memberChange{ID: id, Addr: addr})
+		n.mark(mg)
 		if err := mg.rn.ProposeConfChange(raftpb.ConfChange{Type: raftpb.ConfChangeAddNode, NodeID: id, Context: ctx}); err != nil {
 			reply(nil, fail(wire.CodeUnavailable, "membership change refused: %v", err))
 			return

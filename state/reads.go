@@ -110,6 +110,7 @@ func (n *node) readIndex(g *group, reads []*proposal) {
 		g.readWait = map[uint64]*readReq{}
 	}
 	g.readWait[n.nextRead] = &readReq{reads: reads, sent: time.Now(), term: g.rn.BasicStatus().Term}
+	n.mark(g)
 	g.rn.ReadIndex(ctx)
 }
 
