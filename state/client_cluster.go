@@ -172,6 +172,9 @@ func (c *Client) doCluster(ctx context.Context, r *request) ([]byte, error) {
 		}
 		body, err := c.doAt(ctx, addr, &rr)
 		if err == nil {
+			if addr != live[0] {
+				c.learnLeader(v, p, addr)
+			}
 			return body, nil
 		}
 		h, ok := retryable(err)
@@ -201,6 +204,29 @@ func (c *Client) doCluster(ctx context.Context, r *request) ([]byte, error) {
 			}
 		}
 	}
+}
+
+// learnLeader records in the view that addr answered for partition p as
+// its leader, so the next calls go there first rather than to a replica
+// that is not the leader (a view fetched during a failover names the
+// replicas before they have elected one).
+func (c *Client) learnLeader(v *clientView, p int, addr string) {
+	c.viewMu.Lock()
+	defer c.viewMu.Unlock()
+	if c.view.Load() != v {
+		return // a newer view came meanwhile
+	}
+	nv := *v
+	nv.Parts = append([][]uint64(nil), v.Parts...)
+	vs := append([]uint64(nil), v.Parts[p]...)
+	for i, id := range vs {
+		if v.Members[id] == addr {
+			vs[0], vs[i] = vs[i], vs[0]
+			break
+		}
+	}
+	nv.Parts[p] = vs
+	c.view.Store(&nv)
 }
 
 func isCoordination(typ string) bool {

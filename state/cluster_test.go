@@ -510,3 +510,98 @@ func TestReplicatedReadsSkipTheLog(t *testing.T) {
 		t.Fatalf("Get of a new Blob: %q, %v", got, err)
 	}
 }
+
+// TestClusterRemovesACrashedMemberWithoutWaitingForFailTimeout: a member
+// whose process is gone (connections closed, its address refusing new
+// ones) is removed after DownTimeout, even when it led the membership
+// group, not after FailTimeout (set here far beyond the test's wait).
+func TestClusterRemovesACrashedMemberWithoutWaitingForFailTimeout(t *testing.T) {
+	tc := &testCluster{t: t, reg: userRegistry()}
+	t.Cleanup(func() {
+		for _, s := range tc.servers {
+			_ = s.Close()
+		}
+	})
+	cc := ClusterConfig{ReplicationFactor: 2, Partitions: 8, FailTimeout: time.Minute, DownTimeout: 100 * time.Millisecond}
+	first := tc.start(cc, "")
+	cc.ReplicationFactor, cc.Partitions, cc.Join = 0, 0, []string{first.Addr()}
+	tc.start(cc, "")
+	tc.start(cc, "")
+	tc.waitPlaced(3)
+	c := tc.client()
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		if _, err := c.Counter(fmt.Sprint("n", i)).Persistent().Add(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The bootstrapping member leads the membership group unless an
+	// election moved it; stop whichever leads it.
+	var leader *Server
+	for _, s := range tc.servers {
+		n := s.node
+		n.do(func() {
+			if mg := n.groups[gkey{0, 1}]; mg != nil && mg.lead == n.id {
+				leader = s
+			}
+		})
+	}
+	if leader == nil {
+		t.Fatal("no membership leader")
+	}
+	_ = leader.Close()
+	tc.mu.Lock()
+	for i, s := range tc.servers {
+		if s == leader {
+			tc.servers = append(tc.servers[:i], tc.servers[i+1:]...)
+			break
+		}
+	}
+	tc.mu.Unlock()
+	tc.waitPlaced(2) // 20 s at most; FailTimeout is a minute
+	for i := 0; i < 20; i++ {
+		if v, err := c.Counter(fmt.Sprint("n", i)).Persistent().Add(ctx, 1); err != nil || v != 2 {
+			t.Fatalf("n%d = %d, %v after the crash; want 2", i, v, err)
+		}
+	}
+}
+
+// TestClientLearnsTheLeaderFromAHint: a client whose view names a
+// follower first (a view fetched during a failover) goes to the leader
+// directly once a call was redirected there.
+func TestClientLearnsTheLeaderFromAHint(t *testing.T) {
+	tc := newTestCluster(t, 3, 2)
+	c := tc.client()
+	ctx := context.Background()
+	ctr := c.Counter("hinted").Persistent()
+	if _, err := ctr.Add(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.RefreshView(ctx)
+	v := c.view.Load()
+	p := partitionOf(TypeCounter, "hinted", v.Partitions)
+	var leader uint64
+	for _, s := range tc.servers {
+		n := s.node
+		n.do(func() {
+			if g := n.groups[gkey{uint64(p) + 1, n.meta.Parts[p].Inc}]; g != nil && g.lead == n.id {
+				leader = n.id
+			}
+		})
+	}
+	follower := v.Parts[p][0]
+	if follower == leader {
+		follower = v.Parts[p][1]
+	}
+	// Put the follower first, as a stale view would.
+	nv := *v
+	nv.Parts = append([][]uint64(nil), v.Parts...)
+	nv.Parts[p] = []uint64{follower, leader}
+	c.view.Store(&nv)
+	if _, err := ctr.Add(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.view.Load().Parts[p][0]; got != leader {
+		t.Fatalf("after a redirected call the view names member %d first; the leader is %d", got, leader)
+	}
+}

@@ -1144,7 +1144,7 @@ func (n *node) housekeeping() {
 			continue
 		}
 		heard := n.lastHeard[id]
-		if down := n.peers.downSince(id); !down.IsZero() && now.Sub(down) >= n.cfg.DownTimeout && !heard.After(down) {
+		if down := n.peers.downSince(id); !down.IsZero() && now.Sub(down) >= n.cfg.DownTimeout && now.Sub(heard) >= n.cfg.DownTimeout {
 			n.lastRemove[id] = now
 			n.s.logf("state: member %d: removing member %d (%s): its process is gone (connection lost %v ago, redials refused)",
 				n.id, id, n.meta.Members[id], now.Sub(down).Round(time.Millisecond))
@@ -1183,8 +1183,8 @@ func (n *node) campaignOnPeerLoss(mg *group, now time.Time) {
 	n.mu.Lock()
 	heard := n.lastHeard[mg.lead]
 	n.mu.Unlock()
-	if heard.After(down) {
-		return
+	if now.Sub(heard) < n.cfg.DownTimeout {
+		return // (frames it sent before it went can arrive after)
 	}
 	var first uint64
 	for _, v := range mg.cs.Voters {

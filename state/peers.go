@@ -51,13 +51,15 @@ type peerConn struct {
 	busy   bool
 	broken bool // a direct write failed: writeLoop redials
 	kick   chan struct{}
-	// down is when the connection to the member broke, if every redial
-	// since was refused (no process listens at its address); zero
-	// otherwise, and zero if no connection was ever made (a member that
-	// has not started yet is not a crashed one).
-	down   time.Time
-	wasUp  bool
-	downOK bool // every dial since the break was refused
+	// down is when the connection to the member broke, if a redial since
+	// was refused (no process listens at its address) and none succeeded;
+	// zero otherwise, and zero if no connection was ever made (a member
+	// that has not started yet is not a crashed one). Redials that time
+	// out are no evidence either way (a partition, a paused process):
+	// FailTimeout handles those.
+	down    time.Time
+	wasUp   bool
+	refused bool
 }
 
 // downSince returns when member id's process was seen gone (see
@@ -71,7 +73,7 @@ func (ps *peerSet) downSince(id uint64) time.Time {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if !pc.downOK {
+	if !pc.wasUp || !pc.refused {
 		return time.Time{}
 	}
 	return pc.down
@@ -195,11 +197,11 @@ func (ps *peerSet) writeLoop(pc *peerConn) {
 	for {
 		nc, err := ps.dial(pc)
 		if err != nil {
-			pc.mu.Lock()
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				pc.downOK = false
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				pc.mu.Lock()
+				pc.refused = true
+				pc.mu.Unlock()
 			}
-			pc.mu.Unlock()
 			// Drop what queued meanwhile: raft retransmits.
 			for drained := false; !drained; {
 				select {
@@ -227,7 +229,7 @@ func (ps *peerSet) writeLoop(pc *peerConn) {
 			close(dead)
 		}()
 		pc.mu.Lock()
-		pc.nc, pc.broken, pc.wasUp, pc.downOK = nc, false, true, false
+		pc.nc, pc.broken, pc.wasUp, pc.refused = nc, false, true, false
 		pc.mu.Unlock()
 		ok := true
 		for ok {
@@ -252,7 +254,7 @@ func (ps *peerSet) writeLoop(pc *peerConn) {
 func (ps *peerSet) detach(pc *peerConn, nc net.Conn) {
 	pc.mu.Lock()
 	pc.nc = nil
-	pc.down, pc.downOK = time.Now(), pc.wasUp
+	pc.down, pc.refused = time.Now(), false
 	pc.mu.Unlock()
 	_ = nc.Close()
 }
