@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/local"
@@ -49,6 +50,10 @@ type runConfig struct {
 	glider       *gliderUse  // UseGlider (glider_strategy.go)
 	hint         *probe.Hint // WithHint (hint.go)
 	hintCap      string      // the warning of the cap the hint applied
+
+	taskTimeout time.Duration      // TaskTimeout
+	speculation engine.Speculation // WithSpeculation, NoSpeculation
+	clock       engine.Clock       // WithClock
 
 	monitors []engine.Monitor // WithMonitor (dashboard.go)
 	uiAddr   *string          // WithUI
@@ -88,6 +93,27 @@ func ChunkSize(bytes int64) RunOption { return func(c *runConfig) { c.chunk = by
 // MaxAttempts sets how many times a task is tried before the job fails
 // (default 3).
 func MaxAttempts(n int) RunOption { return func(c *runConfig) { c.maxAttempts = n } }
+
+// TaskTimeout sets how long an attempt may run before it is abandoned
+// (cancelled where the backend can, ignored where it cannot) and the task
+// retried. By default it is the backend's function timeout, or 15 minutes
+// (engine.DefaultTaskTimeout) on backends that have none; a negative d
+// sets no fixed limit (the limit derived from a stage's task durations,
+// engine.Speculation, still applies).
+func TaskTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.taskTimeout = d } }
+
+// WithSpeculation sets how stragglers get backup attempts and when a task
+// is deemed hung from its stage's durations (engine.Speculation; zero
+// fields keep their defaults). Backups are on by default.
+func WithSpeculation(s engine.Speculation) RunOption { return func(c *runConfig) { c.speculation = s } }
+
+// NoSpeculation turns backup attempts off (--speculation=off on the gale
+// command line).
+func NoSpeculation() RunOption { return func(c *runConfig) { c.speculation.Off = true } }
+
+// WithClock runs the job's deadlines and backups on clock instead of the
+// system clock (tests move an enginetest.FakeClock by hand).
+func WithClock(clock engine.Clock) RunOption { return func(c *runConfig) { c.clock = clock } }
 
 // TempStore sets where shuffle data and uncommitted outputs live (a local
 // directory or object-store URL, default a new directory under the
@@ -435,7 +461,7 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 	defer stopUI()
 	report, err := engine.Run(ctx, engine.Config{Backend: backend, BackendName: name, Concurrency: cfg.workers,
 		MaxAttempts: cfg.maxAttempts, OpenStore: OpenStore, Progress: cfg.progress, Events: cfg.events,
-		Monitor: monitor}, job)
+		Monitor: monitor, TaskTimeout: cfg.taskTimeout, Speculation: cfg.speculation, Clock: cfg.clock}, job)
 	if report != nil {
 		report.Warnings = append(hintWarnings(cfg, job.Plan), report.Warnings...)
 	}

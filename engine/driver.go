@@ -82,6 +82,20 @@ type Config struct {
 	Events io.Writer
 	// Monitor receives the same events live (a dashboard); nil for none.
 	Monitor Monitor
+	// TaskTimeout abandons an attempt that runs this long and retries the
+	// task. Zero: the backend's function timeout (plus a tenth and a
+	// second for the answer to arrive), or DefaultTaskTimeout where the
+	// backend publishes none; negative: no fixed limit.
+	TaskTimeout time.Duration
+	// Speculation configures backup attempts for stragglers and the
+	// deadline derived from a stage's task durations (deadlines.go);
+	// zero fields take DefaultSpeculation's values.
+	Speculation Speculation
+	// Clock is the driver's time source; nil for the system clock.
+	Clock Clock
+	// TickInterval is how often the scheduler learns that time passed.
+	// Default DefaultTickInterval.
+	TickInterval time.Duration
 }
 
 // Validate reports every problem with c.
@@ -95,6 +109,12 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 0 || c.MaxAttempts < 0 {
 		errs = append(errs, errors.New("engine: Config.Concurrency and MaxAttempts must not be negative"))
+	}
+	if c.TickInterval < 0 {
+		errs = append(errs, errors.New("engine: Config.TickInterval must not be negative"))
+	}
+	if err := c.Speculation.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -148,6 +168,9 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 		err = d.commit(ctx)
 	}
 	d.cleanup()
+	if d.sched != nil {
+		d.report.speculated(d.sched.Stats())
+	}
 	d.report.simulated(clock)
 	d.report.priced(backends.TraitsOf(cfg.Backend))
 	d.report.End = time.Now()
@@ -177,8 +200,9 @@ type driver struct {
 	splits  map[int]*sortSplits // per sort shuffle, once its samplers are done (splits.go)
 	glider  *gliderJob          // the glider strategy's driver side, if used
 
-	throttles *throttleWatch // nil unless the backend counts throttling
-	failed    *TaskFailed    // the attempt whose failure failed the job
+	throttles *throttleWatch             // nil unless the backend counts throttling
+	failed    *TaskFailed                // the attempt whose failure failed the job
+	attempts  map[attemptRef]*attemptRun // attempts in flight (deadlines.go)
 
 	eventMu  sync.Mutex
 	eventErr error // the first failed event write
@@ -293,7 +317,15 @@ func (d *driver) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	plan := d.job.Plan
-	d.sched = NewScheduler(plan, d.cfg.Concurrency, d.cfg.MaxAttempts)
+	d.sched = NewSchedulerConfig(plan, d.schedulerConfig())
+	d.attempts = map[attemptRef]*attemptRun{}
+	clock := d.clock()
+	tickEvery := d.cfg.TickInterval
+	if tickEvery == 0 {
+		tickEvery = DefaultTickInterval
+	}
+	ticks, stopTicks := clock.NewTicker(tickEvery)
+	defer stopTicks()
 	results := make(chan Event)
 	var wg sync.WaitGroup
 	inflight := 0
@@ -304,6 +336,7 @@ func (d *driver) run(ctx context.Context) error {
 		"concurrency": d.cfg.Concurrency, "max_attempts": d.cfg.MaxAttempts, "plan": DescribePlan(plan)})
 	var jobErr error
 	var last Event // the event that produced actions
+	d.sched.Step(Tick{Now: clock.Now()})
 	actions := d.sched.Start()
 	for {
 		for _, a := range actions {
@@ -318,18 +351,28 @@ func (d *driver) run(ctx context.Context) error {
 				inflight++
 				wg.Add(1)
 				d.report.taskStarted(a.TaskRef)
-				d.event(map[string]any{"event": "task_start", "stage": a.Stage, "task": a.Task, "attempt": a.Attempt})
+				start := map[string]any{"event": "task_start", "stage": a.Stage, "task": a.Task, "attempt": a.Attempt}
+				if a.Backup {
+					start["backup"], start["reason"] = true, a.Reason
+				}
+				d.event(start)
+				actx := d.attemptStarted(ctx, a)
 				go func() {
 					defer wg.Done()
-					results <- d.invoke(ctx, a, spec)
+					results <- d.invoke(actx, a, spec)
 				}()
+			case Cancel:
+				d.cancelAttempt(a)
+				if a.TimedOut {
+					last = TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("%w: %s", ErrTaskTimeout, a.Reason)}
+				}
 			case StageDone:
 				d.report.stageDone(a.Stage, d.sched)
 				d.event(map[string]any{"event": "stage_end", "stage": a.Stage})
 			case JobDone:
 			case JobFailed:
 				if jobErr == nil {
-					jobErr = a.Err
+					jobErr = timeoutHint(a.Err)
 					if f, ok := last.(TaskFailed); ok {
 						d.failed = &f
 					}
@@ -343,15 +386,32 @@ func (d *driver) run(ctx context.Context) error {
 		if inflight == 0 {
 			break
 		}
-		ev := <-results
+		var ev Event
+		select {
+		case ev = <-results:
+		case <-ticks:
+			actions = nil
+			if jobErr == nil {
+				last = nil
+				actions = d.sched.Step(Tick{Now: clock.Now()})
+			}
+			continue
+		}
 		inflight--
+		abandoned := d.attemptEnded(ev)
 		switch e := ev.(type) {
 		case TaskSucceeded:
+			if abandoned {
+				break
+			}
 			d.report.taskSucceeded(e)
 			d.event(map[string]any{"event": "task_end", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
 				"instance": e.Result.Instance, "cold": e.Result.Cold, "start": e.Result.Start, "end": e.Result.End,
 				"metrics": e.Result.Metrics})
 		case TaskFailed:
+			if abandoned {
+				break
+			}
 			d.report.taskFailed(e)
 			d.event(map[string]any{"event": "task_failed", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
 				"not_started": e.NotStarted, "cancelled": ctx.Err() != nil, "error": e.Err.Error()})
@@ -363,8 +423,13 @@ func (d *driver) run(ctx context.Context) error {
 			actions = nil
 			continue
 		}
+		last = nil
+		actions = d.sched.Step(Tick{Now: clock.Now()})
+		if d.sched.failed {
+			continue
+		}
 		last = ev
-		actions = d.sched.Step(ev)
+		actions = append(actions, d.sched.Step(ev)...)
 	}
 	if jobErr == nil && ctx.Err() != nil {
 		jobErr = context.Cause(ctx)

@@ -67,7 +67,11 @@ func (p *LineProgress) Finish(r *Report, err error) {
 }
 
 func stageLine(s StageReport) string {
-	return fmt.Sprintf("%d/%d tasks done, %d running, %d failed, %d records in, %s read",
+	line := fmt.Sprintf("%d/%d tasks done, %d running, %d failed, %d records in, %s read",
 		s.Done, s.Tasks, s.Running, s.Failed, s.Metrics.RecordsIn,
 		planner.FormatBytes(s.Metrics.ObjectBytesRead+s.Metrics.ShuffleBytesRead))
+	if s.Backups > 0 || s.TimedOut > 0 {
+		line += fmt.Sprintf(", %d backup(s), %d timed out", s.Backups, s.TimedOut)
+	}
+	return line
 }

@@ -51,6 +51,15 @@ type Report struct {
 	// platform. BilledSeconds and Cost are then simulated too. Zero on
 	// other backends.
 	SimulatedSeconds float64 `json:"simulated_seconds,omitempty"`
+	// Backups counts backup attempts launched for stragglers and
+	// BackupsWon those that finished first; TimedOut counts attempts
+	// abandoned at their deadline. WastedSeconds sums the client-side
+	// time of every abandoned attempt (lost to another attempt or timed
+	// out), part of BilledSeconds.
+	Backups       int     `json:"backups,omitempty"`
+	BackupsWon    int     `json:"backups_won,omitempty"`
+	TimedOut      int     `json:"timed_out,omitempty"`
+	WastedSeconds float64 `json:"wasted_seconds,omitempty"`
 }
 
 // Simulator is implemented by backends that run tasks in simulated time
@@ -107,18 +116,23 @@ func (r *Report) priced(t backends.Traits) {
 
 // StageReport describes one stage.
 type StageReport struct {
-	ID       int           `json:"id"`
-	Name     string        `json:"name"`
-	Tasks    int           `json:"tasks"`
-	Done     int           `json:"done"`
-	Running  int           `json:"running"`
-	Failed   int           `json:"failed_attempts"`
-	Retries  int           `json:"retries"`
-	Start    time.Time     `json:"start"`
-	End      time.Time     `json:"end"`
-	Metrics  Metrics       `json:"metrics"`
-	TaskRows []TaskReport  `json:"tasks_detail"`
-	Wall     time.Duration `json:"wall_ns"`
+	ID      int    `json:"id"`
+	Name    string `json:"name"`
+	Tasks   int    `json:"tasks"`
+	Done    int    `json:"done"`
+	Running int    `json:"running"`
+	Failed  int    `json:"failed_attempts"`
+	Retries int    `json:"retries"`
+	// Backups, BackupsWon and TimedOut are the stage's share of the
+	// job's counts (Report.Backups).
+	Backups    int           `json:"backups,omitempty"`
+	BackupsWon int           `json:"backups_won,omitempty"`
+	TimedOut   int           `json:"timed_out,omitempty"`
+	Start      time.Time     `json:"start"`
+	End        time.Time     `json:"end"`
+	Metrics    Metrics       `json:"metrics"`
+	TaskRows   []TaskReport  `json:"tasks_detail"`
+	Wall       time.Duration `json:"wall_ns"`
 }
 
 // ShuffleReport describes one shuffle.
@@ -203,6 +217,38 @@ func (r *Report) stageDone(stage int, sched *Scheduler) {
 	s.End = time.Now()
 	s.Wall = s.End.Sub(s.Start)
 	s.Retries = sched.Retries(stage)
+	s.BackupsWon = sched.StageStats(stage).BackupsWon
+}
+
+// backupLaunched counts a backup attempt.
+func (r *Report) backupLaunched(stage int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Stages[stage].Backups++
+	r.Backups++
+}
+
+// attemptAbandoned records an abandoned attempt's answer: it no longer
+// runs, and its time was spent in vain. A timed-out attempt counts as a
+// failed one.
+func (r *Report) attemptAbandoned(stage int, seconds float64, timedOut bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.Stages[stage]
+	s.Running--
+	r.WastedSeconds += seconds
+	if timedOut {
+		s.Failed++
+		s.TimedOut++
+		r.TimedOut++
+	}
+}
+
+// speculated records the job's backup counts at its end.
+func (r *Report) speculated(st SpeculationStats) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.BackupsWon = st.BackupsWon
 }
 
 // Snapshot returns a copy of the stage reports, safe to read while the job
@@ -259,6 +305,10 @@ func (r *Report) Print(w io.Writer) {
 	if r.SimulatedSeconds > 0 {
 		fmt.Fprintf(w, "  simulated makespan on %s: %s (predicted on the modelled platform; wall time here %s)\n", r.Backend,
 			time.Duration(r.SimulatedSeconds*float64(time.Second)).Round(time.Millisecond), r.End.Sub(r.Start).Round(time.Millisecond))
+	}
+	if r.Backups > 0 || r.TimedOut > 0 {
+		fmt.Fprintf(w, "  stragglers: %d backup attempt(s), %d finished first; %d attempt(s) timed out; %.1f billed seconds on abandoned attempts\n",
+			r.Backups, r.BackupsWon, r.TimedOut, r.WastedSeconds)
 	}
 	if r.Throttled > 0 {
 		fmt.Fprintf(w, "  throttled by %s: %d invocation(s), retried with backoff\n", r.Backend, r.Throttled)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/scheduler/*.txt scenarios")
@@ -21,11 +22,15 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //
 // Commands:
 //
-//	start concurrency=N max-attempts=M   a new scheduler; prints Start's actions
+//	start concurrency=N max-attempts=M [timeout=D] [speculation=on]
+//	      [quantile=Q] [multiplier=X] [min-runtime=D] [timeout-multiplier=X] [min-timeout=D]
+//	                                     a new scheduler at time 0; prints Start's actions
+//	tick D                               time advances by D (a Go duration); prints the Tick's actions
 //	succeed S T A                        attempt A of task T of stage S succeeded
 //	fail S T A [not-started]             it failed
 //	succeed-all                          every attempt in flight succeeds, in launch order, until none is left
 //	winner S T                           the winning attempt of a task
+//	stats                                backups launched and won, attempts timed out
 //	retries S                            the retries of a stage
 //	# ...                                a comment line, kept as is
 func TestSchedulerScenarios(t *testing.T) {
@@ -104,6 +109,7 @@ func parseScenario(t *testing.T, text string) []scenarioBlock {
 type scenarioRunner struct {
 	t        *testing.T
 	s        *Scheduler
+	now      time.Time
 	inflight []Invoke
 }
 
@@ -134,29 +140,72 @@ func (r *scenarioRunner) do(cmd string) string {
 	}
 	switch f[0] {
 	case "start":
-		conc, maxA := 1, 1
+		cfg := SchedulerConfig{Concurrency: 1, MaxAttempts: 1, Speculation: Speculation{Off: true, TimeoutMultiplier: -1}}
 		for _, kv := range f[1:] {
 			k, v, _ := strings.Cut(kv, "=")
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				r.t.Fatalf("bad %q", kv)
+			num := func() float64 {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					r.t.Fatalf("bad %q", kv)
+				}
+				return n
+			}
+			dur := func() time.Duration {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					r.t.Fatalf("bad %q", kv)
+				}
+				return d
 			}
 			switch k {
 			case "concurrency":
-				conc = n
+				cfg.Concurrency = int(num())
 			case "max-attempts":
-				maxA = n
+				cfg.MaxAttempts = int(num())
+			case "timeout":
+				cfg.TaskTimeout = dur()
+			case "speculation":
+				cfg.Speculation.Off = v != "on"
+			case "quantile":
+				cfg.Speculation.Quantile = num()
+			case "multiplier":
+				cfg.Speculation.Multiplier = num()
+			case "min-runtime":
+				cfg.Speculation.MinRuntime = dur()
+			case "timeout-multiplier":
+				cfg.Speculation.TimeoutMultiplier = num()
+			case "min-timeout":
+				cfg.Speculation.MinTimeout = dur()
 			default:
 				r.t.Fatalf("unknown start option %q", k)
 			}
 		}
-		r.s = NewScheduler(testPlan(r.t), conc, maxA)
+		if err := cfg.Speculation.Validate(); err != nil {
+			r.t.Fatal(err)
+		}
+		r.s = NewSchedulerConfig(testPlan(r.t), cfg)
+		r.now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		r.inflight = nil
+		r.s.Step(Tick{Now: r.now})
 		return r.show(r.s.Start())
+	case "tick":
+		if len(f) != 2 {
+			r.t.Fatalf("tick takes one duration: %q", cmd)
+		}
+		d, err := time.ParseDuration(f[1])
+		if err != nil {
+			r.t.Fatalf("bad duration in %q", cmd)
+		}
+		r.now = r.now.Add(d)
+		return r.show(r.s.Step(Tick{Now: r.now}))
+	case "stats":
+		st := r.s.Stats()
+		return fmt.Sprintf("backups=%d won=%d timed-out=%d\n", st.Backups, st.BackupsWon, st.TimedOut)
 	case "succeed", "fail":
 		n := r.ints(f[1:], 3)
 		ref := TaskRef{n[0], n[1]}
 		r.drop(ref, n[2])
+		r.s.Step(Tick{Now: r.now})
 		if f[0] == "succeed" {
 			return r.show(r.s.Step(TaskSucceeded{TaskRef: ref, Attempt: n[2],
 				Result: &TaskResult{Instance: fmt.Sprintf("s%d-t%d-a%d", n[0], n[1], n[2])}}))
@@ -207,7 +256,17 @@ func (r *scenarioRunner) show(actions []Action) string {
 		switch a := a.(type) {
 		case Invoke:
 			r.inflight = append(r.inflight, a)
-			fmt.Fprintf(&b, "invoke s%d t%d a%d\n", a.Stage, a.Task, a.Attempt)
+			if a.Backup {
+				fmt.Fprintf(&b, "invoke s%d t%d a%d backup: %s\n", a.Stage, a.Task, a.Attempt, a.Reason)
+			} else {
+				fmt.Fprintf(&b, "invoke s%d t%d a%d\n", a.Stage, a.Task, a.Attempt)
+			}
+		case Cancel:
+			kind := "lost"
+			if a.TimedOut {
+				kind = "timed out"
+			}
+			fmt.Fprintf(&b, "cancel s%d t%d a%d (%s): %s\n", a.Stage, a.Task, a.Attempt, kind, a.Reason)
 		case StageDone:
 			fmt.Fprintf(&b, "stage-done %d\n", a.Stage)
 		case JobDone:

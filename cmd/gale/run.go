@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -35,6 +36,8 @@ type jobFlags struct {
 	quiet       bool
 	shuffle     string
 	hint        string
+	taskTimeout time.Duration
+	speculation string
 	ui          uiFlags // the dashboard (ui.go)
 }
 
@@ -45,6 +48,8 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.partitions, "partitions", 0, "partitions of every shuffle (default: chosen by the planner)")
 	fl.Var(sizeValue{&f.chunk}, "chunk-size", "size of input chunks, one task each (default 64MiB)")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 3, "attempts per task before the job fails")
+	fl.DurationVar(&f.taskTimeout, "task-timeout", 0, "abandon and retry an attempt running this long (default: the backend's function timeout, else 15m; negative: none)")
+	fl.StringVar(&f.speculation, "speculation", "on", "backup attempts for straggling tasks: on or off")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "replace existing output")
 	fl.StringVar(&f.events, "events", "", "write job events as JSON lines to this file")
 	fl.StringVar(&f.reportJSON, "report-json", "", "write the job report as JSON to this file")
@@ -62,6 +67,9 @@ func (f *jobFlags) check() error {
 	if f.workers < 0 || f.partitions < 0 || f.chunk < 0 || f.maxAttempts < 1 {
 		return usageError{fmt.Errorf("--workers, --partitions and --chunk-size must not be negative, --max-attempts at least 1")}
 	}
+	if f.speculation != "on" && f.speculation != "off" {
+		return usageError{fmt.Errorf("--speculation %q: want on or off", f.speculation)}
+	}
 	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle {
 		return usageError{fmt.Errorf("--shuffle %q: want %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle)}
 	}
@@ -75,7 +83,10 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 		return nil, nil, err
 	}
 	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
-		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle)}
+		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle), gale.TaskTimeout(f.taskTimeout)}
+	if f.speculation == "off" {
+		opts = append(opts, gale.NoSpeculation())
+	}
 	if f.hint != "" {
 		h, err := hintFlag(context.Background(), f.hint)
 		if err != nil {
