@@ -2,8 +2,8 @@
 // clock that tests move by hand, so that timeouts and backup tasks are
 // tested by events, never by sleeping.
 //
-// It imports engine's Clock contract only through its method set and the
-// standard library; it starts no goroutines.
+// It imports the standard library only (it meets engine.Clock by its
+// method set); it starts no goroutines.
 package enginetest
 
 import (

@@ -54,6 +54,7 @@ var rules = map[string][]string{
 	"shuffle/extsort": {},
 	"engine": {"backends", "backends/objstore", "planner", "shuffle", "glider", "internal/kernel",
 		"github.com/klauspost/compress/"},
+	"engine/enginetest": {},
 
 	"glider":               {"glider/internal/wire"},
 	"glider/internal/wire": {"internal/frame"},
