@@ -18,7 +18,7 @@
 
 GO ?= go
 
-.PHONY: test vet build bench-wordcount screenshots beam-conformance
+.PHONY: test vet build bench-wordcount screenshots beam-conformance chaos
 
 test: vet
 	bash scripts/install-standins.sh
@@ -51,3 +51,8 @@ screenshots:
 # runs the primitives (beam/conformance).
 beam-conformance:
 	$(GO) run ./beam/cmd/beam-conformance
+
+# The fault-injection suite's full matrix (chaos/doc.go): every sample job
+# under every fault class at three seeds; `make test` runs its fast subset.
+chaos:
+	$(GO) test -count=1 -timeout 60m -v ./chaos -full

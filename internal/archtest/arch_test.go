@@ -55,6 +55,8 @@ var rules = map[string][]string{
 	"engine": {"backends", "backends/objstore", "planner", "shuffle", "glider", "internal/kernel",
 		"github.com/klauspost/compress/"},
 	"engine/enginetest": {},
+	// The fault-injection suite holds tests only (chaos/doc.go).
+	"chaos": {},
 
 	"glider":               {"glider/internal/wire"},
 	"glider/internal/wire": {"internal/frame"},

@@ -1,0 +1,24 @@
+// Package chaos is Gale's fault-injection suite: every sample job (word
+// count and sort with data shipping and with the Glider shuffle, k-means
+// and logistic regression as stage jobs) runs under each class of fault a
+// function platform or an object store produces, at a seeded rate, and
+// must give exactly the answer an independent computation gives (k-means
+// and logistic regression: within 1e-9 relative, the rounding of sums
+// added in another order), or fail with an error naming the fault — never
+// a wrong or partial output, never a hang: every run has a deadline, and
+// every failure names its job, fault class and seed.
+//
+// The fault classes are backends/faulty's invocation faults (reject,
+// fail after running, crash before running, lose the answer, duplicate,
+// delay, slow: a straggler, hang) and its HTTPHandler's storage faults in
+// front of an S3-compatible server (503 SlowDown, 500 before or after the
+// server acted, cut bodies, slow requests).
+//
+// `go test ./chaos` (part of make test) runs the fast subset: word count
+// under every class, the other jobs under a mix of all classes, and word
+// count on S3 under storage faults. `make chaos` runs the full matrix —
+// every job under every class at three seeds (go test ./chaos -full).
+// Reproduce one run with -run and -seed.
+//
+// The package holds tests only; it imports nothing.
+package chaos
