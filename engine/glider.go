@@ -378,14 +378,14 @@ func (d *driver) gliderPathOf(st any, key string) (string, bool) {
 }
 
 func (d *driver) prepareGlider(ctx context.Context) error {
-	var any bool
+	var used bool
 	for _, sh := range d.job.Plan.Shuffles {
-		any = any || sh.Glider
+		used = used || sh.Glider
 	}
 	for _, st := range d.job.Plan.Stages {
-		any = any || st.GliderFilter
+		used = used || st.GliderFilter
 	}
-	if !any {
+	if !used {
 		return nil
 	}
 	if d.job.Glider == nil {

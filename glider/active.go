@@ -236,7 +236,7 @@ func (a *Active) handleMeta(c *conn, id uint64, req *wire.Request) {
 				c.replyErr(id, err)
 				return
 			}
-			_ = c.reply(id, ok)
+			_ = c.reply(id, okResponse)
 		}) {
 			c.replyErr(id, errf(wire.CodeShutdown, "glider: active server %s is closing", a.Addr()))
 		}
@@ -245,7 +245,7 @@ func (a *Active) handleMeta(c *conn, id uint64, req *wire.Request) {
 		in := a.actions[req.A]
 		a.mu.Unlock()
 		if in == nil || in.ns != req.Namespace {
-			_ = c.reply(id, ok)
+			_ = c.reply(id, okResponse)
 			return
 		}
 		if !a.goRun(func() {
@@ -253,7 +253,7 @@ func (a *Active) handleMeta(c *conn, id uint64, req *wire.Request) {
 				c.replyErr(id, err)
 				return
 			}
-			_ = c.reply(id, ok)
+			_ = c.reply(id, okResponse)
 		}) {
 			c.replyErr(id, errf(wire.CodeShutdown, "glider: active server %s is closing", a.Addr()))
 		}
@@ -384,7 +384,7 @@ func (a *Active) handleClient(c *conn, id uint64, req *wire.Request) {
 		s := cs.get(req.A)
 		if s == nil {
 			if req.Op == wire.OpStreamAbort {
-				_ = c.reply(id, ok)
+				_ = c.reply(id, okResponse)
 				return
 			}
 			c.replyErr(id, errf(wire.CodeBadRequest, "glider: stream %d is not open on this connection", req.A))
@@ -399,7 +399,7 @@ func (a *Active) handleClient(c *conn, id uint64, req *wire.Request) {
 			s.readReq(id, int(req.C))
 		case wire.OpStreamAbort:
 			s.fail(errf(wire.CodeStreamBroken, "glider: %s: stream cut: the client aborted it", s.inst.name()))
-			_ = c.reply(id, ok)
+			_ = c.reply(id, okResponse)
 		}
 	default:
 		c.replyErr(id, errf(wire.CodeBadRequest, "glider: active server: op %d is not a stream operation", req.Op))
@@ -452,7 +452,7 @@ func (a *Active) open(c *conn, cs *connStreams, id uint64, req *wire.Request) {
 		c.replyErr(id, errf(wire.CodeShutdown, "glider: active server %s is closing", a.Addr()))
 		return
 	}
-	_ = c.reply(id, ok)
+	_ = c.reply(id, okResponse)
 }
 
 // chunk is a piece of a write stream waiting to be consumed.
@@ -530,7 +530,7 @@ func (s *stream) push(req uint64, data []byte) {
 		if res != nil {
 			s.c.replyErr(req, res)
 		} else {
-			_ = s.c.reply(req, ok) // the method stopped reading; drop the data
+			_ = s.c.reply(req, okResponse) // the method stopped reading; drop the data
 		}
 		return
 	case s.read || s.ended:
@@ -573,7 +573,7 @@ func (s *stream) finishReply(req uint64, res error) {
 		s.c.replyErr(req, res)
 		return
 	}
-	_ = s.c.reply(req, ok)
+	_ = s.c.reply(req, okResponse)
 }
 
 // fail cuts the stream: the method sees err from Read or Write, and every
@@ -717,7 +717,7 @@ func (s *stream) Read(p []byte) (int, error) {
 			}
 			s.mu.Unlock()
 			if ack != 0 {
-				_ = s.c.reply(ack, ok)
+				_ = s.c.reply(ack, okResponse)
 			}
 			return n, nil
 		}
@@ -812,7 +812,7 @@ func (s *stream) run() {
 		if err != nil {
 			s.c.replyErr(ch.req, err)
 		} else {
-			_ = s.c.reply(ch.req, ok)
+			_ = s.c.reply(ch.req, okResponse)
 		}
 	}
 	if ended {

@@ -327,5 +327,5 @@ func (c *conn) replyErr(id uint64, err error) {
 	_ = c.reply(id, errResponse(err))
 }
 
-// ok is the empty success response.
-var ok = &wire.Response{}
+// okResponse is the empty success response.
+var okResponse = &wire.Response{}

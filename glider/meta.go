@@ -236,7 +236,7 @@ func (m *Meta) handle(c *conn, id uint64, req *wire.Request) {
 			switch req.Op {
 			case wire.OpDelete:
 				err = m.delete(ctx, st.ns, req.Path, req.Flags&wire.FlagRecursive != 0)
-				r = ok
+				r = okResponse
 			case wire.OpCreateAction:
 				r, err = m.createAction(ctx, st.ns, req)
 			case wire.OpClusterStats:
@@ -432,7 +432,7 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 	root := m.space(ns)
 	switch req.Op {
 	case wire.OpMkdir:
-		return ok, m.mkdir(root, req.Path, req.Flags&wire.FlagParents != 0)
+		return okResponse, m.mkdir(root, req.Path, req.Flags&wire.FlagParents != 0)
 	case wire.OpCreateFile:
 		class := req.Class
 		if class == "" {
@@ -537,13 +537,13 @@ func (m *Meta) quick(c *conn, ns string, req *wire.Request) (*wire.Response, err
 	case wire.OpAbort:
 		h := m.handles[req.A]
 		if h == nil || h.owner != c {
-			return ok, nil
+			return okResponse, nil
 		}
 		delete(m.handles, h.id)
 		m.runAllLocked(m.freeBlocksLocked(ns, h.blocks))
-		return ok, nil
+		return okResponse, nil
 	case wire.OpRename:
-		return ok, m.renameLocked(ns, root, req.Path, req.Name)
+		return okResponse, m.renameLocked(ns, root, req.Path, req.Name)
 	case wire.OpLookup:
 		n, err := walk(root, req.Path)
 		if err != nil {

@@ -195,7 +195,7 @@ func (s *Storage) handleClient(c *conn, id uint64, req *wire.Request) {
 			c.replyErr(id, err)
 			return
 		}
-		_ = c.reply(id, ok)
+		_ = c.reply(id, okResponse)
 	case wire.OpReadBlock:
 		data, err := s.read(ns, req.A, req.B, req.C)
 		if err != nil {
@@ -277,7 +277,7 @@ func (s *Storage) handleMeta(c *conn, id uint64, req *wire.Request) {
 			}
 		}
 		s.mu.Unlock()
-		_ = c.reply(id, ok)
+		_ = c.reply(id, okResponse)
 	case wire.OpServerStat:
 		st := &wire.Stats{}
 		s.mu.Lock()
