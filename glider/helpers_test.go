@@ -8,7 +8,14 @@ import (
 
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	// Bounded by the test binary's own deadline (go test -timeout), less
+	// a margin to report which call hung: a fixed bound would fail a
+	// correct test on a loaded machine.
+	deadline, ok := t.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Minute)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
 	t.Cleanup(cancel)
 	return ctx
 }
