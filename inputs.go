@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/engine"
@@ -18,11 +19,15 @@ import (
 
 // inputFile is one resolved input object.
 type inputFile struct {
-	url   string // the store holding it
-	key   string
-	size  int64
-	name  string // for messages
-	codec string // its compression (engine.Compression*), "" for none
+	url  string // the store holding it
+	key  string
+	size int64
+	// modTime and etag are the object's when the job was planned; the job
+	// fails if they change before it ends (engine.InputSpec.Expect).
+	modTime time.Time
+	etag    string
+	name    string // for messages
+	codec   string // its compression (engine.Compression*), "" for none
 }
 
 // compressions maps file name extensions to the compression Gale reads
@@ -76,6 +81,8 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 	}
 	var files []inputFile
 	for _, p := range paths {
+		// Stat, never open: opening a named pipe blocks until a writer
+		// comes, and no signal interrupts that.
 		fi, err := os.Stat(p)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -83,9 +90,13 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 			}
 			return nil, fmt.Errorf("input %s: %v", p, err)
 		}
+		if err := checkSpecial(p, fi); err != nil {
+			return nil, err
+		}
 		if !fi.IsDir() {
 			abs, _ := filepath.Abs(p)
-			files = append(files, inputFile{url: filepath.Dir(abs), key: filepath.Base(abs), size: fi.Size(), name: p})
+			files = append(files, inputFile{url: filepath.Dir(abs), key: filepath.Base(abs), size: fi.Size(),
+				modTime: fi.ModTime(), name: p})
 			continue
 		}
 		root, _ := filepath.Abs(p)
@@ -99,16 +110,25 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 				}
 				return nil
 			}
-			if d.Type().IsRegular() {
+			switch t := d.Type(); {
+			case t.IsRegular():
 				info, err := d.Info()
 				if err != nil {
 					return err
 				}
-				files = append(files, inputFile{url: filepath.Dir(fp), key: filepath.Base(fp), size: info.Size(), name: fp})
+				files = append(files, inputFile{url: filepath.Dir(fp), key: filepath.Base(fp), size: info.Size(),
+					modTime: info.ModTime(), name: fp})
+			case t.IsDir(), t&fs.ModeSymlink != 0:
+			default:
+				return notRegular(fp, t)
 			}
 			return nil
 		})
 		if err != nil {
+			var se *specialFileError
+			if errors.As(err, &se) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("input %s: %v", p, err)
 		}
 	}
@@ -116,6 +136,33 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 		return nil, fmt.Errorf("input %s holds no files", pattern)
 	}
 	return files, nil
+}
+
+// specialFileError refuses an input that is not a regular file or a
+// directory of them.
+type specialFileError struct{ msg string }
+
+func (e *specialFileError) Error() string { return e.msg }
+
+func notRegular(path string, m fs.FileMode) error {
+	return &specialFileError{fmt.Sprintf("input %s is %s, not a regular file: Gale reads regular files only, "+
+		"since it splits each by its size; copy the data into a file first", path, objstore.FileKind(m))}
+}
+
+// checkSpecial refuses an input path that is neither a regular file nor a
+// directory (a named pipe, a device such as /dev/zero, a socket), and one
+// on a kernel pseudo-filesystem such as /proc, whose files stat as empty
+// (or as a page) but are generated when read.
+func checkSpecial(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return notRegular(path, fi.Mode().Type())
+	}
+	if name := pseudoFS(path); name != "" {
+		return &specialFileError{fmt.Sprintf("input %s is on the kernel's %s pseudo-filesystem, whose files report "+
+			"a size (%d bytes) unrelated to what reading them returns, so Gale cannot split them: copy it into a "+
+			"regular file first (cp -r %s DEST)", path, name, fi.Size(), path)}
+	}
+	return nil
 }
 
 // expandObjects resolves scheme://bucket/prefix-or-glob against an object
@@ -148,7 +195,7 @@ func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string
 		if strings.HasSuffix(o.Key, "/") || strings.Contains(o.Key, "/_temporary/") || path.Base(o.Key) == "_SUCCESS" {
 			continue
 		}
-		files = append(files, inputFile{url: root, key: o.Key, size: o.Size, name: root + "/" + o.Key})
+		files = append(files, inputFile{url: root, key: o.Key, size: o.Size, modTime: o.ModTime, name: root + "/" + o.Key})
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("input %s matched no objects", pattern)

@@ -109,21 +109,9 @@ func (s *FS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("objstore: get %s: %w", s.name(key), err)
 	}
-	f, err := os.Open(p)
+	f, fi, err := openRegular(p)
 	if err != nil {
-		if notExist(err) {
-			return nil, fmt.Errorf("objstore: get %s: %w", s.name(key), ErrNotExist)
-		}
 		return nil, fmt.Errorf("objstore: get %s: %w", s.name(key), err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("objstore: get %s: %w", s.name(key), err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("objstore: get %s: %w", s.name(key), ErrNotExist)
 	}
 	size := fi.Size()
 	off = min(off, size)
@@ -131,6 +119,55 @@ func (s *FS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, 
 		n = size - off
 	}
 	return &fileRange{SectionReader: io.NewSectionReader(f, off, n), f: f}, nil
+}
+
+// openRegular opens the regular file at p for reading. It never blocks
+// (openNonblock: a named pipe without a writer would hold open(2) in the
+// kernel, deaf to signals and contexts), and it refuses anything but a
+// regular file, such as a named pipe, a device or a socket, with an error
+// wrapping ErrNotExist (List does not show such files) that says what the
+// file is. A missing file is ErrNotExist too.
+func openRegular(p string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		if notExist(err) {
+			return nil, nil, ErrNotExist
+		}
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: it is %s, not a regular file", ErrNotExist, FileKind(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+// FileKind names the kind of file a mode describes, for messages: "a
+// regular file", "a directory", "a named pipe (FIFO)", "a character
+// device", ...
+func FileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "a special file (mode " + m.String() + ")"
 }
 
 // fileRange is an open byte range of a file.
@@ -344,18 +381,7 @@ func (s *FS) Copy(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(pf)
-	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
-			err = ErrNotExist
-		}
-		if err != nil {
-			f.Close()
-		}
-	} else if notExist(err) {
-		err = ErrNotExist
-	}
+	f, _, err := openRegular(pf)
 	if err != nil {
 		return fmt.Errorf("objstore: copy %s to %s: %w", s.name(from), to, err)
 	}
