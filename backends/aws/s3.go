@@ -13,6 +13,7 @@ import (
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -185,6 +186,7 @@ func NewS3(ctx context.Context, cfg S3Config, bucket, prefix string) (*S3, error
 		// with one.
 		awsCfg.Region = "us-east-1"
 	}
+	awsCfg.Retryer = cutAnswerRetryer(awsCfg.Retryer)
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = sdkaws.String(cfg.Endpoint)
@@ -481,4 +483,41 @@ func S3Opener(cfg S3Config) objstore.Opener {
 		}
 		return NewS3(ctx, c, u.Host, strings.TrimPrefix(u.Path, "/"))
 	}
+}
+
+// cutAnswerRetryer returns the SDK retryer (base's, or the standard one)
+// that also retries a request whose answer came cut short: a response
+// body that ends before its Content-Length (a connection reset
+// mid-transfer) fails to deserialize with io.ErrUnexpectedEOF, which the
+// SDK's retryer does not retry. Every S3 request Gale sends may be sent
+// again: a CopyObject, PutObject or DeleteObject whose answer was lost
+// has the same effect twice; reads have none. (Object bodies that GetObject
+// streams are checked by Get's reader, not here.)
+func cutAnswerRetryer(base func() sdkaws.Retryer) func() sdkaws.Retryer {
+	return func() sdkaws.Retryer {
+		var r sdkaws.Retryer
+		if base != nil {
+			r = base()
+		} else {
+			r = retry.NewStandard()
+		}
+		v2, ok := r.(sdkaws.RetryerV2)
+		if !ok {
+			return r
+		}
+		return cutRetryer{v2}
+	}
+}
+
+// cutRetryer is a retryer that retries cut answers (cutAnswerRetryer).
+type cutRetryer struct{ sdkaws.RetryerV2 }
+
+// IsErrorRetryable reports err retryable if its answer's body was cut,
+// else asks the retryer it wraps.
+func (r cutRetryer) IsErrorRetryable(err error) bool {
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) && errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	return r.RetryerV2.IsErrorRetryable(err)
 }

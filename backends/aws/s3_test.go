@@ -23,6 +23,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/galeproject/gale/backends/aws"
+	"github.com/galeproject/gale/backends/faulty"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/backends/objstore/objstoretest"
 )
@@ -537,5 +538,48 @@ func TestS3ErrorHints(t *testing.T) {
 				t.Errorf("%s: error %q does not mention %q", c.code, err, w)
 			}
 		}
+	}
+}
+
+// A CopyObject whose answer is cut short (the copy happened, the
+// connection broke mid-answer) is retried, not a failed commit: the
+// chaos suite's cut storage faults met it.
+func TestS3CopyRetriesCutAnswer(t *testing.T) {
+	isolateEnv(t, "AKIDCUT")
+	backend := s3mem.New()
+	if err := backend.CreateBucket("b"); err != nil {
+		t.Fatal(err)
+	}
+	inner := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
+	h := faulty.NewHTTP(inner, faulty.HTTPConfig{Rule: func(r *http.Request, n int) faulty.StoreFault {
+		if r.Header.Get("X-Amz-Copy-Source") != "" && n == 1 {
+			return faulty.StoreCut
+		}
+		return faulty.StoreNone
+	}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	cfg := aws.DefaultS3Config()
+	cfg.Endpoint, cfg.PathStyle = srv.URL, true
+	st, err := aws.NewS3(t.Context(), cfg, "b", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(t.Context(), "from", strings.NewReader("payload")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Copy(t.Context(), "from", "to"); err != nil {
+		t.Fatalf("copy with its first answer cut: %v", err)
+	}
+	if s := h.Stats(); s.Cut != 1 {
+		t.Fatalf("the handler cut %d answers, want 1", s.Cut)
+	}
+	rc, err := st.Get(t.Context(), "to", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "payload" {
+		t.Fatalf("copied object: %q, %v", b, err)
 	}
 }
