@@ -18,7 +18,9 @@
 // under every class, the other jobs under a mix of all classes, and word
 // count on S3 under storage faults. `make chaos` runs the full matrix —
 // every job under every class at three seeds (go test ./chaos -full).
-// Reproduce one run with -run and -seed.
+// A seed whose run met none of its class's faults proves nothing: the
+// run is skipped and the next seed tried, up to ten, so every cell counts
+// runs that injected the fault. Reproduce one run with -run and -seed.
 //
 // The package holds tests only; it imports nothing.
 package chaos
