@@ -12,6 +12,8 @@ import (
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends"
 	"github.com/galeproject/gale/backends/faulty"
+	"github.com/galeproject/gale/backends/sim"
+	"github.com/galeproject/gale/engine"
 	"github.com/galeproject/gale/engine/enginetest"
 	"github.com/galeproject/gale/examples/wordcount"
 )
@@ -213,4 +215,49 @@ func stageTasks(t *testing.T, w *eventWatch) int {
 	}
 	t.Fatal("no job_start event")
 	return 0
+}
+
+// On a simulated platform the driver's clock is the platform's simulated
+// clock, so the straggler test sees tasks as the platform runs them: the
+// model's stragglers get backups that win, and the output counts once.
+func TestSimulatedStragglersGetBackups(t *testing.T) {
+	in := corpus(t, t.TempDir(), "in.txt", 200<<10, 7, nil)
+	want := refCount(t, in)
+	run := func(t *testing.T, opts ...gale.RunOption) *gale.Report {
+		mux, err := gale.NewWorkerMux()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := sim.DefaultConfig("aws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Handler, cfg.MemoryMiB = mux.Handle, 128
+		cfg.Platform.Stragglers = sim.Stragglers{Fraction: 0.3, Factor: 50}
+		b, err := sim.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		out := filepath.Join(t.TempDir(), "out")
+		p := gale.NewPipeline()
+		wordcount.Build(p, []string{in}, out)
+		r, err := gale.Run(context.Background(), p, append([]gale.RunOption{gale.WithBackend("sim:aws", b), gale.Workers(4),
+			gale.ChunkSize(16 << 10), gale.Partitions(2), gale.JobID("sim-stragglers")}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Stragglers() == 0 {
+			t.Fatal("the model slowed no invocation; the run proves nothing")
+		}
+		sameCounts(t, readCounts(t, out), want)
+		return r
+	}
+	r := run(t, gale.WithSpeculation(engine.Speculation{MinRuntime: time.Millisecond}))
+	if r.Backups == 0 || r.BackupsWon == 0 {
+		t.Errorf("report: %d backups, %d won; want stragglers backed up on the simulated platform", r.Backups, r.BackupsWon)
+	}
+	if r := run(t, gale.NoSpeculation()); r.Backups != 0 {
+		t.Errorf("speculation off, yet %d backups", r.Backups)
+	}
 }

@@ -51,18 +51,29 @@ func (d *driver) schedulerConfig() SchedulerConfig {
 	default:
 		cfg.TaskTimeout = DefaultTaskTimeout
 	}
-	if _, ok := d.cfg.Backend.(Simulator); ok {
-		// A simulated platform runs tasks in simulated time, so the
-		// driver's clock cannot tell its stragglers (Config.Speculation).
-		cfg.Speculation.Off = true
+	if _, ok := d.cfg.Backend.(Simulator); ok && d.cfg.Clock == nil {
+		if _, ok := d.cfg.Backend.(Clock); !ok {
+			// A simulated platform runs tasks in simulated time, so the
+			// wall clock cannot tell its stragglers (Config.Speculation)
+			// unless the platform lends its own clock.
+			cfg.Speculation.Off = true
+		}
 	}
 	return cfg
 }
 
-// clock returns the run's clock.
+// clock returns the run's clock: Config.Clock, else the clock of a
+// Simulator that is also a Clock (backends/sim: its time is the
+// platform's, so deadlines and the straggler test measure tasks as the
+// platform runs them), else the wall clock.
 func (d *driver) clock() Clock {
 	if d.cfg.Clock != nil {
 		return d.cfg.Clock
+	}
+	if _, ok := d.cfg.Backend.(Simulator); ok {
+		if c, ok := d.cfg.Backend.(Clock); ok {
+			return c
+		}
 	}
 	return SystemClock()
 }

@@ -91,7 +91,10 @@ type Config struct {
 	// deadline derived from a stage's task durations (deadlines.go);
 	// zero fields take DefaultSpeculation's values.
 	Speculation Speculation
-	// Clock is the driver's time source; nil for the system clock.
+	// Clock is the driver's time source; nil for the system clock, or
+	// for the backend itself if it is a Simulator that is also a Clock
+	// (backends/sim), so that deadlines and backups run in its simulated
+	// time.
 	Clock Clock
 	// TickInterval is how often the scheduler learns that time passed.
 	// Default DefaultTickInterval.

@@ -137,6 +137,13 @@ type Backend struct {
 	hctx    context.Context // handlers' context, cancelled by Close
 	hcancel context.CancelFunc
 	hsem    chan struct{} // HandlerParallelism slots
+
+	// abandoned counts Invoke calls whose caller gave up (its context
+	// ended) before the answer: the model runs them on, as a platform
+	// runs an invocation its client no longer waits for, but simulated
+	// time does not advance for them alone.
+	abandoned int
+	tickers   []*ticker // NewTicker's, in simulated time
 }
 
 var (
@@ -147,16 +154,17 @@ var (
 
 // call is one Invoke or InvokeAll request.
 type call struct {
-	task  backends.Task
-	req   probe.Request // probe invocations only
-	exec  bool          // runs Config.Handler
-	out   []byte        // exec: the handler's result
-	herr  error         // exec: the handler's error
-	inv   *invocation
-	res   backends.Result
-	err   error
-	state atomic.Int32 // 0 waiting, 1 abandoned, 2 answered
-	ch    chan struct{}
+	task   backends.Task
+	req    probe.Request // probe invocations only
+	exec   bool          // runs Config.Handler
+	out    []byte        // exec: the handler's result
+	herr   error         // exec: the handler's error
+	inv    *invocation
+	res    backends.Result
+	err    error
+	state  atomic.Int32 // 0 waiting, 1 abandoned, 2 answered
+	gaveUp bool         // under Backend.mu: counted in Backend.abandoned
+	ch     chan struct{}
 }
 
 // New returns a simulated platform. It starts no goroutine until the
@@ -321,6 +329,10 @@ func (b *Backend) answered(c *call) func(*invocation) {
 	return func(inv *invocation) {
 		c.res, c.err = b.result(c, inv)
 		delete(b.live, c)
+		if c.gaveUp {
+			c.gaveUp = false
+			b.abandoned--
+		}
 		if c.state.CompareAndSwap(0, 2) {
 			b.outstanding.Add(1)
 		}
@@ -389,6 +401,13 @@ func (b *Backend) Invoke(ctx context.Context, t backends.Task) (backends.Result,
 		return c.res, c.err
 	case <-ctx.Done():
 		if c.state.CompareAndSwap(0, 1) {
+			b.mu.Lock()
+			if _, ok := b.live[c]; ok {
+				c.gaveUp = true
+				b.abandoned++
+			}
+			b.mu.Unlock()
+			b.lastActivity.Store(time.Now().UnixNano())
 			return backends.Result{}, fmt.Errorf("sim: task %s: %w (the simulated invocation goes on)", t.ID, ctx.Err())
 		}
 		<-c.ch // answered meanwhile
@@ -426,8 +445,7 @@ func (b *Backend) loop() {
 		}
 		for {
 			b.mu.Lock()
-			waiting := len(b.pending) > 0 || b.m.unanswered > 0
-			if !waiting {
+			if !b.waiting() {
 				b.mu.Unlock()
 				break
 			}
@@ -458,6 +476,12 @@ func (b *Backend) loop() {
 	}
 }
 
+// waiting reports whether some Invoke caller waits for an answer: only
+// then does simulated time pass. Called under b.mu.
+func (b *Backend) waiting() bool {
+	return len(b.pending) > 0 || b.m.unanswered-b.abandoned > 0
+}
+
 // flushPending sends the pending Invoke calls into the model now.
 func (b *Backend) flushPending() {
 	for _, c := range b.pending {
@@ -473,6 +497,9 @@ func (b *Backend) runUntilAnswer() {
 	before := b.m.answers
 	for len(b.m.events) > 0 && b.m.unanswered > 0 {
 		if b.m.answers != before && b.m.events[0].at != b.m.now {
+			return
+		}
+		if b.tick(b.m.events[0].at) {
 			return
 		}
 		if !b.m.step() {

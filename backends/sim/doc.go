@@ -42,6 +42,13 @@
 //	report, err := gale.Run(ctx, p, gale.WithBackend("sim:azure", b))
 //	// report.SimulatedSeconds: the makespan predicted on Azure
 //
+// The backend is also a clock in simulated time (Now, NewTicker: an
+// engine.Clock), which the engine uses for deadlines and backups of
+// stragglers on a simulated platform. A caller that gives up on an
+// invocation (its context ends) leaves it running in the model, as a
+// platform does, but simulated time no longer waits for it; Drain runs
+// such invocations to their end so that SimulatedBilled bills them.
+//
 // Imports: backends, probe and the standard library.
 //
 // Goroutines: the backend owns one clock goroutine, started by the first
