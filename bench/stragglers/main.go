@@ -1,23 +1,34 @@
 // Command stragglers measures backup tasks (engine.Speculation) side by
 // side, in one run, on the process backend (real worker processes of this
-// binary): word count and text sort of one generated corpus,
+// binary) and on simulated platforms (sim:aws, sim:azure): word count and
+// text sort of one generated corpus,
 //
 //   - clean: no stragglers, speculation off and on (what speculation costs
 //     when nothing straggles, in time and billed seconds);
-//   - slowed: 5% of the invocations slowed 10x (backends/faulty's Slow
-//     fault: the answer is held back for ten times the task's time), the
-//     same invocations in both runs, speculation off and on;
-//   - sigstop (word count): one worker process is stopped with SIGSTOP
-//     once half of the first stage is done and continued -stop later (the
-//     case of issue 16: a stopped process made a 9 s word count take 64 s),
-//     speculation off and on.
+//   - slowed: 5% of the invocations slowed 10x, speculation off and on. On
+//     the process backend it is backends/faulty's Slow fault (the answer
+//     is held back for ten times the task's time; the same invocations in
+//     both runs); on sim:* it is the platform model's straggler model
+//     (sim.Stragglers{Fraction: 0.05, Factor: 10}, in place of the
+//     preset's own), and the clean case has none;
+//   - sigstop (word count, process backend): one worker process is
+//     stopped with SIGSTOP once half of the first stage is done and
+//     continued -stop later (the case of issue 16: a stopped process made
+//     a 9 s word count take 64 s), speculation off and on.
+//
+// On sim:* a job's time is its simulated makespan (Report.SimulatedSeconds)
+// and its billed seconds are the simulated in-function time of every
+// invocation it sent, run to their end (sim.Backend.Drain): an abandoned
+// straggler is billed in full, as a platform bills it. The engine runs its
+// straggler test in the platform's simulated time.
 //
 // Every run's output is checked against the reference word counter or the
-// sorted input. The table gives each run's time and billed seconds and the
+// sorted input. Each configuration runs -rounds times, interleaved; the
+// table gives the medians of each run's time and billed seconds and the
 // ratios the targets refer to (on/off with stragglers, on-with-stragglers
 // over clean, on/off when clean). Linux only (SIGSTOP, /proc).
 //
-//	go run ./bench/stragglers [-size 16MiB] [-tasks 40] [-stop 20s] [-out bench/results/stragglers.json]
+//	go run ./bench/stragglers [-size 128MiB] [-tasks 40] [-rounds 3] [-sim aws,azure] [-sim-aws-memory 256] [-stop 20s] [-out bench/results/stragglers.json]
 package main
 
 import (
@@ -26,6 +37,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +52,7 @@ import (
 	"github.com/galeproject/gale"
 	"github.com/galeproject/gale/backends/faulty"
 	"github.com/galeproject/gale/backends/process"
+	"github.com/galeproject/gale/backends/sim"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/examples/wordcount"
 	"github.com/galeproject/gale/internal/textgen"
@@ -59,6 +72,7 @@ func main() {
 }
 
 type result struct {
+	Backend       string  `json:"backend"`
 	Job           string  `json:"job"`
 	Case          string  `json:"case"`
 	Speculation   bool    `json:"speculation"`
@@ -67,10 +81,16 @@ type result struct {
 	Backups       int     `json:"backups"`
 	BackupsWon    int     `json:"backups_won"`
 	Slowed        int64   `json:"slowed"`
+	Runs          int     `json:"runs"` // the medians are of this many runs
 }
 
 var (
-	sizeFlag = flag.String("size", "16MiB", "corpus size")
+	sizeFlag = flag.String("size", "128MiB", "corpus size (tasks of well under a second never reach Speculation.MinRuntime, 1 s, even slowed)")
+	rounds   = flag.Int("rounds", 3, "runs of each configuration, interleaved; the table gives medians")
+	sims     = flag.String("sim", "aws,azure", "simulated platforms to run on besides the process backend (comma-separated presets; empty: none)")
+	eventsTo = flag.String("events", "", "directory to write each run's job events to (JSON lines; empty: none)")
+	onProc   = flag.Bool("process", true, "run on the process backend")
+	simMem   = flag.Int("sim-aws-memory", 256, "memory of the sim:aws function in MiB (256: 0.14 vCPU, so that a task of this corpus runs about a second, as on a small Lambda)")
 	tasks    = flag.Int("tasks", 40, "tasks of the first stage")
 	workers  = flag.Int("workers", 4, "worker processes")
 	stop     = flag.Duration("stop", 20*time.Second, "how long the SIGSTOP case stops a worker")
@@ -129,95 +149,133 @@ func run() error {
 			}},
 	}
 	type variant struct {
-		job, kase string
-		spec      bool
-		slow      float64
-		sigstop   bool
+		backend, job, kase string
+		spec               bool
+		slow               float64
+		sigstop            bool
+	}
+	var backendsRun []string
+	if *onProc {
+		backendsRun = append(backendsRun, "process")
+	}
+	for _, name := range strings.Split(*sims, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			if _, err := sim.Preset(name); err != nil {
+				return err
+			}
+			backendsRun = append(backendsRun, "sim:"+name)
+		}
 	}
 	var vs []variant
-	for _, j := range jobs {
-		for _, c := range []struct {
-			kase string
-			slow float64
-		}{{"clean", 0}, {"slowed 5% x10", 0.05}} {
-			for _, spec := range []bool{false, true} {
-				vs = append(vs, variant{j.name, c.kase, spec, c.slow, false})
+	for _, be := range backendsRun {
+		for _, j := range jobs {
+			for _, c := range []struct {
+				kase string
+				slow float64
+			}{{"clean", 0}, {"slowed 5% x10", 0.05}} {
+				for _, spec := range []bool{false, true} {
+					vs = append(vs, variant{be, j.name, c.kase, spec, c.slow, false})
+				}
 			}
 		}
 	}
-	vs = append(vs, variant{"wordcount", "sigstop", false, 0, true}, variant{"wordcount", "sigstop", true, 0, true})
-
-	var results []result
-	for _, v := range vs {
-		j := jobs[slices.IndexFunc(jobs, func(j benchJob) bool { return j.name == v.job })]
-		pcfg := process.DefaultConfig()
-		pcfg.Concurrency = *workers
-		pb, err := process.New(pcfg)
-		if err != nil {
-			return err
-		}
-		// The same job ID in both runs of a case: the same invocations
-		// are slowed (faulty decides from the seed and the task ID).
-		fb := faulty.New(pb, faulty.Config{Seed: 3, SlowRate: v.slow, SlowFactor: 10})
-		o := filepath.Join(*dir, fmt.Sprintf("out-%s-%s-%v", v.job, strings.ReplaceAll(v.kase, " ", "_"), v.spec))
-		p := gale.NewPipeline()
-		if err := j.build(p, o); err != nil {
-			return err
-		}
-		opts := []gale.RunOption{gale.WithBackend("process", fb), gale.Workers(*workers), gale.ChunkSize(chunk),
-			gale.Partitions(2 * *workers), gale.JobID("stragglers-" + v.job + "-" + strings.ReplaceAll(v.kase, " ", "_"))}
-		if !v.spec {
-			opts = append(opts, gale.NoSpeculation())
-		}
-		var stopper *stopper
-		if v.sigstop {
-			stopper = newStopper(*stop)
-			opts = append(opts, gale.EventsTo(stopper))
-		}
-		start := time.Now()
-		rep, err := gale.Run(context.Background(), p, opts...)
-		secs := time.Since(start).Seconds()
-		if stopper != nil {
-			stopper.resume()
-		}
-		st := fb.Stats()
-		if cerr := fb.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = j.check(o)
-		}
-		os.RemoveAll(o)
-		if err != nil {
-			return fmt.Errorf("%s %s speculation=%v: %w", v.job, v.kase, v.spec, err)
-		}
-		if stopper != nil && stopper.stopped() == 0 {
-			return fmt.Errorf("%s %s: no worker process was stopped", v.job, v.kase)
-		}
-		r := result{Job: v.job, Case: v.kase, Speculation: v.spec, Seconds: secs, BilledSeconds: rep.BilledSeconds,
-			Backups: rep.Backups, BackupsWon: rep.BackupsWon, Slowed: st.Slowed}
-		results = append(results, r)
-		fmt.Printf("%-10s %-14s speculation=%-5v %7.2fs  billed %7.2fs  backups %d (won %d)  slowed %d  (validated)\n",
-			r.Job, r.Case, r.Speculation, r.Seconds, r.BilledSeconds, r.Backups, r.BackupsWon, r.Slowed)
+	if *onProc {
+		vs = append(vs, variant{"process", "wordcount", "sigstop", false, 0, true}, variant{"process", "wordcount", "sigstop", true, 0, true})
 	}
-	find := func(job, kase string, spec bool) result {
+
+	runs := map[variant][]result{}
+	for round := 1; round <= *rounds; round++ {
+		for _, v := range vs {
+			j := jobs[slices.IndexFunc(jobs, func(j benchJob) bool { return j.name == v.job })]
+			o := filepath.Join(*dir, fmt.Sprintf("out-%s-%s-%s-%v", strings.ReplaceAll(v.backend, ":", "_"), v.job,
+				strings.ReplaceAll(v.kase, " ", "_"), v.spec))
+			p := gale.NewPipeline()
+			if err := j.build(p, o); err != nil {
+				return err
+			}
+			// The same job ID in both runs of a case: on process, the same
+			// invocations are slowed (faulty decides from the seed and the
+			// task ID).
+			opts := []gale.RunOption{gale.Workers(*workers), gale.ChunkSize(chunk), gale.Partitions(2 * *workers),
+				gale.JobID("stragglers-" + v.job + "-" + strings.ReplaceAll(v.kase, " ", "_"))}
+			if !v.spec {
+				opts = append(opts, gale.NoSpeculation())
+			}
+			var events *os.File
+			if *eventsTo != "" {
+				if err := os.MkdirAll(*eventsTo, 0o755); err != nil {
+					return err
+				}
+				name := fmt.Sprintf("%s-%s-%s-spec=%v-round%d.jsonl", strings.ReplaceAll(v.backend, ":", "_"), v.job,
+					strings.ReplaceAll(strings.ReplaceAll(v.kase, " ", "_"), "%", ""), v.spec, round)
+				if events, err = os.Create(filepath.Join(*eventsTo, name)); err != nil {
+					return err
+				}
+				opts = append(opts, gale.EventsTo(events))
+			}
+			var r result
+			var err error
+			if v.backend == "process" {
+				var ev io.Writer // nil, not a nil *os.File, when there is none
+				if events != nil {
+					ev = events
+				}
+				r, err = runProcess(p, opts, v.slow, v.sigstop, ev)
+			} else {
+				r, err = runSim(p, opts, strings.TrimPrefix(v.backend, "sim:"), v.slow)
+			}
+			if err == nil {
+				err = j.check(o)
+			}
+			if events != nil {
+				if cerr := events.Close(); err == nil {
+					err = cerr
+				}
+			}
+			os.RemoveAll(o)
+			if err != nil {
+				return fmt.Errorf("%s %s %s speculation=%v: %w", v.backend, v.job, v.kase, v.spec, err)
+			}
+			r.Backend, r.Job, r.Case, r.Speculation, r.Runs = v.backend, v.job, v.kase, v.spec, 1
+			runs[v] = append(runs[v], r)
+			fmt.Printf("round %d  %-9s %-10s %-14s speculation=%-5v %7.2fs  billed %7.2fs  backups %d (won %d)  slowed %d  (validated)\n",
+				round, r.Backend, r.Job, r.Case, r.Speculation, r.Seconds, r.BilledSeconds, r.Backups, r.BackupsWon, r.Slowed)
+		}
+	}
+	var results, all []result
+	for _, v := range vs {
+		results = append(results, median(runs[v]))
+		all = append(all, runs[v]...)
+	}
+	find := func(be, job, kase string, spec bool) result {
 		for _, r := range results {
-			if r.Job == job && r.Case == kase && r.Speculation == spec {
+			if r.Backend == be && r.Job == job && r.Case == kase && r.Speculation == spec {
 				return r
 			}
 		}
 		return result{}
 	}
-	fmt.Println()
-	fmt.Println("job        case           on/off time   on/clean-off time   clean on/off time   clean on/off billed")
-	for _, row := range []struct{ job, kase string }{{"wordcount", "slowed 5% x10"}, {"sort", "slowed 5% x10"}, {"wordcount", "sigstop"}} {
-		off, on := find(row.job, row.kase, false), find(row.job, row.kase, true)
-		clean, cleanOn := find(row.job, "clean", false), find(row.job, "clean", true)
-		fmt.Printf("%-10s %-14s %11.2f   %17.2f   %17.2f   %19.2f\n", row.job, row.kase, on.Seconds/off.Seconds,
-			on.Seconds/clean.Seconds, cleanOn.Seconds/clean.Seconds, cleanOn.BilledSeconds/clean.BilledSeconds)
+	fmt.Printf("\nmedians of %d rounds\n", *rounds)
+	fmt.Println("backend   job        case           on/off time   on/clean-off time   clean on/off time   clean on/off billed")
+	for _, be := range backendsRun {
+		kases := []string{"slowed 5% x10"}
+		if be == "process" {
+			kases = append(kases, "sigstop")
+		}
+		for _, j := range jobs {
+			for _, kase := range kases {
+				if kase == "sigstop" && j.name != "wordcount" {
+					continue
+				}
+				off, on := find(be, j.name, kase, false), find(be, j.name, kase, true)
+				clean, cleanOn := find(be, j.name, "clean", false), find(be, j.name, "clean", true)
+				fmt.Printf("%-9s %-10s %-14s %11.2f   %17.2f   %17.2f   %19.2f\n", be, j.name, kase, on.Seconds/off.Seconds,
+					on.Seconds/clean.Seconds, cleanOn.Seconds/clean.Seconds, cleanOn.BilledSeconds/clean.BilledSeconds)
+			}
+		}
 	}
 	b, err := json.MarshalIndent(map[string]any{"size": size, "tasks": *tasks, "workers": *workers, "stop_seconds": stop.Seconds(),
-		"results": results}, "", "  ")
+		"rounds": *rounds, "results": results, "runs": all}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -225,6 +283,110 @@ func run() error {
 		return err
 	}
 	return os.WriteFile(*out, append(b, '\n'), 0o644)
+}
+
+// runProcess runs p on the process backend behind a faulty backend that
+// slows the share slow of the invocations 10x, and with sigstop stops one
+// worker process with SIGSTOP halfway through the first stage; ev, if not
+// nil, also gets the job's events.
+func runProcess(p *gale.Pipeline, opts []gale.RunOption, slow float64, sigstop bool, ev io.Writer) (result, error) {
+	pcfg := process.DefaultConfig()
+	pcfg.Concurrency = *workers
+	pb, err := process.New(pcfg)
+	if err != nil {
+		return result{}, err
+	}
+	fb := faulty.New(pb, faulty.Config{Seed: 3, SlowRate: slow, SlowFactor: 10})
+	opts = append(opts, gale.WithBackend("process", fb))
+	var st *stopper
+	if sigstop {
+		st = newStopper(*stop)
+		opts = append(opts, gale.EventsTo(st))
+		if ev != nil {
+			opts = append(opts, gale.EventsTo(io.MultiWriter(st, ev)))
+		}
+	}
+	start := time.Now()
+	rep, err := gale.Run(context.Background(), p, opts...)
+	secs := time.Since(start).Seconds()
+	if st != nil {
+		st.resume()
+	}
+	stats := fb.Stats()
+	if cerr := fb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return result{}, err
+	}
+	if st != nil && st.stopped() == 0 {
+		return result{}, fmt.Errorf("no worker process was stopped")
+	}
+	return result{Seconds: secs, BilledSeconds: rep.BilledSeconds, Backups: rep.Backups, BackupsWon: rep.BackupsWon,
+		Slowed: stats.Slowed}, nil
+}
+
+// runSim runs p on the preset platform, simulated, with the straggler
+// model slowing the share slow of the compute invocations 10x (none when
+// slow is 0). Time is the simulated makespan; billed seconds are every
+// invocation's simulated in-function time, abandoned ones run to their
+// end.
+func runSim(p *gale.Pipeline, opts []gale.RunOption, preset string, slow float64) (result, error) {
+	mux, err := gale.NewWorkerMux()
+	if err != nil {
+		return result{}, err
+	}
+	cfg, err := sim.DefaultConfig(preset)
+	if err != nil {
+		return result{}, err
+	}
+	cfg.Handler = mux.Handle
+	if preset == "aws" {
+		cfg.MemoryMiB = *simMem
+	}
+	cfg.Platform.Stragglers = sim.Stragglers{}
+	if slow > 0 {
+		cfg.Platform.Stragglers = sim.Stragglers{Fraction: slow, Factor: 10}
+	}
+	b, err := sim.New(cfg)
+	if err != nil {
+		return result{}, err
+	}
+	defer b.Close()
+	rep, err := gale.Run(context.Background(), p, append(opts, gale.WithBackend("sim:"+preset, b))...)
+	if err != nil {
+		return result{}, err
+	}
+	if err := b.Drain(context.Background()); err != nil {
+		return result{}, err
+	}
+	return result{Seconds: rep.SimulatedSeconds, BilledSeconds: b.SimulatedBilled().Seconds(), Backups: rep.Backups,
+		BackupsWon: rep.BackupsWon, Slowed: int64(b.Stragglers())}, nil
+}
+
+// median returns the run with the median time, its billed seconds the
+// median of the runs' billed seconds, and Runs the number of runs.
+func median(rs []result) result {
+	byTime := slices.Clone(rs)
+	slices.SortFunc(byTime, func(a, b result) int { return cmpFloat(a.Seconds, b.Seconds) })
+	m := byTime[len(byTime)/2]
+	billed := make([]float64, len(rs))
+	for i, r := range rs {
+		billed[i] = r.BilledSeconds
+	}
+	slices.Sort(billed)
+	m.BilledSeconds, m.Runs = billed[len(billed)/2], len(rs)
+	return m
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // benchJob is a job of the benchmark: how to build it, how to check its
