@@ -102,6 +102,7 @@ func main() {
 	only := flag.String("only", "", "run only this part: standalone, replicated or availability (default: all)")
 	availDur := flag.Duration("avail-duration", 60*time.Second, "length of the availability experiment")
 	availClients := flag.Int("avail-clients", 32, "clients of the availability experiment")
+	availControl := flag.Bool("avail-control", false, "availability: also run the same load without the crash and the join first (the machine's own dips)")
 	availOut := flag.String("avail-out", "docs", "directory for dso-availability.png and .csv")
 	zkAddr := flag.String("zk", "127.0.0.1:2181", "ZooKeeper address")
 	out := flag.String("out", "bench/results/dso.json", "results file")
@@ -132,7 +133,12 @@ func main() {
 		}
 	}
 	if err == nil && (*only == "" || *only == "availability") {
-		err = availability(ctx, *availDur, *availClients, *availOut)
+		if *availControl {
+			err = availability(ctx, *availDur, *availClients, *availOut, true)
+		}
+		if err == nil {
+			err = availability(ctx, *availDur, *availClients, *availOut, false)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/dso:", err)

@@ -349,7 +349,7 @@ func replicatedThroughput(ctx context.Context, redisAddr string, dur time.Durati
 // SIGKILLed a third of the way in and a new one joins at two thirds. It
 // writes inferences per second over time as CSV and PNG and prints the
 // dip, the longest stall and the recovery time.
-func availability(ctx context.Context, dur time.Duration, nClients int, outDir string) error {
+func availability(ctx context.Context, dur time.Duration, nClients int, outDir string, control bool) error {
 	ms, admin, err := startCluster(ctx, 3, 2)
 	if err != nil {
 		return err
@@ -411,17 +411,23 @@ func availability(ctx context.Context, dur time.Duration, nClients int, outDir s
 		}()
 	}
 	killAt, joinAt := dur/3, 2*dur/3
-	time.Sleep(killAt)
-	victim := ms[0]
-	victim.kill()
-	ms = ms[1:]
-	time.Sleep(joinAt - killAt)
-	nm, err := startMember("join=" + ms[0].addr)
-	if err != nil {
-		return err
+	if control {
+		// The control run: the same load with no crash and no join, so
+		// the same measures read the machine's own dips.
+		wg.Wait()
+	} else {
+		time.Sleep(killAt)
+		victim := ms[0]
+		victim.kill()
+		ms = ms[1:]
+		time.Sleep(joinAt - killAt)
+		nm, err := startMember("join=" + ms[0].addr)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, nm)
+		wg.Wait()
 	}
-	ms = append(ms, nm)
-	wg.Wait()
 
 	rate := make([]float64, nb-1) // per-second rates of each bucket
 	for i := range rate {
@@ -464,14 +470,18 @@ func availability(ctx context.Context, dur time.Duration, nClients int, outDir s
 			break
 		}
 	}
-	fmt.Printf("availability: %d clients, before the kill %.0f inferences/s; lowest 1-s window between kill and join %.0f (dip %.0f%%); "+
+	what, name := "availability", "dso-availability"
+	if control {
+		what, name = "availability control run (no crash, no join; the same windows)", "dso-availability-control"
+	}
+	fmt.Printf("%s: %d clients, before the kill %.0f inferences/s; lowest 1-s window between kill and join %.0f (dip %.0f%%); "+
 		"longest stretch at zero %v; after the join back within 10%% of the start after %.1f s; %d failed calls\n",
-		nClients, base, minWin, 100*(1-minWin/base), time.Duration(longestZero)*bucket, recovered, failures.Load())
+		what, nClients, base, minWin, 100*(1-minWin/base), time.Duration(longestZero)*bucket, recovered, failures.Load())
 
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(outDir, "dso-availability.csv"))
+	f, err := os.Create(filepath.Join(outDir, name+".csv"))
 	if err != nil {
 		return err
 	}
@@ -489,6 +499,9 @@ func availability(ctx context.Context, dur time.Duration, nClients int, outDir s
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("DSO availability: 3 members, rf = 2, %d clients reading 200 centroids", nClients)
+	if control {
+		p.Title.Text += " (control: no crash)"
+	}
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = "inferences/s (1 s moving average)"
 	l, err := plotter.NewLine(pts)
@@ -505,6 +518,9 @@ func availability(ctx context.Context, dur time.Duration, nClients int, outDir s
 		at    time.Duration
 		label string
 	}{{killAt, "member SIGKILLed"}, {joinAt, "member joins"}} {
+		if control {
+			break
+		}
 		x := ev.at.Seconds()
 		vl, _ := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top * 1.1}})
 		vl.Color = color.RGBA{R: 200, A: 255}
@@ -513,5 +529,5 @@ func availability(ctx context.Context, dur time.Duration, nClients int, outDir s
 		lb, _ := plotter.NewLabels(plotter.XYLabels{XYs: []plotter.XY{{X: x, Y: top * 1.1}}, Labels: []string{" " + ev.label}})
 		p.Add(lb)
 	}
-	return p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(outDir, "dso-availability.png"))
+	return p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(outDir, name+".png"))
 }
