@@ -5,8 +5,11 @@
 // FromSlice, Generate), transforms (Map, FlatMap, Filter, KeyBy,
 // GroupByKey, CombinePerKey, CountPerKey, CountPerElement, SumPerKey,
 // Reduce, Flatten; the global aggregates Count, Sum, Min, Max, Mean,
-// Largest, Smallest, Combine and Distinct, and their per-key forms) and
-// sinks (WriteText, Collect), then calls Run. Gale's
+// Largest, Smallest, Combine and Distinct, and their per-key forms; the
+// joins CoGroupByKey, Join, LeftJoin and OuterJoin; MapWithSide,
+// FlatMapWithSide and FilterWithSide with a side input made by AsSlice,
+// AsMap, AsMultiMap or AsSingleton) and sinks (WriteText, Collect), then
+// calls Run. Gale's
 // planner fuses the transforms into stages, and the engine runs each stage
 // as many function invocations on a backend: goroutines in this process by
 // default, or worker processes and cloud functions.
@@ -80,6 +83,10 @@ type Pipeline struct {
 	nodes []*node
 	errs  []error
 	reg   *kernel.Registry
+	// reshuffles are the side readers' pass-through reshuffles that Run
+	// activates, in order, while the plan has stages that wait for each
+	// other's side inputs (sides.go).
+	reshuffles []*reshuffleNodes
 }
 
 // node is a logical node plus what only the driver needs to know about it.

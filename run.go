@@ -402,6 +402,15 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 		gliderPlanOptions(ctx, p, cfg, job, &popts) // glider_strategy.go
 	}
 	plan, err := planner.Compile(logical, popts)
+	// Stages fused from unrelated transforms can read each other's side
+	// inputs; each reader activated in turn starts a stage of its own.
+	for _, rs := range p.reshuffles {
+		if !errors.Is(err, planner.ErrSideCycle) {
+			break
+		}
+		rs.activate(logical.Nodes)
+		plan, err = planner.Compile(logical, popts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -475,6 +484,9 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 			return report, err
 		}
 		for node, keys := range report.Collected {
+			if p.nodes[node].collects == nil {
+				continue // a side input's records, read by its transforms
+			}
 			for _, k := range keys {
 				data, err := readObject(ctx, temp, k)
 				if err != nil {

@@ -485,6 +485,13 @@ func (d *driver) spec(ctx context.Context, a Invoke) ([]byte, error) {
 	for _, op := range st.Ops {
 		o := OpSpec{Kind: op.Kind, Node: op.Node, Kernel: op.Kernel, Elem: op.Elem, Children: op.Children,
 			Shuffle: op.Shuffle, Combine: op.Combine, Params: op.Params}
+		for _, sd := range op.Sides {
+			side, err := d.sideSpec(sd)
+			if err != nil {
+				return nil, err
+			}
+			o.Sides = append(o.Sides, side)
+		}
 		switch op.Kind {
 		case planner.OpSample:
 			sh := plan.Shuffles[op.Shuffle]
@@ -589,6 +596,29 @@ func (d *driver) measureStored(sh planner.Shuffle) error {
 	d.report.stored(sh.ID, n)
 	d.event(map[string]any{"event": "shuffle_stored", "shuffle": sh.ID, "bytes": n})
 	return nil
+}
+
+// sideSpec locates the materialized side input of sink node sd, whose
+// writing stages have finished (the plan makes its readers wait). A side
+// input larger than half a task's memory budget is refused: every task of
+// the reading stage holds it whole.
+func (d *driver) sideSpec(sd int) (SideSpec, error) {
+	n := d.job.Plan.Logical.Nodes[sd]
+	side := SideSpec{Node: sd, Kernel: n.Kernel, Label: fmt.Sprintf("%s (%s)", n.Label, n.Loc)}
+	for _, o := range d.sinkOutputs(sd) {
+		side.Keys = append(side.Keys, o.Key)
+		side.Bytes += o.Bytes
+	}
+	budget := d.job.WorkerMemory
+	if budget <= 0 {
+		budget = DefaultWorkerMemory
+	}
+	if side.Bytes > budget/2 {
+		return side, fmt.Errorf("engine: side input %s is %d bytes encoded, more than half of a task's memory budget (%d bytes), "+
+			"and every task reading it holds it whole; join the collections instead (gale.Join), or raise gale.WorkerMemory",
+			side.Label, side.Bytes, budget)
+	}
+	return side, nil
 }
 
 // sinkOutputs returns the winning outputs of a sink node in (stage, task,

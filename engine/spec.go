@@ -64,6 +64,9 @@ type OpSpec struct {
 	Elem     string         `json:"elem,omitempty"`
 	Params   []byte         `json:"params,omitempty"`
 	Children []int          `json:"children,omitempty"`
+	// Sides are the side inputs of a narrow operation, materialized
+	// before its first element.
+	Sides []SideSpec `json:"sides,omitempty"`
 	// Shuffle writes.
 	Shuffle    int  `json:"shuffle,omitempty"`
 	Combine    bool `json:"combine,omitempty"`
@@ -79,6 +82,17 @@ type OpSpec struct {
 	SampleSize int `json:"sample_size,omitempty"`
 	// Sinks.
 	Sink *SinkSpec `json:"sink,omitempty"`
+}
+
+// SideSpec locates one side input: the encoded records its sink node
+// wrote into the temporary store, and the view kernel that turns them
+// into the value the operation's kernel receives.
+type SideSpec struct {
+	Node   int      `json:"node"`
+	Kernel string   `json:"kernel"`
+	Label  string   `json:"label"`
+	Keys   []string `json:"keys,omitempty"`
+	Bytes  int64    `json:"bytes"`
 }
 
 // SinkSpec tells a task where its sink output goes.

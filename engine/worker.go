@@ -45,6 +45,7 @@ type Worker struct {
 
 	stores  *StoreCache
 	gliders gliderClients
+	sides   sideCache
 }
 
 // Close releases the worker's connections (Glider clients).
@@ -243,6 +244,17 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 		next, err := t.fanout(op.Elem, kids)
 		if err != nil {
 			return nil, err
+		}
+		if len(op.Sides) > 0 {
+			sides, err := t.sideValues(ctx, op.Sides)
+			if err != nil {
+				return nil, err
+			}
+			sk, err := kernel.Lookup[kernel.SideNarrow](t.w.reg, op.Kernel)
+			if err != nil {
+				return nil, err
+			}
+			return sk.BuildSides(next, sides)
 		}
 		if op.Params != nil {
 			pk, err := kernel.Lookup[kernel.ParamNarrow](t.w.reg, op.Kernel)

@@ -94,6 +94,10 @@ type Node struct {
 	// Params are the encoded parameters of a narrow kernel applied with
 	// parameters (MapWith); nil otherwise.
 	Params []byte
+	// Sides are the side inputs of a Narrow node: Sink nodes that
+	// materialize a collection every task of the node reads whole
+	// (MapWithSide). The stages that write them run first.
+	Sides []int
 }
 
 // Logical is a pipeline graph in construction order (a topological order).
@@ -133,6 +137,16 @@ func (l Logical) Validate() error {
 		}
 		if len(n.Inputs) != want {
 			errs = append(errs, fmt.Errorf("planner: node %d (%s) of kind %s has %d inputs, want %d", i, n.Label, n.Kind, len(n.Inputs), want))
+		}
+		for _, sd := range n.Sides {
+			switch {
+			case n.Kind != Narrow:
+				errs = append(errs, fmt.Errorf("planner: node %d (%s) of kind %s has side inputs; only narrow nodes take them", i, n.Label, n.Kind))
+			case sd < 0 || sd >= i:
+				errs = append(errs, fmt.Errorf("planner: node %d (%s) reads side input %d, which does not precede it", i, n.Label, sd))
+			case l.Nodes[sd].Kind != Sink:
+				errs = append(errs, fmt.Errorf("planner: node %d (%s) reads side input %d (%s), which is not a sink", i, n.Label, sd, l.Nodes[sd].Label))
+			}
 		}
 		if n.Kind == Iterate && n.Partitions < 1 {
 			errs = append(errs, fmt.Errorf("planner: iterate %d (%s) needs at least one worker", i, n.Label))

@@ -120,6 +120,9 @@ type Op struct {
 	Kernel string
 	Elem   string
 	Params []byte
+	// Sides are the node's side inputs (Node.Sides): sink nodes whose
+	// whole output the operation reads before its first element.
+	Sides []int
 	// Children are indices into Stage.Ops fed by this operation's output.
 	Children []int
 	// Shuffle is the shuffle written by an OpShuffleWrite.
@@ -295,6 +298,9 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 			s.GliderOutput = true
 		}
 	}
+	if err := c.sideDeps(); err != nil {
+		return nil, err
+	}
 	// A shuffle written by nobody (its producers were pruned) would run
 	// empty reduce tasks; that cannot happen since every shuffle reads a
 	// node that is reachable from a source.
@@ -359,9 +365,7 @@ func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) 
 		feeds = c.consumers[feeds[0]]
 	}
 	for _, cons := range feeds {
-		if r, ok := c.fuse(&st, cons); ok {
-			st.Roots = append(st.Roots, r)
-		}
+		st.Roots = append(st.Roots, c.fuse(&st, cons)...)
 	}
 	// A stage that writes a sort first runs as a sampling stage, which
 	// must finish before the stage itself can partition by range.
@@ -431,13 +435,21 @@ func sampling(st Stage, sh int) Stage {
 }
 
 // fuse adds the operation for node id, and everything fused below it, to
-// st. It returns false when the subtree has no effect (no sink or shuffle
-// below it) and was pruned.
-func (c *compiler) fuse(st *Stage, id int) (int, bool) {
+// st, and returns the operations that take id's input: none when the
+// subtree has no effect (no sink or shuffle below it) and was pruned, the
+// operations below it for a flatten of one input (a pass-through).
+func (c *compiler) fuse(st *Stage, id int) []int {
 	n := c.l.Nodes[id]
-	op := Op{Node: id, Kernel: n.Kernel, Elem: n.Elem, Params: n.Params}
+	op := Op{Node: id, Kernel: n.Kernel, Elem: n.Elem, Params: n.Params, Sides: n.Sides}
 	switch n.Kind {
 	case Narrow, Flatten:
+		if n.Kind == Flatten && len(n.Inputs) == 1 {
+			var kids []int
+			for _, cons := range c.consumers[id] {
+				kids = append(kids, c.fuse(st, cons)...)
+			}
+			return kids
+		}
 		op.Kind = OpNarrow
 		if n.Kind == Flatten {
 			op.Kind = OpFlatten
@@ -446,16 +458,14 @@ func (c *compiler) fuse(st *Stage, id int) (int, bool) {
 		st.Ops = append(st.Ops, op)
 		var kids []int
 		for _, cons := range c.consumers[id] {
-			if k, ok := c.fuse(st, cons); ok {
-				kids = append(kids, k)
-			}
+			kids = append(kids, c.fuse(st, cons)...)
 		}
 		if len(kids) == 0 {
 			st.Ops = st.Ops[:idx]
-			return 0, false
+			return nil
 		}
 		st.Ops[idx].Children = kids
-		return idx, true
+		return []int{idx}
 	case GroupByKey, Combine, Sort, Iterate:
 		sh := c.shuffleOf[id]
 		op.Kind = OpShuffleWrite
@@ -465,10 +475,110 @@ func (c *compiler) fuse(st *Stage, id int) (int, bool) {
 	case Sink:
 		op.Kind = OpSink
 	default:
-		return 0, false
+		return nil
 	}
 	st.Ops = append(st.Ops, op)
-	return len(st.Ops) - 1, true
+	return []int{len(st.Ops) - 1}
+}
+
+// ErrSideCycle reports stages that would wait for each other because each
+// reads a side input the other writes (or its own): the caller must cut
+// one of the reading stages, for instance by shuffling the reader's input.
+var ErrSideCycle = errors.New("planner: side inputs make stages wait for each other")
+
+// sideDeps makes every stage that reads a side input depend on the stages
+// that write it, then renumbers the stages so that each still follows the
+// stages it depends on (a source stage may now wait for a shuffle stage).
+// A stage that would wait for itself, directly or not, is an error: the
+// caller must cut the stage first (gale does so with a reshuffle).
+func (c *compiler) sideDeps() error {
+	stages := c.plan.Stages
+	writers := map[int][]int{} // sink node -> stages writing it
+	for _, st := range stages {
+		for _, op := range st.Ops {
+			if op.Kind == OpSink && !containsInt(writers[op.Node], st.ID) {
+				writers[op.Node] = append(writers[op.Node], st.ID)
+			}
+		}
+	}
+	reorder := false
+	for i := range stages {
+		st := &stages[i]
+		for _, op := range st.Ops {
+			for _, sd := range op.Sides {
+				if len(writers[sd]) == 0 {
+					return fmt.Errorf("planner: %s reads side input %s, which no stage writes", c.l.Nodes[op.Node].Label, c.l.Nodes[sd].Label)
+				}
+				for _, w := range writers[sd] {
+					if !containsInt(st.Deps, w) {
+						st.Deps = append(st.Deps, w)
+						reorder = reorder || w >= st.ID
+					}
+				}
+			}
+		}
+	}
+	if !reorder {
+		return nil
+	}
+	// Kahn's algorithm, lowest stage first, so the order changes no more
+	// than the new dependencies need.
+	n := len(stages)
+	waiting := make([]int, n)
+	dependents := make([][]int, n)
+	for _, st := range stages {
+		waiting[st.ID] = len(st.Deps)
+		for _, d := range st.Deps {
+			dependents[d] = append(dependents[d], st.ID)
+		}
+	}
+	newID := make([]int, n)
+	placed := make([]bool, n)
+	for next := 0; next < n; next++ {
+		pick := -1
+		for i := range n {
+			if !placed[i] && waiting[i] == 0 {
+				pick = i
+				break
+			}
+		}
+		if pick < 0 {
+			var cyc []string
+			for i := range n {
+				if !placed[i] {
+					cyc = append(cyc, fmt.Sprintf("stage %d (%s)", i, c.l.Nodes[stages[i].Source].Label))
+				}
+			}
+			return fmt.Errorf("%w: %s", ErrSideCycle, strings.Join(cyc, ", "))
+		}
+		placed[pick] = true
+		newID[pick] = next
+		for _, d := range dependents[pick] {
+			waiting[d]--
+		}
+	}
+	out := make([]Stage, n)
+	for _, st := range stages {
+		st.ID = newID[st.ID]
+		for j, d := range st.Deps {
+			st.Deps[j] = newID[d]
+		}
+		out[st.ID] = st
+	}
+	c.plan.Stages = out
+	for i := range c.plan.Shuffles {
+		sh := &c.plan.Shuffles[i]
+		for j, p := range sh.Producers {
+			sh.Producers[j] = newID[p]
+		}
+		for j, p := range sh.Samplers {
+			sh.Samplers[j] = newID[p]
+		}
+		if sh.Consumer >= 0 {
+			sh.Consumer = newID[sh.Consumer]
+		}
+	}
+	return nil
 }
 
 func containsInt(s []int, v int) bool {
@@ -550,6 +660,9 @@ func (p *Plan) explainOp(b *strings.Builder, st Stage, i, depth int) {
 		fmt.Fprintf(b, "-> %s", n.Label)
 	default:
 		fmt.Fprintf(b, "%s", n.Label)
+	}
+	for _, sd := range op.Sides {
+		fmt.Fprintf(b, " with side input %s", p.Logical.Nodes[sd].Label)
 	}
 	if n.Loc != "" {
 		fmt.Fprintf(b, "  (%s)", n.Loc)

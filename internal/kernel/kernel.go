@@ -42,6 +42,23 @@ type ParamNarrow interface {
 	BuildWith(next any, params []byte) (any, error)
 }
 
+// SideNarrow is the kernel of a narrow transform that reads side inputs:
+// collections materialized whole before the transform's stage runs.
+type SideNarrow interface {
+	// BuildSides is Build with the materialized side inputs, in the
+	// node's order, each as its SideView's Materialize returned it.
+	BuildSides(next any, sides []any) (any, error)
+}
+
+// SideView turns the encoded records of a side input into the value the
+// reading transforms receive (a slice, a map, a single element). The
+// value is shared by the tasks of a worker and must not be modified.
+type SideView interface {
+	// Materialize decodes the records in data (the objects the side
+	// input's sink wrote, in order) and returns the side value.
+	Materialize(data [][]byte) (any, error)
+}
+
 // TaskInfo describes the running task to kernels that need it (iterate
 // workers); the worker runtime puts it in the task's context.
 type TaskInfo struct {
