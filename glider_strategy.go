@@ -260,7 +260,7 @@ func gliderPlanOptions(ctx context.Context, p *Pipeline, cfg runConfig, job *eng
 			continue
 		}
 		src := p.nodes[n.Inputs[0]]
-		if src.text == nil || src.text.recordSize != 0 || !inGlider(ctx, cfg, job.Inputs[src.ID]) {
+		if src.text == nil || src.text.recordSize != 0 || src.text.named || src.text.fileKernel != "" || !inGlider(ctx, cfg, job.Inputs[src.ID]) {
 			continue
 		}
 		o.GliderFilters[n.ID] = true

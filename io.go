@@ -13,6 +13,8 @@ import (
 type textSource struct {
 	patterns   []string
 	recordSize int
+	named      bool   // ReadTextWithFilename: lines carry their file's name
+	fileKernel string // whole files parsed by this FileReader (ReadCSV, ReadJSONLines)
 }
 
 // sliceSource is a FromSlice source: its elements already encoded.

@@ -355,6 +355,10 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 				if ins, err = recordSplits(files, chunk, n.text.recordSize); err != nil {
 					errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: err})
 				}
+			} else if n.text.fileKernel != "" {
+				ins = fileSplits(files, n.text.fileKernel) // fileio.go
+			} else if n.text.named {
+				ins = namedTextSplits(files, chunk)
 			} else {
 				ins = textSplits(files, chunk)
 			}

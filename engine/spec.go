@@ -112,6 +112,9 @@ const (
 	InputGenerate = "generate"
 	InputShuffle  = "shuffle"
 	InputFixed    = "fixed"
+	// InputFile tasks read a whole object through the FileReader kernel
+	// Kernel (CSV, JSON lines), decompressing it if Compression is set.
+	InputFile = "file"
 )
 
 // Compressions of text and record inputs.
@@ -136,6 +139,10 @@ type InputSpec struct {
 	// object's compression (CompressionGzip, ...): the task reads all of
 	// it through the decompressor, Off is 0 and Len its stored size.
 	Compression string `json:"compression,omitempty"`
+	// File is the name of the object as the program gave it (a path or
+	// URL) for a text input read with file names and for InputFile: text
+	// lines are paired with it, and parse errors name it.
+	File string `json:"file,omitempty"`
 	// Records: encoded records, inline or in object Key of URL.
 	Inline []byte `json:"inline,omitempty"`
 	// Generate: indices [Lo, Hi) through generator Kernel.

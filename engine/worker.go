@@ -390,6 +390,17 @@ func (t *task) read(ctx context.Context, emit any) error {
 	m := &t.res.Metrics
 	switch in.Kind {
 	case InputText:
+		if in.File != "" {
+			// A text source read with file names: its element kernel
+			// pairs each line with in.File.
+			fl, err := kernel.Lookup[kernel.FileLiner](t.w.reg, t.spec.InputElem)
+			if err != nil {
+				return err
+			}
+			if emit, err = fl.FileLines(emit, in.File); err != nil {
+				return err
+			}
+		}
 		f, ok := emit.(func(string))
 		if !ok {
 			return fmt.Errorf("engine: text input feeds %T, want func(string)", emit)
@@ -432,6 +443,8 @@ func (t *task) read(ctx context.Context, emit any) error {
 			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 		}
 		return nil
+	case InputFile:
+		return t.readFile(ctx, emit)
 	case InputFixed:
 		f, ok := emit.(func([]byte))
 		if !ok {
@@ -560,6 +573,35 @@ func (t *task) readCompressed(ctx context.Context, st objstore.Store, read func(
 		return fmt.Errorf("engine: reading %s/%s (%s): %w", st, in.Key, in.Compression, err)
 	}
 	return nil
+}
+
+// readFile parses one whole object with the input's FileReader kernel.
+func (t *task) readFile(ctx context.Context, emit any) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	fr, err := kernel.Lookup[kernel.FileReader](t.w.reg, in.Kernel)
+	if err != nil {
+		return err
+	}
+	st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+	if err != nil {
+		return err
+	}
+	if in.Compression != "" {
+		return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) { return fr.ReadFile(ctx, in.File, r, emit) })
+	}
+	rc, err := st.Get(ctx, in.Key, 0, -1)
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+	}
+	defer rc.Close()
+	m.Requests++
+	cr := &countingReader{r: rc}
+	n, err := fr.ReadFile(ctx, in.File, cr, emit)
+	m.ObjectBytesRead += cr.n
+	m.RecordsIn += n
+	return err // the kernel's errors name the file and line
+
 }
 
 // readSorted streams a sort partition's segments into the sort kernel, so

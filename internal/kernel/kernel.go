@@ -59,6 +59,24 @@ type SideView interface {
 	Materialize(data [][]byte) (any, error)
 }
 
+// FileLiner is implemented by element kernels; the one of a text source
+// read with file names (gale.ReadTextWithFilename) adapts its input.
+type FileLiner interface {
+	// FileLines returns a func(string) that calls next, the source's
+	// func(T), with each line paired with file, the name of its file.
+	FileLines(next any, file string) (any, error)
+}
+
+// FileReader is the kernel of a source that parses whole files (CSV,
+// JSON lines): a file is one task, so records may span lines and errors
+// can name the file's line.
+type FileReader interface {
+	// ReadFile parses r, the contents of the file named file, and calls
+	// next, a func(T), for each record; it returns how many it emitted.
+	// Errors name the file and line.
+	ReadFile(ctx context.Context, file string, r io.Reader, next any) (int64, error)
+}
+
 // TaskInfo describes the running task to kernels that need it (iterate
 // workers); the worker runtime puts it in the task's context.
 type TaskInfo struct {
