@@ -39,6 +39,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The process backend's workers are this binary: register every
+	// sample job's kernels before serving as one.
+	wordcount.Build(gale.NewPipeline(), []string{"in"}, "out")
+	_ = gsort.Build(gale.NewPipeline(), gsort.Text, []string{"in"}, "out")
 	kmeans.Register(gale.NewPipeline())
 	logreg.Register(gale.NewPipeline())
 	gale.ServeWorkerIfRequested()

@@ -12,11 +12,13 @@
 // fail after running, crash before running, lose the answer, duplicate,
 // delay, slow: a straggler, hang) and its HTTPHandler's storage faults in
 // front of an S3-compatible server (503 SlowDown, 500 before or after the
-// server acted, cut bodies, slow requests).
+// server acted, cut bodies, slow requests); and real process faults: on
+// the process backend (worker processes of the test binary), one worker
+// process is sent SIGKILL or SIGSTOP once half of the first stage is done.
 //
 // `go test ./chaos` (part of make test) runs the fast subset: word count
-// under every class, the other jobs under a mix of all classes, and word
-// count on S3 under storage faults. `make chaos` runs the full matrix —
+// under every class, the other jobs under a mix of all classes, word
+// count on S3 under storage faults, and word count under both signals. `make chaos` runs the full matrix —
 // every job under every class at three seeds (go test ./chaos -full).
 // A seed whose run met none of its class's faults proves nothing: the
 // run is skipped and the next seed tried, up to ten, so every cell counts
