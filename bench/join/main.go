@@ -231,4 +231,3 @@ func checkJoin(got map[int32]int64, err error) func(map[int32]int64) error {
 		return nil
 	}
 }
-
