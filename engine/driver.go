@@ -160,6 +160,13 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 		cfg.MaxAttempts = 3
 	}
 	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName), throttles: newThrottleWatch(cfg.Backend)}
+	d.events = NewEventLog(job.ID, cfg.Events, cfg.Monitor, func(err error) {
+		// The job's output does not depend on its event log: the job goes
+		// on, and the report says the log is incomplete.
+		d.report.mu.Lock()
+		d.report.Warnings = append(d.report.Warnings, "writing job events failed, the event log is incomplete: "+err.Error())
+		d.report.mu.Unlock()
+	})
 	if err := d.prepare(ctx); err != nil {
 		d.closeGlider()
 		return nil, err
@@ -178,12 +185,7 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	d.report.priced(backends.TraitsOf(cfg.Backend))
 	d.report.End = time.Now()
 	d.report.Throttled = d.throttles.total()
-	end := map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)}
-	if d.failed != nil {
-		end["stage"], end["task"], end["attempt"] = d.failed.Stage, d.failed.Task, d.failed.Attempt
-	}
-	d.report.jobEndFields(end)
-	d.event(end)
+	d.events.JobEnd(d.report, err, d.failed)
 	if cfg.Progress != nil {
 		cfg.Progress.Finish(d.report, err)
 	}
@@ -207,8 +209,7 @@ type driver struct {
 	failed    *TaskFailed                // the attempt whose failure failed the job
 	attempts  map[attemptRef]*attemptRun // attempts in flight (deadlines.go)
 
-	eventMu  sync.Mutex
-	eventErr error // the first failed event write
+	events *EventLog // nil when nothing watches the job's events
 }
 
 // staging is where a text sink's attempts write before the commit.
@@ -335,8 +336,9 @@ func (d *driver) run(ctx context.Context) error {
 	// Every invocation goroutine is owned by this loop: it runs until all
 	// of them have reported, even after a failure, so none outlives Run.
 	defer wg.Wait()
-	d.event(map[string]any{"event": "job_start", "stages": len(plan.Stages), "backend": d.cfg.BackendName,
-		"concurrency": d.cfg.Concurrency, "max_attempts": d.cfg.MaxAttempts, "plan": DescribePlan(plan)})
+	if d.events != nil {
+		d.events.JobStart(DescribePlan(plan), d.cfg.BackendName, d.cfg.Concurrency, d.cfg.MaxAttempts)
+	}
 	var jobErr error
 	var last Event // the event that produced actions
 	d.sched.Step(Tick{Now: clock.Now()})
@@ -354,11 +356,7 @@ func (d *driver) run(ctx context.Context) error {
 				inflight++
 				wg.Add(1)
 				d.report.taskStarted(a.TaskRef)
-				start := map[string]any{"event": "task_start", "stage": a.Stage, "task": a.Task, "attempt": a.Attempt}
-				if a.Backup {
-					start["backup"], start["reason"] = true, a.Reason
-				}
-				d.event(start)
+				d.events.TaskStart(a)
 				actx := d.attemptStarted(ctx, a)
 				go func() {
 					defer wg.Done()
@@ -371,7 +369,7 @@ func (d *driver) run(ctx context.Context) error {
 				}
 			case StageDone:
 				d.report.stageDone(a.Stage, d.sched)
-				d.event(map[string]any{"event": "stage_end", "stage": a.Stage})
+				d.events.StageEnd(a.Stage)
 			case JobDone:
 			case JobFailed:
 				if jobErr == nil {
@@ -408,16 +406,13 @@ func (d *driver) run(ctx context.Context) error {
 				break
 			}
 			d.report.taskSucceeded(e)
-			d.event(map[string]any{"event": "task_end", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
-				"instance": e.Result.Instance, "cold": e.Result.Cold, "start": e.Result.Start, "end": e.Result.End,
-				"metrics": e.Result.Metrics})
+			d.events.TaskEnd(e)
 		case TaskFailed:
 			if abandoned {
 				break
 			}
 			d.report.taskFailed(e)
-			d.event(map[string]any{"event": "task_failed", "stage": e.Stage, "task": e.Task, "attempt": e.Attempt,
-				"not_started": e.NotStarted, "cancelled": ctx.Err() != nil, "error": e.Err.Error()})
+			d.events.TaskFailed(e, ctx.Err() != nil)
 		}
 		if n, total := d.throttles.check(); n > 0 {
 			d.event(map[string]any{"event": "throttled", "count": n, "total": total})
@@ -777,33 +772,8 @@ func (d *driver) cleanup() {
 	}
 }
 
-func (d *driver) event(fields map[string]any) {
-	if d.cfg.Events == nil && d.cfg.Monitor == nil {
-		return
-	}
-	fields["time"] = time.Now().UTC().Format(time.RFC3339Nano)
-	fields["job"] = d.job.ID
-	b, err := json.Marshal(fields)
-	if err != nil {
-		return
-	}
-	d.eventMu.Lock()
-	defer d.eventMu.Unlock()
-	if d.cfg.Monitor != nil {
-		d.cfg.Monitor.JobEvent(b)
-	}
-	if d.cfg.Events == nil || d.eventErr != nil {
-		return
-	}
-	if _, err := d.cfg.Events.Write(append(b, '\n')); err != nil {
-		// The job's output does not depend on its event log: the job goes
-		// on, and the report says the log is incomplete.
-		d.eventErr = err
-		d.report.mu.Lock()
-		d.report.Warnings = append(d.report.Warnings, "writing job events failed, the event log is incomplete: "+err.Error())
-		d.report.mu.Unlock()
-	}
-}
+// event emits an event of a kind EventLog has no method for.
+func (d *driver) event(fields map[string]any) { d.events.Emit(fields) }
 
 func errString(err error) string {
 	if err == nil {
