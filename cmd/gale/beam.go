@@ -38,6 +38,14 @@ var beamFlagMap = map[string]string{
 	"--workers":       "--gale_workers",
 	"--partitions":    "--gale_partitions",
 	"--worker-memory": "--gale_worker_memory",
+	"--events":        "--gale_events",
+}
+
+// beamUIFlags map gale run's dashboard flags, whose value is optional, to
+// the runner's.
+var beamUIFlags = map[string]string{
+	"--ui":      "--gale_ui",
+	"--ui-wait": "--gale_ui_wait",
 }
 
 func newRunBeamWordCountCmd() *cobra.Command {
@@ -54,7 +62,9 @@ no-op when the sources have not changed); on PATH.
 
 gale's own flags map onto the runner's: --backend to --gale_backend,
 --workers to --gale_workers, --partitions to --gale_partitions,
---worker-memory to --gale_worker_memory. Every other
+--worker-memory to --gale_worker_memory, --events to --gale_events,
+--ui[=ADDR] to --gale_ui[=ADDR] (the dashboard stays up after the job
+until Ctrl-C, as with gale run, unless --ui-wait=false). Every other
 flag (--input, --output, --size, --top, --runner, --gale_temp,
 --gale_report, ...) goes to beam-wordcount unchanged; so does everything
 after "--". Backends: local, process, aws, gcp, azure, ibm (the cloud ones
@@ -81,6 +91,12 @@ beam-wordcount's own flags: gale run beam-wordcount -- --help`,
 // mapped to the runner's, the rest passed through; help reports -h or
 // --help before any "--".
 func beamArgs(args []string) (binary string, pass []string, help bool) {
+	ui, wait := false, false
+	defer func() {
+		if ui && !wait {
+			pass = append(pass, "--gale_ui_wait")
+		}
+	}()
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -97,6 +113,10 @@ func beamArgs(args []string) (binary string, pass []string, help bool) {
 				value = args[i]
 			}
 			binary = value
+		case beamUIFlags[name] != "":
+			pass = append(pass, beamUIFlags[name]+strings.TrimPrefix(a, name))
+			ui = ui || name == "--ui"
+			wait = wait || name == "--ui-wait"
 		case beamFlagMap[name] != "":
 			if !hasValue && i+1 < len(args) {
 				i++
@@ -239,6 +259,12 @@ func runBeamWordCount(cmd *cobra.Command, bin string, args []string) error {
 	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
 	c.WaitDelay = 10 * time.Second
 	err := c.Run()
+	if err != nil && cmd.Context().Err() != nil {
+		// gale was interrupted and passed the interrupt on: the program
+		// stopped because of it, whatever its own exit says.
+		fmt.Fprintln(cmd.ErrOrStderr(), "gale: interrupted")
+		return exitStatus(130)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() > 0 {
 		return exitStatus(ee.ExitCode())
