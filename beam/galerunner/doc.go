@@ -37,7 +37,10 @@
 // ibm; OpenBackend builds it from Gale's config file, --gale_config),
 // --gale_workers, --gale_partitions, --gale_temp, --gale_worker_memory
 // (each task's memory budget; a GroupByKey partition past half of it is
-// grouped by spilling to the worker's disk), --gale_report.
+// grouped by spilling to the worker's disk), --gale_report, --gale_events
+// (the job's events as JSON lines, as gale run --events writes them) and
+// --gale_ui[=HOST:PORT] (the job dashboard of package ui, on loopback)
+// with --gale_ui_wait.
 //
 // Goroutines: Run's driver loop owns one goroutine per task attempt in
 // flight and waits for all of them before it returns; the backends own
@@ -47,7 +50,7 @@
 // host) own their worker processes until the OpenedBackend is closed.
 //
 // This package imports the Beam Go SDK and Gale's root package, engine,
-// planner (for the scheduler's plan type), backends, backends/local,
+// planner (for the scheduler's plan type), ui (the dashboard), backends, backends/local,
 // backends/objstore and backends/config, which reads Gale's config file
 // and builds the other backends the way `gale run --backend` does.
 package galerunner

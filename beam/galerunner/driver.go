@@ -73,8 +73,17 @@ func Run(ctx context.Context, pipeline *pipepb.Pipeline, cfg Config) (*Result, e
 	if err := d.prepare(); err != nil {
 		return nil, err
 	}
+	d.events = engine.NewEventLog(cfg.JobID, cfg.Events, cfg.Monitor, func(err error) {
+		d.mu.Lock()
+		d.report.Warnings = append(d.report.Warnings, "writing job events failed, the event log is incomplete: "+err.Error())
+		d.mu.Unlock()
+	})
+	if d.events != nil {
+		d.events.JobStart(planInfo(plan), cfg.BackendName, cfg.Workers, cfg.MaxAttempts)
+	}
 	err = d.run(ctx)
 	d.report.End = time.Now()
+	d.events.JobEnd(d.report, err, d.failed)
 	res := &Result{Report: d.report, metrics: d.userMetrics()}
 	for _, st := range plan.Stages {
 		res.Stages = append(res.Stages, st.Name)
@@ -98,6 +107,8 @@ type driver struct {
 	logSeverity int // Task.LogSeverity
 	sched       *engine.Scheduler
 	report      *engine.Report
+	events      *engine.EventLog   // nil when nothing watches the job's events
+	failed      *engine.TaskFailed // the attempt whose failure failed the job
 
 	mu      sync.Mutex // guards winners (written by invocation goroutines) and the report's invocation counts
 	winners map[*engine.TaskResult]*worker.Result
@@ -136,6 +147,7 @@ func (d *driver) run(ctx context.Context) error {
 	defer wg.Wait()
 	inflight := 0
 	var jobErr error
+	var last engine.Event // the outcome that produced actions
 	actions := d.sched.Start()
 	for {
 		for _, a := range actions {
@@ -153,6 +165,7 @@ func (d *driver) run(ctx context.Context) error {
 				if d.report.Stages[a.Stage].Start.IsZero() {
 					d.report.Stages[a.Stage].Start = time.Now()
 				}
+				d.events.TaskStart(a)
 				go func() {
 					defer wg.Done()
 					results <- outcome{d.invoke(ctx, a, payload)}
@@ -162,9 +175,13 @@ func (d *driver) run(ctx context.Context) error {
 				sr.End = time.Now()
 				sr.Wall = sr.End.Sub(sr.Start)
 				sr.Retries = d.sched.Retries(a.Stage)
+				d.events.StageEnd(a.Stage)
 			case engine.JobFailed:
 				if jobErr == nil {
 					jobErr = a.Err
+					if f, ok := last.(engine.TaskFailed); ok {
+						d.failed = &f
+					}
 				}
 				cancel(a.Err)
 			}
@@ -177,14 +194,17 @@ func (d *driver) run(ctx context.Context) error {
 		switch e := o.ev.(type) {
 		case engine.TaskSucceeded:
 			d.report.Stages[e.Stage].Running--
+			d.events.TaskEnd(e)
 		case engine.TaskFailed:
 			d.report.Stages[e.Stage].Running--
 			d.report.Stages[e.Stage].Failed++
+			d.events.TaskFailed(e, ctx.Err() != nil)
 		}
 		if jobErr != nil {
 			actions = nil
 			continue
 		}
+		last = o.ev
 		actions = d.sched.Step(o.ev)
 		if e, ok := o.ev.(engine.TaskSucceeded); ok && d.sched.Winner(e.TaskRef) == e.Result {
 			sr := &d.report.Stages[e.Stage]

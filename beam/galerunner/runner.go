@@ -43,10 +43,14 @@ var (
 	flagPartitions = flag.Int("gale_partitions", 0, "partitions of every GroupByKey and redistribution on Gale (default: --gale_workers)")
 	flagTemp       = flag.String("gale_temp", "", "Gale's temporary store for data between stages, a directory or a store URL its workers reach (s3://, gs://, azblob://, cos://); default: a new directory under the system's temporary directory, for backends whose workers run on this machine")
 	flagReport     = flag.Bool("gale_report", true, "print Gale's job report to standard error")
+	flagUI         = &uiFlag{}
+	flagUIWait     = flag.Bool("gale_ui_wait", false, "with --gale_ui, keep the dashboard up after the job ends until the program is interrupted (Ctrl-C)")
+	flagEvents     = flag.String("gale_events", "", "write the job's events to this file as JSON lines (gale ui FILE shows them afterwards)")
 	flagMemory     = flag.String("gale_worker_memory", "", "memory budget of each Gale task (e.g. 512MiB, 2GiB); a GroupByKey partition whose records exceed half of it is grouped by an external sort that spills to the worker's local disk (default: the backend's configured function memory, else 512MiB)")
 )
 
 func init() {
+	flag.Var(flagUI, "gale_ui", "serve a live dashboard of the job on loopback, printing its URL (--gale_ui alone: a free port on 127.0.0.1; --gale_ui=HOST:PORT)")
 	beam.RegisterRunner(Name, Execute)
 	beamruntime.RegisterInit(ServeWorkerIfRequested)
 	// Messages DoFns log go to the driver's log, naming their task, on
@@ -96,7 +100,7 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 	// options, which Run sends to every task (Config.PipelineOptions).
 	beam.PipelineOptions.LoadOptionsFromFlags(nil)
 	f := runnerFlags{backend: *flagBackend, config: *flagConfig, workers: *flagWorkers, partitions: *flagPartitions,
-		temp: *flagTemp}
+		temp: *flagTemp, ui: flagUI.addr, uiWait: *flagUIWait, events: *flagEvents}
 	var err error
 	if f.memory, err = parseMemory(*flagMemory); err != nil {
 		return nil, err
@@ -129,6 +133,8 @@ type runnerFlags struct {
 	workers, partitions   int
 	memory                int64
 	report                io.Writer
+	ui, events            string // "" for none
+	uiWait                bool
 }
 
 func execute(ctx context.Context, p *beam.Pipeline, f runnerFlags) (*Result, error) {
@@ -149,8 +155,26 @@ func execute(ctx context.Context, p *beam.Pipeline, f runnerFlags) (*Result, err
 			"set --gale_temp to a store they reach (s3://bucket/prefix, gs://, azblob://, cos://; client options in the storage section of Gale's config file)",
 			ErrNotConfigured, ob.Name)
 	}
-	return Run(ctx, pipeline, Config{Backend: ob.Backend, BackendName: ob.Name, Workers: f.workers, Partitions: f.partitions,
-		Temp: f.temp, StoreOptions: ob.StoreOptions, WorkerMemory: f.memory, Report: f.report})
+	cfg := Config{Backend: ob.Backend, BackendName: ob.Name, Workers: f.workers, Partitions: f.partitions,
+		Temp: f.temp, StoreOptions: ob.StoreOptions, WorkerMemory: f.memory, Report: f.report}
+	// The event file and the dashboard are opened before any task runs, so
+	// a path or address that does not work fails the job before it starts.
+	if f.events != "" {
+		ev, err := os.Create(f.events)
+		if err != nil {
+			return nil, fmt.Errorf("galerunner: --gale_events: %w", err)
+		}
+		defer ev.Close()
+		cfg.Events = ev
+	}
+	if f.ui != "" {
+		stop, err := serveUI(ctx, f.ui, f.uiWait, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
+	return Run(ctx, pipeline, cfg)
 }
 
 // Marshal builds p and returns its portable pipeline proto.
@@ -209,6 +233,13 @@ type Config struct {
 	JobID string
 	// Report, when set, receives the job report when the job ends.
 	Report io.Writer
+	// Events, when set, receives the job's events as JSON lines, the
+	// same events gale run --events writes (docs/engine.md), which gale ui
+	// shows afterwards.
+	Events io.Writer
+	// Monitor, when set, receives the same events live: a ui.Server shows
+	// the job on its dashboard.
+	Monitor engine.Monitor
 }
 
 // Validate reports every problem with c.

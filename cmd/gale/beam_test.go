@@ -148,6 +148,9 @@ func TestBeamArgs(t *testing.T) {
 		{args: []string{"--binary", "/x/bw", "--runner=prism", "--", "--backend", "--help"}, binary: "/x/bw",
 			pass: []string{"--runner=prism", "--backend", "--help"}},
 		{args: []string{"--output", "o", "-h"}, pass: []string{"--output", "o"}, help: true},
+		{args: []string{"--ui", "--events", "ev.jsonl", "--input", "a.txt"},
+			pass: []string{"--gale_ui", "--gale_events=ev.jsonl", "--input", "a.txt", "--gale_ui_wait"}},
+		{args: []string{"--ui=127.0.0.1:8080", "--ui-wait=false"}, pass: []string{"--gale_ui=127.0.0.1:8080", "--gale_ui_wait=false"}},
 	} {
 		binary, pass, help := beamArgs(tc.args)
 		if binary != tc.binary || !slices.Equal(pass, tc.pass) || help != tc.help {

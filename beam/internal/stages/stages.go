@@ -137,6 +137,9 @@ type Stage struct {
 	Input      Input
 	Outputs    []Output
 	Sides      []SideInput
+	// Labels are the unique names of the transforms the stage fuses, in
+	// order (its DataSinks left out), for reports and the dashboard.
+	Labels []string
 	// transforms are the stage's leaf transforms in order.
 	transforms []string
 	sourcePC   string
@@ -625,6 +628,7 @@ func (b *builder) descriptor(st *Stage) error {
 	}
 	d.Pcollections[st.sourcePC] = b.comps.Pcollections[st.sourcePC]
 	st.Descriptor = d
+	st.Labels = names
 	if len(names) > 0 {
 		st.Name = shorten(names)
 	}
