@@ -48,13 +48,51 @@ func Iterate[T any](c Collection[T], workers int, fn IterateFunc[T]) {
 	if err != nil {
 		p.fail(loc, "Iterate: %v", err)
 	}
-	if workers < 1 {
-		p.fail(loc, "Iterate: need at least one worker, got %d", workers)
-	}
-	checkCoder[T](p, loc, "Iterate element")
 	kname := fmt.Sprintf("iterate:%s(%s)", name, coder.TypeName[T]())
 	p.reg.Put(kname, &iterateKernel[T]{fn: fn, name: name})
-	addNode[T](p, &node{Node: planner.Node{Kind: planner.Iterate, Label: "Iterate(" + displayName(name) + ")",
+	iterateNode(c, workers, "Iterate", name, kname, loc)
+}
+
+// IterateWith is Iterate with a parameter, as MapWith: param travels to
+// the workers as its JSON encoding (so the driver may compute it at run
+// time: the number of rounds, a learning rate, the initial model's
+// location), and every worker, however its own run of main configured the
+// pipeline, receives the driver's value. P must survive its JSON round
+// trip; one that does not (an unexported field, a func) is refused when the
+// pipeline is built, naming the type and field.
+func IterateWith[P, T any](c Collection[T], workers int, fn func(ctx context.Context, it *Iteration, param P, part []T) error, param P) {
+	loc := callerLoc(1)
+	p := c.p
+	name, err := funcName(fn)
+	if err != nil {
+		p.fail(loc, "IterateWith: %v", err)
+	}
+	params, err := encodeParam(param)
+	if err != nil {
+		p.fail(loc, "IterateWith: %v", err)
+	}
+	// The kernel's name ends with the parameter's encoding; every process
+	// builds its kernel from the name the driver sent.
+	prefix := fmt.Sprintf("iteratewith:%s(%s,%s):", name, coder.TypeName[P](), coder.TypeName[T]())
+	p.reg.PutFamily(prefix, func(cfg string) (any, error) {
+		v, err := decodeParam[P]([]byte(cfg))
+		if err != nil {
+			return nil, err
+		}
+		return &iterateKernel[T]{name: name, fn: func(ctx context.Context, it *Iteration, part []T) error {
+			return fn(ctx, it, v, part)
+		}}, nil
+	})
+	iterateNode(c, workers, "IterateWith", name, prefix+string(params), loc)
+}
+
+func iterateNode[T any](c Collection[T], workers int, kind, name, kname, loc string) {
+	p := c.p
+	if workers < 1 {
+		p.fail(loc, "%s: need at least one worker, got %d", kind, workers)
+	}
+	checkCoder[T](p, loc, kind+" element")
+	addNode[T](p, &node{Node: planner.Node{Kind: planner.Iterate, Label: kind + "(" + displayName(name) + ")",
 		Kernel: kname, Inputs: []int{c.id}, Loc: loc, Partitions: workers}})
 }
 

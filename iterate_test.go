@@ -198,3 +198,77 @@ func TestIterateOnASimulatedPlatformFailsBeforeAnyTask(t *testing.T) {
 		t.Errorf("%d tasks were invoked", report.Invocations)
 	}
 }
+
+// roundsParam configures sumRoundsWith; the driver's value must reach
+// every worker, whatever a worker's own pipeline construction used.
+type roundsParam struct {
+	Rounds int64
+	Scale  int64
+	Key    string
+}
+
+// sumRoundsWith is sumRounds with its round count, scale and shared
+// object names as a parameter.
+func sumRoundsWith(ctx context.Context, it *gale.Iteration, prm roundsParam, part []int64) error {
+	var local int64
+	for _, v := range part {
+		local += v
+	}
+	total := it.DSO.AtomicLong(prm.Key + "total")
+	round := it.DSO.AtomicLong(fmt.Sprintf("%sround-%d", prm.Key, it.Worker))
+	barrier := it.DSO.CyclicBarrier(prm.Key+"barrier", it.Workers)
+	for {
+		r, err := round.Get(ctx)
+		if err != nil {
+			return err
+		}
+		if r >= prm.Rounds {
+			return nil
+		}
+		if _, err := total.AddAndGet(ctx, prm.Scale*local*(r+1)); err != nil {
+			return err
+		}
+		if _, _, err := barrier.Await(ctx); err != nil {
+			return err
+		}
+		if _, err := round.IncrementAndGet(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func init() {
+	workerPipelines["iterate.with"] = func(p *gale.Pipeline) {
+		gale.IterateWith(gale.Generate(p, 1, square), 2, sumRoundsWith, roundsParam{Rounds: 1, Scale: 1})
+	}
+}
+
+// TestIterateWith checks that IterateWith's parameter, computed by the
+// driver, reaches the workers of the local and process backends, and that
+// a parameter JSON would not carry is refused when the pipeline is built.
+func TestIterateWith(t *testing.T) {
+	var sum int64
+	for i := range int64(300) {
+		sum += square(i)
+	}
+	onBackends(t, func(t *testing.T, opts ...gale.RunOption) {
+		dso, servers, token := startDSO(t)
+		prm := roundsParam{Rounds: 3, Scale: 2, Key: t.Name()}
+		p := gale.NewPipeline()
+		gale.IterateWith(gale.Generate(p, 300, square), 2, sumRoundsWith, prm)
+		run(t, p, append(opts, gale.WithDSO(servers, token))...)
+		got, err := dso.AtomicLong(prm.Key + "total").Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sum * 2 * (1 + 2 + 3); got != want {
+			t.Errorf("total %d, want %d (3 rounds, scale 2)", got, want)
+		}
+	})
+	type hidden struct{ rounds int }
+	p := gale.NewPipeline()
+	gale.IterateWith(gale.Generate(p, 3, square), 1, func(context.Context, *gale.Iteration, hidden, []int64) error { return nil }, hidden{3})
+	if err := p.Err(); err == nil || !strings.Contains(err.Error(), "unexported field rounds") {
+		t.Errorf("got %v, want the parameter's unexported field refused", err)
+	}
+}
