@@ -609,6 +609,10 @@ func (p *Plan) Explain() string {
 			if st.GliderFilter {
 				fmt.Fprintf(&b, " through Glider filter actions applying %s", nodes[st.FilterNode].Label)
 			}
+			if len(st.Deps) > 0 {
+				// A source stage waits only for the side inputs it reads.
+				fmt.Fprintf(&b, " after stage(s) %s", joinInts(st.Deps))
+			}
 		case FromShuffle:
 			s := p.Shuffles[st.Shuffle]
 			how := "grouped"

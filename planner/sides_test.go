@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -51,8 +52,12 @@ func TestSideInputs(t *testing.T) {
 		if plan.Stages[sh.Consumer].Input != FromShuffle || !containsInt(sh.Producers, 0) {
 			t.Errorf("shuffle renumbered wrongly: producers %v consumer %d", sh.Producers, sh.Consumer)
 		}
-		if ex := plan.Explain(); !strings.Contains(ex, "with side input AsSingleton") {
+		ex := plan.Explain()
+		if !strings.Contains(ex, "with side input AsSingleton") {
 			t.Errorf("Explain does not name the side input:\n%s", ex)
+		}
+		if want := fmt.Sprintf("stage %d: 4 task(s) reading big [1.0 GiB] after stage(s) %d", reader, writer); !strings.Contains(ex, want) {
+			t.Errorf("Explain lacks %q:\n%s", want, ex)
 		}
 	})
 	t.Run("a stage reading its own side input is refused", func(t *testing.T) {
