@@ -204,6 +204,7 @@ type driver struct {
 	staging map[int]*staging    // per text sink node
 	splits  map[int]*sortSplits // per sort shuffle, once its samplers are done (splits.go)
 	glider  *gliderJob          // the glider strategy's driver side, if used
+	sides   map[int]SideSpec    // per side input's sink node, once its writers are done (sideSpec)
 
 	throttles *throttleWatch             // nil unless the backend counts throttling
 	failed    *TaskFailed                // the attempt whose failure failed the job
@@ -598,6 +599,11 @@ func (d *driver) measureStored(sh planner.Shuffle) error {
 // input larger than half a task's memory budget is refused: every task of
 // the reading stage holds it whole.
 func (d *driver) sideSpec(sd int) (SideSpec, error) {
+	// The writers' winners no longer change once their stages are done,
+	// so the spec is computed once for all the reading tasks.
+	if side, ok := d.sides[sd]; ok {
+		return side, nil
+	}
 	n := d.job.Plan.Logical.Nodes[sd]
 	side := SideSpec{Node: sd, Kernel: n.Kernel, Label: fmt.Sprintf("%s (%s)", n.Label, n.Loc)}
 	for _, o := range d.sinkOutputs(sd) {
@@ -613,6 +619,10 @@ func (d *driver) sideSpec(sd int) (SideSpec, error) {
 			"and every task reading it holds it whole; join the collections instead (gale.Join), or raise gale.WorkerMemory",
 			side.Label, side.Bytes, budget)
 	}
+	if d.sides == nil {
+		d.sides = map[int]SideSpec{}
+	}
+	d.sides[sd] = side
 	return side, nil
 }
 
