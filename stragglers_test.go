@@ -159,7 +159,7 @@ func TestStragglerGetsBackupThatWins(t *testing.T) {
 		w.waitFor(t, "the job start", 1, func(ev map[string]any) bool { return ev["event"] == "job_start" })
 		tasks = stageTasks(t, w)
 		w.waitFor(t, "every other task of stage 0 finished", tasks-1, isEvent("task_end", 0))
-		clock.Advance(500 * time.Millisecond) // under Speculation.MinRuntime: no backup yet
+		clock.Advance(50 * time.Millisecond) // under Speculation.MinRuntime: no backup yet
 		clock.Advance(time.Second)
 		w.waitFor(t, "the backup's cancel of the original", 1, isEvent("task_cancel", 0))
 	})

@@ -23,7 +23,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // Commands:
 //
 //	start concurrency=N max-attempts=M [timeout=D] [speculation=on]
-//	      [quantile=Q] [multiplier=X] [min-runtime=D] [timeout-multiplier=X] [min-timeout=D]
+//	      [quantile=Q] [multiplier=X] [early-quantile=Q] [early-multiplier=X]
+//	      [min-runtime=D] [timeout-multiplier=X] [min-timeout=D]
 //	                                     a new scheduler at time 0; prints Start's actions
 //	tick D                               time advances by D (a Go duration); prints the Tick's actions
 //	succeed S T A                        attempt A of task T of stage S succeeded
@@ -170,6 +171,10 @@ func (r *scenarioRunner) do(cmd string) string {
 				cfg.Speculation.Quantile = num()
 			case "multiplier":
 				cfg.Speculation.Multiplier = num()
+			case "early-quantile":
+				cfg.Speculation.EarlyQuantile = num()
+			case "early-multiplier":
+				cfg.Speculation.EarlyMultiplier = num()
 			case "min-runtime":
 				cfg.Speculation.MinRuntime = dur()
 			case "timeout-multiplier":

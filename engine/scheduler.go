@@ -113,7 +113,10 @@ type SchedulerConfig struct {
 // Speculation configures backup tasks (MapReduce's backup tasks, Spark's
 // speculation) and the adaptive deadline. Both use a stage's median
 // duration of finished tasks, so both wait until Quantile of the stage's
-// tasks have finished. Neither applies to tasks that wait for each other
+// tasks have finished; a task far slower than that median (EarlyMultiplier
+// times) gets its backup sooner, once EarlyQuantile have finished, so that
+// a straggler of the stage's first wave does not hold its slot until most
+// of the stage is done. Neither applies to tasks that wait for each other
 // (an iterate stage's workers): a copy of one would never meet the others
 // at their barriers.
 type Speculation struct {
@@ -125,9 +128,20 @@ type Speculation struct {
 	// Multiplier: an attempt running longer than Multiplier times the
 	// stage's median is a straggler. Default 1.5 (Spark's).
 	Multiplier float64
+	// EarlyQuantile is the share of a stage's tasks that must have
+	// finished before an attempt running EarlyMultiplier times their
+	// median gets a backup, in (0, Quantile]. Default 0.25.
+	EarlyQuantile float64
+	// EarlyMultiplier: before Quantile of the stage has finished, an
+	// attempt running longer than EarlyMultiplier times the median of the
+	// finished tasks is a straggler. The finished tasks are the fastest so
+	// far, so their median is low; hence a larger multiple than
+	// Multiplier. Default 3; negative disables early backups.
+	EarlyMultiplier float64
 	// MinRuntime is the least an attempt runs before it can be a
 	// straggler, so that stages of very short tasks, whose durations
-	// scatter, do not launch backups. Default 1s.
+	// scatter, do not launch backups. Default 100ms (Spark's
+	// spark.speculation.minTaskRuntime).
 	MinRuntime time.Duration
 	// TimeoutMultiplier: an attempt running longer than TimeoutMultiplier
 	// times the stage's median (and at least MinTimeout) is hung; it is
@@ -140,7 +154,8 @@ type Speculation struct {
 
 // DefaultSpeculation returns the default settings, spelled out.
 func DefaultSpeculation() Speculation {
-	return Speculation{Quantile: 0.75, Multiplier: 1.5, MinRuntime: time.Second, TimeoutMultiplier: 10, MinTimeout: time.Minute}
+	return Speculation{Quantile: 0.75, Multiplier: 1.5, EarlyQuantile: 0.25, EarlyMultiplier: 3,
+		MinRuntime: 100 * time.Millisecond, TimeoutMultiplier: 10, MinTimeout: time.Minute}
 }
 
 // withDefaults fills zero fields with the defaults.
@@ -151,6 +166,12 @@ func (sp Speculation) withDefaults() Speculation {
 	}
 	if sp.Multiplier == 0 {
 		sp.Multiplier = d.Multiplier
+	}
+	if sp.EarlyQuantile == 0 {
+		sp.EarlyQuantile = min(d.EarlyQuantile, sp.Quantile)
+	}
+	if sp.EarlyMultiplier == 0 {
+		sp.EarlyMultiplier = d.EarlyMultiplier
 	}
 	if sp.MinRuntime == 0 {
 		sp.MinRuntime = d.MinRuntime
@@ -172,6 +193,12 @@ func (sp Speculation) Validate() error {
 	}
 	if sp.Multiplier != 0 && !(sp.Multiplier >= 1) {
 		errs = append(errs, fmt.Errorf("engine: Speculation.Multiplier is %v; must be at least 1 (0 for the default %v)", sp.Multiplier, DefaultSpeculation().Multiplier))
+	}
+	if !(sp.EarlyQuantile >= 0 && sp.EarlyQuantile <= 1) || sp.Quantile > 0 && sp.EarlyQuantile > sp.Quantile {
+		errs = append(errs, fmt.Errorf("engine: Speculation.EarlyQuantile is %v; must be in (0, Quantile] (0 for the default %v)", sp.EarlyQuantile, DefaultSpeculation().EarlyQuantile))
+	}
+	if sp.EarlyMultiplier > 0 && sp.EarlyMultiplier < 1 || sp.EarlyMultiplier != sp.EarlyMultiplier {
+		errs = append(errs, fmt.Errorf("engine: Speculation.EarlyMultiplier is %v; must be at least 1, 0 for the default or negative for no early backups", sp.EarlyMultiplier))
 	}
 	if sp.TimeoutMultiplier > 0 && sp.TimeoutMultiplier < 1 || sp.TimeoutMultiplier != sp.TimeoutMultiplier {
 		errs = append(errs, fmt.Errorf("engine: Speculation.TimeoutMultiplier is %v; must be at least 1, 0 for the default or negative for none", sp.TimeoutMultiplier))
@@ -404,15 +431,20 @@ func (st *stageState) dropLive(task, attempt int) (time.Time, bool) {
 }
 
 // median returns the median duration of a stage's finished tasks, and
-// whether enough of them (Speculation.Quantile) have finished to trust it.
-func (s *Scheduler) median(stage int) (time.Duration, bool) {
+// whether enough of them (Speculation.Quantile) have finished to trust it
+// (ok), or only enough for an early backup (Speculation.EarlyQuantile).
+func (s *Scheduler) median(stage int) (med time.Duration, ok, early bool) {
 	st := s.stages[stage]
 	n := s.plan.Stages[stage].Tasks
-	need := max(1, int(s.cfg.Speculation.Quantile*float64(n)))
-	if len(st.durations) < need || len(st.durations) == 0 {
-		return 0, false
+	sp := s.cfg.Speculation
+	if len(st.durations) == 0 {
+		return 0, false, false
 	}
-	return st.durations[len(st.durations)/2], true
+	med = st.durations[len(st.durations)/2]
+	if len(st.durations) >= max(1, int(sp.Quantile*float64(n))) {
+		return med, true, false
+	}
+	return med, false, sp.EarlyMultiplier > 0 && len(st.durations) >= max(1, int(sp.EarlyQuantile*float64(n)))
 }
 
 // tick advances the scheduler's time to now: attempts past their deadline
@@ -430,9 +462,9 @@ func (s *Scheduler) tick(now time.Time) []Action {
 		if !st.started || st.done {
 			continue
 		}
-		med, ok := s.median(si)
+		med, ok, early := s.median(si)
 		if s.gang[si] {
-			ok = false
+			ok, early = false, false
 		}
 		limit := s.cfg.TaskTimeout
 		if s.gang[si] {
@@ -466,12 +498,16 @@ func (s *Scheduler) tick(now time.Time) []Action {
 					return append(out, f)
 				}
 			}
-			if sp.Off || !ok || st.backedUp[t] || len(st.live[t]) != 1 {
+			if sp.Off || !ok && !early || st.backedUp[t] || len(st.live[t]) != 1 {
 				continue
 			}
 			l := st.live[t][0]
 			ran := s.now.Sub(l.start)
-			if ran <= max(time.Duration(sp.Multiplier*float64(med)), sp.MinRuntime) {
+			mult := sp.Multiplier
+			if !ok {
+				mult = sp.EarlyMultiplier
+			}
+			if ran <= max(time.Duration(mult*float64(med)), sp.MinRuntime) {
 				continue
 			}
 			st.backedUp[t] = true
