@@ -46,9 +46,25 @@ func Register(name string, fn any) {
 	pinned.byPtr[ptr] = name
 }
 
-// closureName matches the names the Go compiler gives function literals
-// (pkg.F.func1, pkg.F.func1.2, pkg.glob..func1) and method values (-fm).
-var closureName = regexp.MustCompile(`\.func\d+(\.\d+)*$|-fm$|\.glob\.`)
+// closureName matches, in a function's name without its package, the
+// names the Go compiler gives function literals (F.func1, F.func1.2,
+// glob..func1) and method values (-fm). A top-level function named func1
+// is not one: its name has nothing before func1.
+var closureName = regexp.MustCompile(`.\.func\d+(\.\d+)*$|-fm$|^glob\.`)
+
+// withoutPackage drops the package path and name from a function's
+// symbol name: "example.com/x/y.F.func1" becomes "F.func1". Dots in the
+// last element of a package path are escaped (%2e) in symbol names, so
+// the first dot after the last slash ends the package.
+func withoutPackage(name string) string {
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.Index(name, "."); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
 
 // funcName returns the stable name of fn, or an error explaining why fn
 // cannot be shipped to workers.
@@ -69,7 +85,7 @@ func funcName(fn any) (string, error) {
 		return "", fmt.Errorf("cannot name function %T", fn)
 	}
 	name = f.Name()
-	if closureName.MatchString(name) {
+	if closureName.MatchString(withoutPackage(name)) {
 		return "", fmt.Errorf("function %s is a closure or method value, which workers cannot rebuild; "+
 			"use a top-level function, or pin it with gale.Register(\"name\", fn) in an init function", displayName(name))
 	}
