@@ -53,6 +53,7 @@ import (
 	"github.com/galeproject/gale/backends/faulty"
 	"github.com/galeproject/gale/backends/process"
 	"github.com/galeproject/gale/backends/sim"
+	"github.com/galeproject/gale/engine"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/examples/wordcount"
 	"github.com/galeproject/gale/internal/textgen"
@@ -93,6 +94,7 @@ var (
 	simMem   = flag.Int("sim-aws-memory", 256, "memory of the sim:aws function in MiB (256: 0.14 vCPU, so that a task of this corpus runs about a second, as on a small Lambda)")
 	tasks    = flag.Int("tasks", 40, "tasks of the first stage")
 	workers  = flag.Int("workers", 4, "worker processes")
+	minRun   = flag.Duration("min-runtime", 0, "Speculation.MinRuntime of the runs with speculation (0: the engine's default)")
 	stop     = flag.Duration("stop", 20*time.Second, "how long the SIGSTOP case stops a worker")
 	dir      = flag.String("dir", filepath.Join(os.TempDir(), "gale-bench-stragglers"), "working directory")
 	out      = flag.String("out", "bench/results/stragglers.json", "results file")
@@ -200,6 +202,8 @@ func run() error {
 				gale.JobID("stragglers-" + v.job + "-" + strings.ReplaceAll(v.kase, " ", "_"))}
 			if !v.spec {
 				opts = append(opts, gale.NoSpeculation())
+			} else if *minRun > 0 {
+				opts = append(opts, gale.WithSpeculation(engine.Speculation{MinRuntime: *minRun}))
 			}
 			var events *os.File
 			if *eventsTo != "" {
