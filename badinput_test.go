@@ -181,6 +181,11 @@ func TestExistingOutputIsRefused(t *testing.T) {
 	if b, err := os.ReadFile(precious); err != nil || string(b) != "keep me" {
 		t.Fatalf("refused run touched existing output: %q, %v", b, err)
 	}
+	// Overwrite replaces only an earlier Gale output, which holds _SUCCESS
+	// (TestOverwriteReplacesOnlyGaleOutput).
+	if err := os.WriteFile(filepath.Join(out, "_SUCCESS"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err, _ := runCount(t, []string{in}, out, gale.Overwrite(true)); err != nil {
 		t.Fatal(err)
 	}

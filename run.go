@@ -331,6 +331,8 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	}
 	logical := planner.Logical{}
 	var errs []error
+	var reads []readInputs // to keep outputs apart from inputs
+	var sinks []*node
 	for _, n := range p.nodes {
 		pn := n.Node
 		pn.Inputs = append([]int(nil), n.Inputs...)
@@ -368,6 +370,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 						"raise the chunk size (--chunk-size, gale.ChunkSize) to at least %d bytes",
 					len(files), chunk, len(ins), maxSourceTasks, minChunkFor(files))})
 			}
+			reads = append(reads, readInputs{n: n, patterns: n.text.patterns, files: files})
 			job.Inputs[n.ID] = ins
 			pn.Splits = max(len(ins), 1)
 			pn.SourceBytes = 0
@@ -387,9 +390,13 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 			pn.SourceBytes = n.gen.n * generatedElementBytes
 		case n.sink != nil:
 			job.Sinks[n.ID] = engine.Sink{Format: n.sink.format, URL: n.sink.path, Overwrite: cfg.overwrite}
+			if n.sink.path != "" {
+				sinks = append(sinks, n)
+			}
 		}
 		logical.Nodes = append(logical.Nodes, pn)
 	}
+	errs = append(errs, checkOutputsApart(reads, sinks))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -294,6 +294,11 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 				return nil, fmt.Errorf("%s: output directory %s already holds files; choose another path, "+
 					"or let the job replace it with the run option gale.Overwrite(true) (--overwrite on the gale command line)", label, abs)
 			}
+			if len(ents) > 0 {
+				if err := checkOverwritableDir(label, abs); err != nil {
+					return nil, err
+				}
+			}
 		}
 		dir := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".gale-"+d.job.ID)
 		st := &staging{url: dir, final: abs, local: abs, dir: dir}
@@ -311,6 +316,11 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 	if len(page.Objects) > 0 && !s.Overwrite {
 		return nil, fmt.Errorf("%s: output %s already holds objects; choose another path, "+
 			"or let the job replace it with the run option gale.Overwrite(true) (--overwrite on the gale command line)", label, s.URL)
+	}
+	if len(page.Objects) > 0 {
+		if err := checkOverwritableStore(ctx, label, out); err != nil {
+			return nil, err
+		}
 	}
 	u := strings.TrimSuffix(s.URL, "/") + "/_temporary/" + d.job.ID
 	st := &staging{url: u, final: s.URL}
