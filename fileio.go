@@ -74,7 +74,7 @@ func fileSplits(files []inputFile, k string) []engine.InputSpec {
 	ins := make([]engine.InputSpec, 0, len(files))
 	for _, f := range files {
 		ins = append(ins, engine.InputSpec{Kind: engine.InputFile, URL: f.url, Key: f.key, Len: f.size,
-			Compression: f.codec, File: f.name, Kernel: k})
+			Compression: f.codec, File: f.name, Kernel: k, Expect: f.stamp()})
 	}
 	return ins
 }

@@ -30,6 +30,11 @@ type inputFile struct {
 	codec   string // its compression (engine.Compression*), "" for none
 }
 
+// stamp is what the job expects the file to stay while it runs.
+func (f inputFile) stamp() *engine.ObjectStamp {
+	return &engine.ObjectStamp{Size: f.size, ModTime: f.modTime, ETag: f.etag}
+}
+
 // compressions maps file name extensions to the compression Gale reads
 // through; unreadable lists those it recognizes but does not read, so such
 // a file is refused by name instead of being read as raw bytes.
@@ -195,7 +200,8 @@ func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string
 		if strings.HasSuffix(o.Key, "/") || strings.Contains(o.Key, "/_temporary/") || path.Base(o.Key) == "_SUCCESS" {
 			continue
 		}
-		files = append(files, inputFile{url: root, key: o.Key, size: o.Size, modTime: o.ModTime, name: root + "/" + o.Key})
+		files = append(files, inputFile{url: root, key: o.Key, size: o.Size, modTime: o.ModTime, etag: o.ETag,
+			name: root + "/" + o.Key})
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("input %s matched no objects", pattern)
@@ -213,16 +219,18 @@ func textSplits(files []inputFile, chunk int64) []engine.InputSpec {
 	for _, f := range files {
 		if f.codec != "" {
 			if f.size > 0 {
-				ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Len: f.size, Compression: f.codec})
+				ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Len: f.size, Compression: f.codec,
+					Expect: f.stamp()})
 			}
 			continue
 		}
 		for off := int64(0); off < f.size; off += chunk {
-			ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Off: off, Len: min(chunk, f.size-off)})
+			ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: f.url, Key: f.key, Off: off, Len: min(chunk, f.size-off),
+				Expect: f.stamp()})
 		}
 	}
 	if len(ins) == 0 && len(files) > 0 {
-		ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: files[0].url, Key: files[0].key})
+		ins = append(ins, engine.InputSpec{Kind: engine.InputText, URL: files[0].url, Key: files[0].key, Expect: files[0].stamp()})
 	}
 	return ins
 }
@@ -248,7 +256,7 @@ func recordSplits(files []inputFile, chunk int64, size int) ([]engine.InputSpec,
 			// One split; the worker checks the decompressed size.
 			if f.size > 0 {
 				ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: f.url, Key: f.key, Len: f.size,
-					RecordSize: size, Compression: f.codec})
+					RecordSize: size, Compression: f.codec, Expect: f.stamp()})
 			}
 			continue
 		}
@@ -258,11 +266,12 @@ func recordSplits(files []inputFile, chunk int64, size int) ([]engine.InputSpec,
 		}
 		for off := int64(0); off < f.size; off += chunk {
 			ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: f.url, Key: f.key, Off: off,
-				Len: min(chunk, f.size-off), RecordSize: size})
+				Len: min(chunk, f.size-off), RecordSize: size, Expect: f.stamp()})
 		}
 	}
 	if len(ins) == 0 && len(files) > 0 {
-		ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: files[0].url, Key: files[0].key, RecordSize: size})
+		ins = append(ins, engine.InputSpec{Kind: engine.InputFixed, URL: files[0].url, Key: files[0].key, RecordSize: size,
+			Expect: files[0].stamp()})
 	}
 	return ins, nil
 }

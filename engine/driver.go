@@ -175,6 +175,9 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	clock := readSimClock(cfg.Backend)
 	err := d.run(ctx)
 	if err == nil {
+		err = d.checkInputs(ctx) // inputcheck.go
+	}
+	if err == nil {
 		err = d.commit(ctx)
 	}
 	d.cleanup()

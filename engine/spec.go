@@ -165,6 +165,11 @@ type InputSpec struct {
 	// GliderAction: read the lines a Glider filter action streams (a
 	// Filter lowered onto text stored in Glider) instead of the range.
 	GliderAction string `json:"glider_action,omitempty"`
+	// Expect, for text, fixed-size records and whole files, is what object Key was when
+	// the job was planned: the task refuses to read it if it has changed,
+	// and the driver checks it again before committing the output
+	// (ErrInputChanged). Nil: not checked.
+	Expect *ObjectStamp `json:"expect,omitempty"`
 }
 
 // Segment is a byte range of an object in the temporary store.

@@ -412,6 +412,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if err != nil {
 			return err
 		}
+		if err := t.checkUnchanged(ctx, st); err != nil {
+			return err
+		}
 		if in.Compression != "" {
 			return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) {
 				return readLinesMax(ctx, r, 0, math.MaxInt64, t.memory(), f)
@@ -452,6 +455,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 		}
 		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
 		if err != nil {
+			return err
+		}
+		if err := t.checkUnchanged(ctx, st); err != nil {
 			return err
 		}
 		if in.Compression != "" {
@@ -548,6 +554,17 @@ func (t *task) read(ctx context.Context, emit any) error {
 	return fmt.Errorf("engine: unknown input kind %q", in.Kind)
 }
 
+// checkUnchanged refuses to read an input object that is no longer what
+// it was when the job was planned (InputSpec.Expect).
+func (t *task) checkUnchanged(ctx context.Context, st objstore.Store) error {
+	in := t.spec.Input
+	if in.Expect == nil {
+		return nil
+	}
+	t.res.Metrics.Requests++
+	return checkStamp(ctx, st, in.Key, in.Expect)
+}
+
 // readCompressed reads the whole compressed object of a text or record
 // input through its decompressor into read, which returns how many
 // elements it emitted.
@@ -585,6 +602,9 @@ func (t *task) readFile(ctx context.Context, emit any) error {
 	}
 	st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
 	if err != nil {
+		return err
+	}
+	if err := t.checkUnchanged(ctx, st); err != nil {
 		return err
 	}
 	if in.Compression != "" {

@@ -283,7 +283,8 @@ func (s *S3) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) 
 		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
-	return objstore.ObjectInfo{Key: key, Size: sdkaws.ToInt64(out.ContentLength), ModTime: sdkaws.ToTime(out.LastModified)}, nil
+	return objstore.ObjectInfo{Key: key, Size: sdkaws.ToInt64(out.ContentLength), ModTime: sdkaws.ToTime(out.LastModified),
+		ETag: strings.Trim(sdkaws.ToString(out.ETag), `"`)}, nil
 }
 
 // Delete implements objstore.Store with DeleteObject, which S3 makes
@@ -353,6 +354,7 @@ func (s *S3) List(ctx context.Context, prefix, token string, limit int) (objstor
 			Key:     s.StoreKey(sdkaws.ToString(o.Key)),
 			Size:    sdkaws.ToInt64(o.Size),
 			ModTime: sdkaws.ToTime(o.LastModified),
+			ETag:    strings.Trim(sdkaws.ToString(o.ETag), `"`),
 		})
 	}
 	if sdkaws.ToBool(out.IsTruncated) {

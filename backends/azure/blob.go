@@ -287,6 +287,9 @@ func (s *Blob) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error
 	if p.LastModified != nil {
 		info.ModTime = *p.LastModified
 	}
+	if p.ETag != nil {
+		info.ETag = strings.Trim(string(*p.ETag), `"`)
+	}
 	return info, nil
 }
 
@@ -334,6 +337,9 @@ func (s *Blob) List(ctx context.Context, prefix, token string, limit int) (objst
 				}
 				if it.Properties.LastModified != nil {
 					o.ModTime = *it.Properties.LastModified
+				}
+				if it.Properties.ETag != nil {
+					o.ETag = strings.Trim(string(*it.Properties.ETag), `"`)
 				}
 			}
 			page.Objects = append(page.Objects, o)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -216,7 +217,7 @@ func (s *GCS) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error)
 		return objstore.ObjectInfo{}, s.fail(ctx, "stat", s.Name(key), err)
 	}
 	s.bucketSeen.Store(true)
-	return objstore.ObjectInfo{Key: key, Size: a.Size, ModTime: a.Updated}, nil
+	return objstore.ObjectInfo{Key: key, Size: a.Size, ModTime: a.Updated, ETag: strconv.FormatInt(a.Generation, 10)}, nil
 }
 
 // Delete implements objstore.Store; a missing key is not an error.
@@ -267,7 +268,8 @@ func (s *GCS) List(ctx context.Context, prefix, token string, limit int) (objsto
 	s.bucketSeen.Store(true)
 	page := objstore.ListPage{Objects: make([]objstore.ObjectInfo, 0, len(attrs)), Next: next}
 	for _, a := range attrs {
-		page.Objects = append(page.Objects, objstore.ObjectInfo{Key: s.StoreKey(a.Name), Size: a.Size, ModTime: a.Updated})
+		page.Objects = append(page.Objects, objstore.ObjectInfo{Key: s.StoreKey(a.Name), Size: a.Size, ModTime: a.Updated,
+			ETag: strconv.FormatInt(a.Generation, 10)})
 	}
 	return page, nil
 }

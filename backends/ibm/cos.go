@@ -186,7 +186,8 @@ func (s *COS) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error)
 	if err != nil {
 		return objstore.ObjectInfo{}, s.fail("stat", key, err)
 	}
-	return objstore.ObjectInfo{Key: key, Size: aws.Int64Value(out.ContentLength), ModTime: aws.TimeValue(out.LastModified)}, nil
+	return objstore.ObjectInfo{Key: key, Size: aws.Int64Value(out.ContentLength), ModTime: aws.TimeValue(out.LastModified),
+		ETag: strings.Trim(aws.StringValue(out.ETag), `"`)}, nil
 }
 
 // Delete implements objstore.Store; deleting a missing key is no error.
@@ -241,6 +242,7 @@ func (s *COS) List(ctx context.Context, prefix, token string, limit int) (objsto
 	for _, o := range out.Contents {
 		page.Objects = append(page.Objects, objstore.ObjectInfo{
 			Key: s.StoreKey(aws.StringValue(o.Key)), Size: aws.Int64Value(o.Size), ModTime: aws.TimeValue(o.LastModified),
+			ETag: strings.Trim(aws.StringValue(o.ETag), `"`),
 		})
 	}
 	if aws.BoolValue(out.IsTruncated) {

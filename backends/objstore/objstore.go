@@ -15,6 +15,11 @@ type ObjectInfo struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// ETag names the version of the object's content where the store
+	// exposes one (S3's and COS's ETag without its quotes, GCS's
+	// generation, Azure's ETag), the same from Stat and List; "" where it
+	// exposes none (a filesystem: ModTime, at full precision, serves).
+	ETag string
 }
 
 // ListPage is one page of a listing.

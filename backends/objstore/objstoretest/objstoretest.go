@@ -139,16 +139,28 @@ func testRoundTrip(t *testing.T, s objstore.Store) {
 		if o.Size != n {
 			t.Errorf("listed %q with size %d, want %d", o.Key, o.Size, n)
 		}
+		// Jobs compare an input's ETag from List (when planned) with
+		// Stat's (before reading and committing): they must agree.
+		if info, err := s.Stat(t.Context(), o.Key); err != nil || info.ETag != o.ETag {
+			t.Errorf("Stat(%q) ETag %q (%v), List's %q: the two must agree", o.Key, info.ETag, err, o.ETag)
+		}
 	}
 }
 
 func testOverwrite(t *testing.T, s objstore.Store) {
 	put(t, s, "k", []byte("first, longer content"))
+	before, err := s.Stat(t.Context(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
 	put(t, s, "k", []byte("second"))
 	equal(t, "Get after overwrite", get(t, s, "k", 0, -1), []byte("second"))
 	info, err := s.Stat(t.Context(), "k")
 	if err != nil || info.Size != 6 {
 		t.Fatalf("Stat after overwrite = %+v, %v; want size 6", info, err)
+	}
+	if before.ETag != "" && info.ETag == before.ETag {
+		t.Errorf("ETag %q unchanged after the object was rewritten", info.ETag)
 	}
 }
 
