@@ -265,8 +265,13 @@ func TestTenantIsolation(t *testing.T) {
 	if _, err := Dial(ctx, ClientConfig{Meta: cl.MetaAddr(), Namespace: "alice", Token: cl.Token("bob")}); !errors.Is(err, ErrDenied) {
 		t.Fatalf("bob's token opened alice's namespace: %v", err)
 	}
-	if _, err := Dial(ctx, ClientConfig{Meta: cl.MetaAddr(), Namespace: "alice", Token: "guess"}); !errors.Is(err, ErrDenied) {
+	_, err := Dial(ctx, ClientConfig{Meta: cl.MetaAddr(), Namespace: "alice", Token: "guess"})
+	if !errors.Is(err, ErrDenied) {
 		t.Fatalf("a guessed token: %v", err)
+	}
+	// The server's reason arrives once, not prefixed by the client again.
+	if msg := err.Error(); strings.Count(msg, "access denied") != 1 || !strings.Contains(msg, `wrong token for namespace "alice"`) {
+		t.Errorf("a guessed token: %q, want one \"access denied\" and the reason", msg)
 	}
 	alice, bob := dial(t, cl, "alice"), dial(t, cl, "bob")
 	if err := alice.WriteFile(ctx, "/secret", "", []byte("alice's data")); err != nil {
@@ -427,5 +432,15 @@ func TestConfigValidation(t *testing.T) {
 	mc.Secret = "short"
 	if err := mc.Validate(); err == nil || !strings.Contains(err.Error(), "16 bytes") {
 		t.Errorf("meta config: %v", err)
+	}
+}
+
+// A config's problems are reported at once, on one line.
+func TestConfigErrorsOnOneLine(t *testing.T) {
+	c := StorageConfig{BlockSize: -1}
+	err := c.Validate()
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "Secret") ||
+		!strings.Contains(err.Error(), "Meta") {
+		t.Errorf("Validate = %q, want the missing Secret and Meta on one line", err)
 	}
 }

@@ -130,7 +130,7 @@ func (c *MetaConfig) Validate() error {
 	if c.ActionTimeout < 0 {
 		errs = append(errs, errors.New("glider: metadata server config: ActionTimeout is negative"))
 	}
-	return errors.Join(errs...)
+	return joinLine(errs)
 }
 
 // StorageConfig configures a storage server.
@@ -181,7 +181,7 @@ func (c *StorageConfig) Validate() error {
 	if bs+frameSlack > mf {
 		errs = append(errs, fmt.Errorf("glider: storage server config: BlockSize %d needs MaxFrame of at least %d (got %d)", bs, bs+frameSlack, mf))
 	}
-	return errors.Join(errs...)
+	return joinLine(errs)
 }
 
 func (c *StorageConfig) fillStorage() {
@@ -251,7 +251,7 @@ func (c *ActiveConfig) Validate() error {
 	if cs+frameSlack > mf {
 		errs = append(errs, fmt.Errorf("glider: active server config: ChunkSize %d needs MaxFrame of at least %d (got %d)", cs, cs+frameSlack, mf))
 	}
-	return errors.Join(errs...)
+	return joinLine(errs)
 }
 
 func (c *ActiveConfig) fillActive() {
@@ -321,7 +321,7 @@ func (c *ClientConfig) Validate() error {
 	if cs+frameSlack > mf {
 		errs = append(errs, fmt.Errorf("glider: client config: ChunkSize %d needs MaxFrame of at least %d (got %d)", cs, cs+frameSlack, mf))
 	}
-	return errors.Join(errs...)
+	return joinLine(errs)
 }
 
 func (c *ClientConfig) fill() {

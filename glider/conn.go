@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,7 +104,10 @@ func (c *conn) handshake(h wire.Hello) error {
 	case wire.KindWelcome:
 		return nil
 	case wire.KindGoAway:
-		return fmt.Errorf("%w: %s", ErrDenied, f.Payload)
+		// The server's reason is its own error, which already starts
+		// with ErrDenied's text (or at least "glider: "): say it once.
+		why := strings.TrimPrefix(string(f.Payload), ErrDenied.Error()+": ")
+		return fmt.Errorf("%w: %s", ErrDenied, strings.TrimPrefix(why, "glider: "))
 	}
 	return fmt.Errorf("%w: expected welcome, got %v", ErrBadRequest, f.Kind)
 }

@@ -3,6 +3,7 @@ package glider
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/galeproject/gale/glider/internal/wire"
 )
@@ -70,6 +71,31 @@ var codeErrs = map[wire.Code]error{
 	wire.CodeShutdown:     ErrShutdown,
 	wire.CodeInternal:     ErrInternal,
 	wire.CodeDataLost:     ErrDataLost,
+}
+
+// lineErrors is errors.Join on one line: a Validate reports every problem
+// at once, and a command prints its error as one line.
+type lineErrors []error
+
+func (e lineErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e lineErrors) Unwrap() []error { return e }
+
+// joinLine returns nil, the one error, or all of errs on one line.
+func joinLine(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return lineErrors(errs)
 }
 
 // codedError is an error with its protocol code; it unwraps to the

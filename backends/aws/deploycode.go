@@ -63,6 +63,9 @@ func openCodeStore(ctx context.Context, cfg LambdaConfig, region string, opts De
 	if c.Region == "" {
 		c.Region = region
 	}
+	if c.Keys == "" {
+		c.Keys = "backends.aws.code_s3."
+	}
 	if c.Region != region && cfg.Endpoint == "" && c.Endpoint == "" {
 		return nil, fmt.Errorf("aws: deploy %s: the code location %s is configured in region %s, but the function is in %s: Lambda takes code only from a bucket in the function's region (use a bucket in %s, or drop code_s3.region)",
 			cfg.Function, opts.Code, c.Region, region, region)

@@ -224,7 +224,11 @@ func (c LambdaConfig) Validate() error {
 		if _, _, err := parseS3URL(c.Staging); err != nil {
 			errs = append(errs, fmt.Errorf("staging: %w", err))
 		}
-		if err := c.StagingS3.Validate(); err != nil {
+		sc := c.StagingS3
+		if sc.Keys == "" {
+			sc.Keys = "staging_s3."
+		}
+		if err := sc.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("staging: %w", err))
 		}
 	}
@@ -324,17 +328,27 @@ func NewLambda(ctx context.Context, cfg LambdaConfig) (*Lambda, error) {
 	})
 	if cfg.Staging != "" {
 		bucket, prefix, _ := parseS3URL(cfg.Staging)
-		if l.staging, err = NewS3(ctx, cfg.StagingS3, bucket, prefix); err != nil {
+		// The staging bucket is taken to be in the function's region
+		// unless staging_s3 says otherwise, and messages name the keys
+		// that set it.
+		sc := cfg.StagingS3
+		if sc.Region == "" {
+			sc.Region = awsCfg.Region
+		}
+		if sc.Keys == "" {
+			sc.Keys = "backends.aws.staging_s3."
+		}
+		if l.staging, err = NewS3(ctx, sc, bucket, prefix); err != nil {
 			return nil, fmt.Errorf("aws: Lambda staging store: %w", err)
 		}
 		q := url.Values{}
-		if e := cfg.StagingS3.Endpoint; e != "" {
+		if e := sc.Endpoint; e != "" {
 			q.Set("endpoint", e)
 		}
-		if r := cfg.StagingS3.Region; r != "" {
+		if r := sc.Region; r != "" {
 			q.Set("region", r)
 		}
-		if cfg.StagingS3.PathStyle {
+		if sc.PathStyle {
 			q.Set("path_style", "true")
 		}
 		l.storeURL = strings.TrimSuffix(cfg.Staging, "/")

@@ -71,6 +71,18 @@ type S3Config struct {
 	// MaxAttempts is how many times one request is tried, retries
 	// included. Default 0 keeps the SDK's (3, or AWS_MAX_ATTEMPTS).
 	MaxAttempts int
+	// Keys is how messages name these settings, up to the setting's own
+	// name: "s3." (the default, the storage options s3.region, ...) or,
+	// for the Lambda backend's staging store, "backends.aws.staging_s3.".
+	Keys string
+}
+
+// keys returns c.Keys or its default.
+func (c S3Config) keys() string {
+	if c.Keys == "" {
+		return "s3."
+	}
+	return c.Keys
 }
 
 // DefaultS3Config returns the defaults: an 8 MiB part size and 4 parts in
@@ -96,21 +108,21 @@ func (c S3Config) withDefaults() S3Config {
 func (c S3Config) Validate() error {
 	var errs []error
 	if c.PartSize != 0 && c.PartSize < MinPartSize {
-		errs = append(errs, fmt.Errorf("s3.part_size %d is below S3's minimum part of %d bytes (5 MiB)", c.PartSize, MinPartSize))
+		errs = append(errs, fmt.Errorf("%spart_size %d is below S3's minimum part of %d bytes (5 MiB)", c.keys(), c.PartSize, MinPartSize))
 	}
 	if c.Concurrency < 0 {
-		errs = append(errs, fmt.Errorf("s3.concurrency %d is negative (want >= 1, or 0 for the default 4)", c.Concurrency))
+		errs = append(errs, fmt.Errorf("%sconcurrency %d is negative (want >= 1, or 0 for the default 4)", c.keys(), c.Concurrency))
 	}
 	if c.MaxAttempts < 0 {
-		errs = append(errs, fmt.Errorf("s3.max_attempts %d is negative (want >= 1, or 0 for the SDK default)", c.MaxAttempts))
+		errs = append(errs, fmt.Errorf("%smax_attempts %d is negative (want >= 1, or 0 for the SDK default)", c.keys(), c.MaxAttempts))
 	}
 	if strings.ContainsAny(c.Region, " /:") {
-		errs = append(errs, fmt.Errorf("s3.region %q is not a region name such as \"eu-west-1\"", c.Region))
+		errs = append(errs, fmt.Errorf("%sregion %q is not a region name such as \"eu-west-1\"", c.keys(), c.Region))
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("s3.endpoint %q is not an http:// or https:// URL", c.Endpoint))
+			errs = append(errs, fmt.Errorf("%sendpoint %q is not an http:// or https:// URL", c.keys(), c.Endpoint))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -137,6 +149,7 @@ type S3 struct {
 	up     *manager.Uploader
 	bucket *string // the bucket, for the SDK's inputs
 	hint   string  // how to fix the endpoint, for messages
+	keys   string  // how the config names the settings (S3Config.Keys)
 
 	bucketSeen atomic.Bool // the bucket answered once: skip HeadBucket
 }
@@ -180,7 +193,7 @@ func NewS3(ctx context.Context, cfg S3Config, bucket, prefix string) (*S3, error
 	}
 	if awsCfg.Region == "" {
 		if endpoint == "" {
-			return nil, fmt.Errorf("aws: %s: no AWS region: set AWS_REGION or s3.region in the config", name)
+			return nil, fmt.Errorf("aws: %s: no AWS region: set AWS_REGION or %sregion in the config", name, cfg.keys())
 		}
 		// S3-compatible servers ignore the region, but requests are signed
 		// with one.
@@ -209,9 +222,9 @@ func NewS3(ctx context.Context, cfg S3Config, bucket, prefix string) (*S3, error
 	})
 	hint := "check AWS_REGION and the network"
 	if endpoint != "" {
-		hint = fmt.Sprintf("check that the endpoint %s is up (s3.endpoint or AWS_ENDPOINT_URL_S3)", endpoint)
+		hint = fmt.Sprintf("check that the endpoint %s is up (%sendpoint or AWS_ENDPOINT_URL_S3)", endpoint, cfg.keys())
 	}
-	return &S3{Location: loc, client: client, up: up, bucket: sdkaws.String(bucket), hint: hint}, nil
+	return &S3{Location: loc, client: client, up: up, bucket: sdkaws.String(bucket), hint: hint, keys: cfg.keys()}, nil
 }
 
 // Client returns the underlying SDK client, for operations beyond Store.
@@ -400,7 +413,7 @@ func (s *S3) fail(ctx context.Context, op, name string, err error) error {
 	case isCode(err, "AccessDenied", "AllAccessDisabled"):
 		return fmt.Errorf("aws: %s %s: access denied (grant these credentials s3:%s on the bucket, or check the bucket's policy): %w", op, name, s3Action(op), err)
 	case isCode(err, "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
-		return fmt.Errorf("aws: %s %s: the bucket is in another region (set AWS_REGION or s3.region in the config to the bucket's region): %w", op, name, err)
+		return fmt.Errorf("aws: %s %s: the bucket is in another region (set AWS_REGION or %sregion in the config to the bucket's region): %w", op, name, s.keys, err)
 	case noCreds:
 		return fmt.Errorf("aws: %s %s: %w (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with an IAM role): %w", op, name, ErrCredentials, err)
 	case isNetErr(err):

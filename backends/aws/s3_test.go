@@ -583,3 +583,25 @@ func TestS3CopyRetriesCutAnswer(t *testing.T) {
 		t.Fatalf("copied object: %q, %v", b, err)
 	}
 }
+
+// The Lambda backend's staging store is in the function's region unless
+// staging_s3 says otherwise, and its messages name the keys that set it
+// (backends.aws.staging_s3.region), not the storage options' s3.region.
+func TestStagingStoreRegionAndKeys(t *testing.T) {
+	isolateEnv(t, "AKID")
+	l, err := aws.NewLambda(t.Context(), aws.LambdaConfig{Region: "eu-west-1", Function: "fn", Staging: "s3://stage/gale"})
+	if err != nil {
+		t.Fatalf("NewLambda with a region and a staging bucket: %v", err)
+	}
+	l.Close()
+	cfg := aws.DefaultS3Config()
+	cfg.Keys = "backends.aws.staging_s3."
+	_, err = aws.NewS3(t.Context(), cfg, "b", "p")
+	if err == nil || !strings.Contains(err.Error(), "set AWS_REGION or backends.aws.staging_s3.region") {
+		t.Errorf("NewS3 without a region = %v, want the staging key", err)
+	}
+	err = aws.LambdaConfig{Function: "fn", Staging: "s3://stage/gale", StagingS3: aws.S3Config{Region: "eu west"}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), `staging_s3.region "eu west"`) {
+		t.Errorf("Validate of a bad staging region = %v, want staging_s3.region named", err)
+	}
+}

@@ -3,6 +3,7 @@
 package config_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/galeproject/gale/backends/config"
@@ -37,4 +38,32 @@ func TestAWSDeployOptions(t *testing.T) {
 	}
 	_, err = load(t, "backends:\n  aws:\n    code: my-code/gale\n    code_s3:\n      endpoint: localhost:9000\n").AWSDeployOptions()
 	wantErr(t, "a bad code location", err, nil, "backends.aws", `code: "my-code/gale" is not an s3://bucket/prefix URL`, `s3.endpoint "localhost:9000"`)
+}
+
+// A section with several problems is reported in one line naming the file,
+// the section and every problem, the staging store's by its own keys.
+func TestAWSSectionErrorsOnOneLine(t *testing.T) {
+	isolate(t)
+	f := load(t, `backends:
+  aws:
+    region: Europe
+    memory_mib: 64
+    staging: s3://stage/gale
+    staging_s3:
+      region: eu west
+`)
+	_, err := f.AWSConfig(0)
+	if err == nil {
+		t.Fatal("a bad section was accepted")
+	}
+	msg := err.Error()
+	t.Log(msg)
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error spans lines: %q", msg)
+	}
+	for _, want := range []string{"section backends.aws", `region "Europe"`, "memory_mib 64", `staging_s3.region "eu west"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %s", msg, want)
+		}
+	}
 }

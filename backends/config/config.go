@@ -130,7 +130,7 @@ func (f *File) Decode(backend string, v any) error {
 	}
 	if f.text != nil {
 		if err := f.decodeInFile(backend, v); err != nil {
-			return fmt.Errorf("config %s, section backends.%s: %w", f.name(), backend, err)
+			return oneLine(fmt.Errorf("config %s, section backends.%s: %w", f.name(), backend, err))
 		}
 		return nil
 	}
@@ -188,8 +188,23 @@ func (f *File) decodeInFile(backend string, v any) error {
 
 // sectionError reports a problem with the backends.<backend> section.
 func (f *File) sectionError(backend string, err error) error {
-	return fmt.Errorf("config %s, section backends.%s: %w", f.name(), backend, err)
+	return oneLine(fmt.Errorf("config %s, section backends.%s: %w", f.name(), backend, err))
 }
+
+// oneLine returns err with its message on one line: a Validate joins every
+// problem it finds (errors.Join, one per line), and the commands print an
+// error as one line. errors.Is and errors.As still see through it.
+func oneLine(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "\n") {
+		return err
+	}
+	return &lineError{err}
+}
+
+type lineError struct{ err error }
+
+func (e *lineError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
+func (e *lineError) Unwrap() error { return e.err }
 
 // OpenOptions are what the caller of Open decides rather than the file.
 type OpenOptions struct {
@@ -361,7 +376,7 @@ func Traits(ctx context.Context, name string, f *File) (backends.Traits, error) 
 
 // wrapOpen names the backend in an error from its constructor.
 func wrapOpen(name string, err error) error {
-	return fmt.Errorf("config: backend %s: %w", name, err)
+	return oneLine(fmt.Errorf("config: backend %s: %w", name, err))
 }
 
 // workerBinary returns this program's binary, which the backends that

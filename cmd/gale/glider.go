@@ -18,6 +18,13 @@ func newGliderCmd() *cobra.Command {
 		Short: "Serve one Glider server (a metadata, DRAM storage or active server)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch c.Role {
+			case glider.RoleMeta, glider.RoleStorage, glider.RoleActive:
+			case "":
+				return usageError{fmt.Errorf("glider serve: --role is required: %s, %s or %s", glider.RoleMeta, glider.RoleStorage, glider.RoleActive)}
+			default:
+				return usageError{fmt.Errorf("glider serve: unknown role %q: want %s, %s or %s", c.Role, glider.RoleMeta, glider.RoleStorage, glider.RoleActive)}
+			}
 			if c.Secret == "" {
 				c.Secret = os.Getenv("GALE_GLIDER_SECRET")
 			}

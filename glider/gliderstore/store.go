@@ -54,21 +54,38 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Meta == "" {
-		errs = append(errs, errors.New("gliderstore: Config.Meta (the metadata server's host:port) is required"))
+		errs = append(errs, errors.New("Config.Meta (the metadata server's host:port) is required"))
 	}
 	if c.Namespace == "" {
-		errs = append(errs, errors.New("gliderstore: Config.Namespace is required (store option glider.namespace)"))
+		errs = append(errs, errors.New("Config.Namespace is required (store option glider.namespace)"))
 	}
 	if c.Token == "" {
-		errs = append(errs, errors.New("gliderstore: Config.Token is required (store option glider.token, or glider.secret to derive it)"))
+		errs = append(errs, errors.New("Config.Token is required (store option glider.token, or glider.secret to derive it)"))
 	}
 	if c.Root != "" {
 		if err := objstore.ValidateKey(c.Root); err != nil {
-			errs = append(errs, fmt.Errorf("gliderstore: Config.Root: %w", err))
+			errs = append(errs, fmt.Errorf("Config.Root: %w", err))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	// One line, naming the package once.
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return &configError{msg: "gliderstore: " + strings.Join(msgs, "; "), errs: errs}
 }
+
+// configError is every problem with a Config, on one line.
+type configError struct {
+	msg  string
+	errs []error
+}
+
+func (e *configError) Error() string   { return e.msg }
+func (e *configError) Unwrap() []error { return e.errs }
 
 // Store is an objstore.Store on the files of one Glider namespace. It is
 // safe for concurrent use.

@@ -3,6 +3,7 @@ package gliderstore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/galeproject/gale/backends/objstore"
@@ -81,4 +82,21 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// Every problem with a Config is reported at once, on one line.
+func TestConfigErrorsOnOneLine(t *testing.T) {
+	_, err := gliderstore.New(gliderstore.Config{})
+	if err == nil {
+		t.Fatal("an empty config was accepted")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || strings.Count(msg, "gliderstore:") != 1 {
+		t.Errorf("error %q: want one line naming the package once", msg)
+	}
+	for _, want := range []string{"Meta", "glider.namespace", "glider.token"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %s", msg, want)
+		}
+	}
 }
