@@ -26,6 +26,13 @@ import (
 // Report describes a finished (or failed) job; see engine.Report.
 type Report = engine.Report
 
+// ErrInterrupted is wrapped by Run's error when the context ended before
+// the job finished (Ctrl-C in a program that cancels it, a cancel, a
+// deadline): the job was stopped, not failed. No task is retried after
+// that, nothing is committed, and errors.Is also matches the context's
+// error (context.Canceled, context.DeadlineExceeded).
+var ErrInterrupted = engine.ErrInterrupted
+
 // RunOption configures Run.
 type RunOption func(*runConfig)
 

@@ -143,6 +143,41 @@ func (d *driver) attemptEnded(ev Event) bool {
 	return true
 }
 
+// interruptedAttemptEnded records the outcome of an attempt that was in
+// flight when the job was interrupted: the attempt no longer runs, and it
+// neither failed nor won (a success is never committed), so the event is a
+// task_interrupted, the scheduler never hears of it and the report counts
+// it apart from failures. An attempt abandoned before the interruption
+// ends as any abandoned attempt does.
+func (d *driver) interruptedAttemptEnded(ev Event) {
+	var ref attemptRef
+	answered, errText := false, ""
+	switch e := ev.(type) {
+	case TaskSucceeded:
+		ref, answered = attemptRef{e.TaskRef, e.Attempt}, true
+	case TaskFailed:
+		ref, errText = attemptRef{e.TaskRef, e.Attempt}, e.Err.Error()
+	}
+	r := d.attempts[ref]
+	if r != nil && r.abandoned {
+		d.attemptEnded(ev)
+		return
+	}
+	secs := 0.0
+	if r != nil {
+		delete(d.attempts, ref)
+		r.cancel(nil)
+		secs = time.Since(r.start).Seconds()
+	}
+	d.report.attemptInterrupted(ref.Stage)
+	fields := map[string]any{"event": "task_interrupted", "stage": ref.Stage, "task": ref.Task, "attempt": ref.attempt,
+		"answered": answered, "seconds": secs}
+	if errText != "" {
+		fields["error"] = errText
+	}
+	d.event(fields)
+}
+
 // timeoutHint adds the fix to a job failure caused by timeouts.
 func timeoutHint(err error) error {
 	if !errors.Is(err, ErrTaskTimeout) {

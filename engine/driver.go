@@ -169,6 +169,9 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	})
 	if err := d.prepare(ctx); err != nil {
 		d.closeGlider()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("job %s %w", job.ID, interrupted(ctx))
+		}
 		return nil, err
 	}
 	defer d.closeGlider()
@@ -179,6 +182,12 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	}
 	if err == nil {
 		err = d.commit(ctx)
+		if err != nil && ctx.Err() != nil {
+			// The commit stopped because the job's context ended, not
+			// because the store failed.
+			d.interrupt(ctx, 0)
+			err = d.interruption
+		}
 	}
 	d.cleanup()
 	if d.sched != nil {
@@ -192,10 +201,66 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	if cfg.Progress != nil {
 		cfg.Progress.Finish(d.report, err)
 	}
+	if err != nil && err == d.interruption {
+		return d.report, fmt.Errorf("job %s %w", job.ID, err)
+	}
 	if err != nil {
 		return d.report, fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	return d.report, nil
+}
+
+// ErrInterrupted is wrapped by the error of a job whose context ended
+// (it was cancelled: Ctrl-C, SIGTERM, the caller's cancel; or its
+// deadline passed) before the job finished. Such a job is stopped, not
+// failed: no task is retried after the context ends, attempts in flight
+// are cancelled, nothing is committed, and the error also wraps the
+// context's cause (errors.Is(err, context.Canceled) or
+// context.DeadlineExceeded holds). A job a task's failure had already
+// failed keeps that failure.
+var ErrInterrupted = errors.New("engine: job interrupted")
+
+// interruptedError is a job's interruption: it reads as its cause and
+// matches ErrInterrupted. It wraps the context's error and, when the context was given one, its
+// cause (a signal, the caller's reason).
+type interruptedError struct{ ctxErr, cause error }
+
+func (e *interruptedError) Error() string { return "interrupted: " + e.cause.Error() }
+
+func (e *interruptedError) Unwrap() []error {
+	if e.cause == e.ctxErr {
+		return []error{e.ctxErr}
+	}
+	return []error{e.cause, e.ctxErr}
+}
+
+func (e *interruptedError) Is(target error) bool { return target == ErrInterrupted }
+
+// interrupted returns the interruption of a job whose context ctx ended.
+func interrupted(ctx context.Context) error {
+	ctxErr := ctx.Err()
+	if ctxErr == nil {
+		ctxErr = context.Canceled
+	}
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = ctxErr
+	}
+	return &interruptedError{ctxErr: ctxErr, cause: cause}
+}
+
+// interrupt records that the job's context ended while running attempts
+// were in flight, unless a task's failure had already failed the job: the
+// error, the report's flag and a job_interrupted event. It reports whether
+// it recorded the interruption now.
+func (d *driver) interrupt(ctx context.Context, running int) bool {
+	if d.interruption != nil {
+		return false
+	}
+	d.interruption = interrupted(ctx)
+	d.report.interrupted(context.Cause(ctx))
+	d.event(map[string]any{"event": "job_interrupted", "cause": errString(context.Cause(ctx)), "running": running})
+	return true
 }
 
 type driver struct {
@@ -212,6 +277,9 @@ type driver struct {
 	throttles *throttleWatch             // nil unless the backend counts throttling
 	failed    *TaskFailed                // the attempt whose failure failed the job
 	attempts  map[attemptRef]*attemptRun // attempts in flight (deadlines.go)
+	// interruption is the job's error once its context ended before it
+	// finished (ErrInterrupted); nil otherwise.
+	interruption error
 
 	events *EventLog // nil when nothing watches the job's events
 }
@@ -331,8 +399,8 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 	return st, err
 }
 
-func (d *driver) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
+func (d *driver) run(jobCtx context.Context) error {
+	ctx, cancel := context.WithCancelCause(jobCtx)
 	defer cancel(nil)
 	plan := d.job.Plan
 	d.sched = NewSchedulerConfig(plan, d.schedulerConfig())
@@ -357,7 +425,27 @@ func (d *driver) run(ctx context.Context) error {
 	var last Event // the event that produced actions
 	d.sched.Step(Tick{Now: clock.Now()})
 	actions := d.sched.Start()
+	// The job's context ending is final, unlike an attempt's failure or
+	// deadline: the scheduler hears nothing more (so it retries nothing,
+	// launches no backup and starts no stage), the attempts in flight are
+	// cancelled, and their outcomes are recorded as interrupted, not as
+	// failures. The check runs before every step of the loop: an outcome
+	// caused by the cancellation arrives after it, so the scheduler never
+	// sees it.
+	jobDone := jobCtx.Done()
+	checkInterrupted := func() {
+		if jobDone == nil || jobCtx.Err() == nil {
+			return
+		}
+		jobDone = nil
+		if jobErr == nil && d.interrupt(jobCtx, inflight) {
+			jobErr = d.interruption
+			actions = nil
+		}
+		cancel(jobErr)
+	}
 	for {
+		checkInterrupted()
 		for _, a := range actions {
 			switch a := a.(type) {
 			case Invoke:
@@ -404,15 +492,24 @@ func (d *driver) run(ctx context.Context) error {
 		var ev Event
 		select {
 		case ev = <-results:
+		case <-jobDone:
+			actions = nil
+			continue
 		case <-ticks:
 			actions = nil
+			checkInterrupted()
 			if jobErr == nil {
 				last = nil
 				actions = d.sched.Step(Tick{Now: clock.Now()})
 			}
 			continue
 		}
+		checkInterrupted()
 		inflight--
+		if d.interruption != nil && jobErr == d.interruption {
+			d.interruptedAttemptEnded(ev)
+			continue
+		}
 		abandoned := d.attemptEnded(ev)
 		switch e := ev.(type) {
 		case TaskSucceeded:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -113,13 +114,16 @@ func (l *EventLog) StageEnd(stage int) {
 }
 
 // JobEnd emits job_end with the report's totals: ok when err is nil,
-// else the error and, when one attempt's failure failed the job, that
-// attempt.
+// else the error, interrupted when it wraps ErrInterrupted and, when one
+// attempt's failure failed the job, that attempt.
 func (l *EventLog) JobEnd(r *Report, err error, failed *TaskFailed) {
 	if l == nil {
 		return
 	}
 	f := map[string]any{"event": "job_end", "ok": err == nil, "error": errString(err)}
+	if errors.Is(err, ErrInterrupted) {
+		f["interrupted"] = true
+	}
 	if failed != nil {
 		f["stage"], f["task"], f["attempt"] = failed.Stage, failed.Task, failed.Attempt
 	}

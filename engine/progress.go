@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -61,7 +62,10 @@ func (p *LineProgress) Update(r *Report) {
 
 // Finish implements Progress.
 func (p *LineProgress) Finish(r *Report, err error) {
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrInterrupted):
+		fmt.Fprintf(p.W, "job %s interrupted after %s\n", r.JobID, time.Since(r.Start).Round(time.Millisecond))
+	case err != nil:
 		fmt.Fprintf(p.W, "job %s failed after %s\n", r.JobID, time.Since(r.Start).Round(time.Millisecond))
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -60,6 +61,12 @@ type Report struct {
 	BackupsWon    int     `json:"backups_won,omitempty"`
 	TimedOut      int     `json:"timed_out,omitempty"`
 	WastedSeconds float64 `json:"wasted_seconds,omitempty"`
+	// Interrupted is the cause of the job's interruption (its context
+	// ended before it finished: ErrInterrupted), "" if it was not
+	// interrupted. InterruptedAttempts counts the attempts in flight
+	// then, cancelled and counted neither as failed nor as done.
+	Interrupted         string `json:"interrupted,omitempty"`
+	InterruptedAttempts int    `json:"interrupted_attempts,omitempty"`
 }
 
 // Simulator is implemented by backends that run tasks in simulated time
@@ -244,6 +251,25 @@ func (r *Report) attemptAbandoned(stage int, seconds float64, timedOut bool) {
 	}
 }
 
+// interrupted records the job's interruption and its cause.
+func (r *Report) interrupted(cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Interrupted = errString(cause)
+	if r.Interrupted == "" {
+		r.Interrupted = context.Canceled.Error()
+	}
+}
+
+// attemptInterrupted records the end of an attempt cut short by the job's
+// interruption.
+func (r *Report) attemptInterrupted(stage int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Stages[stage].Running--
+	r.InterruptedAttempts++
+}
+
 // speculated records the job's backup counts at its end.
 func (r *Report) speculated(st SpeculationStats) {
 	r.mu.Lock()
@@ -309,6 +335,10 @@ func (r *Report) Print(w io.Writer) {
 	if r.Backups > 0 || r.TimedOut > 0 {
 		fmt.Fprintf(w, "  stragglers: %d backup attempt(s), %d finished first; %d attempt(s) timed out; %.1f billed seconds on abandoned attempts\n",
 			r.Backups, r.BackupsWon, r.TimedOut, r.WastedSeconds)
+	}
+	if r.Interrupted != "" {
+		fmt.Fprintf(w, "  interrupted (%s): %d attempt(s) in flight were cancelled and nothing was retried or committed\n",
+			r.Interrupted, r.InterruptedAttempts)
 	}
 	if r.Throttled > 0 {
 		fmt.Fprintf(w, "  throttled by %s: %d invocation(s), retried with backoff\n", r.Backend, r.Throttled)

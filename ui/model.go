@@ -214,6 +214,20 @@ func (j *job) apply(e *event, ver uint64) {
 		}
 		st.done++
 		st.metrics.Add(e.Metrics)
+	case "task_interrupted":
+		// The job was interrupted while the attempt ran: it was
+		// cancelled, and neither failed nor won.
+		st := j.stage(e.Stage)
+		if st == nil || e.Task == nil {
+			return
+		}
+		i, ok := j.byKey[[3]int{*e.Stage, *e.Task, e.Attempt}]
+		if !ok || j.attempts[i].state != attemptRunning {
+			return
+		}
+		a := &j.attempts[i]
+		st.running--
+		a.state, a.end, a.ver, a.err = attemptCancelled, e.Time, ver, "cancelled: the job was interrupted"
 	case "stage_end":
 		if st := j.stage(e.Stage); st != nil {
 			st.ended, st.end = true, e.Time

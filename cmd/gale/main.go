@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,7 +23,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(os.Stderr)
 	root := newRootCmd()
 	if len(os.Args) == 1 && gale.WorkerMode() != "" {
 		// A FaaS platform started the deployed binary with no arguments
@@ -34,6 +36,18 @@ func main() {
 	var status exitStatus
 	if errors.As(err, &status) {
 		os.Exit(int(status)) // the program that failed printed its error
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM stopped the command: it did not fail, and
+		// exits as a shell reports a program SIGINT ended. (An error
+		// that is not the interruption's, such as the job's own failure
+		// before Ctrl-C ended a dashboard's wait, is reported as such.)
+		msg := strings.TrimPrefix(forCommandLine(err).Error(), "gale: ")
+		if !errors.Is(err, gale.ErrInterrupted) {
+			msg = "interrupted: " + msg
+		}
+		fmt.Fprintln(os.Stderr, "gale:", msg)
+		os.Exit(exitInterrupted)
 	}
 	if err != nil {
 		// Errors of Gale's packages carry their own "gale: " prefix.
@@ -49,6 +63,53 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// exitInterrupted is gale's exit status when Ctrl-C (SIGINT) or SIGTERM
+// stopped a command before it finished: 128 + SIGINT, what a shell reports
+// for a program the signal ended.
+const exitInterrupted = 130
+
+// interruptContext returns a context that the first SIGINT or SIGTERM
+// cancels, so the command stops and cleans up (a job cancels its attempts
+// and commits nothing); a second one exits at once with exitInterrupted,
+// without waiting for the cleanup. stop releases the signals and ends the
+// goroutine that waits for them; the context stays as it was, so whether
+// a signal stopped the command can be read after.
+func interruptContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case s := <-sigs:
+			cancel(signalCause{s})
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "gale: interrupted again; exiting without waiting for the cleanup")
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		wg.Wait()
+	}
+}
+
+// signalCause is the cause of gale's context when a signal ended it. It
+// is a cancellation: errors.Is(err, context.Canceled) holds for it.
+type signalCause struct{ sig os.Signal }
+
+func (s signalCause) Error() string { return s.sig.String() + " signal received" }
+func (s signalCause) Unwrap() error { return context.Canceled }
 
 // forCommandLine returns err as gale prints it. An input error of a
 // sample job leaves out the place in Gale's own sources where the job

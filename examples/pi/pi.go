@@ -78,17 +78,21 @@ type Task struct {
 }
 
 // Sample counts how many of n points of worker's stream fall inside the
-// quarter circle.
-func Sample(seed uint64, worker int, n int64) int64 {
+// quarter circle. It stops with ctx's error when ctx ends (Ctrl-C), which
+// it checks every 2^16 points.
+func Sample(ctx context.Context, seed uint64, worker int, n int64) (int64, error) {
 	r := mrand.New(mrand.NewPCG(seed, uint64(worker)))
 	var in int64
 	for i := int64(0); i < n; i++ {
+		if i&(1<<16-1) == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		x, y := r.Float64(), r.Float64()
 		if x*x+y*y <= 1 {
 			in++
 		}
 	}
-	return in
+	return in, nil
 }
 
 // Register adds the worker function to reg.
@@ -97,7 +101,10 @@ func Register(reg *threads.Registry) {
 		if env.DSO == nil {
 			return 0, errors.New("pi: the worker has no DSO")
 		}
-		in := Sample(t.Seed, t.Worker, t.Samples)
+		in, err := Sample(ctx, t.Seed, t.Worker, t.Samples)
+		if err != nil {
+			return 0, err
+		}
 		if _, err := env.DSO.AtomicLong(t.Key+"/inside").AddAndGet(ctx, in); err != nil {
 			return 0, err
 		}

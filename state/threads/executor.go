@@ -212,7 +212,12 @@ func (e *Executor) run(ctx context.Context, id string, p []byte) (json.RawMessag
 		}
 		var fe *backends.FunctionError
 		retry := errors.Is(err, backends.ErrNotStarted) || (e.cfg.Retry.RetryFunctionErrors && errors.As(err, &fe))
-		if !retry || ctx.Err() != nil || attempt == e.cfg.Retry.MaxAttempts {
+		if ctx.Err() != nil {
+			// The caller's cancellation (Ctrl-C) or Close ended the
+			// attempt: final, and not the function's failure.
+			return nil, attempt, fmt.Errorf("threads: %s stopped: %w (attempt %d: %v)", id, context.Cause(ctx), attempt, err)
+		}
+		if !retry || attempt == e.cfg.Retry.MaxAttempts {
 			return nil, attempt, fmt.Errorf("threads: %s failed after %d attempt(s): %w", id, attempt, err)
 		}
 		select {
