@@ -72,6 +72,9 @@ func TestUnknownCommandsAreUsageErrorsWithASuggestion(t *testing.T) {
 		says []string
 	}{
 		{[]string{"rnu", "wordcount"}, []string{`unknown command "rnu" for "gale"`, `did you mean "run"?`, "available: ", "gen"}},
+		// Both gen and run are near; run is nearer.
+		{[]string{"rn", "wordcount"}, []string{`unknown command "rn" for "gale"`, `did you mean "run"?`}},
+		{[]string{"gen", "txet"}, []string{`unknown command "txet" for "gale gen"`, `did you mean "text"?`}},
 		{[]string{"run", "wordcont"}, []string{`unknown command "wordcont" for "gale run"`, `did you mean "wordcount"?`, "sort"}},
 		{[]string{"plan", "sort", "--input", "x"}, []string{`unknown command "sort" for "gale plan"`, "available: wordcount"}},
 		{[]string{"run", "wordcont", "--input", "x", "--workers", "2"}, []string{`unknown command "wordcont"`, `did you mean "wordcount"?`}},

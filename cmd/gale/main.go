@@ -232,10 +232,43 @@ func unknownSubcommand(cmd *cobra.Command, name string) error {
 		cmd.SuggestionsMinimumDistance = 2
 	}
 	msg := fmt.Sprintf("unknown command %q for %q; ", name, cmd.CommandPath())
-	if s := cmd.SuggestionsFor(name); len(s) > 0 {
-		msg += fmt.Sprintf("did you mean %q? ", s[0])
+	if s := closest(name, cmd.SuggestionsFor(name)); s != "" {
+		msg += fmt.Sprintf("did you mean %q? ", s)
 	}
 	return usageError{errors.New(msg + "available: " + strings.Join(names, ", "))}
+}
+
+// closest returns the candidate nearest to name by edit distance, the
+// first of equals; cobra lists its suggestions in the commands' order, so
+// for "rn" it would offer "gen" before "run".
+func closest(name string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // zeroMeansDefault names the flags whose zero value stands for a default
