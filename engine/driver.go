@@ -127,7 +127,8 @@ func (c Config) Validate() error {
 const inlineLimit = 32 << 10
 
 // Run runs job to completion and commits its output. On failure no output
-// of the job becomes visible and existing output is left as it was.
+// of the job becomes visible and existing output is left as it was. If
+// ctx ends first, the job is interrupted, not failed: see ErrInterrupted.
 func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
