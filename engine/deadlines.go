@@ -151,12 +151,13 @@ func (d *driver) attemptEnded(ev Event) bool {
 // ends as any abandoned attempt does.
 func (d *driver) interruptedAttemptEnded(ev Event) {
 	var ref attemptRef
-	answered, errText := false, ""
+	answered := false
+	var err error
 	switch e := ev.(type) {
 	case TaskSucceeded:
 		ref, answered = attemptRef{e.TaskRef, e.Attempt}, true
 	case TaskFailed:
-		ref, errText = attemptRef{e.TaskRef, e.Attempt}, e.Err.Error()
+		ref, err = attemptRef{e.TaskRef, e.Attempt}, e.Err
 	}
 	r := d.attempts[ref]
 	if r != nil && r.abandoned {
@@ -170,12 +171,7 @@ func (d *driver) interruptedAttemptEnded(ev Event) {
 		secs = time.Since(r.start).Seconds()
 	}
 	d.report.attemptInterrupted(ref.Stage)
-	fields := map[string]any{"event": "task_interrupted", "stage": ref.Stage, "task": ref.Task, "attempt": ref.attempt,
-		"answered": answered, "seconds": secs}
-	if errText != "" {
-		fields["error"] = errText
-	}
-	d.event(fields)
+	d.events.TaskInterrupted(ref.TaskRef, ref.attempt, answered, err, secs)
 }
 
 // timeoutHint adds the fix to a job failure caused by timeouts.

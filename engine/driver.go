@@ -260,7 +260,7 @@ func (d *driver) interrupt(ctx context.Context, running int) bool {
 	}
 	d.interruption = interrupted(ctx)
 	d.report.interrupted(context.Cause(ctx))
-	d.event(map[string]any{"event": "job_interrupted", "cause": errString(context.Cause(ctx)), "running": running})
+	d.events.JobInterrupted(context.Cause(ctx), running)
 	return true
 }
 

@@ -108,6 +108,28 @@ func (l *EventLog) TaskFailed(e TaskFailed, cancelled bool) {
 		"not_started": e.NotStarted, "cancelled": cancelled, "error": errString(e.Err)})
 }
 
+// JobInterrupted emits job_interrupted: the job's context ended (cause)
+// with running attempts in flight, which are cancelled and not retried.
+func (l *EventLog) JobInterrupted(cause error, running int) {
+	l.Emit(map[string]any{"event": "job_interrupted", "cause": errString(cause), "running": running})
+}
+
+// TaskInterrupted emits task_interrupted for the outcome of an attempt
+// that was in flight when the job was interrupted: it neither failed nor
+// won. answered tells it succeeded, too late to count; err is its error
+// otherwise; seconds is how long it ran, 0 if unknown.
+func (l *EventLog) TaskInterrupted(t TaskRef, attempt int, answered bool, err error, seconds float64) {
+	f := map[string]any{"event": "task_interrupted", "stage": t.Stage, "task": t.Task, "attempt": attempt,
+		"answered": answered}
+	if err != nil {
+		f["error"] = err.Error()
+	}
+	if seconds > 0 {
+		f["seconds"] = seconds
+	}
+	l.Emit(f)
+}
+
 // StageEnd emits stage_end.
 func (l *EventLog) StageEnd(stage int) {
 	l.Emit(map[string]any{"event": "stage_end", "stage": stage})

@@ -139,8 +139,8 @@ type outcome struct{ ev engine.Event }
 // run is the driver loop: it performs the scheduler's actions and feeds
 // back their outcomes. Every invocation goroutine is owned by the loop,
 // which waits for all of them, even after a failure, before returning.
-func (d *driver) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
+func (d *driver) run(jobCtx context.Context) error {
+	ctx, cancel := context.WithCancelCause(jobCtx)
 	defer cancel(nil)
 	results := make(chan outcome)
 	var wg sync.WaitGroup
@@ -148,8 +148,27 @@ func (d *driver) run(ctx context.Context) error {
 	inflight := 0
 	var jobErr error
 	var last engine.Event // the outcome that produced actions
+	// The job's context ending is final (engine.ErrInterrupted), unlike a
+	// task's failure: checked before every step, so the scheduler never
+	// sees an outcome the cancellation caused and retries nothing.
+	interrupted := false
+	checkInterrupted := func() {
+		if interrupted || jobCtx.Err() == nil {
+			return
+		}
+		interrupted = true
+		if jobErr == nil {
+			jobErr = fmt.Errorf("galerunner: job %s: %w: %w", d.cfg.JobID, engine.ErrInterrupted, context.Cause(jobCtx))
+		}
+		d.events.JobInterrupted(context.Cause(jobCtx), inflight)
+		cancel(jobErr)
+	}
 	actions := d.sched.Start()
 	for {
+		checkInterrupted()
+		if interrupted {
+			actions = nil
+		}
 		for _, a := range actions {
 			switch a := a.(type) {
 			case engine.Invoke:
@@ -191,12 +210,17 @@ func (d *driver) run(ctx context.Context) error {
 		}
 		o := <-results
 		inflight--
+		checkInterrupted()
 		switch e := o.ev.(type) {
 		case engine.TaskSucceeded:
 			d.report.Stages[e.Stage].Running--
 			d.events.TaskEnd(e)
 		case engine.TaskFailed:
 			d.report.Stages[e.Stage].Running--
+			if interrupted {
+				d.events.TaskInterrupted(e.TaskRef, e.Attempt, false, e.Err, 0)
+				break
+			}
 			d.report.Stages[e.Stage].Failed++
 			d.events.TaskFailed(e, ctx.Err() != nil)
 		}
