@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -99,6 +101,11 @@ type Config struct {
 	// TickInterval is how often the scheduler learns that time passed.
 	// Default DefaultTickInterval.
 	TickInterval time.Duration
+	// CommitTimeout bounds the commit of the job's output and the cleanup
+	// after it, which run to their end even when the job's context is
+	// cancelled (a signal then waits for the commit, which is atomic
+	// anyway). Default DefaultCommitTimeout.
+	CommitTimeout time.Duration
 }
 
 // Validate reports every problem with c.
@@ -113,8 +120,8 @@ func (c Config) Validate() error {
 	if c.Concurrency < 0 || c.MaxAttempts < 0 {
 		errs = append(errs, errors.New("engine: Config.Concurrency and MaxAttempts must not be negative"))
 	}
-	if c.TickInterval < 0 {
-		errs = append(errs, errors.New("engine: Config.TickInterval must not be negative"))
+	if c.TickInterval < 0 || c.CommitTimeout < 0 {
+		errs = append(errs, errors.New("engine: Config.TickInterval and CommitTimeout must not be negative"))
 	}
 	if err := c.Speculation.Validate(); err != nil {
 		errs = append(errs, err)
@@ -160,6 +167,12 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 3
 	}
+	if cfg.CommitTimeout == 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	// The job is live (its staging areas are left alone by other jobs and
+	// gale gc) until Run returns.
+	defer jobStarted(job.ID)()
 	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName), throttles: newThrottleWatch(cfg.Backend)}
 	d.events = NewEventLog(job.ID, cfg.Events, cfg.Monitor, func(err error) {
 		// The job's output does not depend on its event log: the job goes
@@ -176,21 +189,23 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 		return nil, err
 	}
 	defer d.closeGlider()
+	stopHeartbeat := d.startHeartbeat()
 	clock := readSimClock(cfg.Backend)
 	err := d.run(ctx)
+	// The commit and the cleanup run to their end whatever happens to ctx:
+	// stopping them halfway would leave what a crash leaves.
+	cctx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), cfg.CommitTimeout)
 	if err == nil {
 		err = d.checkInputs(ctx) // inputcheck.go
 	}
 	if err == nil {
-		err = d.commit(ctx)
-		if err != nil && ctx.Err() != nil {
-			// The commit stopped because the job's context ended, not
-			// because the store failed.
-			d.interrupt(ctx, 0)
-			err = d.interruption
-		}
+		// The commit runs under cctx: an interrupt during it waits for it
+		// (it is atomic anyway), so it never stops halfway.
+		err = d.commit(cctx)
 	}
-	d.cleanup()
+	stopHeartbeat()
+	d.cleanup(cctx)
+	cancelCommit()
 	if d.sched != nil {
 		d.report.speculated(d.sched.Stats())
 	}
@@ -291,7 +306,12 @@ type staging struct {
 	final string // the output URL
 	local string // for file outputs, the staging and final directories
 	dir   string
-	store objstore.Store
+	store objstore.Store // the staging area
+	out   objstore.Store // object-store outputs: the output
+	// record is the job record: a file beside a local output, a key in
+	// out for an object-store output.
+	record    string
+	committed bool // the output was switched to this job's
 }
 
 func (d *driver) prepare(ctx context.Context) error {
@@ -315,11 +335,11 @@ func (d *driver) prepare(ctx context.Context) error {
 		d.staging[node] = st
 	}
 	if err := errors.Join(errs...); err != nil {
-		d.cleanup()
+		d.cleanup(context.Background())
 		return err
 	}
 	if err := d.prepareGlider(ctx); err != nil {
-		d.cleanup()
+		d.cleanup(context.Background())
 		return err
 	}
 	// Large records inputs travel through the temporary store.
@@ -352,10 +372,15 @@ func localPath(raw string) (string, bool) {
 
 func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, error) {
 	label := d.job.Plan.Logical.Nodes[node].Label
+	rec := newJobRecord(d.job.ID).encode()
 	if p, ok := localPath(s.URL); ok {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return nil, err
+		}
+		// What dead jobs left is removed first: it never blocks a run.
+		if _, err := cleanLocal(abs, time.Now()); err != nil {
+			return nil, fmt.Errorf("%s: %w (gale gc %s retries; remove the files by hand if it fails too)", label, err, abs)
 		}
 		if fi, err := os.Stat(abs); err == nil {
 			if !fi.IsDir() {
@@ -372,8 +397,14 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 				}
 			}
 		}
-		dir := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".gale-"+d.job.ID)
-		st := &staging{url: dir, final: abs, local: abs, dir: dir}
+		dir := localStagingDir(abs, d.job.ID)
+		st := &staging{url: dir, final: abs, local: abs, dir: dir, record: dir + localRecordSuffix}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return nil, fmt.Errorf("%s: creating the output's parent directory: %w", label, err)
+		}
+		if err := writeFileAtomic(st.record, rec); err != nil {
+			return nil, fmt.Errorf("%s: writing the job record beside output %s: %w", label, abs, err)
+		}
 		st.store, err = d.cfg.OpenStore(ctx, dir, d.job.StoreOptions)
 		return st, err
 	}
@@ -381,22 +412,35 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 	if err != nil {
 		return nil, err
 	}
-	page, err := out.List(ctx, "", "", 1)
+	_, state, err := cleanObjects(ctx, out, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("%s: checking output %s: %w", label, s.URL, err)
+		return nil, fmt.Errorf("%s: checking output %s: %w (gale gc %s retries)", label, s.URL, err, s.URL)
 	}
-	if len(page.Objects) > 0 && !s.Overwrite {
-		return nil, fmt.Errorf("%s: output %s already holds objects; choose another path, "+
-			"or let the job replace it with the run option gale.Overwrite(true) (--overwrite on the gale command line)", label, s.URL)
+	if data := state.dataKeys(); len(data) > 0 && !s.Overwrite {
+		live := make([]string, 0, len(state.live))
+		for j := range state.live {
+			live = append(live, j)
+		}
+		sort.Strings(live)
+		also := ""
+		if len(live) > 0 {
+			also = fmt.Sprintf(" (job %s is writing it now)", strings.Join(live, ", "))
+		}
+		return nil, fmt.Errorf("%s: output %s already holds objects%s; choose another path, "+
+			"or let the job replace it with the run option gale.Overwrite(true) (--overwrite on the gale command line)", label, s.URL, also)
 	}
-	if len(page.Objects) > 0 {
+	if len(state.dataKeys()) > 0 {
 		if err := checkOverwritableStore(ctx, label, out); err != nil {
 			return nil, err
 		}
 	}
-	u := strings.TrimSuffix(s.URL, "/") + "/_temporary/" + d.job.ID
-	st := &staging{url: u, final: s.URL}
-	st.store, err = d.cfg.OpenStore(ctx, u, d.job.StoreOptions)
+	prefix := stagingPrefix(d.job.ID)
+	st := &staging{url: strings.TrimSuffix(s.URL, "/") + "/" + strings.TrimSuffix(prefix, "/"), final: s.URL, out: out,
+		record: prefix + jobRecordKey}
+	if err := out.Put(ctx, st.record, bytes.NewReader(rec)); err != nil {
+		return nil, fmt.Errorf("%s: writing the job record into output %s: %w", label, s.URL, err)
+	}
+	st.store, err = d.cfg.OpenStore(ctx, st.url, d.job.StoreOptions)
 	return st, err
 }
 
@@ -759,6 +803,7 @@ func (d *driver) sinkOutputs(node int) []SinkOutput {
 
 // commit moves every text sink's winning attempts to part files and
 // publishes them; records sinks are listed in the report for the caller.
+// ctx is the commit's own context, which no signal cancels.
 func (d *driver) commit(ctx context.Context) error {
 	d.reportSortOutputs() // glider.go
 	nodes := make([]int, 0, len(d.job.Sinks))
@@ -776,22 +821,13 @@ func (d *driver) commit(ctx context.Context) error {
 			continue
 		}
 		st := d.staging[node]
-		for i, o := range outs {
-			if o.Glider != "" {
-				// A sort action wrote this part file in Glider (glider.go).
-				if err := d.commitGliderOutput(ctx, node, st, o, fmt.Sprintf("part-%05d", i)); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := objstore.Move(ctx, st.store, o.Key, fmt.Sprintf("part-%05d", i)); err != nil {
-				return fmt.Errorf("engine: committing %s: %w", o.Key, err)
-			}
+		var err error
+		if st.local != "" {
+			err = d.commitLocal(ctx, node, st, outs, sink.Overwrite)
+		} else {
+			err = d.commitObjects(ctx, node, st, outs, sink.Overwrite)
 		}
-		if err := st.store.Put(ctx, "_SUCCESS", strings.NewReader("")); err != nil {
-			return fmt.Errorf("engine: committing %s: %w", st.final, err)
-		}
-		if err := d.publish(ctx, st, len(outs), sink.Overwrite); err != nil {
+		if err != nil {
 			return err
 		}
 		d.report.Outputs = append(d.report.Outputs, st.final)
@@ -799,96 +835,206 @@ func (d *driver) commit(ctx context.Context) error {
 	return nil
 }
 
-// publish makes a committed staging area the output. On a filesystem the
-// staging directory is renamed over the output in one step (an existing
-// output is first moved aside, then removed); on object stores the part
-// files are moved from the staging prefix (_temporary/JOB/, inside the
-// output) to the output prefix and _SUCCESS is moved last, the convention
-// readers of object-store output check. Moving within the output store
-// renames where the store can (Glider) or copies server-side (S3), so the
-// data does not pass through the driver.
-func (d *driver) publish(ctx context.Context, st *staging, parts int, overwrite bool) error {
-	if st.local != "" {
-		// Every winner has been moved out of attempts/; what is left there
-		// was written by attempts that lost (they failed or were lost after
-		// writing, or ran twice) and must not be published.
-		if err := os.RemoveAll(filepath.Join(st.dir, "attempts")); err != nil {
-			return fmt.Errorf("engine: removing losing attempts' output from %s: %w", st.dir, err)
-		}
-		old := ""
-		if _, err := os.Stat(st.local); err == nil {
-			if !overwrite {
-				ents, _ := os.ReadDir(st.local)
-				if len(ents) > 0 {
-					return fmt.Errorf("engine: output directory %s appeared while the job ran; "+
-						"run again with gale.Overwrite(true) (--overwrite on the gale command line) to replace it", st.local)
-				}
+// placeParts moves (or, for Glider sort outputs, copies) the winning
+// outputs to their part names in dst; from maps a winner's key in the
+// staging store to its key in dst. It returns the manifest of the parts.
+func (d *driver) placeParts(ctx context.Context, node int, st *staging, dst objstore.Store, outs []SinkOutput,
+	from func(string) string, partJob string) (*objstore.Manifest, error) {
+	m := &objstore.Manifest{Job: d.job.ID}
+	for i, o := range outs {
+		part := objstore.PartName(i, partJob)
+		if o.Glider != "" {
+			// A sort action wrote this part file in Glider (glider.go).
+			if err := d.commitGliderOutput(ctx, node, dst, o, part); err != nil {
+				return nil, err
 			}
-			old = st.dir + ".old"
-			if err := os.Rename(st.local, old); err != nil {
-				return fmt.Errorf("engine: moving aside old output %s: %w", st.local, err)
-			}
+		} else if err := objstore.Move(ctx, dst, from(o.Key), part); err != nil {
+			return nil, fmt.Errorf("engine: committing %s: %w", o.Key, err)
 		}
-		if err := os.Rename(st.dir, st.local); err != nil {
-			if old != "" {
-				_ = os.Rename(old, st.local) // put the previous output back
-			}
-			return fmt.Errorf("engine: publishing output %s: %w", st.local, err)
-		}
-		if old != "" {
-			_ = os.RemoveAll(old)
-		}
-		return nil
+		m.Parts = append(m.Parts, objstore.ManifestPart{Key: part})
 	}
-	out, err := d.cfg.OpenStore(ctx, st.final, d.job.StoreOptions)
+	// Sizes from one listing rather than a request per part.
+	objs, err := objstore.ListAll(ctx, dst, "part-")
+	if err != nil {
+		return nil, fmt.Errorf("engine: committing %s: %w", st.final, err)
+	}
+	size := map[string]int64{}
+	for _, o := range objs {
+		size[o.Key] = o.Size
+	}
+	for i := range m.Parts {
+		n, ok := size[m.Parts[i].Key]
+		if !ok {
+			return nil, fmt.Errorf("engine: committing %s: part %s is missing after it was placed", st.final, m.Parts[i].Key)
+		}
+		m.Parts[i].Size = n
+	}
+	return m, nil
+}
+
+// commitLocal completes the staging directory (parts and manifest) and
+// swaps it with the output directory.
+func (d *driver) commitLocal(ctx context.Context, node int, st *staging, outs []SinkOutput, overwrite bool) error {
+	m, err := d.placeParts(ctx, node, st, st.store, outs, func(k string) string { return k }, "")
 	if err != nil {
 		return err
 	}
-	if overwrite {
-		objs, err := objstore.ListAll(ctx, out, "")
-		if err != nil {
-			return err
+	// Every winner has been moved out of attempts/; what is left there
+	// was written by attempts that lost (they failed or were lost after
+	// writing, or ran twice) and must not be published.
+	if err := os.RemoveAll(filepath.Join(st.dir, "attempts")); err != nil {
+		return fmt.Errorf("engine: removing losing attempts' output from %s: %w", st.dir, err)
+	}
+	if err := st.store.Put(ctx, objstore.SuccessKey, bytes.NewReader(m.Encode())); err != nil {
+		return fmt.Errorf("engine: committing %s: %w", st.final, err)
+	}
+	if err := swapLocal(st, overwrite); err != nil {
+		return err
+	}
+	st.committed = true
+	return nil
+}
+
+// commitObjects moves the parts beside the output's current ones, then
+// switches the output to them with one Put of its manifest, then deletes
+// what the switch superseded.
+func (d *driver) commitObjects(ctx context.Context, node int, st *staging, outs []SinkOutput, overwrite bool) error {
+	prefix := stagingPrefix(d.job.ID)
+	m, err := d.placeParts(ctx, node, st, st.out, outs, func(k string) string { return prefix + k }, d.job.ID)
+	if err != nil {
+		return err
+	}
+	if !overwrite {
+		// Another job may have committed here since this one started.
+		if _, err := st.out.Stat(ctx, objstore.SuccessKey); err == nil {
+			return fmt.Errorf("engine: output %s was committed by another job while this one ran; "+
+				"run again with gale.Overwrite(true) (--overwrite on the gale command line) to replace it", st.final)
+		} else if !errors.Is(err, objstore.ErrNotExist) {
+			return fmt.Errorf("engine: committing %s: %w", st.final, err)
 		}
-		for _, o := range objs {
-			if !strings.HasPrefix(o.Key, "_temporary/") {
-				if err := out.Delete(ctx, o.Key); err != nil {
-					return err
+	}
+	// The switch. A failed Put may still have happened (the answer was
+	// lost): the manifest in place says.
+	if err := st.out.Put(ctx, objstore.SuccessKey, bytes.NewReader(m.Encode())); err != nil {
+		b, rerr := readAll(ctx, st.out, objstore.SuccessKey, 0, -1)
+		if cur, perr := objstore.ParseManifest(b); rerr != nil || perr != nil || cur == nil || cur.Job != d.job.ID {
+			return fmt.Errorf("engine: committing %s: %w", st.final, err)
+		}
+	}
+	st.committed = true
+	// Delete what the new output superseded; the output is committed
+	// whatever happens here, and what is left is garbage that the next
+	// job on this output, or gale gc, removes.
+	state, err := readOutput(ctx, st.out, time.Now())
+	if err == nil {
+		var errs []error
+		for _, k := range state.garbage(d.job.ID) {
+			errs = append(errs, st.out.Delete(ctx, k))
+		}
+		if overwrite {
+			// Objects that were in the output before, not Gale's.
+			listed := map[string]bool{objstore.SuccessKey: true}
+			for _, p := range m.Parts {
+				listed[p.Key] = true
+			}
+			for _, k := range state.dataKeys() {
+				if _, isPart := objstore.ParsePartName(k); !listed[k] && !isPart {
+					errs = append(errs, st.out.Delete(ctx, k))
 				}
 			}
 		}
+		err = errors.Join(errs...)
 	}
-	prefix := "_temporary/" + d.job.ID + "/"
-	for i := range parts {
-		if err := moveObject(ctx, out, prefix+fmt.Sprintf("part-%05d", i), fmt.Sprintf("part-%05d", i)); err != nil {
-			return err
-		}
-	}
-	return moveObject(ctx, out, prefix+"_SUCCESS", "_SUCCESS")
-}
-
-func moveObject(ctx context.Context, st objstore.Store, from, to string) error {
-	if err := objstore.Move(ctx, st, from, to); err != nil {
-		return fmt.Errorf("engine: publishing %s/%s: %w", st, to, err)
+	if err != nil {
+		d.warn(fmt.Sprintf("output %s is committed, but removing the objects it replaced failed (gale gc %s removes them): %v",
+			st.final, st.final, err))
 	}
 	return nil
 }
 
-// cleanup removes staging areas: everything after a failure, whatever
-// publishing left behind after a success.
-func (d *driver) cleanup() {
-	ctx := context.Background()
-	for _, st := range d.staging {
-		if st.local != "" {
-			_ = os.RemoveAll(st.dir)
-			continue
-		}
-		if st.store != nil {
-			objs, err := objstore.ListAll(ctx, st.store, "")
-			if err == nil {
-				for _, o := range objs {
-					_ = st.store.Delete(ctx, o.Key)
+// warn adds a warning to the report.
+func (d *driver) warn(msg string) {
+	d.report.mu.Lock()
+	d.report.Warnings = append(d.report.Warnings, msg)
+	d.report.mu.Unlock()
+}
+
+// startHeartbeat refreshes the job's records every HeartbeatInterval
+// until the returned function is called; the function waits for the
+// goroutine to end.
+func (d *driver) startHeartbeat() (stop func()) {
+	if len(d.staging) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(HeartbeatInterval)
+		defer t.Stop()
+		started := newJobRecord(d.job.ID)
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			r := started
+			r.Heartbeat = time.Now().UTC()
+			b := r.encode()
+			ctx, cancel := context.WithTimeout(context.Background(), HeartbeatInterval)
+			for _, st := range d.staging {
+				if st.local != "" {
+					_ = writeFileAtomic(st.record, b) // a missed beat is retried next interval
+				} else {
+					_ = st.out.Put(ctx, st.record, bytes.NewReader(b))
 				}
 			}
+			cancel()
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// cleanup removes the staging areas — everything after a failure, what
+// publishing left after a success (the previous output, on filesystems) —
+// and, last, the job records. A job that failed before its switch also
+// removes the parts it had moved beside the output.
+func (d *driver) cleanup(ctx context.Context) {
+	nodes := make([]int, 0, len(d.staging))
+	for n := range d.staging {
+		nodes = append(nodes, n)
+	}
+	sort.Ints(nodes)
+	for _, n := range nodes {
+		st := d.staging[n]
+		var errs []error
+		if st.local != "" {
+			errs = append(errs, os.RemoveAll(st.dir), os.RemoveAll(st.dir+localOldSuffix))
+			if err := os.Remove(st.record); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		} else if st.out != nil {
+			objs, err := objstore.ListAll(ctx, st.out, "")
+			errs = append(errs, err)
+			prefix := stagingPrefix(d.job.ID)
+			for _, o := range objs {
+				job, isPart := objstore.ParsePartName(o.Key)
+				if strings.HasPrefix(o.Key, prefix) && o.Key != st.record || isPart && job == d.job.ID && !st.committed {
+					errs = append(errs, st.out.Delete(ctx, o.Key))
+				}
+			}
+			if err := errors.Join(errs...); err == nil {
+				errs = append(errs, st.out.Delete(ctx, st.record))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			d.warn(fmt.Sprintf("removing job %s's staging files for %s failed (the next job on this output, or gale gc %s, removes them): %v",
+				d.job.ID, st.final, st.final, err))
 		}
 	}
 }

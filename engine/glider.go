@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/glider"
 	"github.com/galeproject/gale/internal/kernel"
 	"github.com/galeproject/gale/planner"
@@ -544,14 +545,14 @@ func (d *driver) prepareFilters(ctx context.Context) error {
 
 // copyGliderOutput copies a part file a sort action wrote in Glider to the
 // sink's staging store (an output outside the job's Glider namespace).
-func (d *driver) copyGliderOutput(ctx context.Context, file string, st *staging, key string) (int64, error) {
+func (d *driver) copyGliderOutput(ctx context.Context, file string, dst objstore.Store, key string) (int64, error) {
 	r, err := d.glider.client.Open(ctx, file)
 	if err != nil {
 		return 0, fmt.Errorf("engine: reading Glider output %s: %w", file, err)
 	}
 	defer r.Close()
 	cr := &countingReader{r: r}
-	if err := st.store.Put(ctx, key, cr); err != nil {
+	if err := dst.Put(ctx, key, cr); err != nil {
 		return cr.n, fmt.Errorf("engine: committing Glider output %s: %w", file, err)
 	}
 	return cr.n, nil
@@ -577,8 +578,8 @@ func (d *driver) closeGlider() {
 
 // commitGliderOutput copies one part file a sort action wrote in Glider to
 // the sink's staging store as key, and accounts for the copy.
-func (d *driver) commitGliderOutput(ctx context.Context, node int, st *staging, o SinkOutput, key string) error {
-	n, err := d.copyGliderOutput(ctx, o.Glider, st, key)
+func (d *driver) commitGliderOutput(ctx context.Context, node int, dst objstore.Store, o SinkOutput, key string) error {
+	n, err := d.copyGliderOutput(ctx, o.Glider, dst, key)
 	d.report.mu.Lock()
 	for _, sh := range d.job.Plan.Shuffles {
 		if sh.GliderOutput && d.sortSink(sh) == node {

@@ -53,7 +53,7 @@ var rules = map[string][]string{
 	"shuffle":         {},
 	"shuffle/extsort": {},
 	"engine": {"backends", "backends/objstore", "planner", "shuffle", "glider", "internal/kernel",
-		"github.com/klauspost/compress/"},
+		"github.com/klauspost/compress/", "golang.org/x/sys/unix"},
 	"engine/enginetest": {},
 	// The fault-injection suite holds tests only (chaos/doc.go).
 	"chaos": {},
