@@ -200,10 +200,14 @@ func TestGliderSortWritesOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []byte
-	for i := 0; ; i++ {
-		rc, err := st.Get(ctx, fmt.Sprintf("part-%05d", i), 0, -1)
+	m, err := objstore.ReadManifest(ctx, st, "")
+	if err != nil || m == nil {
+		t.Fatalf("reading the Glider output's manifest: %v", err)
+	}
+	for _, p := range m.Parts {
+		rc, err := st.Get(ctx, p.Key, 0, -1)
 		if err != nil {
-			break
+			t.Fatal(err)
 		}
 		var b bytes.Buffer
 		b.ReadFrom(rc)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,17 +64,20 @@ func withCodecs(files []inputFile) ([]inputFile, error) {
 }
 
 // expandText resolves a ReadText pattern to files, in a deterministic order.
-func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]string, pattern string) ([]inputFile, error) {
+// Unless uncommitted, folders are read as committed outputs only
+// (committedFiles); a file named by its exact path is read as it is.
+func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]string, pattern string, uncommitted bool) ([]inputFile, error) {
 	u, err := url.Parse(pattern)
 	if err == nil && u.Scheme != "" && u.Scheme != "file" && len(u.Scheme) > 1 {
-		return expandObjects(ctx, open, opts, u, pattern)
+		return expandObjects(ctx, open, opts, u, pattern, uncommitted)
 	}
 	p := pattern
 	if err == nil && u.Scheme == "file" {
 		p = u.Path
 	}
 	var paths []string
-	if strings.ContainsAny(p, "*?[") {
+	glob := strings.ContainsAny(p, "*?[")
+	if glob {
 		paths, err = filepath.Glob(p)
 		if err != nil {
 			return nil, fmt.Errorf("bad pattern %q: %v", pattern, err)
@@ -84,7 +88,7 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 	} else {
 		paths = []string{p}
 	}
-	var files []inputFile
+	var files, globbed []inputFile
 	for _, p := range paths {
 		// Stat, never open: opening a named pipe blocks until a writer
 		// comes, and no signal interrupts that.
@@ -100,11 +104,16 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 		}
 		if !fi.IsDir() {
 			abs, _ := filepath.Abs(p)
-			files = append(files, inputFile{url: filepath.Dir(abs), key: filepath.Base(abs), size: fi.Size(),
-				modTime: fi.ModTime(), name: p})
+			f := inputFile{url: filepath.Dir(abs), key: filepath.Base(abs), size: fi.Size(), modTime: fi.ModTime(), name: p}
+			if glob {
+				globbed = append(globbed, f)
+			} else {
+				files = append(files, f)
+			}
 			continue
 		}
 		root, _ := filepath.Abs(p)
+		var walked []inputFile
 		err = filepath.WalkDir(root, func(fp string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -121,7 +130,7 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 				if err != nil {
 					return err
 				}
-				files = append(files, inputFile{url: filepath.Dir(fp), key: filepath.Base(fp), size: info.Size(),
+				walked = append(walked, inputFile{url: filepath.Dir(fp), key: filepath.Base(fp), size: info.Size(),
 					modTime: info.ModTime(), name: fp})
 			case t.IsDir(), t&fs.ModeSymlink != 0:
 			default:
@@ -136,6 +145,22 @@ func expandText(ctx context.Context, open engine.StoreOpener, opts map[string]st
 			}
 			return nil, fmt.Errorf("input %s: %v", p, err)
 		}
+		if !uncommitted {
+			if walked, err = committedFiles(ctx, walked, true, localKey, localMarker); err != nil {
+				return nil, fmt.Errorf("input %s: %w", p, err)
+			}
+		}
+		files = append(files, walked...)
+	}
+	if !uncommitted {
+		if globbed, err = committedFiles(ctx, globbed, false, localKey, localMarker); err != nil {
+			return nil, fmt.Errorf("input %s: %w", pattern, err)
+		}
+	}
+	files = append(files, globbed...)
+	if uncommitted {
+		// Markers are not data, even where the folders are read whole.
+		files = slices.DeleteFunc(files, func(f inputFile) bool { return f.key == objstore.SuccessKey })
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("input %s holds no files", pattern)
@@ -173,7 +198,7 @@ func checkSpecial(path string, fi fs.FileInfo) error {
 // expandObjects resolves scheme://bucket/prefix-or-glob against an object
 // store: every object whose key starts with the prefix, or matches the
 // glob.
-func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string]string, u *url.URL, pattern string) ([]inputFile, error) {
+func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string]string, u *url.URL, pattern string, uncommitted bool) ([]inputFile, error) {
 	root := u.Scheme + "://" + u.Host
 	st, err := open(ctx, root, opts)
 	if err != nil {
@@ -189,6 +214,10 @@ func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string
 		return nil, fmt.Errorf("listing %s: %w", pattern, err)
 	}
 	var files []inputFile
+	listed := map[string]bool{}
+	for _, o := range objs {
+		listed[o.Key] = true
+	}
 	for _, o := range objs {
 		if glob != "" {
 			if ok, _ := path.Match(glob, o.Key); !ok {
@@ -197,11 +226,25 @@ func expandObjects(ctx context.Context, open engine.StoreOpener, opts map[string
 		} else if !underPrefix(o.Key, key) {
 			continue
 		}
-		if strings.HasSuffix(o.Key, "/") || strings.Contains(o.Key, "/_temporary/") || path.Base(o.Key) == "_SUCCESS" {
+		if strings.HasSuffix(o.Key, "/") {
+			continue
+		}
+		if uncommitted && (strings.Contains("/"+o.Key, "/"+objstore.TemporaryDir+"/") || path.Base(o.Key) == objstore.SuccessKey) {
 			continue
 		}
 		files = append(files, inputFile{url: root, key: o.Key, size: o.Size, modTime: o.ModTime, etag: o.ETag,
 			name: root + "/" + o.Key})
+	}
+	// An object named exactly is read as it is; a folder or a glob's
+	// matches as committed outputs only.
+	if !uncommitted && !(glob == "" && len(files) == 1 && files[0].key == key) {
+		marker := storeMarker(st, listed)
+		if glob != "" {
+			marker = storeMarker(st, nil)
+		}
+		if files, err = committedFiles(ctx, files, glob == "", func(f inputFile) string { return f.key }, marker); err != nil {
+			return nil, fmt.Errorf("input %s: %w", pattern, err)
+		}
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("input %s matched no objects", pattern)

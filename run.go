@@ -37,14 +37,22 @@ var ErrInterrupted = engine.ErrInterrupted
 type RunOption func(*runConfig)
 
 type runConfig struct {
-	backend      backends.Backend
-	backendName  string
-	workers      int
-	partitions   int
-	chunk        int64
-	maxAttempts  int
-	temp         string
-	overwrite    bool
+	backend     backends.Backend
+	backendName string
+	workers     int
+	partitions  int
+	chunk       int64
+	maxAttempts int
+	temp        string
+	overwrite   bool
+	// readUncommitted reads inputs that look like uncommitted outputs
+	// (ReadUncommitted, committed.go).
+	readUncommitted bool
+
+	// Crash-point tests (commit_internal_test.go) see the driver's store
+	// calls and commit steps through these; nil otherwise.
+	wrapStore    func(objstore.Store) objstore.Store
+	commitHook   func(step string) error
 	progress     engine.Progress
 	events       io.Writer
 	noLift       bool
@@ -347,7 +355,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 		case n.text != nil:
 			var files []inputFile
 			for _, pat := range n.text.patterns {
-				fs, err := expandText(ctx, OpenStore, cfg.storeOptions, pat)
+				fs, err := expandText(ctx, OpenStore, cfg.storeOptions, pat, cfg.readUncommitted)
 				if err == nil {
 					fs, err = withCodecs(fs)
 				}
@@ -486,8 +494,18 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 		return nil, err
 	}
 	defer stopUI()
+	open := engine.StoreOpener(OpenStore)
+	if cfg.wrapStore != nil {
+		open = func(ctx context.Context, rawURL string, opts map[string]string) (objstore.Store, error) {
+			st, err := OpenStore(ctx, rawURL, opts)
+			if err != nil {
+				return nil, err
+			}
+			return cfg.wrapStore(st), nil
+		}
+	}
 	report, err := engine.Run(ctx, engine.Config{Backend: backend, BackendName: name, Concurrency: cfg.workers,
-		MaxAttempts: cfg.maxAttempts, OpenStore: OpenStore, Progress: cfg.progress, Events: cfg.events,
+		MaxAttempts: cfg.maxAttempts, OpenStore: open, CommitHook: cfg.commitHook, Progress: cfg.progress, Events: cfg.events,
 		Monitor: monitor, TaskTimeout: cfg.taskTimeout, Speculation: cfg.speculation, Clock: cfg.clock}, job)
 	if report != nil {
 		report.Warnings = append(hintWarnings(cfg, job.Plan), report.Warnings...)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -280,13 +281,22 @@ func writeFileAtomic(name string, b []byte) error {
 // a non-empty directory, so a job that created the output meanwhile is
 // never mixed with), an exchange with the previous output where there is
 // one (which then sits in st.dir until cleanup removes it).
-func swapLocal(st *staging, overwrite bool) error {
+func swapLocal(st *staging, overwrite bool, step func(string) error) error {
 	fi, err := os.Lstat(st.local)
 	if errors.Is(err, fs.ErrNotExist) || err == nil && fi.IsDir() && !overwrite {
+		if err := step("rename staging directory to output"); err != nil {
+			return err
+		}
+		if err == nil {
+			// An empty output directory (os.Rename does not replace
+			// directories); removing it fails if a job filled it meanwhile.
+			if err := os.Remove(st.local); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return appeared(st.local)
+			}
+		}
 		if err := os.Rename(st.dir, st.local); err != nil {
 			if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("engine: output directory %s appeared while the job ran; "+
-					"run again with gale.Overwrite(true) (--overwrite on the gale command line) to replace it", st.local)
+				return appeared(st.local)
 			}
 			return fmt.Errorf("engine: publishing output %s: %w", st.local, err)
 		}
@@ -297,6 +307,9 @@ func swapLocal(st *staging, overwrite bool) error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("engine: output %s is not a directory", st.local)
+	}
+	if err := step("exchange staging and output directories"); err != nil {
+		return err
 	}
 	err = exchangeDirs(st.dir, st.local)
 	if !errors.Is(err, errNoExchange) {
@@ -309,14 +322,25 @@ func swapLocal(st *staging, overwrite bool) error {
 	// new one in. A crash between the two leaves no output at st.local;
 	// the next job on it, or gale gc, finishes the switch (cleanLocal).
 	old := st.dir + localOldSuffix
+	if err := step("move previous output aside"); err != nil {
+		return err
+	}
 	if err := os.Rename(st.local, old); err != nil {
 		return fmt.Errorf("engine: moving aside old output %s: %w", st.local, err)
+	}
+	if err := step("move new output in"); err != nil {
+		return err
 	}
 	if err := os.Rename(st.dir, st.local); err != nil {
 		_ = os.Rename(old, st.local) // put the previous output back
 		return fmt.Errorf("engine: publishing output %s: %w", st.local, err)
 	}
 	return os.Rename(old, st.dir) // cleanup removes it with the staging area
+}
+
+func appeared(dir string) error {
+	return fmt.Errorf("engine: output directory %s appeared while the job ran; "+
+		"run again with gale.Overwrite(true) (--overwrite on the gale command line) to replace it", dir)
 }
 
 // Object-store outputs.
@@ -437,6 +461,11 @@ func cleanObjects(ctx context.Context, out objstore.Store, now time.Time) (*Clea
 		}
 		c.Removed = append(c.Removed, k)
 	}
+	removed := map[string]bool{}
+	for _, k := range c.Removed {
+		removed[k] = true
+	}
+	s.objs = slices.DeleteFunc(s.objs, func(o objstore.ObjectInfo) bool { return removed[o.Key] })
 	if err := errors.Join(errs...); err != nil {
 		return c, s, fmt.Errorf("engine: cleaning output %s: %w", out, err)
 	}

@@ -106,6 +106,12 @@ type Config struct {
 	// cancelled (a signal then waits for the commit, which is atomic
 	// anyway). Default DefaultCommitTimeout.
 	CommitTimeout time.Duration
+	// CommitHook, if not nil, is called before each step of the commit
+	// protocol that is not a store call (writing and removing job records,
+	// renaming directories); an error stops the job there as if its
+	// process died: nothing after it runs, cleanup included. Crash-point
+	// tests set it (store calls they intercept through OpenStore).
+	CommitHook func(step string) error
 }
 
 // Validate reports every problem with c.
@@ -401,6 +407,9 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 		st := &staging{url: dir, final: abs, local: abs, dir: dir, record: dir + localRecordSuffix}
 		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 			return nil, fmt.Errorf("%s: creating the output's parent directory: %w", label, err)
+		}
+		if err := d.step("write job record " + st.record); err != nil {
+			return nil, err
 		}
 		if err := writeFileAtomic(st.record, rec); err != nil {
 			return nil, fmt.Errorf("%s: writing the job record beside output %s: %w", label, abs, err)
@@ -882,13 +891,16 @@ func (d *driver) commitLocal(ctx context.Context, node int, st *staging, outs []
 	// Every winner has been moved out of attempts/; what is left there
 	// was written by attempts that lost (they failed or were lost after
 	// writing, or ran twice) and must not be published.
+	if err := d.step("remove losing attempts"); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(filepath.Join(st.dir, "attempts")); err != nil {
 		return fmt.Errorf("engine: removing losing attempts' output from %s: %w", st.dir, err)
 	}
 	if err := st.store.Put(ctx, objstore.SuccessKey, bytes.NewReader(m.Encode())); err != nil {
 		return fmt.Errorf("engine: committing %s: %w", st.final, err)
 	}
-	if err := swapLocal(st, overwrite); err != nil {
+	if err := swapLocal(st, overwrite, d.step); err != nil {
 		return err
 	}
 	st.committed = true
@@ -950,6 +962,14 @@ func (d *driver) commitObjects(ctx context.Context, node int, st *staging, outs 
 			st.final, st.final, err))
 	}
 	return nil
+}
+
+// step calls Config.CommitHook.
+func (d *driver) step(name string) error {
+	if d.cfg.CommitHook == nil {
+		return nil
+	}
+	return d.cfg.CommitHook(name)
 }
 
 // warn adds a warning to the report.
@@ -1014,7 +1034,13 @@ func (d *driver) cleanup(ctx context.Context) {
 		st := d.staging[n]
 		var errs []error
 		if st.local != "" {
+			if d.step("remove staging directory "+st.dir) != nil {
+				return
+			}
 			errs = append(errs, os.RemoveAll(st.dir), os.RemoveAll(st.dir+localOldSuffix))
+			if d.step("remove job record "+st.record) != nil {
+				return
+			}
 			if err := os.Remove(st.record); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}

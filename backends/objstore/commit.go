@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strings"
@@ -234,4 +235,25 @@ func folderName(dir string) string {
 		return "the input's root folder"
 	}
 	return dir
+}
+
+// ReadManifest reads the manifest of the output folder (a key prefix
+// ending in "/", or "" for st's root) of st. It returns an error wrapping
+// ErrNotExist if the folder has no SuccessKey, and a nil Manifest for an
+// empty marker.
+func ReadManifest(ctx context.Context, st Store, folder string) (*Manifest, error) {
+	rc, err := st.Get(ctx, folder+SuccessKey, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: %s/%s%s: %w", st, folder, SuccessKey, err)
+	}
+	return m, nil
 }

@@ -190,7 +190,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd(), newGliderCmd(), newBackendsCmd(), newWorkerCmd(), newProbeCmd(), newDeployCmd(), newUICmd())
+	root.AddCommand(newRunCmd(), newGenCmd(), newPlanCmd(), newValsortCmd(), newDSOCmd(), newGliderCmd(), newBackendsCmd(), newWorkerCmd(), newProbeCmd(), newDeployCmd(), newUICmd(), newGCCmd())
 	requireSubcommand(root)
 	checkCommandLines(root)
 	return root

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -33,6 +34,7 @@ type jobFlags struct {
 	overwrite   bool
 	events      string
 	reportJSON  string
+	uncommitted bool
 	quiet       bool
 	shuffle     string
 	hint        string
@@ -53,6 +55,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.overwrite, "overwrite", false, "replace existing output")
 	fl.StringVar(&f.events, "events", "", "write job events as JSON lines to this file")
 	fl.StringVar(&f.reportJSON, "report-json", "", "write the job report as JSON to this file")
+	fl.BoolVar(&f.uncommitted, "read-uncommitted", false, "read input folders that look like uncommitted job outputs (part files, no _SUCCESS)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
 	fl.StringVar(&f.hint, "hint", "", "size the job from a probe: sim:aws|azure|gcp|ibm, or the JSON file of gale probe --json (caps concurrency, warns of wide stages)")
 	fl.StringVar(&f.shuffle, "shuffle", gale.DataShipping, "shuffle strategy: data-shipping (objects in storage) or glider (merge and sort actions)")
@@ -73,7 +76,44 @@ func (f *jobFlags) check() error {
 	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle {
 		return usageError{fmt.Errorf("--shuffle %q: want %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle)}
 	}
+	// A report that cannot be written must stop the job before it runs,
+	// not after it committed its output.
+	if f.reportJSON != "" {
+		if err := checkWritable(f.reportJSON); err != nil {
+			return fmt.Errorf("--report-json %s: %w", f.reportJSON, err)
+		}
+	}
+	if f.events != "" {
+		if err := checkWritable(f.events); err != nil {
+			return fmt.Errorf("--events %s: %w", f.events, err)
+		}
+	}
 	return nil
+}
+
+// checkWritable reports why a file could not be written at path: its
+// directory is missing or not writable, or it exists and is not a
+// writable regular file. It changes nothing.
+func checkWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return errors.New("is a directory; name a file")
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("cannot be written: %w", err)
+		}
+		return f.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".gale-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot be created in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // options turns the flags into run options. The returned closer finishes
@@ -83,7 +123,8 @@ func (f *jobFlags) options(stderr io.Writer) ([]gale.RunOption, func() error, er
 		return nil, nil, err
 	}
 	opts := []gale.RunOption{gale.Workers(f.workers), gale.Partitions(f.partitions), gale.MaxAttempts(f.maxAttempts),
-		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle), gale.TaskTimeout(f.taskTimeout)}
+		gale.Overwrite(f.overwrite), gale.ShuffleStrategy(f.shuffle), gale.TaskTimeout(f.taskTimeout),
+		gale.ReadUncommitted(f.uncommitted)}
 	if f.speculation == "off" {
 		opts = append(opts, gale.NoSpeculation())
 	}
