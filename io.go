@@ -125,14 +125,16 @@ func Generate[T any](p *Pipeline, n int64, fn func(i int64) T) Collection[T] {
 }
 
 // WriteText writes the elements of c as lines of text into the directory
-// (or object-store prefix) path, as part files part-00000, part-00001, ...
-// and an empty _SUCCESS marker. Strings and byte slices are written as
+// (or object-store prefix) path, as part files (part-00000, part-00001, ...
+// in a directory; part-00000-JOB, ... on object stores) and a _SUCCESS
+// manifest listing them (docs/engine.md, "Committing output"). Strings and byte slices are written as
 // they are, integers in decimal, floats in the shortest form that reads
 // back exactly, bools as true/false, KVs as key, tab, value, and types
 // with a String or MarshalText method through it; any other element type
 // is refused when the pipeline is built (Map it to strings first). The files
-// appear only when the whole job succeeds; an existing non-empty output is
-// refused unless the run has the Overwrite option.
+// appear only when the whole job succeeds, all at once; an existing
+// non-empty output is refused unless the run has the Overwrite option, and
+// then stays readable until the new one replaces it.
 func WriteText[T any](c Collection[T], path string) {
 	loc := callerLoc(1)
 	if path == "" {

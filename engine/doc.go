@@ -9,10 +9,13 @@
 // on a backends.Backend, and feeds the outcome back. Attempts write their
 // outputs under attempt-unique names; the first successful attempt of a task
 // wins, so retried and duplicated attempts never duplicate output. When every
-// stage is done, text sinks are committed: winning attempt files are renamed
-// to part-NNNNN in a staging area next to the output, which is then published
-// in one rename (filesystems) or by copying with _SUCCESS last (object
-// stores). A failed job publishes nothing and leaves earlier output as it was.
+// stage is done, text sinks are committed (commit.go): winning attempt files
+// become part files in a staging area beside the output, and one atomic step
+// switches readers to them — an exchange of directories on a filesystem, a
+// Put of the _SUCCESS manifest on object stores — under a context no signal
+// cancels. A failed job publishes nothing and leaves earlier output as it
+// was; a killed one leaves a staging area and a job record that the next job
+// on the output, or gale gc (CleanOutput), removes.
 //
 // The worker runtime (Worker) decodes a TaskSpec, looks up the kernels it
 // names in a kernel.Registry, wires them into typed emit chains, reads its
@@ -28,7 +31,8 @@
 //
 // Goroutines: Run starts one goroutine per attempt in flight (at most
 // Config.Concurrency), owned by the driver loop, which waits for all of them
-// before Run returns, failed or not. A Worker starts one goroutine per sink
+// before Run returns, failed or not, and one that refreshes the job's
+// records (HeartbeatInterval), stopped and waited for before the cleanup. A Worker starts one goroutine per sink
 // of a running task (the object-store upload), owned by that task and joined
 // before the task returns. Progress implementations may own a renderer.
 //
