@@ -446,6 +446,17 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 
 // execute runs a prepared job and brings Collect results back.
 func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (*Report, error) {
+	// What killed jobs of earlier processes left in this machine's
+	// temporary and spill directories goes first (CleanTemp removes only
+	// what belongs to dead processes).
+	var swept []error
+	for _, dir := range []string{os.TempDir(), cfg.spillDir} {
+		if dir != "" {
+			if _, err := engine.CleanTemp(dir); err != nil {
+				swept = append(swept, err)
+			}
+		}
+	}
 	// The temporary store.
 	if cfg.temp == "" {
 		dir, err := os.MkdirTemp("", "gale-"+cfg.jobID+"-")
@@ -509,6 +520,9 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 		Monitor: monitor, TaskTimeout: cfg.taskTimeout, Speculation: cfg.speculation, Clock: cfg.clock}, job)
 	if report != nil {
 		report.Warnings = append(hintWarnings(cfg, job.Plan), report.Warnings...)
+		for _, err := range swept {
+			report.Warnings = append(report.Warnings, "removing what killed jobs left failed (gale gc retries): "+err.Error())
+		}
 	}
 	if err != nil {
 		return report, err

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -167,6 +168,59 @@ func CleanOutput(ctx context.Context, open StoreOpener, opts map[string]string, 
 	}
 	c, _, err := cleanObjects(ctx, out, time.Now())
 	return c, err
+}
+
+// spillDirPrefix is shuffle/extsort.SpillDirPrefix: spill directories are
+// named gale-extsort-PID-RANDOM.
+const spillDirPrefix = "gale-extsort-"
+
+// CleanTemp removes, from the local directory dir (the system's temporary
+// directory, or a --spill-dir), what killed Gale processes left there:
+// temporary stores (directories gale-... holding a job record whose job is
+// dead) and sort spill directories (gale-extsort-PID-... of a process that
+// no longer runs on this host). It leaves everything else alone.
+func CleanTemp(dir string) (*Cleanup, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &Cleanup{}, nil
+		}
+		return nil, fmt.Errorf("engine: cleaning %s: %w", dir, err)
+	}
+	c := &Cleanup{}
+	now := time.Now()
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, "gale-") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		dead := false
+		if rest, ok := strings.CutPrefix(name, spillDirPrefix); ok {
+			pidText, _, _ := strings.Cut(rest, "-")
+			if pid, err := strconv.Atoi(pidText); err == nil && pid > 0 && pid != os.Getpid() {
+				dead = !processAlive(pid)
+			}
+		} else if b, err := os.ReadFile(filepath.Join(p, jobRecordKey)); err == nil {
+			var job string
+			if job, dead = recordDead(b, now); !dead {
+				c.Live = append(c.Live, job)
+			}
+		}
+		if !dead {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.Removed = append(c.Removed, p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("engine: cleaning %s: %w", dir, err)
+	}
+	return c, nil
 }
 
 // Local outputs: the staging directory of job J for output dir/base is

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -103,3 +104,34 @@ func TestCleanLocalKeepsLiveJobs(t *testing.T) {
 		t.Errorf("left %v, want %v", left, want)
 	}
 }
+
+// CleanTemp removes the temporary stores and spill directories of killed
+// processes, and nothing else.
+func TestCleanTempRemovesKilledProcessesLeftovers(t *testing.T) {
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Skip("no true command:", err)
+	}
+	dead := exited.Process.Pid
+	dir := t.TempDir()
+	deadRec := jobRecord{Job: "job-dead", Host: hostname, PID: dead, Heartbeat: time.Now()}
+	defer jobStarted("job-live")()
+	writeFiles(t, map[string]string{
+		filepath.Join(dir, "gale-job-dead-123", jobRecordKey):                string(deadRec.encode()),
+		filepath.Join(dir, "gale-job-dead-123", "shuffle", "x"):              "x",
+		filepath.Join(dir, "gale-job-live-456", jobRecordKey):                string(newJobRecord("job-live").encode()),
+		filepath.Join(dir, "gale-norecord-789", "x"):                         "x",
+		filepath.Join(dir, spillDirPrefix+itoa(dead)+"-111", "run-0"):        "r",
+		filepath.Join(dir, spillDirPrefix+itoa(os.Getpid())+"-222", "run-0"): "r",
+		filepath.Join(dir, "unrelated", "x"):                                 "x",
+	})
+	if _, err := CleanTemp(dir); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"gale-extsort-" + itoa(os.Getpid()) + "-222", "gale-job-live-456", "gale-norecord-789", "unrelated"}
+	if left := readDir(t, dir); !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

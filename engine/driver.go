@@ -326,6 +326,11 @@ func (d *driver) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A job record in the temporary store lets CleanTemp remove it if
+	// this process is killed; cleanup removes it.
+	if err := d.temp.Put(ctx, jobRecordKey, bytes.NewReader(newJobRecord(d.job.ID).encode())); err != nil {
+		return fmt.Errorf("engine: writing to the temporary store %s: %w", d.job.Temp, err)
+	}
 	// Refuse existing output before anything runs.
 	d.staging = map[int]*staging{}
 	var errs []error
@@ -1025,6 +1030,9 @@ func (d *driver) startHeartbeat() (stop func()) {
 // and, last, the job records. A job that failed before its switch also
 // removes the parts it had moved beside the output.
 func (d *driver) cleanup(ctx context.Context) {
+	if d.temp != nil {
+		defer func() { _ = d.temp.Delete(ctx, jobRecordKey) }() // its owner removes the rest of the store
+	}
 	nodes := make([]int, 0, len(d.staging))
 	for n := range d.staging {
 		nodes = append(nodes, n)

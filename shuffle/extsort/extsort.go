@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // DefaultMemoryBytes is the memory budget used when Config.MemoryBytes is 0.
@@ -323,12 +324,17 @@ func (s *Sorter) resetBuffer() {
 	s.arena.reset()
 }
 
+// SpillDirPrefix starts the names of spill directories; the process ID of
+// the process that spills follows, then a dash, so that a later process
+// can remove the directories of one that was killed (engine.CleanTemp).
+const SpillDirPrefix = "gale-extsort-"
+
 // spillDir creates the private spill directory on first use.
 func (s *Sorter) spillDir() (string, error) {
 	if s.dir != "" {
 		return s.dir, nil
 	}
-	dir, err := os.MkdirTemp(s.cfg.TempDir, "gale-extsort-")
+	dir, err := os.MkdirTemp(s.cfg.TempDir, SpillDirPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return "", &SpillError{Op: "create spill directory in", Path: s.cfg.TempDir, Err: err}
 	}
