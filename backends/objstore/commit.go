@@ -92,15 +92,17 @@ func PartName(i int, job string) string {
 // Names with an extension (part-00000.csv) are not Gale's.
 func ParsePartName(name string) (job string, ok bool) {
 	rest, found := strings.CutPrefix(name, "part-")
-	if !found || len(rest) < 5 {
+	if !found {
 		return "", false
 	}
-	for _, c := range rest[:5] {
-		if c < '0' || c > '9' {
-			return "", false
-		}
+	digits := 0 // %05d: five digits, more past part-99999
+	for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
+		digits++
 	}
-	rest = rest[5:]
+	if digits < 5 {
+		return "", false
+	}
+	rest = rest[digits:]
 	if rest == "" {
 		return "", true
 	}
