@@ -97,12 +97,15 @@ func readLinesMax(ctx context.Context, r io.Reader, off, n, maxLine int64, emit 
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// A line longer than the buffer accumulates in its own buffer,
 			// which then becomes the emitted string without a copy.
+			// The limit is checked before each append (with room for a
+			// line end the final check trims), so a line over it never
+			// grows a buffer past it.
 			long := append([]byte(nil), line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
-				if maxLine > 0 && int64(len(long)) > maxLine {
+				line, err = br.ReadSlice('\n')
+				if maxLine > 0 && int64(len(long)+len(line)) > maxLine+2 {
 					return count, &LineTooLongError{Offset: pos, Limit: maxLine}
 				}
-				line, err = br.ReadSlice('\n')
 				long = append(long, line...)
 			}
 			line, owned = long, true
