@@ -408,11 +408,8 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if in.GliderAction != "" {
 			return t.readFilterAction(ctx, f)
 		}
-		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+		st, err := t.inputStore(ctx)
 		if err != nil {
-			return err
-		}
-		if err := t.checkUnchanged(ctx, st); err != nil {
 			return err
 		}
 		if in.Compression != "" {
@@ -453,11 +450,8 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if !ok {
 			return fmt.Errorf("engine: fixed-size records feed %T, want func([]byte)", emit)
 		}
-		st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+		st, err := t.inputStore(ctx)
 		if err != nil {
-			return err
-		}
-		if err := t.checkUnchanged(ctx, st); err != nil {
 			return err
 		}
 		if in.Compression != "" {
@@ -554,6 +548,19 @@ func (t *task) read(ctx context.Context, emit any) error {
 	return fmt.Errorf("engine: unknown input kind %q", in.Kind)
 }
 
+// inputStore opens the store of the task's input and checks that the
+// input object is still what the job planned (checkUnchanged).
+func (t *task) inputStore(ctx context.Context) (objstore.Store, error) {
+	st, err := t.w.store(ctx, t.spec.Input.URL, t.spec.StoreOptions)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkUnchanged(ctx, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // checkUnchanged refuses to read an input object that is no longer what
 // it was when the job was planned (InputSpec.Expect).
 func (t *task) checkUnchanged(ctx context.Context, st objstore.Store) error {
@@ -600,11 +607,8 @@ func (t *task) readFile(ctx context.Context, emit any) error {
 	if err != nil {
 		return err
 	}
-	st, err := t.w.store(ctx, in.URL, t.spec.StoreOptions)
+	st, err := t.inputStore(ctx)
 	if err != nil {
-		return err
-	}
-	if err := t.checkUnchanged(ctx, st); err != nil {
 		return err
 	}
 	if in.Compression != "" {
