@@ -22,6 +22,7 @@ import (
 	"github.com/galeproject/gale/backends/faulty"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/examples/wordcount"
+	"github.com/galeproject/gale/internal/awsstandin"
 	"github.com/galeproject/gale/internal/wordref"
 )
 
@@ -30,17 +31,7 @@ import (
 // isolated from the machine's.
 func startS3(t *testing.T, bucket string) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIDGALETEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
-		"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "no-config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
-		"AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_MAX_ATTEMPTS": "",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "",
-	} {
-		t.Setenv(k, v)
-	}
+	awsstandin.IsolateTest(t)
 	backend := s3mem.New()
 	if err := backend.CreateBucket(bucket); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -126,6 +127,17 @@ func Isolate(dir string) error {
 		}
 	}
 	return nil
+}
+
+// IsolateTest sets IsolatedEnv in t's environment (t.Setenv, restored
+// when t ends), with the files it names under a directory of t's own.
+func IsolateTest(t testing.TB) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, kv := range IsolatedEnv(dir) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 }
 
 // Close stops the gateway and waits for it. It is idempotent.
