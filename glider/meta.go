@@ -269,6 +269,23 @@ func (m *Meta) runAll(fs []func()) {
 	}
 }
 
+// runAllWait runs fs concurrently on goroutines owned by m and waits for
+// them (those m refuses because it is closing are skipped).
+func (m *Meta) runAllWait(fs []func()) {
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		wg.Add(1)
+		m.mu.Lock()
+		if m.closed {
+			wg.Done()
+		} else {
+			m.wg.Go(func() { defer wg.Done(); f() })
+		}
+		m.mu.Unlock()
+	}
+	wg.Wait()
+}
+
 func (m *Meta) join(c *conn, st *metaConn, id uint64, req *wire.Request) {
 	if req.Name != roleStorage && req.Name != roleActive {
 		c.replyErr(id, errf(wire.CodeBadRequest, "glider: join: unknown role %q", req.Name))
@@ -740,7 +757,9 @@ func (m *Meta) delete(ctx context.Context, ns, p string, recursive bool) error {
 	visit(n)
 	frees := m.freeBlocksLocked(ns, blocks)
 	m.mu.Unlock()
-	m.runAll(frees)
+	// A delete answers only once its blocks are free on their servers, so
+	// the space (and ClusterStats) reflects it as soon as Delete returns.
+	m.runAllWait(frees)
 	var errs []error
 	for _, a := range acts {
 		if _, err := a.c.call(ctx, &wire.Request{Op: wire.OpActionDelete, Namespace: ns, A: a.id}); err != nil {
