@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/galeproject/gale"
@@ -193,4 +194,54 @@ func TestAlwaysFailingTaskFailsJobAndKeepsOldOutput(t *testing.T) {
 		}
 		noLeftovers(t, parent, tmp)
 	})
+}
+
+// recorder passes invocations to its backend and keeps every task, so a
+// test can deliver them again later.
+type recorder struct {
+	backends.Backend
+	mu    sync.Mutex
+	tasks []backends.Task
+}
+
+func (r *recorder) Invoke(ctx context.Context, t backends.Task) (backends.Result, error) {
+	r.mu.Lock()
+	r.tasks = append(r.tasks, t)
+	r.mu.Unlock()
+	return r.Backend.Invoke(ctx, t)
+}
+
+// TestLateDuplicatesLeaveNothing delivers every task of a finished word
+// count once more, after the job committed, as a platform's late duplicate
+// delivery would: the duplicates must neither re-create the job's staging
+// directory beside the output nor its temporary directory, and must not
+// touch the committed output.
+func TestLateDuplicatesLeaveNothing(t *testing.T) {
+	in := corpus(t, t.TempDir(), "in.txt", 64<<10, 31, nil)
+	want := refCount(t, in)
+	tmp := isolateTemp(t)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	rec := &recorder{Backend: newFaulty(t, faulty.Config{})}
+	p := gale.NewPipeline()
+	wordcount.Build(p, []string{in}, out)
+	if _, err := gale.Run(context.Background(), p, gale.WithBackend("recorder", rec), gale.Workers(2),
+		gale.ChunkSize(16<<10), gale.Partitions(3)); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, out)
+	refused := 0
+	for _, task := range rec.tasks {
+		if _, err := rec.Backend.Invoke(context.Background(), task); err != nil {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("all %d late duplicates succeeded; those writing to the removed staging or temporary directory must fail", len(rec.tasks))
+	}
+	noLeftovers(t, parent, tmp)
+	if after := snapshot(t, out); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("late duplicates changed the committed output")
+	}
+	sameCounts(t, readCounts(t, out), want)
 }

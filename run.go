@@ -464,7 +464,9 @@ func execute(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Job) (
 			return nil, fmt.Errorf("gale: creating temporary directory: %w", err)
 		}
 		defer os.RemoveAll(dir)
-		job.Temp = dir
+		// Tasks open it as an existing directory, so one that runs after
+		// the job ended (a platform's late duplicate) does not re-create it.
+		job.Temp = objstore.ExistingDirURL(dir)
 	} else {
 		job.Temp = joinURL(cfg.temp, cfg.jobID)
 		defer removeTemp(context.WithoutCancel(ctx), job.Temp, cfg.storeOptions)

@@ -409,7 +409,10 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 			}
 		}
 		dir := localStagingDir(abs, d.job.ID)
-		st := &staging{url: dir, final: abs, local: abs, dir: dir, record: dir + localRecordSuffix}
+		// Tasks open the staging area as an existing directory: a task
+		// that runs after the job committed (a platform's duplicate
+		// delivery) fails instead of re-creating it.
+		st := &staging{url: objstore.ExistingDirURL(dir), final: abs, local: abs, dir: dir, record: dir + localRecordSuffix}
 		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 			return nil, fmt.Errorf("%s: creating the output's parent directory: %w", label, err)
 		}

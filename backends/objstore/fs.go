@@ -33,6 +33,9 @@ const DefaultPageSize = 1000
 // reaches outside the root.
 type FS struct {
 	root string // absolute, cleaned
+	// existing: the root is never created (OpenExistingFS); a write after
+	// the root was removed fails instead of re-creating it.
+	existing bool
 }
 
 var (
@@ -62,6 +65,36 @@ func NewFS(root string) (*FS, error) {
 		return nil, fmt.Errorf("objstore: filesystem store: %s is not a directory", abs)
 	}
 	return &FS{root: abs}, nil
+}
+
+// OpenExistingFS returns a store rooted at the existing directory root. It
+// never creates the root: once the directory is removed, writes fail (with
+// an error wrapping fs.ErrNotExist) instead of re-creating it. A job's
+// staging area is opened this way by its tasks, so a late duplicate of a
+// task cannot bring back a staging directory the job already committed or
+// removed. The URL form is file:///dir?existing=1 (ExistingDirURL).
+func OpenExistingFS(root string) (*FS, error) {
+	if root == "" {
+		return nil, errors.New("objstore: filesystem store: empty root directory")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: filesystem store %q: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: filesystem store: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("objstore: filesystem store: %s is not a directory", abs)
+	}
+	return &FS{root: abs, existing: true}, nil
+}
+
+// ExistingDirURL returns the URL that opens the existing directory dir
+// with OpenExistingFS.
+func ExistingDirURL(dir string) string {
+	return (&url.URL{Scheme: "file", Path: dir, RawQuery: "existing=1"}).String()
 }
 
 // Root returns the store's absolute root directory.
@@ -228,7 +261,7 @@ func (s *FS) put(ctx context.Context, p string, r io.Reader) (err error) {
 // createTemp creates a temporary file in dir, creating dir first.
 func (s *FS) createTemp(dir string) (*os.File, error) {
 	var f *os.File
-	err := retryPruned(dir, func() (err error) {
+	err := s.retryPruned(dir, func() (err error) {
 		f, err = os.CreateTemp(dir, TempPrefix+"*")
 		return err
 	})
@@ -239,10 +272,10 @@ func (s *FS) createTemp(dir string) (*os.File, error) {
 // concurrent Delete may prune dir, or one of its parents, at any moment
 // until op's entry exists, failing MkdirAll or op with "no such file" (or
 // MkdirAll with "file exists"): it then tries again. Each retry follows a prune that made progress elsewhere.
-func retryPruned(dir string, op func() error) error {
+func (s *FS) retryPruned(dir string, op func() error) error {
 	var err error
 	for range 100 {
-		err = os.MkdirAll(dir, 0o755)
+		err = s.mkdirAll(dir)
 		if errors.Is(err, fs.ErrExist) {
 			// MkdirAll's mkdir found the directory, which was pruned
 			// before MkdirAll could check that it is one.
@@ -251,12 +284,43 @@ func retryPruned(dir string, op func() error) error {
 		if err == nil {
 			err = op()
 		}
-		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || errors.Is(err, errRootGone) {
 			return err
 		}
 	}
 	return err
 }
+
+// mkdirAll creates dir and its missing parents; in a store opened with
+// OpenExistingFS only those below the root, failing once the root is gone.
+func (s *FS) mkdirAll(dir string) error {
+	if !s.existing {
+		return os.MkdirAll(dir, 0o755)
+	}
+	rel, err := filepath.Rel(s.root, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("objstore: %s is outside the store's root %s", dir, s.root)
+	}
+	if _, err := os.Stat(s.root); err != nil {
+		return fmt.Errorf("the store's directory %s was removed: %w", s.root, errRootGone)
+	}
+	p := s.root
+	if rel == "." {
+		return nil
+	}
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// errRootGone ends retryPruned's retries: the root of a store opened with
+// OpenExistingFS was removed and is not re-created. It wraps
+// fs.ErrNotExist for callers.
+var errRootGone = fmt.Errorf("%w (not re-created)", fs.ErrNotExist)
 
 // ctxReader stops a copy once its context is done.
 type ctxReader struct {
@@ -355,7 +419,7 @@ func (s *FS) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return fmt.Errorf("objstore: rename %s to %s: %w", s.name(from), to, err)
 	}
-	err = retryPruned(filepath.Dir(pt), func() error {
+	err = s.retryPruned(filepath.Dir(pt), func() error {
 		err := os.Rename(pf, pt)
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, serr := os.Lstat(pf); notExist(serr) {

@@ -340,3 +340,40 @@ func BenchmarkFSListAll10k(b *testing.B) {
 		}
 	}
 }
+
+// TestOpenExistingFSNeverRecreatesItsRoot: a store opened on an existing
+// directory (by path or by ExistingDirURL) writes below it, and once the
+// directory is removed its writes fail instead of bringing it back.
+func TestOpenExistingFSNeverRecreatesItsRoot(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "stage")
+	if _, err := objstore.OpenExistingFS(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("opening a missing directory: %v", err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := objstore.NewResolver().Open(ctx, objstore.ExistingDirURL(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "a/b/c", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "a/b/c")); err != nil || string(b) != "x" {
+		t.Fatalf("read back: %q %v", b, err)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	err = st.Put(ctx, "a/b/d", strings.NewReader("y"))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), root) {
+		t.Fatalf("put after the root was removed: %v", err)
+	}
+	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the removed root was re-created: %v", err)
+	}
+	if _, err := objstore.NewResolver().Open(ctx, "file://"+root+"?other=1"); err == nil {
+		t.Fatal("a file URL with an unknown query was accepted")
+	}
+}

@@ -125,11 +125,15 @@ func openFile(_ context.Context, u *url.URL) (Store, error) {
 	if u.Host != "" && u.Host != "localhost" {
 		return nil, fmt.Errorf("file URL names host %q: only local files are supported (write file:///path)", u.Host)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("file URL takes no query or fragment")
+	existing := u.RawQuery == "existing=1"
+	if u.RawQuery != "" && !existing || u.Fragment != "" {
+		return nil, errors.New("file URL takes no query (but existing=1) or fragment")
 	}
 	if u.Path == "" {
 		return nil, errors.New("file URL has no path (write file:///absolute/dir or a bare path)")
+	}
+	if existing {
+		return OpenExistingFS(u.Path)
 	}
 	return NewFS(u.Path)
 }
