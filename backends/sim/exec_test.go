@@ -269,3 +269,43 @@ func TestAsyncProbeIsRetriedNotRejected(t *testing.T) {
 		t.Errorf("completion %.2f s: the 500 retried invocations should run after a retry delay", m.CompletionTimeS)
 	}
 }
+
+// TestStragglerDrawFollowsTheTask: whether a task is slowed depends on the
+// task, not on how many invocations started before it, so a backup or a
+// retry sent first does not change which of a job's tasks straggle (the
+// speculation-off and -on runs of bench/stragglers see the same ones).
+func TestStragglerDrawFollowsTheTask(t *testing.T) {
+	slowedTasks := func(first string) []int {
+		var runs atomic.Int64
+		b := newExec(t, "aws", burn(&runs), func(c *Config) {
+			c.Seed = 7
+			c.Platform.Stragglers = Stragglers{Fraction: 0.3, Factor: 10}
+		})
+		ctx := context.Background()
+		if first != "" {
+			if _, err := b.Invoke(ctx, backends.Task{ID: first, Payload: []byte("burn 1000")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var slowed []int
+		for i := range 30 {
+			before := b.Stragglers()
+			if _, err := b.Invoke(ctx, backends.Task{ID: fmt.Sprintf("job/t%d", i), Payload: []byte("burn 1000")}); err != nil {
+				t.Fatal(err)
+			}
+			if b.Stragglers() > before {
+				slowed = append(slowed, i)
+			}
+		}
+		return slowed
+	}
+	plain := slowedTasks("")
+	if len(plain) == 0 || len(plain) == 30 {
+		t.Fatalf("%d of 30 tasks slowed at a 30%% straggler rate", len(plain))
+	}
+	for _, first := range []string{"job/t3-backup", "job/other", "x"} {
+		if got := slowedTasks(first); fmt.Sprint(got) != fmt.Sprint(plain) {
+			t.Errorf("with %q invoked first, tasks %v were slowed; alone, %v", first, got, plain)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package sim
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -121,7 +123,7 @@ type model struct {
 	mem      int
 	vcpus    float64
 	rng      *rand.Rand
-	srng     *rand.Rand // straggler draws, apart from rng so enabling them changes no other draw
+	seed     uint64 // of the straggler draws (slowed), apart from rng so enabling them changes no other draw
 	now      time.Duration
 	events   eventQueue
 	seq      uint64
@@ -151,7 +153,7 @@ type model struct {
 
 func newModel(p Platform, mem int, seed uint64) *model {
 	m := &model{p: p, mem: mem, vcpus: p.VCPUs(mem), rng: rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
-		srng:   rand.New(rand.NewPCG(seed^0x5851F42D4C957F2D, seed)),
+		seed:   seed,
 		tokens: p.ScaleBurst}
 	for i := range p.Hosts {
 		// Hosts booted hours to days before the run, at distinct times, so
@@ -401,6 +403,26 @@ func (m *model) pull(in *instance) {
 
 func (m *model) assign(inv *invocation, in *instance) { m.start(inv, in) }
 
+// slowed draws whether the invocation of the task id is a straggler: a
+// hash of the model's seed and the id, so the same task is slowed whatever
+// else ran before it (a backup, a retry: other ids, their own draws), and
+// two runs of one job (same ids, same seed) see the same stragglers.
+func (m *model) slowed(id string) bool {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], m.seed^0x5851F42D4C957F2D)
+	h.Write(b[:])
+	h.Write([]byte(id))
+	// FNV-1a mixes its last bytes into the low bits only: finish with
+	// SplitMix64's mixer, then take the top 53 bits as a uniform float in
+	// [0, 1).
+	x := h.Sum64()
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11)/(1<<53) < m.p.Stragglers.Fraction
+}
+
 func (m *model) start(inv *invocation, in *instance) {
 	inv.state = invRunning
 	inv.inst = in
@@ -409,7 +431,7 @@ func (m *model) start(inv *invocation, in *instance) {
 	in.served++
 	in.ver++ // cancels a pending retirement
 	in.running = append(in.running, inv)
-	if inv.cpu && m.p.Stragglers.Fraction > 0 && m.srng.Float64() < m.p.Stragglers.Fraction {
+	if inv.cpu && m.p.Stragglers.Fraction > 0 && m.slowed(inv.id) {
 		inv.slow = m.p.Stragglers.Factor
 		m.stragglers++
 	}

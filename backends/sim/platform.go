@@ -167,9 +167,12 @@ type Platform struct {
 
 // Stragglers is a straggler model: each compute invocation, with
 // probability Fraction, runs Factor times slower than its CPU share would
-// run it. The draw is the model's own (seeded by Config.Seed), separate
-// from its other draws, so a model with stragglers sees the same cold
-// starts and latencies as one without.
+// run it. The draw is a hash of Config.Seed and the task's ID, apart from
+// the model's other draws, so a model with stragglers sees the same cold
+// starts and latencies as one without, and a task is slowed or not
+// whatever ran before it: two runs of one job (same job ID, e.g.
+// speculation off and on) slow the same first attempts, and a backup or a
+// retry (another ID) gets a draw of its own.
 type Stragglers struct {
 	// Fraction is the share of invocations slowed, in [0, 1]; zero: none.
 	Fraction float64
