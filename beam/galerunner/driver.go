@@ -341,11 +341,11 @@ func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	t := worker.Task{Kind: worker.Kind, Version: worker.Version, Job: d.cfg.JobID, Stage: a.Stage, Task: a.Task, Attempt: a.Attempt,
 		Descriptor: d.descriptors[a.Stage], MemoryBytes: d.cfg.WorkerMemory, Temp: d.temp, StoreOptions: d.cfg.StoreOptions,
 		Options: d.cfg.PipelineOptions, LogSeverity: d.logSeverity}
-	t.Input = worker.Input{Transform: st.Input.Transform, Impulse: st.Input.Impulse}
-	if !st.Input.Impulse {
+	t.Input = worker.Input{Transform: st.Input.Transform, Impulse: st.Input.Impulse, TestStream: st.Input.TestStream}
+	if !st.Input.Root() {
 		e := d.plan.Edges[st.Input.Edge]
 		t.Input.Edge = edgeKind(e.Kind)
-		t.Input.Merging, t.Input.Timestamps, t.Input.OutputTime = e.Merging, e.Timestamps, int(e.OutputTime)
+		t.Input.Merging, t.Input.Timestamps, t.Input.OutputTime, t.Input.Replay = e.Merging, e.Timestamps, int(e.OutputTime), e.Replay
 		segs, err := d.segments(e, a.Task)
 		if err != nil {
 			return nil, err
@@ -355,7 +355,7 @@ func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	for _, o := range st.Outputs {
 		e := d.plan.Edges[o.Edge]
 		t.Outputs = append(t.Outputs, worker.Output{Transform: o.Transform, Edge: o.Edge, Kind: edgeKind(e.Kind),
-			Partitions: e.Partitions, Coder: o.Coder, Merging: e.Merging, Timestamps: e.Timestamps})
+			Partitions: e.Partitions, Coder: o.Coder, Merging: e.Merging, Timestamps: e.Timestamps, Epochs: e.Replay != nil && e.Replay.Epochs})
 	}
 	for _, s := range st.Sides {
 		segs, err := d.segments(d.plan.Edges[s.Edge], -1)

@@ -21,11 +21,13 @@ func init() {
 
 func keyOf(s string) (string, int) { return s, len(s) }
 
-// unsupportedPipeline reads a TestStream, which Gale refuses.
+// unsupportedPipeline reads two TestStreams, which Gale refuses (a
+// pipeline replays one).
 func unsupportedPipeline() *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
 	c := teststream.NewConfig()
 	c.AddElements(1, "a", "bb")
+	beam.ParDo(s, keyOf, teststream.Create(s, c))
 	beam.ParDo(s, keyOf, teststream.Create(s, c))
 	return p
 }

@@ -26,6 +26,8 @@ func planInfo(p *stages.Plan) engine.PlanInfo {
 			Deps: append([]int(nil), st.Deps...), Ops: []engine.OpInfo{}}
 		if st.Input.Impulse {
 			si.Input = "Impulse"
+		} else if st.Input.TestStream != nil {
+			si.Input = "TestStream"
 		} else if e := edge(p, st.Input.Edge); e != nil {
 			si.Input, si.Shuffle = e.Label, e.ID
 		}

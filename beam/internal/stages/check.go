@@ -32,12 +32,13 @@ var runnable = map[string]bool{
 // Check reports, in one error wrapping ErrUnsupported, every feature of p
 // that Gale cannot run, each with the transform, PCollection or windowing
 // strategy that uses it and the nearest alternative: time-sorted input,
-// triggers, merging windows other than sessions, custom window functions,
-// unbounded PCollections not from a splittable DoFn, TestStream,
+// triggers on session windows or of unknown kind, merging windows other
+// than sessions, custom window functions, unbounded PCollections not from
+// a splittable DoFn or a TestStream, more than one TestStream,
 // cross-language transforms and transforms of unknown kind.
 func Check(p *pipepb.Pipeline) error {
 	c := p.GetComponents()
-	var problems []string
+	var problems, streams []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	inReshuffle, internalPCs := reshuffleInternals(c)
 	for _, id := range sortedKeys(c.GetTransforms()) {
@@ -53,8 +54,7 @@ func Check(p *pipepb.Pipeline) error {
 			continue
 		}
 		if urn == urnTestStream {
-			add("TestStream %q: Gale runs batch pipelines and does not replay a TestStream's watermark and processing-time events; "+
-				"for test data use beam.Create (a DoFn emitting beam.EventTime sets timestamps), or run the pipeline on Prism", name)
+			streams = append(streams, name)
 			continue
 		}
 		if len(t.GetSubtransforms()) > 0 || urn == graphx.URNCombinePerKey {
@@ -75,6 +75,10 @@ func Check(p *pipepb.Pipeline) error {
 		if pardo.GetRequiresTimeSortedInput() {
 			add("time-sorted input in ParDo %q", name)
 		}
+	}
+	if len(streams) > 1 {
+		add("%d TestStreams (%s): a pipeline replays at most one TestStream, whose events order all its elements, "+
+			"watermarks and processing times (as on Prism); merge them into one", len(streams), strings.Join(streams, ", "))
 	}
 	for _, id := range sortedKeys(c.GetPcollections()) {
 		if problem := unboundedSource(c, id, inReshuffle); problem != "" {
@@ -98,8 +102,12 @@ func Check(p *pipepb.Pipeline) error {
 			}
 		}
 		if tr := ws.GetTrigger(); tr != nil && tr.GetDefault() == nil {
-			add("trigger %s (windowing strategy %s): Gale fires each window once, when its input is complete; "+
-				"remove the trigger (beam.WindowInto without beam.Trigger), or run the pipeline on Prism", triggerName(tr), id)
+			if ws.GetWindowFn().GetUrn() == graphx.URNSessionsWindowFn {
+				add("trigger %s on session windows (windowing strategy %s): Gale fires triggers on fixed, sliding and global windows only "+
+					"(Prism does not merge trigger state either); remove the trigger, or use fixed windows", triggerName(tr), id)
+			} else if bad := unknownTrigger(tr); bad != "" {
+				add("trigger %s (windowing strategy %s): Gale does not know trigger %s; use the SDK's triggers", triggerName(tr), id, bad)
+			}
 		}
 	}
 	if len(problems) == 0 {
@@ -161,6 +169,39 @@ func usedStrategy(c *pipepb.Components, id string, skip map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// unknownTrigger returns the name of a trigger in t Gale cannot evaluate,
+// or "".
+func unknownTrigger(t *pipepb.Trigger) string {
+	var subs []*pipepb.Trigger
+	switch {
+	case t.GetAfterAll() != nil:
+		subs = t.GetAfterAll().GetSubtriggers()
+	case t.GetAfterAny() != nil:
+		subs = t.GetAfterAny().GetSubtriggers()
+	case t.GetAfterEach() != nil:
+		subs = t.GetAfterEach().GetSubtriggers()
+	case t.GetAfterEndOfWindow() != nil:
+		subs = []*pipepb.Trigger{t.GetAfterEndOfWindow().GetEarlyFirings(), t.GetAfterEndOfWindow().GetLateFirings()}
+	case t.GetOrFinally() != nil:
+		subs = []*pipepb.Trigger{t.GetOrFinally().GetMain(), t.GetOrFinally().GetFinally()}
+	case t.GetRepeat() != nil:
+		subs = []*pipepb.Trigger{t.GetRepeat().GetSubtrigger()}
+	case t.GetAfterProcessingTime() != nil, t.GetAfterSynchronizedProcessingTime() != nil, t.GetAlways() != nil,
+		t.GetDefault() != nil, t.GetElementCount() != nil, t.GetNever() != nil:
+	default:
+		return triggerName(t)
+	}
+	for _, s := range subs {
+		if s == nil {
+			continue
+		}
+		if bad := unknownTrigger(s); bad != "" {
+			return bad
+		}
+	}
+	return ""
 }
 
 func triggerName(t *pipepb.Trigger) string {

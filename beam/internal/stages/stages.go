@@ -90,17 +90,29 @@ type Edge struct {
 	Merging    bool
 	Timestamps bool
 	OutputTime pipepb.OutputTime_Enum
+	// Replay, on group edges whose windowing strategy has a trigger other
+	// than the default or whose producer replays a TestStream, makes the
+	// consumer fire panes as the trigger and the watermark say
+	// (teststream.go); nil groups each window once, at its end.
+	Replay *Replay
 }
 
 // Input is what a stage's tasks read.
 type Input struct {
 	// Impulse: the single empty element of a Beam Impulse.
 	Impulse bool
+	// TestStream is the payload (pipepb.TestStreamPayload) of the
+	// TestStream the stage replays as its input (teststream.go).
+	TestStream []byte
 	// Edge is the edge read otherwise, one partition per task.
 	Edge int
 	// Transform is the DataSource transform fed with the input.
 	Transform string
 }
+
+// Root reports whether the stage reads no edge: an Impulse or a
+// TestStream.
+func (in Input) Root() bool { return in.Impulse || in.TestStream != nil }
 
 // Output is one DataSink of a stage and the edge it writes.
 type Output struct {
@@ -230,7 +242,7 @@ func (b *builder) leaves() ([]string, error) {
 				Inputs: map[string]string{"i0": from}, Outputs: map[string]string{"i0": to}}
 			out = append(out, leaf)
 			return nil
-		case t.GetSpec().GetUrn() == graphx.URNCombinePerKey:
+		case t.GetSpec().GetUrn() == graphx.URNCombinePerKey && !b.unliftable(t):
 			ids, err := b.liftCombine(id, t)
 			if err != nil {
 				return err
@@ -414,7 +426,7 @@ func (b *builder) wvCoder(pcID string) string {
 func (b *builder) newStage(name string, in Input, sourcePC string, deps []int) *Stage {
 	st := &Stage{ID: len(b.plan.Stages), Name: name, Input: in, sourcePC: sourcePC, Deps: dedup(deps), Tasks: 1}
 	st.Input.Transform = fmt.Sprintf("gale_source_s%d", st.ID)
-	if !in.Impulse {
+	if !in.Root() {
 		e := b.plan.Edges[in.Edge]
 		e.Consumer = st.ID
 		st.Tasks = e.Partitions
@@ -493,6 +505,9 @@ func (b *builder) add(id string) error {
 	case graphx.URNImpulse:
 		b.newStage(name, Input{Impulse: true}, onlyValue(t.GetOutputs()), nil)
 		return nil
+	case urnTestStream:
+		b.newStage(name, Input{TestStream: t.GetSpec().GetPayload()}, onlyValue(t.GetOutputs()), nil)
+		return nil
 	case graphx.URNGBK:
 		e := b.newEdge(Group, "GroupByKey "+name)
 		in := onlyValue(t.GetInputs())
@@ -501,6 +516,9 @@ func (b *builder) add(id string) error {
 		e.OutputTime = ws.GetOutputTime()
 		e.Timestamps = e.OutputTime == pipepb.OutputTime_EARLIEST_IN_PANE || e.OutputTime == pipepb.OutputTime_LATEST_IN_PANE
 		b.materialize(in, e)
+		if err := b.replay(e, in, ws); err != nil {
+			return err
+		}
 		b.newStage(name, Input{Edge: e.ID}, onlyValue(t.GetOutputs()), e.Producers)
 		return nil
 	case graphx.URNReshuffle:

@@ -106,6 +106,12 @@ type sinkWriter struct {
 	// flushBytes is how many bytes of records wait for comb before it
 	// merges them: combineFlushBytes but in tests.
 	flushBytes int
+	// decodeBundle, on a sink whose records carry epochs, decodes one
+	// bundle's stream when the bundle closes (no decoder goroutine), so
+	// every record gets the epoch of the bundle that wrote it; bundle
+	// holds the stream until then.
+	decodeBundle func(r io.Reader) error
+	bundle       bytes.Buffer
 }
 
 func newSinkWriter(ctx context.Context, out Output, c *coder.Coder, seed int, comb *combiner) (*sinkWriter, error) {
@@ -131,12 +137,30 @@ func newSinkWriter(ctx context.Context, out Output, c *coder.Coder, seed int, co
 	} else {
 		elemDec = exec.MakeElementDecoder(elem)
 	}
+	if out.Epochs && out.Kind == EdgeGroup {
+		s.layout.epochs, s.layout.timestamps = true, true
+		s.pw, s.bw = nil, bufio.NewWriterSize(&s.bundle, 64<<10)
+		s.decodeBundle = func(r io.Reader) error { return s.decode(r, winDec, winEnc, keyDec, valDec, elemDec, seed) }
+		return s, nil
+	}
 	go func() {
 		err := s.decode(pr, winDec, winEnc, keyDec, valDec, elemDec, seed)
 		pr.CloseWithError(err) // unblock the writer if decoding stopped early
 		s.done <- err
 	}()
 	return s, nil
+}
+
+// endBundle decodes the stream of a bundle of the given epoch (sinks
+// whose records carry epochs).
+func (s *sinkWriter) endBundle(epoch uint64) error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	s.layout.epoch = epoch
+	err := s.decodeBundle(bytes.NewReader(s.bundle.Bytes()))
+	s.bundle.Reset()
+	return err
 }
 
 func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec.WindowEncoder,
@@ -247,6 +271,10 @@ func (s *sinkWriter) Close() error {
 		return s.err
 	}
 	s.closed = true
+	if s.decodeBundle != nil {
+		s.err = s.endBundle(s.layout.epoch)
+		return s.err
+	}
 	err := s.bw.Flush()
 	s.pw.CloseWithError(err)
 	if derr := <-s.done; derr != nil && err == nil {
@@ -258,6 +286,10 @@ func (s *sinkWriter) Close() error {
 
 // abort stops the decoder if the plan never closed the writer.
 func (s *sinkWriter) abort() {
+	if !s.closed && s.decodeBundle != nil {
+		s.closed = true
+		return
+	}
 	if !s.closed {
 		s.closed = true
 		s.pw.CloseWithError(errors.New("worker: task failed"))
@@ -279,6 +311,8 @@ type dataManager struct {
 	// residuals is the work splittable DoFns deferred in the bundles so
 	// far (see resume.go).
 	residuals []residual
+	// epoch is the TestStream epoch of the running bundle (replay.go).
+	epoch uint64
 }
 
 func (d *dataManager) OpenElementChan(ctx context.Context, id exec.StreamID, _ []string) (<-chan exec.Elements, error) {
@@ -322,15 +356,23 @@ func (d *dataManager) OpenWrite(_ context.Context, id exec.StreamID) (io.WriteCl
 	if !ok {
 		return nil, fmt.Errorf("worker: unexpected data sink %s", id.PtransformID)
 	}
-	return bundleWriter{s}, nil
+	return bundleWriter{s, d.epoch}, nil
 }
 
 // bundleWriter is a sinkWriter for one bundle.
-type bundleWriter struct{ s *sinkWriter }
+type bundleWriter struct {
+	s     *sinkWriter
+	epoch uint64
+}
 
 func (b bundleWriter) Write(p []byte) (int, error) { return b.s.Write(p) }
 
-func (b bundleWriter) Close() error { return b.s.bw.Flush() }
+func (b bundleWriter) Close() error {
+	if b.s.decodeBundle != nil {
+		return b.s.endBundle(b.epoch)
+	}
+	return b.s.bw.Flush()
+}
 
 // timerKey names a stream of timers: the transform that set them and their
 // family.

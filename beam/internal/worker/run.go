@@ -170,7 +170,7 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 			return nil, fmt.Errorf("worker: coder of %s: %w", o.Transform, err)
 		}
 		var comb *combiner
-		if o.Kind == EdgeGroup && !o.Merging && !o.Timestamps {
+		if o.Kind == EdgeGroup && !o.Merging && !o.Timestamps && !o.Epochs {
 			if comb, err = newCombiner(&desc, o.Transform); err != nil {
 				return nil, err
 			}
@@ -224,6 +224,31 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 			return err
 		}
 		return resume(ctx, dm, bundle)
+	}
+	if t.Input.TestStream != nil {
+		// One bundle per element event of the TestStream, each tagging
+		// what it writes with its epoch (replay.go).
+		evs, err := testStreamBundles(t.Input.TestStream, srcCoder)
+		if err != nil {
+			return nil, err
+		}
+		drive = func(bundle bundleFunc) error {
+			for _, ev := range evs {
+				dm.epoch = ev.epoch
+				recordsIn.Add(ev.n)
+				err := bundle(func(ctx context.Context, ch chan<- exec.Elements) error {
+					ck := &chunker{ch: ch, transform: t.Input.Transform}
+					if err := ck.add(ctx, ev.elems); err != nil {
+						return err
+					}
+					return ck.flush(ctx)
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return resume(ctx, dm, bundle)
+		}
 	}
 	if t.Input.Edge == EdgeKeyed {
 		q, err := newTimerQueue(&desc, coders)
@@ -308,6 +333,11 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 				return readSeg(s)
 			}
 			lay := valueLayout{merging: t.Input.Merging, timestamps: t.Input.Timestamps, outputTime: pipepb.OutputTime_Enum(t.Input.OutputTime)}
+			if t.Input.Replay != nil {
+				st, err := feedReplay(ctx, read, srcCoder, ck, lay, t.Input.Replay)
+				recordsIn.Add(st.records)
+				return err
+			}
 			st, err := feedGrouped(ctx, read, srcCoder, ck, groupLimits{memory: mem / 2, dir: w.spillDir, files: files}, lay)
 			recordsIn.Add(st.records)
 			readMu.Lock()

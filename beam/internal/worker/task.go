@@ -43,6 +43,7 @@ package worker
 import (
 	"time"
 
+	"github.com/galeproject/gale/beam/internal/stages"
 	"github.com/galeproject/gale/engine"
 )
 
@@ -50,7 +51,7 @@ import (
 const Kind = "gale.beam/v1"
 
 // Version is the version of Task and Result; a worker refuses another.
-const Version = 1
+const Version = 2
 
 // DefaultMemoryBytes is a task's memory budget when its Task sets none:
 // Gale's default worker memory, the size of a small function.
@@ -103,6 +104,9 @@ type Input struct {
 	Transform string `json:"transform"`
 	// Impulse: the single empty element of a Beam Impulse.
 	Impulse bool `json:"impulse,omitempty"`
+	// TestStream is the payload (pipepb.TestStreamPayload) of the
+	// TestStream the task replays: one bundle per element event.
+	TestStream []byte `json:"test_stream,omitempty"`
 	// Edge is "group" or "redistribute" otherwise; Segments are this
 	// task's partition in every producer's shuffle object.
 	Edge     string           `json:"edge,omitempty"`
@@ -117,6 +121,9 @@ type Input struct {
 	Merging    bool `json:"merging,omitempty"`
 	Timestamps bool `json:"timestamps,omitempty"`
 	OutputTime int  `json:"output_time,omitempty"`
+	// Replay makes a group input fire panes by its trigger and the
+	// watermark (replay.go) instead of one group per window.
+	Replay *stages.Replay `json:"replay,omitempty"`
 }
 
 // Output routes one DataSink.
@@ -130,9 +137,11 @@ type Output struct {
 	Coder string `json:"coder"`
 	// Group edges: Merging makes each record's value field carry the
 	// value's window (and groups by key alone), Timestamps its timestamp
-	// (see windows.go).
+	// (see windows.go). Epochs makes it carry the TestStream epoch of
+	// the bundle that wrote it (replay.go).
 	Merging    bool `json:"merging,omitempty"`
 	Timestamps bool `json:"timestamps,omitempty"`
+	Epochs     bool `json:"epochs,omitempty"`
 }
 
 // Side is one side input: every element of a side edge.

@@ -39,10 +39,13 @@ import (
 type valueLayout struct {
 	merging    bool // the value's window, length-prefixed, first
 	timestamps bool // then its timestamp, 8 bytes
+	epochs     bool // then the TestStream epoch that produced it, a uvarint (replay.go)
 	outputTime pipepb.OutputTime_Enum
+	// epoch is the epoch packValue writes.
+	epoch uint64
 }
 
-func (l valueLayout) plain() bool { return !l.merging && !l.timestamps }
+func (l valueLayout) plain() bool { return !l.merging && !l.timestamps && !l.epochs }
 
 // packValue prefixes val with its window (merging) and timestamp.
 func (l valueLayout) packValue(dst, win []byte, ts typex.EventTime, val []byte) []byte {
@@ -52,6 +55,9 @@ func (l valueLayout) packValue(dst, win []byte, ts typex.EventTime, val []byte) 
 	if l.timestamps {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(mtime.Time(ts).Milliseconds()-mtimeMinMillis))
 	}
+	if l.epochs {
+		dst = binary.AppendUvarint(dst, l.epoch)
+	}
 	return append(dst, val...)
 }
 
@@ -60,19 +66,32 @@ const mtimeMinMillis = -1 << 63
 
 // unpackValue splits a packed value.
 func (l valueLayout) unpackValue(v []byte) (win []byte, ts mtime.Time, val []byte, err error) {
+	win, ts, _, val, err = l.unpack(v)
+	return win, ts, val, err
+}
+
+// unpack splits a packed value, its epoch included.
+func (l valueLayout) unpack(v []byte) (win []byte, ts mtime.Time, epoch uint64, val []byte, err error) {
 	if l.merging {
 		if win, v, err = readField(v); err != nil {
-			return nil, 0, nil, err
+			return nil, 0, 0, nil, err
 		}
 	}
 	if l.timestamps {
 		if len(v) < 8 {
-			return nil, 0, nil, fmt.Errorf("worker: truncated timestamp in a group record")
+			return nil, 0, 0, nil, fmt.Errorf("worker: truncated timestamp in a group record")
 		}
 		ts = mtime.FromMilliseconds(int64(binary.BigEndian.Uint64(v)) + mtimeMinMillis)
 		v = v[8:]
 	}
-	return win, ts, v, nil
+	if l.epochs {
+		n := 0
+		if epoch, n = binary.Uvarint(v); n <= 0 {
+			return nil, 0, 0, nil, fmt.Errorf("worker: truncated epoch in a group record")
+		}
+		v = v[n:]
+	}
+	return win, ts, epoch, v, nil
 }
 
 // combineTime folds a value's timestamp into a group's output time.
