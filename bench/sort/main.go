@@ -1,16 +1,24 @@
 // Command sort benchmarks Gale's distributed sort side by side, in one run,
 // against GNU sort on the same generated sort-benchmark records (ASCII
-// gensort layout: 100-byte lines, so GNU sort orders whole records).
+// gensort layout: 100-byte lines, so GNU sort orders whole records), at
+// several sizes so the cost curve shows whether anything grows faster than
+// linearly.
 //
-// Gale runs on the local backend with every core and a worker memory budget
-// of a quarter of the data per task; GNU sort gets the same total memory
-// (-S, workers × budget) and --parallel equal to the core count, with
-// LC_ALL=C. Both outputs are validated (order, record count and checksum
-// against the input). Rounds are interleaved and the median is reported.
-// With -big, a second data set (default 4 GiB) is sorted by Gale with
-// budgets far below the data size, to show the external merge at scale.
+// Gale runs on the local backend with -workers workers, each with a memory
+// budget of a quarter of the data (at most -max-worker-memory); GNU sort
+// gets the same total memory (-S, workers × budget), --parallel equal to
+// the worker count, and LC_ALL=C. Every run is a child process (Gale's is
+// this command re-executed), so its time and peak resident memory are its
+// own; children run under nice -n -nice. Both outputs are validated (order,
+// record count and checksum against the input). Rounds are interleaved —
+// every size and variant once per round — and medians are reported with the
+// ratio GNU/Gale, the time per GiB and the machine's load average around
+// the runs. With -baseline BIN, Gale as built into BIN (this command built
+// from an earlier commit) runs as a third variant, so before and after are
+// measured side by side. With -profile DIR, one extra Gale run per size writes CPU and
+// allocation profiles to DIR (not timed).
 //
-//	go run ./bench/sort [-size 1GiB] [-rounds 3] [-big 4GiB] [-out bench/results/sort.json]
+//	nice go run ./bench/sort [-sizes 256MiB,1GiB] [-big 4GiB] [-rounds 3] [-baseline BIN] [-profile DIR] [-out bench/results/sort.json]
 package main
 
 import (
@@ -24,34 +32,69 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
 
 	"github.com/galeproject/gale"
+	"github.com/galeproject/gale/bench/internal/sidebyside"
 	gsort "github.com/galeproject/gale/examples/sort"
 	"github.com/galeproject/gale/internal/gensort"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-child" {
+		if err := child(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/sort child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/sort:", err)
 		os.Exit(1)
 	}
 }
 
-type result struct {
-	Name     string    `json:"name"`
-	Seconds  []float64 `json:"seconds"`
-	Median   float64   `json:"median_s"`
-	MBPerSec float64   `json:"mb_per_s"`
+type variantResult struct {
+	Name      string           `json:"name"`
+	Runs      []sidebyside.Run `json:"runs"`
+	Median    float64          `json:"median_s"`
+	SPerGiB   float64          `json:"s_per_gib"`
+	MBPerSec  float64          `json:"mb_per_s"`
+	MaxRSSMiB float64          `json:"max_rss_mib"`
+}
+
+type sizeResult struct {
+	Bytes        int64            `json:"bytes"`
+	Records      int64            `json:"records"`
+	WorkerMemory int64            `json:"worker_memory"`
+	Variants     []*variantResult `json:"variants"`
+	GNUOverGale  float64          `json:"gnu_over_gale"`
+	// BaselineOverGale compares with -baseline's build.
+	BaselineOverGale float64 `json:"baseline_over_gale,omitempty"`
+	LoadMin          float64 `json:"load_min"`
+	LoadMax          float64 `json:"load_max"`
+}
+
+type sizeRun struct {
+	res   *sizeResult
+	in    string
+	sum   gensort.Checksum
+	count int64
 }
 
 func run() error {
-	sizeFlag := flag.String("size", "1GiB", "data size for the side-by-side comparison")
-	bigFlag := flag.String("big", "", "also sort this much with Gale alone (e.g. 4GiB)")
-	bigMem := flag.String("big-memory", "512MiB", "worker memory budget for the -big run")
-	rounds := flag.Int("rounds", 3, "rounds (median reported)")
+	sizesFlag := flag.String("sizes", "256MiB,1GiB", "data sizes compared side by side (comma-separated)")
+	bigFlag := flag.String("big", "", "also compare this size (e.g. 4GiB)")
+	maxMem := flag.String("max-worker-memory", "512MiB", "largest Gale worker budget (a quarter of the data below it)")
+	workers := flag.Int("workers", runtime.NumCPU(), "Gale workers, and GNU sort's --parallel")
+	baseline := flag.String("baseline", "", "also run Gale as built into this binary (this command built from an earlier commit), for before/after in one run")
+	rounds := flag.Int("rounds", 3, "interleaved rounds (median reported)")
+	niceness := flag.Int("nice", 10, "niceness of the child processes (0: none)")
+	profile := flag.String("profile", "", "after the rounds, profile one Gale run per size into this directory")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "working directory (data is cached here)")
 	out := flag.String("out", "bench/results/sort.json", "results file")
 	flag.Parse()
@@ -62,113 +105,167 @@ func run() error {
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
-	size, err := humanize.ParseBytes(*sizeFlag)
+	self, err := sidebyside.Self()
 	if err != nil {
 		return err
 	}
-	cores := runtime.NumCPU()
-	count := int64(size) / gensort.RecordSize
-	in, sum, err := dataset(ctx, *dir, count)
+	capMem, err := humanize.ParseBytes(*maxMem)
 	if err != nil {
 		return err
 	}
-	bytes := float64(count * gensort.RecordSize)
-	budget := int64(bytes / 4)
-	totalMem := budget * int64(cores)
-	variants := []struct {
-		name string
-		fn   func(outDir string) (string, error)
-	}{
-		{fmt.Sprintf("GNU sort --parallel=%d -S %s", cores, humanize.IBytes(uint64(totalMem))), func(o string) (string, error) {
-			f := filepath.Join(o, "sorted")
-			cmd := exec.Command("sort", fmt.Sprintf("--parallel=%d", cores), "-S", fmt.Sprintf("%dK", totalMem>>10),
-				"-T", o, "-o", f, in)
-			cmd.Env = append(os.Environ(), "LC_ALL=C")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				return "", fmt.Errorf("GNU sort: %v: %s", err, b)
-			}
-			return f, nil
-		}},
-		{fmt.Sprintf("gale local, %d workers, %s each", cores, humanize.IBytes(uint64(budget))), func(o string) (string, error) {
-			return galeSort(ctx, in, filepath.Join(o, "out"), cores, budget, o)
-		}},
+	names := strings.Split(*sizesFlag, ",")
+	if *bigFlag != "" {
+		names = append(names, *bigFlag)
 	}
-	results := make([]result, len(variants))
+	var sizes []*sizeRun
+	for _, n := range names {
+		b, err := humanize.ParseBytes(strings.TrimSpace(n))
+		if err != nil {
+			return err
+		}
+		count := int64(b) / gensort.RecordSize
+		in, sum, err := dataset(ctx, *dir, count)
+		if err != nil {
+			return err
+		}
+		bytes := count * gensort.RecordSize
+		budget := min(bytes/4, int64(capMem))
+		sizes = append(sizes, &sizeRun{in: in, sum: sum, count: count, res: &sizeResult{
+			Bytes: bytes, Records: count, WorkerMemory: budget,
+			Variants: []*variantResult{
+				{Name: fmt.Sprintf("GNU sort --parallel=%d -S %s", *workers, humanize.IBytes(uint64(budget)*uint64(*workers)))},
+				{Name: fmt.Sprintf("gale local, %d workers of %s", *workers, humanize.IBytes(uint64(budget)))},
+			}}})
+		if *baseline != "" {
+			s := sizes[len(sizes)-1].res
+			s.Variants = append(s.Variants, &variantResult{Name: "baseline " + s.Variants[1].Name})
+		}
+	}
+	fmt.Printf("start %s, load %.2f\n", time.Now().UTC().Format(time.RFC3339), sidebyside.Load())
 	for r := 0; r < *rounds; r++ {
-		for i, v := range variants {
-			o, err := os.MkdirTemp(*dir, "run-")
+		for _, s := range sizes {
+			budget := s.res.WorkerMemory
+			for i, v := range s.res.Variants {
+				o, err := os.MkdirTemp(*dir, "run-")
+				if err != nil {
+					return err
+				}
+				var res sidebyside.Run
+				var path string
+				if i == 0 {
+					path = filepath.Join(o, "sorted")
+					res, err = sidebyside.Exec(*niceness, []string{"LC_ALL=C"}, "sort", fmt.Sprintf("--parallel=%d", *workers),
+						"-S", fmt.Sprintf("%dK", budget*int64(*workers)>>10), "-T", o, "-o", path, s.in)
+				} else {
+					bin := self
+					if i == 2 {
+						bin = *baseline
+					}
+					path = filepath.Join(o, "out")
+					res, err = sidebyside.Exec(*niceness, nil, bin, galeArgs(s.in, path, o, *workers, budget, "", "")...)
+				}
+				if err == nil {
+					err = validate(ctx, path, s.count, s.sum)
+				}
+				os.RemoveAll(o)
+				if err != nil {
+					return fmt.Errorf("%s: %w", v.Name, err)
+				}
+				v.Runs = append(v.Runs, res)
+				fmt.Printf("round %d  %-9s %-40s %7.2fs  rss %5.0f MiB  load %.1f→%.1f  (validated)\n", r+1,
+					humanize.IBytes(uint64(s.res.Bytes)), v.Name, res.Seconds, res.MaxRSSMiB, res.LoadBefore, res.LoadAfter)
+			}
+		}
+	}
+	fmt.Printf("\nsort, %d workers, median of %d interleaved rounds\n", *workers, *rounds)
+	fmt.Printf("  %-9s %-40s %8s %8s %9s %8s\n", "size", "variant", "median", "s/GiB", "MB/s", "RSS MiB")
+	var all []*sizeResult
+	for _, s := range sizes {
+		var runs []sidebyside.Run
+		for _, v := range s.res.Variants {
+			v.Median = sidebyside.Median(v.Runs)
+			v.SPerGiB = v.Median / (float64(s.res.Bytes) / (1 << 30))
+			v.MBPerSec = float64(s.res.Bytes) / 1e6 / v.Median
+			v.MaxRSSMiB = sidebyside.MaxRSS(v.Runs)
+			runs = append(runs, v.Runs...)
+			fmt.Printf("  %-9s %-40s %7.2fs %8.2f %9.1f %8.0f\n", humanize.IBytes(uint64(s.res.Bytes)), v.Name, v.Median, v.SPerGiB, v.MBPerSec, v.MaxRSSMiB)
+		}
+		s.res.GNUOverGale = s.res.Variants[0].Median / s.res.Variants[1].Median
+		s.res.LoadMin, s.res.LoadMax = sidebyside.LoadRange(runs)
+		fmt.Printf("  %-9s GNU sort / gale = %.2fx (target >= 1.5x), load average %.1f-%.1f\n",
+			humanize.IBytes(uint64(s.res.Bytes)), s.res.GNUOverGale, s.res.LoadMin, s.res.LoadMax)
+		if len(s.res.Variants) > 2 {
+			s.res.BaselineOverGale = s.res.Variants[2].Median / s.res.Variants[1].Median
+			fmt.Printf("  %-9s GNU sort / baseline gale = %.2fx; baseline / gale = %.2fx\n", humanize.IBytes(uint64(s.res.Bytes)),
+				s.res.Variants[0].Median/s.res.Variants[2].Median, s.res.BaselineOverGale)
+		}
+		all = append(all, s.res)
+	}
+	if len(sizes) > 1 {
+		first, last := sizes[0].res, sizes[len(sizes)-1].res
+		fmt.Printf("\n  gale time per GiB at %s / at %s = %.2fx (target <= 1.2x)\n", humanize.IBytes(uint64(last.Bytes)),
+			humanize.IBytes(uint64(first.Bytes)), last.Variants[1].SPerGiB/first.Variants[1].SPerGiB)
+	}
+	if *profile != "" {
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
+			return err
+		}
+		for _, s := range sizes {
+			o, err := os.MkdirTemp(*dir, "prof-")
 			if err != nil {
 				return err
 			}
-			runtime.GC()
-			start := time.Now()
-			path, err := v.fn(o)
-			d := time.Since(start).Seconds()
-			if err == nil {
-				err = validate(ctx, path, count, sum)
-			}
+			base := filepath.Join(*profile, "sort-"+strings.ReplaceAll(humanize.IBytes(uint64(s.res.Bytes)), " ", ""))
+			_, err = sidebyside.Exec(*niceness, nil, self, galeArgs(s.in, filepath.Join(o, "out"), o, *workers, s.res.WorkerMemory,
+				base+".cpu.pprof", base+".alloc.pprof")...)
 			os.RemoveAll(o)
 			if err != nil {
-				return fmt.Errorf("%s: %w", v.name, err)
+				return err
 			}
-			results[i].Name = v.name
-			results[i].Seconds = append(results[i].Seconds, d)
-			fmt.Printf("round %d  %-44s %7.2fs  (validated)\n", r+1, v.name, d)
+			fmt.Printf("profiles: %s.{cpu,alloc}.pprof\n", base)
 		}
 	}
-	for i := range results {
-		s := slices.Clone(results[i].Seconds)
-		slices.Sort(s)
-		results[i].Median = s[len(s)/2]
-		results[i].MBPerSec = bytes / 1e6 / results[i].Median
-	}
-	gnu, g := results[0].Median, results[1].Median
-	fmt.Printf("\nsort of %s (%d records) on %d cores, median of %d rounds\n", humanize.IBytes(uint64(bytes)), count, cores, *rounds)
-	for _, r := range results {
-		fmt.Printf("  %-44s %7.2fs  %6.1f MB/s\n", r.Name, r.Median, r.MBPerSec)
-	}
-	fmt.Printf("\n  GNU sort / gale = %.2fx speed-up (target >= 1.2x)\n", gnu/g)
-	doc := map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "bytes": int64(bytes), "records": count,
-		"cores": cores, "rounds": *rounds, "results": results, "gnu_over_gale": gnu / g}
-
-	if *bigFlag != "" {
-		bsize, err := humanize.ParseBytes(*bigFlag)
-		if err != nil {
-			return err
-		}
-		bmem, err := humanize.ParseBytes(*bigMem)
-		if err != nil {
-			return err
-		}
-		bcount := int64(bsize) / gensort.RecordSize
-		bin, bsum, err := dataset(ctx, *dir, bcount)
-		if err != nil {
-			return err
-		}
-		o, err := os.MkdirTemp(*dir, "big-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(o)
-		start := time.Now()
-		path, err := galeSort(ctx, bin, filepath.Join(o, "out"), cores, int64(bmem), o)
-		d := time.Since(start).Seconds()
-		if err == nil {
-			err = validate(ctx, path, bcount, bsum)
-		}
-		if err != nil {
-			return fmt.Errorf("big sort: %w", err)
-		}
-		bb := float64(bcount * gensort.RecordSize)
-		fmt.Printf("\nbig: gale sorted %s with %d workers of %s in %.1fs (%.1f MB/s), validated\n",
-			humanize.IBytes(uint64(bb)), cores, humanize.IBytes(bmem), d, bb/1e6/d)
-		doc["big"] = map[string]any{"bytes": int64(bb), "worker_memory": bmem, "seconds": d, "mb_per_s": bb / 1e6 / d}
-	}
+	doc := map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "workers": *workers, "cores": runtime.NumCPU(),
+		"rounds": *rounds, "go": runtime.Version(), "sizes": all}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(*out, append(b, '\n'), 0o644)
+}
+
+func galeArgs(in, out, spill string, workers int, budget int64, cpu, mem string) []string {
+	return []string{"-child", "-in", in, "-out", out, "-spill", spill, "-workers", strconv.Itoa(workers),
+		"-memory", strconv.FormatInt(budget, 10), "-cpuprofile", cpu, "-memprofile", mem}
+}
+
+// child sorts one input with Gale on the local backend.
+func child(args []string) error {
+	fs := flag.NewFlagSet("child", flag.ContinueOnError)
+	in := fs.String("in", "", "input file")
+	out := fs.String("out", "", "output directory")
+	spill := fs.String("spill", "", "spill and temporary directory")
+	workers := fs.Int("workers", 2, "workers")
+	memory := fs.Int64("memory", 256<<20, "worker memory budget in bytes")
+	cpu := fs.String("cpuprofile", "", "CPU profile file")
+	mem := fs.String("memprofile", "", "allocation profile file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	stop, err := sidebyside.Profile(*cpu, *mem)
+	if err != nil {
+		return err
+	}
+	p := gale.NewPipeline()
+	if err := gsort.Build(p, gsort.Records, []string{*in}, *out); err != nil {
+		return err
+	}
+	_, err = gale.Run(context.Background(), p, gale.Workers(*workers), gale.WorkerMemory(*memory),
+		gale.SpillDir(*spill), gale.TempStore(*spill))
+	if serr := stop(); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // dataset returns a cached ASCII records file of count records and its
@@ -200,16 +297,6 @@ func dataset(ctx context.Context, dir string, count int64) (string, gensort.Chec
 		err = os.Rename(path+".tmp", path)
 	}
 	return path, sum, err
-}
-
-func galeSort(ctx context.Context, in, out string, workers int, budget int64, spill string) (string, error) {
-	p := gale.NewPipeline()
-	if err := gsort.Build(p, gsort.Records, []string{in}, out); err != nil {
-		return "", err
-	}
-	_, err := gale.Run(ctx, p, gale.Workers(workers), gale.WorkerMemory(budget), gale.SpillDir(spill),
-		gale.TempStore(spill))
-	return out, err
 }
 
 // validate checks a sorted file or part directory against the input's
