@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/galeproject/gale"
@@ -129,4 +132,61 @@ func TestSortPartitionsAreBalanced(t *testing.T) {
 	if total != 100000 {
 		t.Errorf("partitions hold %d records, want 100000", total)
 	}
+}
+
+// TestSortSamplesByWindows: the sampling stage of a sort over a large text
+// input reads windows of it, not all of it, and the split points from that
+// sample still balance partitions on clustered, skewed input (the file is
+// four sorted runs over different key ranges, half the keys under one
+// shared prefix); the output is the independently sorted input.
+func TestSortSamplesByWindows(t *testing.T) {
+	const lines = 360_000 // 16.5 MiB of 48-byte lines
+	var buf []byte
+	want := make([]string, 0, lines)
+	for i := range lines {
+		run, j := i/(lines/4), i%(lines/4)
+		var line string
+		if j%2 == 0 {
+			line = fmt.Sprintf("hot/shared/prefix/%d/%08d/%016d", run, j, i)
+		} else {
+			line = fmt.Sprintf("k%d/%08d/%035d", run, j*7919%(lines/4), i)
+		}
+		want = append(want, line)
+		buf = append(append(buf, line...), '\n')
+	}
+	path := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	p := gale.NewPipeline()
+	out := gale.Collect(gale.Sort(gale.ReadText(p, path), gale.SortPartitions(8)))
+	report, err := gale.Run(context.Background(), p, gale.Workers(2), gale.ChunkSize(8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out.Values(), want) {
+		t.Fatal("sorted output differs from the sorted input")
+	}
+	var sampled int64
+	for _, st := range report.Stages {
+		if strings.HasPrefix(st.Name, "sampling ") {
+			sampled += st.Metrics.ObjectBytesRead
+		}
+	}
+	if sampled == 0 || sampled > int64(len(buf))/4 {
+		t.Errorf("the sampling stage read %d of the input's %d bytes, want a few windows (at most a quarter)", sampled, len(buf))
+	}
+	last := report.Stages[len(report.Stages)-1]
+	var total int64
+	for _, row := range last.TaskRows {
+		total += row.Metrics.RecordsIn
+	}
+	mean := float64(total) / float64(len(last.TaskRows))
+	for _, row := range last.TaskRows {
+		if float64(row.Metrics.RecordsIn) > 2*mean {
+			t.Errorf("partition %d holds %d records, more than twice the mean %.0f", row.Task, row.Metrics.RecordsIn, mean)
+		}
+	}
+	t.Logf("sampling read %d of %d bytes; %d partitions, mean %.0f records", sampled, len(buf), len(last.TaskRows), mean)
 }

@@ -216,7 +216,7 @@ func (t *task) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := t.read(ctx, in); err != nil {
+	if err := t.readInput(ctx, in); err != nil {
 		return err
 	}
 	return t.finish(ctx)
