@@ -12,6 +12,9 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/galeproject/gale/internal/kernel"
+	"github.com/galeproject/gale/planner"
 )
 
 // decompressor returns a reader of r's decompressed stream. Concatenated
@@ -53,6 +56,13 @@ func readLines(ctx context.Context, r io.Reader, off, n int64, emit func(string)
 // longer than maxLine bytes (a *LineTooLongError), before buffering the
 // rest of it; 0 means no limit.
 func readLinesMax(ctx context.Context, r io.Reader, off, n, maxLine int64, emit func(string)) (int64, error) {
+	return readLinesOpt(ctx, r, off, n, maxLine, false, emit)
+}
+
+// readLinesOpt is readLinesMax; with borrow set, a line that fits the read
+// buffer is emitted as a string over the buffer, valid only during the call
+// (for a consumer that keeps nothing: kernel.LineBorrower).
+func readLinesOpt(ctx context.Context, r io.Reader, off, n, maxLine int64, borrow bool, emit func(string)) (int64, error) {
 	// A 1 MiB buffer, or less for a small range: a job of many small
 	// chunks should not allocate a megabyte per task.
 	size := int64(1 << 20)
@@ -121,7 +131,7 @@ func readLinesMax(ctx context.Context, r io.Reader, off, n, maxLine int64, emit 
 		}
 		pos += int64(len(line))
 		line = trimEOL(line)
-		if owned {
+		if owned || borrow {
 			emit(unsafe.String(unsafe.SliceData(line), len(line)))
 		} else {
 			emit(string(line))
@@ -177,4 +187,20 @@ func skipLine(br *bufio.Reader, limit int64) (n int64, found bool, err error) {
 		n += int64(len(buf))
 	}
 	return n, false, nil
+}
+
+// borrowsLines reports whether the task's input feeds one shuffle writer
+// and nothing else, a writer that keeps no part of the lines it is fed
+// (kernel.LineBorrower): the reader may then lend it lines from its buffer.
+func (t *task) borrowsLines() bool {
+	if len(t.spec.Roots) != 1 || t.spec.Ops[t.spec.Roots[0]].Kind != planner.OpShuffleWrite {
+		return false
+	}
+	for _, s := range t.shuffles {
+		if s.op == t.spec.Roots[0] {
+			_, ok := s.w.(kernel.LineBorrower)
+			return ok
+		}
+	}
+	return false
 }

@@ -436,7 +436,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 		}}
 		defer tail.Close()
 		cr := &countingReader{r: tail}
-		n, err := readLinesMax(ctx, cr, in.Off, in.Len, t.memory(), f)
+		n, err := readLinesOpt(ctx, cr, in.Off, in.Len, t.memory(), in.File == "" && t.borrowsLines(), f)
 		m.ObjectBytesRead += cr.n
 		m.RecordsIn += n
 		if err != nil {

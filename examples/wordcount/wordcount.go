@@ -19,8 +19,20 @@ import (
 )
 
 // Build adds word count over inputs to p, writing to output, and returns
-// the counts collection (for further use or Collect).
+// the counts collection (for further use or Collect). It uses
+// gale.CountWords, the fused form of BuildGeneral's pipeline.
 func Build(p *gale.Pipeline, inputs []string, output string) gale.Collection[gale.KV[string, int64]] {
+	counts := gale.CountWords(gale.ReadText(p, inputs...))
+	if output != "" {
+		gale.WriteText(counts, output)
+	}
+	return counts
+}
+
+// BuildGeneral is Build written with the general API,
+// CountPerElement(FlatMap(lines, Tokenize)), which counts the same words:
+// the shape of any user's word count.
+func BuildGeneral(p *gale.Pipeline, inputs []string, output string) gale.Collection[gale.KV[string, int64]] {
 	lines := gale.ReadText(p, inputs...)
 	counts := gale.CountPerElement(gale.FlatMap(lines, Tokenize))
 	if output != "" {

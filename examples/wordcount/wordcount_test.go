@@ -79,15 +79,52 @@ func TestWordCountMatchesReference(t *testing.T) {
 		{"small chunks", []gale.RunOption{gale.Workers(4), gale.ChunkSize(64 << 10), gale.Partitions(3)}},
 		{"no lifting", []gale.RunOption{gale.Workers(2), gale.ChunkSize(512 << 10), gale.NoCombinerLifting()}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "out")
-			p := gale.NewPipeline()
-			wordcount.Build(p, []string{in}, out)
-			if _, err := gale.Run(context.Background(), p, tc.opts...); err != nil {
-				t.Fatal(err)
-			}
-			sameCounts(t, readOutput(t, out), want)
-		})
+		for _, b := range []struct {
+			name  string
+			build func(*gale.Pipeline, []string, string) gale.Collection[gale.KV[string, int64]]
+		}{{"fused", wordcount.Build}, {"general", wordcount.BuildGeneral}} {
+			t.Run(tc.name+"/"+b.name, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				p := gale.NewPipeline()
+				b.build(p, []string{in}, out)
+				if _, err := gale.Run(context.Background(), p, tc.opts...); err != nil {
+					t.Fatal(err)
+				}
+				sameCounts(t, readOutput(t, out), want)
+			})
+		}
+	}
+}
+
+// TestCountWordsTrickyText: the fused count agrees with the reference on
+// upper case, non-ASCII letters and digits, invalid UTF-8, CRLF, a line
+// longer than the read buffer and a last line without a newline.
+func TestCountWordsTrickyText(t *testing.T) {
+	var b strings.Builder
+	for i := range 2000 {
+		b.WriteString("Hello, World! hello ÉCOLE école naïve café 東京 число 42x a\xffb İstanbul\r\n")
+		b.WriteString("tab\tseparated don't stop-believing Ωmega ΣΊΣΥΦΟΣ ǅemal ＡＢＣ ０１\n")
+		if i == 1000 {
+			b.WriteString(strings.Repeat("Long LINE ", 300_000) + "\n")
+		}
+	}
+	b.WriteString("LAST line")
+	in := filepath.Join(t.TempDir(), "tricky.txt")
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := refCount(t, in)
+	for _, opts := range [][]gale.RunOption{
+		{gale.Workers(2), gale.ChunkSize(256 << 10)},
+		{gale.Workers(2), gale.ChunkSize(256 << 10), gale.NoCombinerLifting()},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		p := gale.NewPipeline()
+		wordcount.Build(p, []string{in}, out)
+		if _, err := gale.Run(context.Background(), p, opts...); err != nil {
+			t.Fatal(err)
+		}
+		sameCounts(t, readOutput(t, out), want)
 	}
 }
 

@@ -157,6 +157,17 @@ type Merger interface {
 	MergeEncoded(a, b []byte) ([]byte, error)
 }
 
+// LineBorrower is implemented by shuffle writers whose func(string) keeps
+// no part of the string past the call (a writer that copies what it keeps).
+// A task whose text input feeds only such a writer lends it each line from
+// its read buffer instead of allocating a string per line; the string is
+// only valid during the call. Writers that do not implement it receive
+// strings they may keep.
+type LineBorrower interface {
+	// BorrowsLines marks the writer; it is never called.
+	BorrowsLines()
+}
+
 // ShuffleWriter is the map side of a shuffle edge.
 type ShuffleWriter interface {
 	// Emit returns the func(KV[K, V]) to feed.
