@@ -61,7 +61,7 @@ func TestEventsDescribeTheJob(t *testing.T) {
 	in := corpus(t, dir, "in.txt", 600<<10, 3, nil)
 	var buf bytes.Buffer
 	p := gale.NewPipeline()
-	wordcount.Build(p, []string{in}, filepath.Join(dir, "out"))
+	wordcount.BuildGeneral(p, []string{in}, filepath.Join(dir, "out"))
 	rep, err := gale.Run(context.Background(), p, gale.Workers(3), gale.ChunkSize(128<<10), gale.EventsTo(&buf))
 	if err != nil {
 		t.Fatal(err)
