@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/dustin/go-humanize"
 	"github.com/galeproject/gale/beam/internal/stages"
 	"google.golang.org/protobuf/proto"
 )
@@ -31,6 +33,10 @@ import (
 // epoch through each key and window's trigger (triggers.go), sending a
 // KV<K, Iterable<V>> per pane fired, with the pane's PaneInfo, in the
 // order the panes fire.
+
+// ErrReplayBudget is wrapped by the error of a replayed group partition
+// larger than the task's grouping budget.
+var ErrReplayBudget = errors.New("worker: replayed grouping over budget")
 
 // streamBundle is the input of one bundle of a TestStream's task: the
 // encoded windowed elements of one element event.
@@ -98,7 +104,10 @@ type replayStats struct {
 
 // feedReplay replays a group partition (see above). read returns its
 // segments, then nil.
-func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder, ck *chunker, lay valueLayout, rp *stages.Replay) (st replayStats, err error) {
+//
+// A partition over limit bytes fails the task with an error that says
+// how to make it fit: this path does not spill.
+func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder, ck *chunker, lay valueLayout, rp *stages.Replay, limit int64) (st replayStats, err error) {
 	var tpb pipepb.Trigger
 	if err := proto.Unmarshal(rp.Trigger, &tpb); err != nil {
 		return st, fmt.Errorf("worker: malformed trigger: %w", err)
@@ -110,6 +119,7 @@ func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder
 	// Replayed records carry their timestamps, which hold the watermark.
 	lay.epochs, lay.timestamps = rp.Epochs, lay.timestamps || rp.Epochs
 	var recs []replayRecord
+	var held int64
 	for {
 		seg, err := read()
 		if err != nil {
@@ -117,6 +127,12 @@ func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder
 		}
 		if seg == nil {
 			break
+		}
+		if held += int64(len(seg)); held > limit {
+			return st, fmt.Errorf("%w: a GroupByKey with a trigger or fed by a TestStream is replayed in memory, and this partition "+
+				"passed %s of the task's grouping budget of %s; give it more partitions (--gale_partitions; a TestStream's "+
+				"GroupByKey has one), more memory per task (--gale_worker_memory), or the default trigger", ErrReplayBudget,
+				humanize.IBytes(uint64(held)), humanize.IBytes(uint64(limit)))
 		}
 		for len(seg) > 0 {
 			r, rest, err := readGroupRecord(seg)
@@ -216,7 +232,10 @@ func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder
 	}
 	// settle refreshes the input watermark and runs watermark passes
 	// until neither changes anything (Prism schedules the stage again
-	// whenever its input watermark moves or lags the upstream one).
+	// whenever its input watermark moves or lags the upstream one). Each
+	// round that goes on fired a pane or moved the watermark; a window
+	// fires at most its on-time and closing panes per watermark, so a few
+	// rounds settle it (the bound only guards against a defect).
 	settle := func() error {
 		for range 1000 {
 			prev := in

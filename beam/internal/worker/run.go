@@ -334,7 +334,7 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 			}
 			lay := valueLayout{merging: t.Input.Merging, timestamps: t.Input.Timestamps, outputTime: pipepb.OutputTime_Enum(t.Input.OutputTime)}
 			if t.Input.Replay != nil {
-				st, err := feedReplay(ctx, read, srcCoder, ck, lay, t.Input.Replay)
+				st, err := feedReplay(ctx, read, srcCoder, ck, lay, t.Input.Replay, mem/2)
 				recordsIn.Add(st.records)
 				return err
 			}
