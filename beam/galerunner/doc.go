@@ -17,8 +17,9 @@
 //
 // Execute marshals the pipeline to the portable pipeline proto
 // (graphx.Marshal), rejects what Gale cannot run with one error listing
-// every unsupported feature (TestStream, triggers, unbounded sources that
-// are not splittable DoFns, cross-language transforms),
+// every unsupported feature (more than one TestStream, triggers on session
+// windows, unbounded sources that are not splittable DoFns or a
+// TestStream, cross-language transforms),
 // compiles it into stages of fused transforms (package
 // beam/internal/stages) and runs them with Gale's scheduler on a Gale
 // backend: each task runs its stage's ProcessBundleDescriptor through the

@@ -20,8 +20,13 @@
 //     its split step produced (textio's 64 MiB blocks) are spread over
 //     tasks.
 //
-// Check lists what Gale cannot run (TestStream, triggers, unbounded
-// sources other than splittable DoFns, cross-language transforms).
+// Check lists what Gale cannot run (more than one TestStream, triggers on
+// session windows, unbounded sources other than splittable DoFns and a
+// TestStream, cross-language transforms).
+//
+// A TestStream is a root stage of one task; a GroupByKey fed by it, or
+// whose windowing strategy has a trigger, gets a Replay: its consumer
+// fires panes as the trigger and the stream's clock say (teststream.go).
 //
 // A ParDo with user state or timers starts a stage of its own that reads
 // a Keyed edge.
