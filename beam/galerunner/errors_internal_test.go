@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
@@ -49,6 +52,26 @@ func TestExecuteChecksThePipelineFirst(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "TestStream") {
 		t.Fatalf("execute = %v, want ErrUnsupported naming the TestStream", err)
 	}
+}
+
+// Triggers run on fixed, sliding and global windows; on session windows,
+// whose trigger state would have to merge with them, they are refused
+// before any task, naming the trigger, the windows and the alternative.
+func TestTriggerOnSessionsIsRefused(t *testing.T) {
+	p, s := beam.NewPipelineWithRoot()
+	kv := beam.ParDo(s, keyOf, beam.Create(s, "a", "bb"))
+	win := beam.WindowInto(s, window.NewSessions(time.Minute), kv, beam.Trigger(trigger.Repeat(trigger.AfterCount(2))))
+	beam.GroupByKey(s, win)
+	_, err := execute(context.Background(), p, runnerFlags{backend: "local"})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("execute = %v, want ErrUnsupported", err)
+	}
+	for _, w := range []string{"trigger Repeat on session windows", "fixed windows"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say %q: %v", w, err)
+		}
+	}
+	t.Log(err)
 }
 
 // A cloud backend with no temporary store its workers reach fails before

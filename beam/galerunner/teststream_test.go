@@ -114,3 +114,50 @@ func TestTestStreamTriggerPanes(t *testing.T) {
 		})
 	}
 }
+
+func init() { register.Function2x0(stampSeconds) }
+
+// stampSeconds emits v at v seconds.
+func stampSeconds(v int, emit func(beam.EventTime, int)) {
+	emit(beam.EventTime(int64(v)*1000), v)
+}
+
+// TestTriggersWithoutTestStream runs triggered GroupByKeys over bounded
+// input on Gale and on Prism and compares every pane.
+func TestTriggersWithoutTestStream(t *testing.T) {
+	fixed := window.NewFixedWindows(10 * time.Second)
+	for _, c := range []struct {
+		name string
+		opts []beam.WindowIntoOption
+	}{
+		{"Always", []beam.WindowIntoOption{beam.Trigger(trigger.Always())}},
+		{"RepeatCount", []beam.WindowIntoOption{beam.Trigger(trigger.Repeat(trigger.AfterCount(2)))}},
+		{"EarlyLate", []beam.WindowIntoOption{beam.Trigger(trigger.AfterEndOfWindow().EarlyFiring(trigger.AfterCount(1))), beam.PanesAccumulate()}},
+		{"ProcessingTime", []beam.WindowIntoOption{beam.Trigger(trigger.AfterProcessingTime().PlusDelay(time.Second))}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			build := func(out string) func(s beam.Scope) {
+				return func(s beam.Scope) {
+					var xs []int
+					for i := range 25 {
+						xs = append(xs, i)
+					}
+					stamped := beam.ParDo(s, stampSeconds, beam.CreateList(s, xs))
+					keyed := beam.ParDo(s, keyByParity, stamped)
+					win := beam.WindowInto(s, fixed, keyed, c.opts...)
+					panes := beam.ParDo(s, formatPane, beam.GroupByKey(s, win))
+					textio.Write(s, out, beam.WindowInto(s, window.NewGlobalWindows(), panes))
+				}
+			}
+			dir := t.TempDir()
+			galeOut, prismOut := filepath.Join(dir, "gale.txt"), filepath.Join(dir, "prism.txt")
+			runGale(t, build(galeOut), galerunner.Config{Workers: 2, Partitions: 2})
+			runPrism(t, build(prismOut))
+			got, want := sortedLines(t, galeOut), sortedLines(t, prismOut)
+			if !slices.Equal(got, want) {
+				t.Fatalf("gale's panes differ from prism's:\ngale:\n  %s\nprism:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+			t.Logf("%d panes:\n  %s", len(got), strings.Join(got, "\n  "))
+		})
+	}
+}

@@ -281,9 +281,37 @@ func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder
 	if rp.Epochs {
 		epochs = len(rp.Clock)
 	}
+	// arrive tells pw's trigger that an element arrived, firing the pane
+	// or arming its processing-time timers.
+	arrive := func(pw *paneWindow) error {
+		eow := pw.w.MaxTimestamp() < in
+		if pw.trig.ready(trigInput{elements: 1, endOfWindow: eow, now: pt}) {
+			pw.pane = nextTriggeredPane(pw.pane, eow)
+			return fire(pw, rp.Accumulating)
+		}
+		for _, n := range ptNodes {
+			s := pw.trig.states[n]
+			if s == nil || !s.started || pw.trig.shouldFire(n) {
+				continue
+			}
+			t := ptTimer{at: s.firing, pw: pw}
+			if !timerSet[t] {
+				timerSet[t] = true
+				t.seq = len(timerSet)
+				timers = append(timers, t)
+			}
+		}
+		return nil
+	}
 	i := 0
 	for e := 0; e <= epochs; e++ {
-		// The epoch's elements arrive before the clock moves.
+		// The epoch's elements arrive before the clock moves. From a
+		// TestStream the trigger sees each element as it arrives (Prism's
+		// streaming mode); a bounded input arrives as one bundle, and each
+		// key and window's trigger sees it once (Prism's batch mode, which
+		// counts one element per key and window of a bundle).
+		var touched []*paneWindow
+		seen := map[*paneWindow]bool{}
 		for ; i < len(recs) && (int(recs[i].epoch) <= e || e == epochs); i++ {
 			r := &recs[i]
 			pw := windows[string(r.id)]
@@ -294,8 +322,7 @@ func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder
 				}
 				pw = &paneWindow{key: r.key, win: r.win, w: w, trig: windowTrigger{root: root, states: map[*trigNode]*trigState{}}}
 			}
-			end := pw.w.MaxTimestamp()
-			if end+lateness < in {
+			if pw.w.MaxTimestamp()+lateness < in {
 				st.dropped++ // the window expired before the element arrived
 				continue
 			}
@@ -305,25 +332,18 @@ func feedReplay(ctx context.Context, read func() ([]byte, error), c *coder.Coder
 			}
 			pw.vals = append(pw.vals, r.val)
 			pw.ts = append(pw.ts, r.ts)
-			eow := end < in
-			if pw.trig.ready(trigInput{elements: 1, endOfWindow: eow, now: pt}) {
-				pw.pane = nextTriggeredPane(pw.pane, eow)
-				if err := fire(pw, rp.Accumulating); err != nil {
+			if rp.Epochs {
+				if err := arrive(pw); err != nil {
 					return st, err
 				}
-				continue
+			} else if !seen[pw] {
+				seen[pw] = true
+				touched = append(touched, pw)
 			}
-			for _, n := range ptNodes {
-				s := pw.trig.states[n]
-				if s == nil || !s.started || pw.trig.shouldFire(n) {
-					continue
-				}
-				t := ptTimer{at: s.firing, pw: pw}
-				if !timerSet[t] {
-					timerSet[t] = true
-					t.seq = len(timerSet)
-					timers = append(timers, t)
-				}
+		}
+		for _, pw := range touched {
+			if err := arrive(pw); err != nil {
+				return st, err
 			}
 		}
 		nup, npt := mtime.MaxTimestamp, mtime.MaxTimestamp
