@@ -62,6 +62,7 @@ type variantResult struct {
 	Name      string           `json:"name"`
 	Runs      []sidebyside.Run `json:"runs"`
 	Median    float64          `json:"median_s"`
+	MedianCPU float64          `json:"median_cpu_s"`
 	SPerGiB   float64          `json:"s_per_gib"`
 	MBPerSec  float64          `json:"mb_per_s"`
 	MaxRSSMiB float64          `json:"max_rss_mib"`
@@ -172,29 +173,34 @@ func run() error {
 					return fmt.Errorf("%s: %w", v.Name, err)
 				}
 				v.Runs = append(v.Runs, res)
-				fmt.Printf("round %d  %-9s %-40s %7.2fs  rss %5.0f MiB  load %.1f→%.1f  (validated)\n", r+1,
-					humanize.IBytes(uint64(s.res.Bytes)), v.Name, res.Seconds, res.MaxRSSMiB, res.LoadBefore, res.LoadAfter)
+				fmt.Printf("round %d  %-9s %-40s %7.2fs  cpu %7.2fs  rss %5.0f MiB  load %.1f→%.1f  (validated)\n", r+1,
+					humanize.IBytes(uint64(s.res.Bytes)), v.Name, res.Seconds, res.CPUSeconds, res.MaxRSSMiB, res.LoadBefore, res.LoadAfter)
 			}
 		}
 	}
 	fmt.Printf("\nsort, %d workers, median of %d interleaved rounds\n", *workers, *rounds)
-	fmt.Printf("  %-9s %-40s %8s %8s %9s %8s\n", "size", "variant", "median", "s/GiB", "MB/s", "RSS MiB")
+	fmt.Printf("  %-9s %-40s %8s %8s %9s %8s %8s\n", "size", "variant", "median", "s/GiB", "MB/s", "RSS MiB", "cpu s")
 	var all []*sizeResult
 	for _, s := range sizes {
 		var runs []sidebyside.Run
 		for _, v := range s.res.Variants {
 			v.Median = sidebyside.Median(v.Runs)
+			v.MedianCPU = sidebyside.MedianCPU(v.Runs)
 			v.SPerGiB = v.Median / (float64(s.res.Bytes) / (1 << 30))
 			v.MBPerSec = float64(s.res.Bytes) / 1e6 / v.Median
 			v.MaxRSSMiB = sidebyside.MaxRSS(v.Runs)
 			runs = append(runs, v.Runs...)
-			fmt.Printf("  %-9s %-40s %7.2fs %8.2f %9.1f %8.0f\n", humanize.IBytes(uint64(s.res.Bytes)), v.Name, v.Median, v.SPerGiB, v.MBPerSec, v.MaxRSSMiB)
+			fmt.Printf("  %-9s %-40s %7.2fs %8.2f %9.1f %8.0f %8.2f\n", humanize.IBytes(uint64(s.res.Bytes)), v.Name, v.Median, v.SPerGiB, v.MBPerSec, v.MaxRSSMiB, v.MedianCPU)
 		}
 		s.res.GNUOverGale = s.res.Variants[0].Median / s.res.Variants[1].Median
 		s.res.LoadMin, s.res.LoadMax = sidebyside.LoadRange(runs)
 		fmt.Printf("  %-9s GNU sort / gale = %.2fx (target >= 1.5x), load average %.1f-%.1f\n",
 			humanize.IBytes(uint64(s.res.Bytes)), s.res.GNUOverGale, s.res.LoadMin, s.res.LoadMax)
+		fmt.Printf("  %-9s CPU seconds: GNU sort / gale = %.2fx\n", humanize.IBytes(uint64(s.res.Bytes)),
+			s.res.Variants[0].MedianCPU/s.res.Variants[1].MedianCPU)
 		if len(s.res.Variants) > 2 {
+			fmt.Printf("  %-9s CPU seconds: baseline / gale = %.2fx\n", humanize.IBytes(uint64(s.res.Bytes)),
+				s.res.Variants[2].MedianCPU/s.res.Variants[1].MedianCPU)
 			s.res.BaselineOverGale = s.res.Variants[2].Median / s.res.Variants[1].Median
 			fmt.Printf("  %-9s GNU sort / baseline gale = %.2fx; baseline / gale = %.2fx\n", humanize.IBytes(uint64(s.res.Bytes)),
 				s.res.Variants[0].Median/s.res.Variants[2].Median, s.res.BaselineOverGale)

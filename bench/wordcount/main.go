@@ -71,6 +71,7 @@ type variantResult struct {
 	Name      string           `json:"name"`
 	Runs      []sidebyside.Run `json:"runs"`
 	Median    float64          `json:"median_s"`
+	MedianCPU float64          `json:"median_cpu_s"`
 	SPerGiB   float64          `json:"s_per_gib"`
 	MBPerSec  float64          `json:"mb_per_s"`
 	MaxRSSMiB float64          `json:"max_rss_mib"`
@@ -179,22 +180,23 @@ func run() error {
 					return fmt.Errorf("%s differs from %s: %w", s.Variants[i].Name, s.Variants[0].Name, err)
 				}
 				s.Variants[i].Runs = append(s.Variants[i].Runs, res)
-				fmt.Printf("round %d  %-9s %-42s %7.2fs  rss %5.0f MiB  load %.1f→%.1f\n", r+1,
-					humanize.IBytes(uint64(s.Bytes)), s.Variants[i].Name, res.Seconds, res.MaxRSSMiB, res.LoadBefore, res.LoadAfter)
+				fmt.Printf("round %d  %-9s %-42s %7.2fs  cpu %7.2fs  rss %5.0f MiB  load %.1f→%.1f\n", r+1,
+					humanize.IBytes(uint64(s.Bytes)), s.Variants[i].Name, res.Seconds, res.CPUSeconds, res.MaxRSSMiB, res.LoadBefore, res.LoadAfter)
 			}
 		}
 	}
 	fmt.Printf("\nword count, median of %d interleaved rounds (counts checked against the handwritten loop)\n", *rounds)
-	fmt.Printf("  %-9s %-42s %8s %8s %9s %8s\n", "size", "variant", "median", "s/GiB", "MB/s", "RSS MiB")
+	fmt.Printf("  %-9s %-42s %8s %8s %9s %8s %8s\n", "size", "variant", "median", "s/GiB", "MB/s", "RSS MiB", "cpu s")
 	for _, s := range sizes {
 		var runs []sidebyside.Run
 		for _, v := range s.Variants {
 			v.Median = sidebyside.Median(v.Runs)
+			v.MedianCPU = sidebyside.MedianCPU(v.Runs)
 			v.SPerGiB = v.Median / (float64(s.Bytes) / (1 << 30))
 			v.MBPerSec = float64(s.Bytes) / 1e6 / v.Median
 			v.MaxRSSMiB = sidebyside.MaxRSS(v.Runs)
 			runs = append(runs, v.Runs...)
-			fmt.Printf("  %-9s %-42s %7.2fs %8.2f %9.1f %8.0f\n", humanize.IBytes(uint64(s.Bytes)), v.Name, v.Median, v.SPerGiB, v.MBPerSec, v.MaxRSSMiB)
+			fmt.Printf("  %-9s %-42s %7.2fs %8.2f %9.1f %8.0f %8.2f\n", humanize.IBytes(uint64(s.Bytes)), v.Name, v.Median, v.SPerGiB, v.MBPerSec, v.MaxRSSMiB, v.MedianCPU)
 		}
 		s.LoadMin, s.LoadMax = sidebyside.LoadRange(runs)
 		hw, ref, g1, gn := s.Variants[0].Median, s.Variants[1].Median, s.Variants[2].Median, s.Variants[3].Median
@@ -204,7 +206,16 @@ func run() error {
 			"gale_1_worker_over_wordref":      g1 / ref,
 			"wordref_over_gale_n_workers":     ref / gn,
 		}
+		c := func(i int) float64 { return s.Variants[i].MedianCPU }
+		s.Ratios["cpu_gale_1_worker_over_wordref"] = c(2) / c(1)
+		s.Ratios["cpu_gale_n_workers_over_wordref"] = c(3) / c(1)
+		fmt.Printf("  %-9s CPU seconds over wordref's: gale 1 worker %.2fx, gale %d workers %.2fx\n",
+			humanize.IBytes(uint64(s.Bytes)), c(2)/c(1), *workers, c(3)/c(1))
 		if len(s.Variants) > 5 {
+			s.Ratios["cpu_baseline_1_worker_over_wordref"] = c(4) / c(1)
+			s.Ratios["cpu_baseline_n_workers_over_wordref"] = c(5) / c(1)
+			fmt.Printf("  %-9s CPU seconds over wordref's: baseline 1 worker %.2fx, baseline %d workers %.2fx\n",
+				humanize.IBytes(uint64(s.Bytes)), c(4)/c(1), *workers, c(5)/c(1))
 			b1, bn := s.Variants[4].Median, s.Variants[5].Median
 			s.Ratios["baseline_1_worker_over_wordref"] = b1 / ref
 			s.Ratios["wordref_over_baseline_n_workers"] = ref / bn

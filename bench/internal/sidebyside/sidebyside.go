@@ -27,6 +27,10 @@ type Run struct {
 	// MaxRSSMiB is the peak resident memory of the process that ran the
 	// variant (for Gale on the local backend, all its workers together).
 	MaxRSSMiB float64 `json:"max_rss_mib"`
+	// CPUSeconds is the user and system CPU time the process used: on a
+	// machine shared with other work it varies far less than the wall
+	// time, which includes the time other processes held the cores.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// Load is the one-minute load average before and after the run.
 	LoadBefore float64 `json:"load_before"`
 	LoadAfter  float64 `json:"load_after"`
@@ -63,6 +67,7 @@ func Exec(niceness int, env []string, name string, args ...string) (Run, error) 
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.MaxRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+		r.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	return r, nil
 }
@@ -116,6 +121,19 @@ func Median(runs []Run) float64 {
 	s := make([]float64, len(runs))
 	for i, r := range runs {
 		s[i] = r.Seconds
+	}
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// MedianCPU returns the median of runs' CPU seconds.
+func MedianCPU(runs []Run) float64 {
+	s := make([]float64, len(runs))
+	for i, r := range runs {
+		s[i] = r.CPUSeconds
 	}
 	slices.Sort(s)
 	if len(s) == 0 {
