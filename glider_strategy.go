@@ -25,6 +25,16 @@ const (
 	// files themselves, and a FilterLines over text stored in the job's
 	// Glider namespace runs in Glider filter actions next to the data.
 	GliderShuffle = "glider"
+	// AutoShuffle lets the planner choose per shuffle: glider for sorts
+	// and for unlifted combines merge actions can fold (every byte they
+	// read crosses the shuffle), data shipping for lifted combines (only
+	// partial aggregates cross, too little for Glider to save) and for
+	// shuffles Glider cannot take, and data shipping throughout when no
+	// Glider cluster is reachable (no UseGlider, and a backend other than
+	// the in-process or process one, whose workers cannot reach an
+	// embedded cluster). `gale plan` and Explain give each shuffle's
+	// reason; the report names each shuffle's strategy.
+	AutoShuffle = "auto"
 )
 
 // ShuffleStrategy selects how data crosses shuffles: DataShipping (the
@@ -344,4 +354,15 @@ func startGlider(ctx context.Context, p *Pipeline, cfg runConfig, job *engine.Jo
 	ns := "gale-" + job.ID
 	job.Glider = &engine.GliderConfig{Meta: cl.MetaAddr(), Namespace: ns, Token: cl.Token(ns), Combiners: combiners}
 	return cl.Close, nil
+}
+
+// gliderReachable reports whether the job's workers can reach a Glider
+// cluster — one given with UseGlider, or an embedded one started in this
+// process, which workers in this process or its child processes reach on
+// loopback — and if not, why (for AutoShuffle's reasons).
+func gliderReachable(cfg runConfig) (bool, string) {
+	if cfg.glider != nil || cfg.backend == nil || cfg.backendName == "local" || cfg.backendName == "process" {
+		return true, ""
+	}
+	return false, fmt.Sprintf("no Glider cluster given (UseGlider) and the %s backend's workers cannot reach one embedded in this process", cfg.backendName)
 }

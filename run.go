@@ -305,9 +305,9 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 			"so tiny chunks make a job of mostly per-task overhead (--chunk-size takes units: 64KiB, 4MiB)", cfg.chunk, minChunkSize)
 	}
 	switch cfg.shuffle {
-	case "", DataShipping, GliderShuffle:
+	case "", DataShipping, GliderShuffle, AutoShuffle:
 	default:
-		return cfg, fmt.Errorf("gale: unknown shuffle strategy %q (want %s or %s)", cfg.shuffle, DataShipping, GliderShuffle)
+		return cfg, fmt.Errorf("gale: unknown shuffle strategy %q (want %s, %s or %s)", cfg.shuffle, DataShipping, GliderShuffle, AutoShuffle)
 	}
 	if cfg.workerMemory < 0 {
 		return cfg, fmt.Errorf("gale: WorkerMemory must be positive, got %d", cfg.workerMemory)
@@ -424,6 +424,10 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	// does not multiply the tasks.
 	popts := planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
 		NoLift: cfg.noLift, SortPartitionBytes: max(mem/2, minSortPartition), Glider: cfg.shuffle == GliderShuffle}
+	if cfg.shuffle == AutoShuffle {
+		popts.GliderAuto = true
+		popts.Glider, popts.GliderUnavailable = gliderReachable(cfg) // glider_strategy.go
+	}
 	if popts.Glider {
 		gliderPlanOptions(ctx, p, cfg, job, &popts) // glider_strategy.go
 	}

@@ -58,6 +58,14 @@ type Options struct {
 	// when the combiner is not lifted (NoLift), as the thesis's reduce
 	// streams every pair into the action.
 	GliderUnlifted map[int]bool
+	// GliderAuto makes the planner choose the strategy of each shuffle
+	// (Shuffle.StrategyReason says why): with Glider set, a Glider cluster
+	// is reachable and the planner picks glider where it pays; without,
+	// every shuffle ships data for the reason in GliderUnavailable.
+	GliderAuto bool
+	// GliderUnavailable says why no Glider cluster can serve the job, for
+	// GliderAuto's reasons.
+	GliderUnavailable string
 }
 
 func (o Options) withDefaults() Options {
@@ -211,6 +219,9 @@ type Shuffle struct {
 	// with an empty key sort by that many leading bytes of their value
 	// (all of it for 0); -1 when records carry their keys.
 	GliderValueKey int
+	// StrategyReason says why the planner chose the strategy under
+	// Options.GliderAuto; empty when the strategy was fixed.
+	StrategyReason string
 }
 
 // Strategy names the shuffle's strategy for reports.
@@ -268,7 +279,7 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	for i := range c.plan.Shuffles {
 		s := &c.plan.Shuffles[i]
 		s.Partitions = c.partitions(l.Nodes[s.Node], s)
-		s.Glider = opt.Glider && (s.Combined || s.Range || (l.Nodes[s.Node].Kind == Combine && opt.GliderUnlifted[s.Node]))
+		s.Glider, s.StrategyReason = c.strategy(s, l.Nodes[s.Node]) // strategy.go
 		s.GliderValueKey = -1
 		if n, ok := opt.GliderValueKeys[s.Node]; ok && s.Glider && s.Range {
 			s.GliderValueKey = n
@@ -658,6 +669,9 @@ func (p *Plan) explainOp(b *strings.Builder, st Stage, i, depth int) {
 			into = "Glider merge action(s)"
 		}
 		fmt.Fprintf(b, "-> %s: shuffle %d, %s into %d %s", n.Label, s.ID, mode, s.Partitions, into)
+		if s.StrategyReason != "" {
+			fmt.Fprintf(b, " [%s]", s.StrategyReason)
+		}
 	case OpSample:
 		fmt.Fprintf(b, "-> sample keys of %s", n.Label)
 	case OpSink:

@@ -15,6 +15,7 @@ func newPlanCmd() *cobra.Command {
 	var workers, partitions int
 	var chunk int64
 	var sample int64 = sampleSize
+	shuffle := gale.DataShipping
 	wc := &cobra.Command{
 		Use:   "wordcount [--input PATHS]",
 		Short: "Print word count's physical plan",
@@ -29,7 +30,7 @@ func newPlanCmd() *cobra.Command {
 			}
 			p := gale.NewPipeline()
 			wordcount.Build(p, inputs, "OUTPUT")
-			opts := []gale.RunOption{gale.Workers(workers), gale.Partitions(partitions)}
+			opts := []gale.RunOption{gale.Workers(workers), gale.Partitions(partitions), gale.ShuffleStrategy(shuffle)}
 			if chunk > 0 {
 				opts = append(opts, gale.ChunkSize(chunk))
 			}
@@ -46,6 +47,7 @@ func newPlanCmd() *cobra.Command {
 	wc.Flags().IntVar(&partitions, "partitions", 0, "partitions of every shuffle")
 	wc.Flags().Var(sizeValue{&chunk}, "chunk-size", "size of input chunks (default 64MiB)")
 	wc.Flags().Var(sizeValue{&sample}, "sample-size", "size of the sample corpus generated when there is no --input")
+	wc.Flags().StringVar(&shuffle, "shuffle", shuffle, "shuffle strategy: data-shipping, glider or auto (each shuffle's choice and why)")
 	plan.AddCommand(wc)
 	return plan
 }

@@ -58,7 +58,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.uncommitted, "read-uncommitted", false, "read input folders that look like uncommitted job outputs (part files, no _SUCCESS)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
 	fl.StringVar(&f.hint, "hint", "", "size the job from a probe: sim:aws|azure|gcp|ibm, or the JSON file of gale probe --json (caps concurrency, warns of wide stages)")
-	fl.StringVar(&f.shuffle, "shuffle", gale.DataShipping, "shuffle strategy: data-shipping (objects in storage) or glider (merge and sort actions)")
+	fl.StringVar(&f.shuffle, "shuffle", gale.DataShipping, "shuffle strategy: data-shipping (objects in storage), glider (merge and sort actions) or auto (the planner chooses per shuffle; gale plan says why)")
 	f.ui.register(cmd)
 }
 
@@ -73,8 +73,8 @@ func (f *jobFlags) check() error {
 	if f.speculation != "on" && f.speculation != "off" {
 		return usageError{fmt.Errorf("--speculation %q: want on or off", f.speculation)}
 	}
-	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle {
-		return usageError{fmt.Errorf("--shuffle %q: want %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle)}
+	if f.shuffle != gale.DataShipping && f.shuffle != gale.GliderShuffle && f.shuffle != gale.AutoShuffle {
+		return usageError{fmt.Errorf("--shuffle %q: want %s, %s or %s", f.shuffle, gale.DataShipping, gale.GliderShuffle, gale.AutoShuffle)}
 	}
 	// A report that cannot be written must stop the job before it runs,
 	// not after it committed its output.
