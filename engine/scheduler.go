@@ -237,15 +237,21 @@ type Scheduler struct {
 	stageStats  []SpeculationStats
 	gang        []bool // per stage: its tasks wait for each other
 	startedOnce bool
+	scratch     []int // tick's copy of a stage's running tasks
 }
 
 type stageState struct {
-	started   bool
-	done      bool
-	queue     []pending // tasks waiting for a slot
-	attempts  []int     // highest attempt launched per task
-	failures  []int     // failed attempts per task
-	live      [][]liveAttempt
+	started  bool
+	done     bool
+	queue    []pending // tasks waiting for a slot
+	attempts []int     // highest attempt launched per task
+	failures []int     // failed attempts per task
+	live     [][]liveAttempt
+	// running lists, in ascending order, the tasks with attempts in
+	// live: a tick visits these (at most Concurrency) rather than every
+	// task of the stage, so a stage of n tasks costs O(n) ticks of
+	// O(Concurrency) each, not O(n²).
+	running   []int
 	backedUp  []bool // a backup was launched for the task
 	winners   []*TaskResult
 	winnerA   []int           // the winning attempt per task
@@ -374,6 +380,7 @@ func (s *Scheduler) Step(ev Event) []Action {
 				Reason: fmt.Sprintf("attempt %d finished first", e.Attempt)})
 		}
 		st.live[e.Task] = nil
+		st.track(e.Task)
 		st.left--
 		if st.left == 0 {
 			st.done = true
@@ -424,10 +431,22 @@ func (st *stageState) dropLive(task, attempt int) (time.Time, bool) {
 	for i, l := range st.live[task] {
 		if l.attempt == attempt {
 			st.live[task] = slices.Delete(st.live[task], i, i+1)
+			st.track(task)
 			return l.start, l.backup
 		}
 	}
 	return time.Time{}, false
+}
+
+// track keeps task in running exactly while it has live attempts.
+func (st *stageState) track(task int) {
+	i, found := slices.BinarySearch(st.running, task)
+	switch live := len(st.live[task]) > 0; {
+	case live && !found:
+		st.running = slices.Insert(st.running, i, task)
+	case !live && found:
+		st.running = slices.Delete(st.running, i, i+1)
+	}
 }
 
 // median returns the median duration of a stage's finished tasks, and
@@ -476,7 +495,8 @@ func (s *Scheduler) tick(now time.Time) []Action {
 				limit = adaptive
 			}
 		}
-		for t := range st.live {
+		s.scratch = append(s.scratch[:0], st.running...)
+		for _, t := range s.scratch {
 			if st.winners[t] != nil {
 				continue
 			}
@@ -488,6 +508,7 @@ func (s *Scheduler) tick(now time.Time) []Action {
 				}
 				ref := TaskRef{si, t}
 				st.live[t] = slices.Delete(st.live[t], i, i+1)
+				st.track(t)
 				i--
 				s.abandoned[attemptRef{ref, l.attempt}] = true
 				s.stats.TimedOut++
@@ -547,6 +568,7 @@ func (s *Scheduler) schedule(out []Action) []Action {
 			ref := TaskRef{i, p.task}
 			s.inflight[attemptRef{ref, p.attempt}] = true
 			st.live[p.task] = append(st.live[p.task], liveAttempt{attempt: p.attempt, start: s.now, backup: p.backup})
+			st.track(p.task)
 			out = append(out, Invoke{TaskRef: ref, Attempt: p.attempt, Backup: p.backup, Reason: p.reason})
 		}
 	}

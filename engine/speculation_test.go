@@ -41,6 +41,7 @@ func runRandomStragglers(t *testing.T, seed uint64) {
 	done := false
 	check := func(actions []Action) {
 		t.Helper()
+		checkRunningIndex(t, s)
 		for _, a := range actions {
 			switch a := a.(type) {
 			case Invoke:
@@ -133,4 +134,22 @@ func runRandomStragglers(t *testing.T, seed uint64) {
 	}
 	st := s.Stats()
 	t.Logf("seed %d, concurrency %d: %+v", seed, conc, st)
+}
+
+// checkRunningIndex checks the scheduler's index of running tasks (what a
+// tick visits) against its live attempts: every task with a live attempt,
+// in ascending order, and no other.
+func checkRunningIndex(t *testing.T, s *Scheduler) {
+	t.Helper()
+	for si, st := range s.stages {
+		var want []int
+		for task, l := range st.live {
+			if len(l) > 0 {
+				want = append(want, task)
+			}
+		}
+		if fmt.Sprint(want) != fmt.Sprint(st.running) {
+			t.Fatalf("stage %d: running index %v, tasks with live attempts %v", si, st.running, want)
+		}
+	}
 }
