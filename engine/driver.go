@@ -295,6 +295,10 @@ type driver struct {
 	splits  map[int]*sortSplits // per sort shuffle, once its samplers are done (splits.go)
 	glider  *gliderJob          // the glider strategy's driver side, if used
 	sides   map[int]SideSpec    // per side input's sink node, once its writers are done (sideSpec)
+	// shuffles holds, per data-shipping shuffle, where its partitions lie
+	// in the winning map outputs (shuffleindex.go); the winners' own
+	// partition lists are dropped once indexed.
+	shuffles map[int]*shuffleIndex
 
 	throttles *throttleWatch             // nil unless the backend counts throttling
 	failed    *TaskFailed                // the attempt whose failure failed the job
@@ -578,6 +582,12 @@ func (d *driver) run(jobCtx context.Context) error {
 			if abandoned {
 				break
 			}
+			if err := d.checkShuffles(e); err != nil {
+				ev = TaskFailed{TaskRef: e.TaskRef, Attempt: e.Attempt, Err: err}
+				d.report.taskFailed(ev.(TaskFailed))
+				d.events.TaskFailed(ev.(TaskFailed), false)
+				break
+			}
 			d.report.taskSucceeded(e)
 			d.events.TaskEnd(e)
 		case TaskFailed:
@@ -601,6 +611,9 @@ func (d *driver) run(jobCtx context.Context) error {
 		}
 		last = ev
 		actions = append(actions, d.sched.Step(ev)...)
+		if e, ok := ev.(TaskSucceeded); ok && d.sched.Winner(e.TaskRef) == e.Result {
+			d.indexShuffles(e)
+		}
 	}
 	if jobErr == nil && ctx.Err() != nil {
 		jobErr = context.Cause(ctx)
@@ -719,23 +732,61 @@ func (d *driver) spec(ctx context.Context, a Invoke) ([]byte, error) {
 		if sh.Glider {
 			break
 		}
-		for _, ps := range sh.Producers {
-			for t := range plan.Stages[ps].Tasks {
-				w := d.sched.Winner(TaskRef{ps, t})
-				for _, out := range w.Shuffles {
-					if out.Shuffle != sh.ID {
-						continue
-					}
-					if a.Task >= len(out.Parts) {
-						return nil, fmt.Errorf("engine: shuffle %d output %s has %d partitions, want %d", sh.ID, out.Key, len(out.Parts), sh.Partitions)
-					}
-					p := out.Parts[a.Task]
-					s.Input.Segments = append(s.Input.Segments, Segment{Key: out.Key, Off: p.Off, Len: p.Len})
-				}
-			}
-		}
+		// Only the segments that hold data: a reduce task's descriptor
+		// grows with the map outputs that have records for it.
+		s.Input.Segments = d.shuffleIndex(sh).segments(a.Task)
 	}
 	return json.Marshal(s)
+}
+
+// checkShuffles fails an attempt whose data-shipping shuffle outputs do
+// not have their shuffles' partition counts.
+func (d *driver) checkShuffles(e TaskSucceeded) error {
+	for _, out := range e.Result.Shuffles {
+		sh := d.job.Plan.Shuffles[out.Shuffle]
+		if !sh.Glider && len(out.Parts) != sh.Partitions {
+			return fmt.Errorf("engine: stage %d task %d attempt %d: shuffle %d output %s has %d partitions, want %d",
+				e.Stage, e.Task, e.Attempt, sh.ID, out.Key, len(out.Parts), sh.Partitions)
+		}
+	}
+	return nil
+}
+
+// indexShuffles adds a winning attempt's data-shipping shuffle outputs to
+// the shuffles' indexes and drops their partition lists from the result.
+func (d *driver) indexShuffles(e TaskSucceeded) {
+	plan := d.job.Plan
+	for i, out := range e.Result.Shuffles {
+		sh := plan.Shuffles[out.Shuffle]
+		if sh.Glider {
+			continue
+		}
+		// The task's rank among the shuffle's producers: stages in the
+		// order the plan lists them, tasks in order within each.
+		var rank int64
+		for _, ps := range sh.Producers {
+			if ps == e.Stage {
+				rank += int64(e.Task)
+				break
+			}
+			rank += int64(plan.Stages[ps].Tasks)
+		}
+		d.shuffleIndex(sh).add(rank, out)
+		e.Result.Shuffles[i].Parts = nil
+	}
+}
+
+// shuffleIndex returns the index of shuffle sh, creating it.
+func (d *driver) shuffleIndex(sh planner.Shuffle) *shuffleIndex {
+	x := d.shuffles[sh.ID]
+	if x == nil {
+		if d.shuffles == nil {
+			d.shuffles = map[int]*shuffleIndex{}
+		}
+		x = newShuffleIndex(sh.Partitions)
+		d.shuffles[sh.ID] = x
+	}
+	return x
 }
 
 // measureStored records what a shuffle holds once its producers are done.
@@ -747,19 +798,7 @@ func (d *driver) measureStored(sh planner.Shuffle) error {
 			return fmt.Errorf("engine: measuring Glider's stored bytes: %w", err)
 		}
 	} else {
-		for _, ps := range sh.Producers {
-			for t := range d.job.Plan.Stages[ps].Tasks {
-				if w := d.sched.Winner(TaskRef{ps, t}); w != nil {
-					for _, out := range w.Shuffles {
-						if out.Shuffle == sh.ID {
-							for _, p := range out.Parts {
-								n += p.Len
-							}
-						}
-					}
-				}
-			}
-		}
+		n = d.shuffleIndex(sh).stored
 	}
 	d.report.stored(sh.ID, n)
 	d.event(map[string]any{"event": "shuffle_stored", "shuffle": sh.ID, "bytes": n})

@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// TestShuffleIndexSegmentsInProducerOrder adds map outputs to a shuffle's
+// index in a seeded random order (tasks win in any order), some tasks with
+// two outputs and most partitions empty, and checks each partition's
+// segments against the list read straight from the outputs in (producer
+// stage, task, output) order, empty ranges left out: what reduce task
+// descriptors held before the index, minus the empty segments.
+func TestShuffleIndexSegmentsInProducerOrder(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		parts := 1 + rng.IntN(40)
+		stages := []int{1 + rng.IntN(30), 1 + rng.IntN(30)} // two producer stages
+		type task struct {
+			rank int64
+			outs []ShuffleOutput
+		}
+		var tasks []task
+		var rank int64
+		for si, n := range stages {
+			for ti := range n {
+				tk := task{rank: rank}
+				rank++
+				for o := range 1 + rng.IntN(2) {
+					out := ShuffleOutput{Shuffle: 0, Key: fmt.Sprintf("s%d-t%d-o%d", si, ti, o), Parts: make([]Range, parts)}
+					var off int64
+					for p := range out.Parts {
+						n := int64(0)
+						if rng.IntN(4) == 0 {
+							n = 1 + rng.Int64N(1<<20)
+						}
+						out.Parts[p] = Range{Off: off, Len: n}
+						off += n
+					}
+					tk.outs = append(tk.outs, out)
+				}
+				tasks = append(tasks, tk)
+			}
+		}
+		want := make([][]Segment, parts)
+		var stored int64
+		for _, tk := range tasks {
+			for _, out := range tk.outs {
+				for p, r := range out.Parts {
+					stored += r.Len
+					if r.Len > 0 {
+						want[p] = append(want[p], Segment{Key: out.Key, Off: r.Off, Len: r.Len})
+					}
+				}
+			}
+		}
+		x := newShuffleIndex(parts)
+		for _, i := range rng.Perm(len(tasks)) {
+			for _, out := range tasks[i].outs {
+				x.add(tasks[i].rank, out)
+			}
+		}
+		for p := range parts {
+			got := x.segments(p)
+			if len(got) == 0 && len(want[p]) == 0 {
+				continue
+			}
+			if !reflect.DeepEqual(got, want[p]) {
+				t.Fatalf("seed %d: partition %d: segments\n%v\nwant\n%v", seed, p, got, want[p])
+			}
+		}
+		if x.stored != stored {
+			t.Fatalf("seed %d: stored %d bytes, want %d", seed, x.stored, stored)
+		}
+	}
+}
+
+// TestShuffleOutputJSONRoundTrip encodes map outputs whose partitions are
+// contiguous (sent as lengths), not contiguous or counted (sent as
+// ranges), empty and absent (a glider output), and decodes them back.
+func TestShuffleOutputJSONRoundTrip(t *testing.T) {
+	outs := []ShuffleOutput{
+		{Op: 1, Shuffle: 2, Key: "k", Parts: []Range{{0, 5, 0}, {5, 0, 0}, {5, 300, 0}, {305, 1 << 40, 0}}},
+		{Op: 1, Shuffle: 2, Key: "gap", Parts: []Range{{0, 5, 0}, {6, 1, 0}}},
+		{Op: 1, Shuffle: 2, Key: "counted", Parts: []Range{{0, 5, 2}}},
+		{Op: 1, Shuffle: 2, Key: "empty", Parts: []Range{{0, 0, 0}, {0, 0, 0}}},
+		{Op: 3, Shuffle: 0},
+	}
+	for _, o := range outs {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got ShuffleOutput
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, o) {
+			t.Errorf("%s decoded to %+v, want %+v", b, got, o)
+		}
+		if compact := bytes.Contains(b, []byte("part_lens")); compact != (o.Key == "k" || o.Key == "empty") {
+			t.Errorf("%s: compact form %v", b, compact)
+		}
+	}
+	for _, bad := range []string{`{"key":"x","n":3,"part_lens":"AQ=="}`, `{"key":"x","n":1,"part_lens":"AQE="}`, `{"key":"x","n":1,"part_lens":"gA=="}`} {
+		var o ShuffleOutput
+		if err := json.Unmarshal([]byte(bad), &o); err == nil {
+			t.Errorf("%s decoded without an error: %+v", bad, o)
+		}
+	}
+}
