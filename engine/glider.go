@@ -69,7 +69,7 @@ func (t *task) commitSortAction(ctx context.Context) error {
 	}
 	sum, err := c.ReadAction(ctx, so.Action)
 	m := &t.res.Metrics
-	m.Requests++
+	m.shuffleGet(1)
 	m.ShuffleBytesRead += int64(len(sum))
 	if err != nil {
 		return fmt.Errorf("engine: committing Glider sort action %s: %w", so.Action, err)
@@ -100,7 +100,7 @@ func (t *task) readFilterAction(ctx context.Context, emit func(string)) error {
 		return fmt.Errorf("engine: reading Glider filter action %s: %w", path, err)
 	}
 	defer r.Close()
-	m.Requests++
+	m.objectGet(1)
 	cr := &countingReader{r: r}
 	defer func() { m.ObjectBytesRead += cr.n }()
 	br := bufio.NewReaderSize(cr, 1<<20)
@@ -306,7 +306,7 @@ func (t *task) readAction(ctx context.Context, emit any) error {
 	if err != nil {
 		return fmt.Errorf("engine: reading Glider action %s: %w", path, err)
 	}
-	m.Requests++
+	m.shuffleGet(1)
 	cr := &countingReader{r: r}
 	defer func() { m.ShuffleBytesRead += cr.n }()
 	if in.Range {

@@ -312,6 +312,10 @@ func (r *Report) Print(w io.Writer) {
 	tw.Flush()
 	for _, s := range stages {
 		fmt.Fprintf(w, "  stage %d: %s", s.ID, s.Name)
+		if m := s.Metrics; m.Requests > 0 {
+			fmt.Fprintf(w, "; requests: object storage %d GET %d PUT, shuffle %d GET %d PUT", m.ObjectGets, m.ObjectPuts,
+				m.ShuffleGets, m.ShufflePuts)
+		}
 		if s.Metrics.SpillRuns > 0 {
 			fmt.Fprintf(w, " (spilled %d sorted run(s), %s)", s.Metrics.SpillRuns, planner.FormatBytes(s.Metrics.SpillBytes))
 		}

@@ -123,7 +123,7 @@ func (t *task) loadSide(ctx context.Context, sd SideSpec) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Requests++
+		m.shuffleGet(1)
 		m.ShuffleBytesRead += int64(len(b))
 		data = append(data, b)
 	}

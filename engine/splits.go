@@ -66,7 +66,7 @@ func (t *task) splits(ctx context.Context, op OpSpec) (*shuffle.Splits, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.res.Metrics.Requests++
+		t.res.Metrics.shuffleGet(1)
 		s = new(shuffle.Splits)
 		if err := json.Unmarshal(b, s); err != nil {
 			return nil, fmt.Errorf("engine: split points %s/%s: %w", st, op.SplitsKey, err)

@@ -429,9 +429,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if err != nil {
 			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 		}
-		m.Requests++
+		m.objectGet(1)
 		tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
-			m.Requests++
+			m.objectGet(1)
 			return st.Get(ctx, in.Key, end, -1)
 		}}
 		defer tail.Close()
@@ -469,7 +469,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 		}
 		defer rc.Close()
-		m.Requests++
+		m.objectGet(1)
 		n, read, err := readFixed(ctx, rc, in.RecordSize, min(in.Len, 4<<20), f)
 		m.RecordsIn += n
 		m.ObjectBytesRead += read
@@ -496,7 +496,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 			if err != nil {
 				return err
 			}
-			m.Requests++
+			m.objectGet(1)
 			m.ObjectBytesRead += int64(len(data))
 		}
 		n, err := ek.DecodeRecords(data, emit)
@@ -537,7 +537,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 				return fmt.Errorf("engine: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
 					st, s.Key, len(b), s.Len, s.Off)
 			}
-			m.Requests++
+			m.shuffleGet(1)
 			m.ShuffleBytesRead += s.Len
 			segs = append(segs, b)
 		}
@@ -568,7 +568,7 @@ func (t *task) checkUnchanged(ctx context.Context, st objstore.Store) error {
 	if in.Expect == nil {
 		return nil
 	}
-	t.res.Metrics.Requests++
+	t.res.Metrics.objectGet(1)
 	return checkStamp(ctx, st, in.Key, in.Expect)
 }
 
@@ -583,7 +583,7 @@ func (t *task) readCompressed(ctx context.Context, st objstore.Store, read func(
 		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 	}
 	defer rc.Close()
-	m.Requests++
+	m.objectGet(1)
 	cr := &countingReader{r: rc}
 	dr, err := decompressor(in.Compression, cr)
 	if err != nil {
@@ -619,7 +619,7 @@ func (t *task) readFile(ctx context.Context, emit any) error {
 		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 	}
 	defer rc.Close()
-	m.Requests++
+	m.objectGet(1)
 	cr := &countingReader{r: rc}
 	n, err := fr.ReadFile(ctx, in.File, cr, emit)
 	m.ObjectBytesRead += cr.n
@@ -686,7 +686,7 @@ func (l *lazySegment) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("engine: reading %s/%s: %w", l.st, l.seg.Key, err)
 		}
 		l.rc = rc
-		l.m.Requests++
+		l.m.shuffleGet(1)
 	}
 	n, err := l.rc.Read(p)
 	l.read += int64(n)
@@ -737,7 +737,7 @@ func (t *task) finish(ctx context.Context) error {
 		if s.glider {
 			err := s.streams.end(parts)
 			m.ShuffleBytesWritten += s.streams.sent
-			m.Requests += s.streams.ends
+			m.shufflePut(s.streams.ends)
 			if err != nil {
 				return err
 			}
@@ -766,7 +766,7 @@ func (t *task) finish(ctx context.Context) error {
 		if err := st.Put(ctx, out.Key, io.MultiReader(readers...)); err != nil {
 			return fmt.Errorf("engine: writing shuffle object %s/%s: %w", st, out.Key, err)
 		}
-		m.Requests++
+		m.shufflePut(1)
 		m.ShuffleBytesWritten += off + int64(len(footer))
 		m.RecordsOut += s.w.Records()
 		t.res.Shuffles = append(t.res.Shuffles, out)
@@ -788,7 +788,7 @@ func (t *task) finish(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("engine: writing output %s: %w", s.key, err))
 			continue
 		}
-		m.Requests++
+		m.objectPut(1)
 		m.ObjectBytesWritten += s.cw.n
 		m.RecordsOut += s.sink.Records()
 		t.res.Sinks = append(t.res.Sinks, SinkOutput{Op: s.op, Node: s.node, Key: s.key, Records: s.sink.Records(), Bytes: s.cw.n})
