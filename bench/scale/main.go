@@ -79,6 +79,7 @@ func run() error {
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "where the corpus is generated (cached)")
 	out := flag.String("out", "bench/results/scale.json", "results file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each child to this name plus .N (N: the configuration's index)")
+	memprofile := flag.String("memprofile", "", "write a heap profile of each child at its end to this name plus .N")
 	flag.Parse()
 	size, err := humanize.ParseBytes(*sizeFlag)
 	if err != nil {
@@ -130,8 +131,12 @@ func run() error {
 				return err
 			}
 			args := []string{"-child", corpus, filepath.Join(outDir, "out"), fmt.Sprint(c.Chunk), fmt.Sprint(c.Partitions), fmt.Sprint(*workers)}
+			args = append(args, "", "")
 			if *cpuprofile != "" {
-				args = append(args, fmt.Sprintf("%s.%d", *cpuprofile, i))
+				args[len(args)-2] = fmt.Sprintf("%s.%d", *cpuprofile, i)
+			}
+			if *memprofile != "" {
+				args[len(args)-1] = fmt.Sprintf("%s.%d", *memprofile, i)
 			}
 			cmd := exec.Command(self, args...)
 			cmd.Stderr = os.Stderr
@@ -192,14 +197,14 @@ func run() error {
 // child runs one word count and prints its task counts as JSON.
 func child(args []string) error {
 	if len(args) < 5 {
-		return fmt.Errorf("-child CORPUS OUT CHUNK PARTITIONS WORKERS [CPUPROFILE]")
+		return fmt.Errorf("-child CORPUS OUT CHUNK PARTITIONS WORKERS [CPUPROFILE [MEMPROFILE]]")
 	}
 	var chunk int64
 	var parts, workers int
 	fmt.Sscan(args[2], &chunk)
 	fmt.Sscan(args[3], &parts)
 	fmt.Sscan(args[4], &workers)
-	if len(args) > 5 {
+	if len(args) > 5 && args[5] != "" {
 		f, err := os.Create(args[5])
 		if err != nil {
 			return err
@@ -209,6 +214,18 @@ func child(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if len(args) > 6 && args[6] != "" {
+		// The heap profile samples every allocation (MemProfileRate 1 is
+		// too slow at these task counts; 64 KiB is finer than the default).
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(args[6])
+			if err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	p := gale.NewPipeline()
 	wordcount.Build(p, []string{args[0]}, args[1])
