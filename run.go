@@ -366,7 +366,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 				files = append(files, fs...)
 			}
 			var ins []engine.InputSpec
-			chunk := chunkSize(cfg, files)
+			chunk, why := chunkSize(cfg, files)
 			if n.text.recordSize > 0 {
 				var err error
 				if ins, err = recordSplits(files, chunk, n.text.recordSize); err != nil {
@@ -374,6 +374,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 				}
 			} else if n.text.fileKernel != "" {
 				ins = fileSplits(files, n.text.fileKernel) // fileio.go
+				why = "one task per file"
 			} else if n.text.named {
 				ins = namedTextSplits(files, chunk)
 			} else {
@@ -388,6 +389,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 			reads = append(reads, readInputs{n: n, patterns: n.text.patterns, files: files})
 			job.Inputs[n.ID] = ins
 			pn.Splits = max(len(ins), 1)
+			pn.SplitsWhy = why
 			pn.SourceBytes = 0
 			for _, f := range files {
 				pn.SourceBytes += f.size
@@ -624,25 +626,30 @@ const (
 	maxSourceTasks   = 100_000
 )
 
-// chunkSize returns the configured chunk size, or one that cuts the input
-// into about four chunks per worker, within [4 MiB, 64 MiB] and at most a
-// quarter of the worker memory budget (a map task may buffer its chunk's
-// shuffle output), but large enough that no source has more than
-// maxSourceTasks chunks.
-func chunkSize(cfg runConfig, files []inputFile) int64 {
+// chunkSize returns the configured chunk size, or the planner's choice
+// (planner.ChooseChunk) from the input's size, the workers, a function's
+// memory (the worker memory budget, else the backend's memory per
+// instance) and the probe's shortest worthwhile task (WithHint): about four
+// chunks per worker, within [4 MiB, 64 MiB] and at most a quarter of the
+// memory (a map task may buffer its chunk's shuffle output), but large
+// enough that no source has more than maxSourceTasks chunks. It also says
+// why.
+func chunkSize(cfg runConfig, files []inputFile) (int64, string) {
 	if cfg.chunk > 0 {
-		return cfg.chunk
+		return cfg.chunk, fmt.Sprintf("chunks of %s set for the job (--chunk-size, gale.ChunkSize)", planner.FormatBytes(cfg.chunk))
 	}
-	var total int64
+	in := planner.ChunkInputs{Files: len(files), Concurrency: cfg.workers, MemoryBytes: cfg.workerMemory, MaxTasks: maxSourceTasks}
 	for _, f := range files {
-		total += f.size
+		in.InputBytes += f.size
 	}
-	per := total / int64(4*cfg.workers)
-	c := min(max(per, 4<<20), 64<<20)
-	if cfg.workerMemory > 0 {
-		c = min(c, max(cfg.workerMemory/4, 64<<10))
+	if in.MemoryBytes == 0 && cfg.backend != nil {
+		in.MemoryBytes = int64(backends.TraitsOf(cfg.backend).MemoryMiB) << 20
 	}
-	return max(c, minChunkFor(files))
+	if cfg.hint != nil {
+		in.MinTaskDuration = cfg.hint.MinTaskDuration
+	}
+	ch := planner.ChooseChunk(in)
+	return ch.Bytes, ch.Why
 }
 
 // minChunkFor returns the smallest chunk size that cuts files into at most

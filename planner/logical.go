@@ -79,7 +79,10 @@ type Node struct {
 	// SourceBytes is the estimated size of a source's input in bytes.
 	SourceBytes int64
 	// Splits is the number of splits (tasks) of a source; at least 1.
-	Splits int
+	// SplitsWhy says how that number was chosen (ChooseChunk's Why, or
+	// the option that set it); Explain prints it.
+	Splits    int
+	SplitsWhy string
 
 	// Partitions fixes a shuffle's partition count; 0 lets the planner
 	// choose.

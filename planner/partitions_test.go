@@ -1,6 +1,9 @@
 package planner
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestPartitionsFollowTheData: a shuffle's partition count follows its
 // input bytes and known key count, not the width of the backend.
@@ -13,13 +16,14 @@ func TestPartitionsFollowTheData(t *testing.T) {
 		kind   Kind
 		parts  int
 		option Options
+		why    string
 	}{
-		{"global aggregate on a 1000-wide backend", 10 << 30, 1, true, Combine, 1, Options{Parallelism: 1000}},
-		{"small combine on a 1000-wide backend", 1 << 20, 0, true, Combine, 1, Options{Parallelism: 1000}},
-		{"large combine is spread", 10 << 30, 0, true, Combine, 160, Options{Parallelism: 1000}},
-		{"large combine stops at the parallelism", 10 << 30, 0, true, Combine, 8, Options{Parallelism: 8}},
-		{"few keys cap a group", 10 << 30, 3, false, GroupByKey, 3, Options{Parallelism: 1000}},
-		{"a fixed count wins", 10 << 30, 1, true, Combine, 7, Options{Parallelism: 1000, Partitions: 7}},
+		{"global aggregate on a 1000-wide backend", 10 << 30, 1, true, Combine, 1, Options{Parallelism: 1000}, "at most its 1 distinct key(s)"},
+		{"small combine on a 1000-wide backend", 1 << 20, 0, true, Combine, 1, Options{Parallelism: 1000}, "1.0 MiB of input behind partial aggregates, 64.0 MiB per partition"},
+		{"large combine is spread", 10 << 30, 0, true, Combine, 160, Options{Parallelism: 1000}, "10.0 GiB of input"},
+		{"large combine stops at the parallelism", 10 << 30, 0, true, Combine, 8, Options{Parallelism: 8}, "capped at the 8 tasks that run at once"},
+		{"few keys cap a group", 10 << 30, 3, false, GroupByKey, 3, Options{Parallelism: 1000}, "at most its 3 distinct key(s)"},
+		{"a fixed count wins", 10 << 30, 1, true, Combine, 7, Options{Parallelism: 1000, Partitions: 7}, "set for the job"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &graph{}
@@ -35,6 +39,9 @@ func TestPartitionsFollowTheData(t *testing.T) {
 			}
 			if got := p.Shuffles[0].Partitions; got != tc.parts {
 				t.Errorf("%d partitions, want %d\n%s", got, tc.parts, p.Explain())
+			}
+			if ex := p.Explain(); !strings.Contains(p.Shuffles[0].PartitionsWhy, tc.why) || !strings.Contains(ex, "; partitions: "+p.Shuffles[0].PartitionsWhy) {
+				t.Errorf("reason %q, want one containing %q, shown by Explain:\n%s", p.Shuffles[0].PartitionsWhy, tc.why, ex)
 			}
 		})
 	}

@@ -190,8 +190,10 @@ type Shuffle struct {
 	Node int
 	// Kernel is the node's keyed kernel.
 	Kernel string
-	// Partitions is the number of partitions (reduce tasks).
-	Partitions int
+	// Partitions is the number of partitions (reduce tasks), and
+	// PartitionsWhy how it was chosen (Explain prints it).
+	Partitions    int
+	PartitionsWhy string
 	// Combined reports that map tasks write partial aggregates.
 	Combined bool
 	// EstimatedBytes is the source volume behind the shuffle.
@@ -278,7 +280,7 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	}
 	for i := range c.plan.Shuffles {
 		s := &c.plan.Shuffles[i]
-		s.Partitions = c.partitions(l.Nodes[s.Node], s)
+		s.Partitions, s.PartitionsWhy = c.partitions(l.Nodes[s.Node], s)
 		s.Glider, s.StrategyReason = c.strategy(s, l.Nodes[s.Node]) // strategy.go
 		s.GliderValueKey = -1
 		if n, ok := opt.GliderValueKeys[s.Node]; ok && s.Glider && s.Range {
@@ -336,36 +338,53 @@ type compiler struct {
 // partitions chooses a shuffle's partition count from the data behind it —
 // its estimated bytes and, when known, its number of distinct keys — never
 // from the backend's width alone: a global aggregate on a backend that runs
-// 1000 tasks at once still gets one partition.
-func (c *compiler) partitions(n Node, s *Shuffle) int {
+// 1000 tasks at once still gets one partition. It returns the count and
+// why.
+func (c *compiler) partitions(n Node, s *Shuffle) (int, string) {
 	if n.Partitions > 0 {
-		return n.Partitions
+		return n.Partitions, "set on the transform"
 	}
 	if c.opt.Partitions > 0 {
-		return c.opt.Partitions
+		return c.opt.Partitions, "set for the job (--partitions, gale.Partitions)"
 	}
 	var p int
+	var why string
+	est := FormatBytes(s.EstimatedBytes)
 	switch {
 	case s.Range:
 		// Every worker sorts at least one partition; a partition holds
 		// about SortPartitionBytes so it fits a worker's budget or spills
 		// a few runs.
 		p = int((s.EstimatedBytes + c.opt.SortPartitionBytes - 1) / c.opt.SortPartitionBytes)
+		why = fmt.Sprintf("%s to sort, %s per partition (half a task's memory)", est, FormatBytes(c.opt.SortPartitionBytes))
+		if p < c.opt.Parallelism {
+			why += fmt.Sprintf(", raised to the %d tasks that run at once", c.opt.Parallelism)
+		}
 		p = max(p, c.opt.Parallelism, 1)
 	case s.Combined:
 		// Partial aggregates are at most the input and usually far
 		// smaller: about CombinedPartitionBytes of input per partition,
 		// spread over the available parallelism, no wider.
 		p = int((s.EstimatedBytes + c.opt.CombinedPartitionBytes - 1) / c.opt.CombinedPartitionBytes)
+		why = fmt.Sprintf("%s of input behind partial aggregates, %s per partition", est, FormatBytes(c.opt.CombinedPartitionBytes))
+		if p > c.opt.Parallelism {
+			why += fmt.Sprintf(", capped at the %d tasks that run at once", c.opt.Parallelism)
+		}
 		p = min(max(p, 1), c.opt.Parallelism)
 	default:
 		p = int((s.EstimatedBytes + c.opt.PartitionBytes - 1) / c.opt.PartitionBytes)
+		why = fmt.Sprintf("%s shuffled, %s per partition", est, FormatBytes(c.opt.PartitionBytes))
 		p = max(p, 1)
 	}
 	if n.Keys > 0 && int64(p) > n.Keys {
 		p = int(n.Keys)
+		why += fmt.Sprintf(", at most its %d distinct key(s)", n.Keys)
 	}
-	return min(p, c.opt.MaxPartitions)
+	if p > c.opt.MaxPartitions {
+		p = c.opt.MaxPartitions
+		why += fmt.Sprintf(", capped at %d", c.opt.MaxPartitions)
+	}
+	return p, why
 }
 
 func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) int {
@@ -624,6 +643,9 @@ func (p *Plan) Explain() string {
 				// A source stage waits only for the side inputs it reads.
 				fmt.Fprintf(&b, " after stage(s) %s", joinInts(st.Deps))
 			}
+			if n.SplitsWhy != "" && role == "" {
+				fmt.Fprintf(&b, "; tasks: %s", n.SplitsWhy)
+			}
 		case FromShuffle:
 			s := p.Shuffles[st.Shuffle]
 			how := "grouped"
@@ -669,6 +691,9 @@ func (p *Plan) explainOp(b *strings.Builder, st Stage, i, depth int) {
 			into = "Glider merge action(s)"
 		}
 		fmt.Fprintf(b, "-> %s: shuffle %d, %s into %d %s", n.Label, s.ID, mode, s.Partitions, into)
+		if s.PartitionsWhy != "" {
+			fmt.Fprintf(b, "; partitions: %s", s.PartitionsWhy)
+		}
 		if s.StrategyReason != "" {
 			fmt.Fprintf(b, " [%s]", s.StrategyReason)
 		}
