@@ -35,6 +35,10 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Shuffles reports each shuffle's strategy and how much it stored.
 	Shuffles []ShuffleReport `json:"shuffles,omitempty"`
+	// Sizing says how the planner chose each source stage's task count
+	// and each shuffle's partition count (planner.Node.SplitsWhy,
+	// planner.Shuffle.PartitionsWhy).
+	Sizing []string `json:"sizing,omitempty"`
 	// Throttled counts invocations the platform throttled during the job
 	// (retried with backoff by the backend), for backends that count them.
 	Throttled int64 `json:"throttled,omitempty"`
@@ -52,6 +56,9 @@ type Report struct {
 	// platform. BilledSeconds and Cost are then simulated too. Zero on
 	// other backends.
 	SimulatedSeconds float64 `json:"simulated_seconds,omitempty"`
+	// SimulatedStorage is, on a backend that models its object store (a
+	// StorageSimulator), what the job's storage requests cost there.
+	SimulatedStorage *StorageReport `json:"simulated_storage,omitempty"`
 	// Backups counts backup attempts launched for stragglers and
 	// BackupsWon those that finished first; TimedOut counts attempts
 	// abandoned at their deadline. WastedSeconds sums the client-side
@@ -80,10 +87,30 @@ type Simulator interface {
 	SimulatedBilled() time.Duration
 }
 
+// StorageSimulator is implemented by simulated backends that model the
+// object store their functions use (backends/sim): its name ("" when none
+// is modelled), the GET and PUT requests served so far, those delayed by
+// its request-rate limits (throttled) and their price in US dollars. Run
+// reads it before and after the job (Report.SimulatedStorage).
+type StorageSimulator interface {
+	SimulatedStorage() (name string, gets, puts, throttled int64, cost float64)
+}
+
+// StorageReport is the modelled store's share of a simulated job.
+type StorageReport struct {
+	Model     string  `json:"model"`
+	Gets      int64   `json:"gets"`
+	Puts      int64   `json:"puts"`
+	Throttled int64   `json:"throttled"`
+	Cost      float64 `json:"cost_usd"`
+}
+
 // simClock is a Simulator's reading at the start of a job.
 type simClock struct {
 	s               Simulator
 	elapsed, billed time.Duration
+	st              StorageSimulator // nil unless the backend models storage
+	storage         StorageReport
 }
 
 func readSimClock(b backends.Backend) *simClock {
@@ -91,7 +118,13 @@ func readSimClock(b backends.Backend) *simClock {
 	if !ok {
 		return nil
 	}
-	return &simClock{s: s, elapsed: s.SimulatedElapsed(), billed: s.SimulatedBilled()}
+	c := &simClock{s: s, elapsed: s.SimulatedElapsed(), billed: s.SimulatedBilled()}
+	if st, ok := b.(StorageSimulator); ok {
+		if name, gets, puts, thr, cost := st.SimulatedStorage(); name != "" {
+			c.st, c.storage = st, StorageReport{Model: name, Gets: gets, Puts: puts, Throttled: thr, Cost: cost}
+		}
+	}
+	return c
 }
 
 // simulated records the simulated makespan and billed time since c was
@@ -104,6 +137,11 @@ func (r *Report) simulated(c *simClock) {
 	defer r.mu.Unlock()
 	r.SimulatedSeconds = (c.s.SimulatedElapsed() - c.elapsed).Seconds()
 	r.BilledSeconds = (c.s.SimulatedBilled() - c.billed).Seconds()
+	if c.st != nil {
+		name, gets, puts, thr, cost := c.st.SimulatedStorage()
+		r.SimulatedStorage = &StorageReport{Model: name, Gets: gets - c.storage.Gets, Puts: puts - c.storage.Puts,
+			Throttled: thr - c.storage.Throttled, Cost: cost - c.storage.Cost}
+	}
 }
 
 // invoked records one invocation's client-side duration.
@@ -174,6 +212,16 @@ func newReport(job *Job, backend string) *Report {
 	r := &Report{JobID: job.ID, Backend: backend, Start: time.Now(), Collected: map[int][]string{}}
 	for _, sh := range job.Plan.Shuffles {
 		r.Shuffles = append(r.Shuffles, ShuffleReport{ID: sh.ID, Strategy: sh.Strategy(), Partitions: sh.Partitions})
+	}
+	for _, st := range job.Plan.Stages {
+		if n := job.Plan.Logical.Nodes[st.Source]; st.Input == planner.FromSource && n.SplitsWhy != "" && st.Role != planner.Sampling {
+			r.Sizing = append(r.Sizing, fmt.Sprintf("stage %d: %d task(s): %s", st.ID, st.Tasks, n.SplitsWhy))
+		}
+	}
+	for _, sh := range job.Plan.Shuffles {
+		if sh.PartitionsWhy != "" {
+			r.Sizing = append(r.Sizing, fmt.Sprintf("shuffle %d: %d partition(s): %s", sh.ID, sh.Partitions, sh.PartitionsWhy))
+		}
 	}
 	for _, st := range job.Plan.Stages {
 		r.Stages = append(r.Stages, StageReport{ID: st.ID, Name: stageLabel(job.Plan, st), Tasks: st.Tasks,
@@ -324,6 +372,9 @@ func (r *Report) Print(w io.Writer) {
 	if slow := slowest(stages); slow != "" {
 		fmt.Fprintf(w, "  slowest tasks: %s\n", slow)
 	}
+	for _, z := range r.Sizing {
+		fmt.Fprintf(w, "  sizing: %s\n", z)
+	}
 	for _, sh := range r.Shuffles {
 		fmt.Fprintf(w, "  shuffle %d: %s, %d partition(s), %s stored between stages\n", sh.ID, sh.Strategy, sh.Partitions,
 			planner.FormatBytes(sh.BytesStored))
@@ -335,6 +386,10 @@ func (r *Report) Print(w io.Writer) {
 	if r.SimulatedSeconds > 0 {
 		fmt.Fprintf(w, "  simulated makespan on %s: %s (predicted on the modelled platform; wall time here %s)\n", r.Backend,
 			time.Duration(r.SimulatedSeconds*float64(time.Second)).Round(time.Millisecond), r.End.Sub(r.Start).Round(time.Millisecond))
+	}
+	if s := r.SimulatedStorage; s != nil {
+		fmt.Fprintf(w, "  simulated storage (%s): %d GET, %d PUT, %d throttled by per-prefix request rates, $%.6f in request prices\n",
+			s.Model, s.Gets, s.Puts, s.Throttled, s.Cost)
 	}
 	if r.Backups > 0 || r.TimedOut > 0 {
 		fmt.Fprintf(w, "  stragglers: %d backup attempt(s), %d finished first; %d attempt(s) timed out; %.1f billed seconds on abandoned attempts\n",
@@ -348,7 +403,11 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  throttled by %s: %d invocation(s), retried with backoff\n", r.Backend, r.Throttled)
 	}
 	if r.Cost > 0 {
-		fmt.Fprintf(w, "  estimated cost on %s: $%.6f (%d invocations, %.1f billed seconds)\n", r.Backend, r.Cost, r.Invocations, r.BilledSeconds)
+		fmt.Fprintf(w, "  estimated cost on %s: $%.6f (%d invocations, %.1f billed seconds)", r.Backend, r.Cost, r.Invocations, r.BilledSeconds)
+		if s := r.SimulatedStorage; s != nil {
+			fmt.Fprintf(w, " + $%.6f storage requests", s.Cost)
+		}
+		fmt.Fprintln(w)
 	}
 	for _, o := range r.Outputs {
 		fmt.Fprintf(w, "output: %s\n", o)

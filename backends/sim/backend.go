@@ -235,6 +235,21 @@ func (b *Backend) SimulatedBilled() time.Duration {
 	return b.m.billed
 }
 
+// SimulatedStorage reports what the model's object store served so far:
+// its name (Storage.Name; "" when the platform models no store), GET and
+// PUT requests, the requests throttled by the per-prefix rates (delayed to
+// a free slot) and their list price in US dollars. The engine reads it
+// before and after a job (engine.StorageSimulator).
+func (b *Backend) SimulatedStorage() (name string, gets, puts, throttled int64, cost float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.m.store
+	if st == nil {
+		return "", 0, 0, 0, 0
+	}
+	return st.s.Name, st.gets, st.puts, st.throttled, st.cost()
+}
+
 // Stats reports how many instances the model has created and how many
 // invocations it has rejected so far.
 func (b *Backend) Stats() (created, rejected int) {
@@ -296,8 +311,13 @@ func (b *Backend) runHandler(inv *invocation) {
 		case <-b.hctx.Done():
 			c.herr = b.hctx.Err()
 		}
+		var io ioDemand
+		if c.herr == nil && b.cfg.Platform.Storage.Modelled() {
+			io = parseIODemand(c.out)
+		}
 		b.mu.Lock()
 		if !b.closed {
+			inv.io = io
 			b.m.measured(inv, cpu)
 		}
 		b.measured.Broadcast()

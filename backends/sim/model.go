@@ -90,6 +90,11 @@ type invocation struct {
 	qver    uint64 // invalidates stale evTimeout events
 	call    *call  // the backend's request
 	done    func(*invocation)
+	// io is an exec invocation's storage demand, run as an I/O phase
+	// after its CPU demand when the platform models storage; ioDone once
+	// that phase has begun.
+	io     ioDemand
+	ioDone bool
 }
 
 // instance is one function instance (container, microVM).
@@ -146,6 +151,8 @@ type model struct {
 	onExec    func(*invocation)
 	// billed sums the in-function time of finished invocations.
 	billed time.Duration
+	// store models the platform's object store; nil if it models none.
+	store *store
 	// Stats.
 	created, rejected, retried int
 	stragglers                 int // invocations slowed
@@ -155,6 +162,9 @@ func newModel(p Platform, mem int, seed uint64) *model {
 	m := &model{p: p, mem: mem, vcpus: p.VCPUs(mem), rng: rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
 		seed:   seed,
 		tokens: p.ScaleBurst}
+	if p.Storage.Modelled() {
+		m.store = &store{s: p.Storage}
+	}
 	for i := range p.Hosts {
 		// Hosts booted hours to days before the run, at distinct times, so
 		// the uptime hint tells them apart.
@@ -518,6 +528,21 @@ func (m *model) reshare(in *instance) {
 
 func (m *model) finish(inv *invocation) {
 	in := inv.inst
+	if m.store != nil && !inv.ioDone && inv.io.requests() > 0 {
+		// The CPU demand is done; the storage requests follow, off the
+		// CPU.
+		inv.ioDone = true
+		if inv.cpu {
+			inv.cpu = false
+			if in.host != nil {
+				in.host.running--
+			}
+			m.reshare(in)
+		}
+		inv.ver++
+		m.schedule(&event{at: m.now + m.store.serve(m.now, inv.io), kind: evFinish, inv: inv, ver: inv.ver})
+		return
+	}
 	inv.state = invDone
 	inv.end = m.now
 	m.billed += inv.end - inv.start

@@ -163,6 +163,11 @@ type Platform struct {
 	// PricePerGBSecond and PricePerRequest are in US dollars.
 	PricePerGBSecond float64
 	PricePerRequest  float64
+
+	// Storage models the object store the functions use (storage.go);
+	// zero: storage requests cost no simulated time and no money. The
+	// aws preset models S3 Standard; the others model none yet.
+	Storage Storage
 }
 
 // Stragglers is a straggler model: each compute invocation, with
@@ -228,6 +233,9 @@ func (p Platform) Validate() error {
 		if d.Min < 0 || (d.Max != 0 && d.Max < d.Min) || (d.Median != 0 && d.P95 < d.Median) {
 			bad("bad distribution %+v", d)
 		}
+	}
+	if err := p.Storage.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -316,6 +324,7 @@ func Preset(name string) (Platform, error) {
 			// for slowed invocations.
 			Stragglers:       Stragglers{},
 			PricePerGBSecond: 0.0000166667, PricePerRequest: 0.0000002,
+			Storage: S3(),
 		}, nil
 	case "azure":
 		return Platform{

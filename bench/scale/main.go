@@ -7,11 +7,12 @@
 // median is reported. Every run's counts are checked against the first.
 //
 //	go run ./bench/scale [-size 64MiB] [-rounds 3] [-configs 64MiB/2,1MiB/64,...]
-//	go run ./bench/scale -configs 16KiB/4000 -rounds 1 -cpuprofile cpu.out
+//	go run ./bench/scale -configs 16KiB/4000 -rounds 1 -cpuprofile cpu.out -memprofile heap.out
+//	go run ./bench/scale -large     # adds 8KiB/8000: 16,192 tasks
 //
-// The table prints tasks, wall time, time per task relative to the
-// smallest task count and peak RSS, and the ratios #22 states its targets
-// in (the 8,096-task run against the 128-task run).
+// The table prints tasks, wall time, time per task, peak RSS and the
+// ratios #22 states its targets in (the 8,096-task run against the
+// 128-task run).
 package main
 
 import (
@@ -76,6 +77,7 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "rounds (median reported)")
 	workers := flag.Int("workers", 2, "tasks run at once")
 	configs := flag.String("configs", "64MiB/2,1MiB/64,64KiB/1000,16KiB/4000", "chunk size/partitions of each configuration")
+	large := flag.Bool("large", false, "add 8KiB/8000 (16,192 tasks) to the configurations")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "gale-bench"), "where the corpus is generated (cached)")
 	out := flag.String("out", "bench/results/scale.json", "results file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each child to this name plus .N (N: the configuration's index)")
@@ -86,7 +88,11 @@ func run() error {
 		return err
 	}
 	var cfgs []config
-	for _, s := range strings.Split(*configs, ",") {
+	list := *configs
+	if *large {
+		list += ",8KiB/8000"
+	}
+	for _, s := range strings.Split(list, ",") {
 		chunk, parts, ok := strings.Cut(s, "/")
 		c, err := humanize.ParseBytes(chunk)
 		if !ok || err != nil {
