@@ -351,6 +351,10 @@ func (k *rangeKernel[T]) Writer(partition func([]byte) int, parts int, keyed boo
 
 type rangeWriter[T any] struct {
 	keyed bool // records carry their key separately (Glider sort actions)
+	// share is each partition's expected size from the task's input
+	// (SizeHint): a partition that has grown to a sixteenth of it grows
+	// straight to it instead of doubling its way there.
+	share int
 	k     *rangeKernel[T]
 	part  func(key []byte) int
 	parts [][]byte
@@ -363,7 +367,32 @@ type rangeWriter[T any] struct {
 	flush func(part int, data []byte) error
 }
 
-var _ engine.PartitionFlusher = (*rangeWriter[string])(nil)
+var (
+	_ engine.PartitionFlusher = (*rangeWriter[string])(nil)
+	_ kernel.SizeHinter       = (*rangeWriter[string])(nil)
+)
+
+// SizeHint implements kernel.SizeHinter. Doubling a partition's buffer
+// up to its final size copies and allocates it about twice over; sizing it
+// once its data is seen to arrive avoids that, and a stage that filters
+// most elements out never reaches the threshold, so allocates no more than
+// it would have.
+func (w *rangeWriter[T]) SizeHint(inputBytes int64) {
+	// Records carry a length prefix or two: about 2% over the input.
+	w.share = int(min(inputBytes/int64(max(len(w.parts), 1))*51/50+4096, 1<<31))
+}
+
+// room makes room for n more bytes in partition i, growing it to its
+// share when it is on the way there.
+func (w *rangeWriter[T]) room(i, n int) {
+	p := w.parts[i]
+	if len(p)+n <= cap(p) || w.share == 0 || w.flush != nil || len(p) < w.share/16 || len(p)+n > w.share {
+		return
+	}
+	np := make([]byte, len(p), w.share)
+	copy(np, p)
+	w.parts[i] = np
+}
 
 // FlushTo implements engine.PartitionFlusher: the glider strategy streams
 // each partition to its sort action one chunk at a time while the task
@@ -424,6 +453,7 @@ func (w *rangeWriter[T]) Emit() any {
 			w.n++
 			b := k.raw(v)
 			i := w.part(prefixOf(b, k.prefix))
+			w.room(i, len(b)+binary.MaxVarintLen64)
 			w.parts[i] = coder.AppendBytes(w.parts[i], b)
 		}
 	}
@@ -432,6 +462,7 @@ func (w *rangeWriter[T]) Emit() any {
 		w.kbuf = k.key(w.kbuf[:0], v)
 		w.pbuf = k.payload(w.pbuf[:0], w.kbuf, v)
 		i := w.part(w.kbuf)
+		w.room(i, len(w.pbuf)+binary.MaxVarintLen64)
 		w.parts[i] = coder.AppendBytes(w.parts[i], w.pbuf)
 	}
 }

@@ -286,6 +286,9 @@ func (t *task) build(ctx context.Context, i int) (any, error) {
 			if sw, err = rk.Writer(splits.Partition, parts, op.Glider); err != nil {
 				return nil, err
 			}
+			if h, ok := sw.(kernel.SizeHinter); ok && t.spec.Input.Len > 0 {
+				h.SizeHint(t.spec.Input.Len)
+			}
 		} else {
 			kk, err := kernel.Lookup[kernel.Keyed](t.w.reg, op.Kernel)
 			if err != nil {

@@ -157,6 +157,14 @@ type Merger interface {
 	MergeEncoded(a, b []byte) ([]byte, error)
 }
 
+// SizeHinter is implemented by shuffle writers that buffer what they are
+// fed and can size their buffers up front: the engine tells them how many
+// input bytes the task reads, before the first element. A writer takes it
+// as a hint (the stage's operations may shrink or grow the data).
+type SizeHinter interface {
+	SizeHint(inputBytes int64)
+}
+
 // LineBorrower is implemented by shuffle writers whose func(string) keeps
 // no part of the string past the call (a writer that copies what it keeps).
 // A task whose text input feeds only such a writer lends it each line from
