@@ -27,6 +27,7 @@ var errCancelled = errors.New("engine: attempt abandoned")
 // attemptRun is the driver's record of one attempt in flight. The driver
 // loop alone reads and writes it.
 type attemptRun struct {
+	ctx       context.Context // the attempt's, from when the scheduler asked for it
 	cancel    context.CancelCauseFunc
 	start     time.Time
 	abandoned bool
@@ -36,13 +37,13 @@ type attemptRun struct {
 
 // schedulerConfig derives the scheduler's deadlines from the backend's
 // function timeout and the run's settings.
-func (d *driver) schedulerConfig() SchedulerConfig {
-	cfg := SchedulerConfig{Concurrency: d.cfg.Concurrency, MaxAttempts: d.cfg.MaxAttempts, Speculation: d.cfg.Speculation}
-	limit := backends.TraitsOf(d.cfg.Backend).Timeout
+func (l *Loop) schedulerConfig() SchedulerConfig {
+	cfg := SchedulerConfig{Concurrency: l.cfg.Concurrency, MaxAttempts: l.cfg.MaxAttempts, Speculation: l.cfg.Speculation}
+	limit := backends.TraitsOf(l.cfg.Backend).Timeout
 	switch {
-	case d.cfg.TaskTimeout > 0:
-		cfg.TaskTimeout, cfg.GangTimeout = d.cfg.TaskTimeout, d.cfg.TaskTimeout
-	case d.cfg.TaskTimeout < 0:
+	case l.cfg.TaskTimeout > 0:
+		cfg.TaskTimeout, cfg.GangTimeout = l.cfg.TaskTimeout, l.cfg.TaskTimeout
+	case l.cfg.TaskTimeout < 0:
 	case limit > 0:
 		// The platform ends the function at its limit; the engine gives
 		// the answer a little longer to arrive before it gives up.
@@ -51,8 +52,8 @@ func (d *driver) schedulerConfig() SchedulerConfig {
 	default:
 		cfg.TaskTimeout = DefaultTaskTimeout
 	}
-	if _, ok := d.cfg.Backend.(Simulator); ok && d.cfg.Clock == nil {
-		if _, ok := d.cfg.Backend.(Clock); !ok {
+	if _, ok := l.cfg.Backend.(Simulator); ok && l.cfg.Clock == nil {
+		if _, ok := l.cfg.Backend.(Clock); !ok {
 			// A simulated platform runs tasks in simulated time, so the
 			// wall clock cannot tell its stragglers (Config.Speculation)
 			// unless the platform lends its own clock.
@@ -66,27 +67,45 @@ func (d *driver) schedulerConfig() SchedulerConfig {
 // Simulator that is also a Clock (backends/sim: its time is the
 // platform's, so deadlines and the straggler test measure tasks as the
 // platform runs them), else the wall clock.
-func (d *driver) clock() Clock {
-	if d.cfg.Clock != nil {
-		return d.cfg.Clock
+func (l *Loop) runClock() Clock {
+	if l.cfg.Clock != nil {
+		return l.cfg.Clock
 	}
-	if _, ok := d.cfg.Backend.(Simulator); ok {
-		if c, ok := d.cfg.Backend.(Clock); ok {
+	if _, ok := l.cfg.Backend.(Simulator); ok {
+		if c, ok := l.cfg.Backend.(Clock); ok {
 			return c
 		}
 	}
 	return SystemClock()
 }
 
-// attemptStarted returns the context an attempt runs under, cancelled by
-// a Cancel action for it or when the job ends.
-func (d *driver) attemptStarted(ctx context.Context, a Invoke) context.Context {
+// attemptQueued creates the context an attempt will run under, cancelled
+// by a Cancel action for it or when the job ends: from the moment the
+// scheduler asks for it, so that a Cancel finds it even while its stage
+// waits for StageReady.
+func (l *Loop) attemptQueued(ctx context.Context, a Invoke) {
 	actx, cancel := context.WithCancelCause(ctx)
-	d.attempts[attemptRef{a.TaskRef, a.Attempt}] = &attemptRun{cancel: cancel, start: time.Now()}
+	l.attempts[attemptRef{a.TaskRef, a.Attempt}] = &attemptRun{ctx: actx, cancel: cancel, start: time.Now()}
+}
+
+// attemptLaunched records that an attempt starts now and returns its
+// context.
+func (l *Loop) attemptLaunched(a Invoke) context.Context {
+	r := l.attempts[attemptRef{a.TaskRef, a.Attempt}]
+	r.start = time.Now()
 	if a.Backup {
-		d.report.backupLaunched(a.Stage)
+		l.cfg.Report.backupLaunched(a.Stage)
 	}
-	return actx
+	return r.ctx
+}
+
+// dropAttempt forgets an attempt that never started (the job failed first).
+func (l *Loop) dropAttempt(a Invoke) {
+	ref := attemptRef{a.TaskRef, a.Attempt}
+	if r := l.attempts[ref]; r != nil {
+		r.cancel(nil)
+		delete(l.attempts, ref)
+	}
 }
 
 // cancelAttempt abandons an attempt: its context is cancelled, so the
@@ -94,8 +113,8 @@ func (d *driver) attemptStarted(ctx context.Context, a Invoke) context.Context {
 // process, killing it if it does not stop) and answers at once; where the
 // platform cannot stop it, it runs on and is ignored. Its outputs are
 // attempt-scoped and never committed.
-func (d *driver) cancelAttempt(c Cancel) {
-	r := d.attempts[attemptRef{c.TaskRef, c.Attempt}]
+func (l *Loop) cancelAttempt(c Cancel) {
+	r := l.attempts[attemptRef{c.TaskRef, c.Attempt}]
 	if r == nil {
 		return
 	}
@@ -105,14 +124,14 @@ func (d *driver) cancelAttempt(c Cancel) {
 		cause = fmt.Errorf("%w: %s", ErrTaskTimeout, c.Reason)
 	}
 	r.cancel(cause)
-	d.event(map[string]any{"event": "task_cancel", "stage": c.Stage, "task": c.Task, "attempt": c.Attempt,
+	l.cfg.Events.Emit(map[string]any{"event": "task_cancel", "stage": c.Stage, "task": c.Task, "attempt": c.Attempt,
 		"timed_out": c.TimedOut, "reason": c.Reason})
 }
 
 // attemptEnded releases an attempt's context when its outcome arrives and
 // reports whether the attempt had been abandoned; if so it records the
 // time it was billed for in vain.
-func (d *driver) attemptEnded(ev Event) bool {
+func (l *Loop) attemptEnded(ev Event) bool {
 	var ref attemptRef
 	ok := false
 	switch e := ev.(type) {
@@ -121,24 +140,24 @@ func (d *driver) attemptEnded(ev Event) bool {
 	case TaskFailed:
 		ref = attemptRef{e.TaskRef, e.Attempt}
 	}
-	r := d.attempts[ref]
+	r := l.attempts[ref]
 	if r == nil {
 		return false
 	}
-	delete(d.attempts, ref)
+	delete(l.attempts, ref)
 	r.cancel(nil)
 	if !r.abandoned {
 		return false
 	}
 	secs := time.Since(r.start).Seconds()
-	d.report.attemptAbandoned(ref.Stage, secs, r.timedOut)
+	l.cfg.Report.attemptAbandoned(ref.Stage, secs, r.timedOut)
 	// The attempt's end is a cancelled failure to every reader of the
 	// events (the dashboard shows it so), whatever it answered.
 	why := "abandoned: " + r.reason
 	if ok {
 		why += " (it then answered, too late to count)"
 	}
-	d.event(map[string]any{"event": "task_failed", "stage": ref.Stage, "task": ref.Task, "attempt": ref.attempt,
+	l.cfg.Events.Emit(map[string]any{"event": "task_failed", "stage": ref.Stage, "task": ref.Task, "attempt": ref.attempt,
 		"not_started": false, "cancelled": true, "abandoned": true, "timed_out": r.timedOut, "error": why, "seconds": secs})
 	return true
 }
@@ -149,7 +168,7 @@ func (d *driver) attemptEnded(ev Event) bool {
 // task_interrupted, the scheduler never hears of it and the report counts
 // it apart from failures. An attempt abandoned before the interruption
 // ends as any abandoned attempt does.
-func (d *driver) interruptedAttemptEnded(ev Event) {
+func (l *Loop) interruptedAttemptEnded(ev Event) {
 	var ref attemptRef
 	answered := false
 	var err error
@@ -159,25 +178,17 @@ func (d *driver) interruptedAttemptEnded(ev Event) {
 	case TaskFailed:
 		ref, err = attemptRef{e.TaskRef, e.Attempt}, e.Err
 	}
-	r := d.attempts[ref]
+	r := l.attempts[ref]
 	if r != nil && r.abandoned {
-		d.attemptEnded(ev)
+		l.attemptEnded(ev)
 		return
 	}
 	secs := 0.0
 	if r != nil {
-		delete(d.attempts, ref)
+		delete(l.attempts, ref)
 		r.cancel(nil)
 		secs = time.Since(r.start).Seconds()
 	}
-	d.report.attemptInterrupted(ref.Stage)
-	d.events.TaskInterrupted(ref.TaskRef, ref.attempt, answered, err, secs)
-}
-
-// timeoutHint adds the fix to a job failure caused by timeouts.
-func timeoutHint(err error) error {
-	if !errors.Is(err, ErrTaskTimeout) {
-		return err
-	}
-	return fmt.Errorf("%w; if the task needs longer, raise the task timeout (gale.TaskTimeout, --task-timeout on the gale command line)", err)
+	l.cfg.Report.attemptInterrupted(ref.Stage)
+	l.cfg.Events.TaskInterrupted(ref.TaskRef, ref.attempt, answered, err, secs)
 }

@@ -4,11 +4,23 @@
 // The coordinator has two halves. Scheduler is a deterministic,
 // single-threaded state machine: it takes events (an attempt succeeded or
 // failed) and returns actions (invoke an attempt, a stage is done, the job is
-// done or failed); it does no I/O and reads no clock. Run's driver loop
-// performs the actions: it serializes a TaskSpec for each attempt, invokes it
-// on a backends.Backend, and feeds the outcome back. Attempts write their
-// outputs under attempt-unique names; the first successful attempt of a task
-// wins, so retried and duplicated attempts never duplicate output. When every
+// done or failed); it does no I/O and reads no clock, and it sees a job only
+// as a TaskGraph (stages, task counts, dependencies). Loop, the driver loop,
+// performs the actions: it owns the attempts' goroutines, their
+// cancellation, backups and deadlines, the job's interruption, its events,
+// progress and report, and feeds the outcomes back; it blocks on no I/O
+// (a stage's I/O before its attempts start runs on a goroutine of its own,
+// LoopConfig.StageReady). Run drives Gale jobs through it, serializing a
+// TaskSpec for each attempt; the Beam runner drives Beam stages through the
+// same loop with its own payloads:
+//
+//	l, err := engine.NewLoop(engine.LoopConfig{Graph: g, Backend: b, Report: engine.NewReport(id, "local", g),
+//		Payload: build, Result: read})
+//	err = l.Run(ctx)   // winners: l.Scheduler().Winner(ref)
+//	l.Finish(err)
+//
+// Attempts write their outputs under attempt-unique names; the first
+// successful attempt of a task wins, so retried and duplicated attempts never duplicate output. When every
 // stage is done, text sinks are committed (commit.go): winning attempt files
 // become part files in a staging area beside the output, and one atomic step
 // switches readers to them — an exchange of directories on a filesystem, a
@@ -30,7 +42,8 @@
 // threads) as the program registers them.
 //
 // Goroutines: Run starts one goroutine per attempt in flight (at most
-// Config.Concurrency), owned by the driver loop, which waits for all of them
+// Config.Concurrency) and one per stage being prepared, owned by the driver
+// loop, which waits for all of them
 // before Run returns, failed or not, and one that refreshes the job's
 // records (HeartbeatInterval), stopped and waited for before the cleanup. A Worker starts one goroutine per sink
 // of a running task (the object-store upload), owned by that task and joined

@@ -179,13 +179,11 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	// The job is live (its staging areas are left alone by other jobs and
 	// gale gc) until Run returns.
 	defer jobStarted(job.ID)()
-	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName), throttles: newThrottleWatch(cfg.Backend)}
+	d := &driver{cfg: cfg, job: job, report: newReport(job, cfg.BackendName)}
 	d.events = NewEventLog(job.ID, cfg.Events, cfg.Monitor, func(err error) {
 		// The job's output does not depend on its event log: the job goes
 		// on, and the report says the log is incomplete.
-		d.report.mu.Lock()
-		d.report.Warnings = append(d.report.Warnings, "writing job events failed, the event log is incomplete: "+err.Error())
-		d.report.mu.Unlock()
+		d.report.Warn("writing job events failed, the event log is incomplete: " + err.Error())
 	})
 	if err := d.prepare(ctx); err != nil {
 		d.closeGlider()
@@ -196,7 +194,6 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	}
 	defer d.closeGlider()
 	stopHeartbeat := d.startHeartbeat()
-	clock := readSimClock(cfg.Backend)
 	err := d.run(ctx)
 	// The commit and the cleanup run to their end whatever happens to ctx:
 	// stopping them halfway would leave what a crash leaves.
@@ -212,18 +209,16 @@ func Run(ctx context.Context, cfg Config, job *Job) (*Report, error) {
 	stopHeartbeat()
 	d.cleanup(cctx)
 	cancelCommit()
-	if d.sched != nil {
-		d.report.speculated(d.sched.Stats())
+	if d.loop != nil {
+		d.loop.Finish(err)
+	} else {
+		d.report.End = time.Now()
+		d.events.JobEnd(d.report, err, nil)
+		if cfg.Progress != nil {
+			cfg.Progress.Finish(d.report, err)
+		}
 	}
-	d.report.simulated(clock)
-	d.report.priced(backends.TraitsOf(cfg.Backend))
-	d.report.End = time.Now()
-	d.report.Throttled = d.throttles.total()
-	d.events.JobEnd(d.report, err, d.failed)
-	if cfg.Progress != nil {
-		cfg.Progress.Finish(d.report, err)
-	}
-	if err != nil && err == d.interruption {
+	if err != nil && d.loop != nil && err == d.loop.Interruption() {
 		return d.report, fmt.Errorf("job %s %w", job.ID, err)
 	}
 	if err != nil {
@@ -271,20 +266,6 @@ func interrupted(ctx context.Context) error {
 	return &interruptedError{ctxErr: ctxErr, cause: cause}
 }
 
-// interrupt records that the job's context ended while running attempts
-// were in flight, unless a task's failure had already failed the job: the
-// error, the report's flag and a job_interrupted event. It reports whether
-// it recorded the interruption now.
-func (d *driver) interrupt(ctx context.Context, running int) bool {
-	if d.interruption != nil {
-		return false
-	}
-	d.interruption = interrupted(ctx)
-	d.report.interrupted(context.Cause(ctx))
-	d.events.JobInterrupted(context.Cause(ctx), running)
-	return true
-}
-
 type driver struct {
 	cfg     Config
 	job     *Job
@@ -300,12 +281,7 @@ type driver struct {
 	// partition lists are dropped once indexed.
 	shuffles map[int]*shuffleIndex
 
-	throttles *throttleWatch             // nil unless the backend counts throttling
-	failed    *TaskFailed                // the attempt whose failure failed the job
-	attempts  map[attemptRef]*attemptRun // attempts in flight (deadlines.go)
-	// interruption is the job's error once its context ended before it
-	// finished (ErrInterrupted); nil otherwise.
-	interruption error
+	loop *Loop // runs the tasks, once prepare is done (loop.go)
 
 	events *EventLog // nil when nothing watches the job's events
 }
@@ -465,185 +441,28 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 	return st, err
 }
 
-func (d *driver) run(jobCtx context.Context) error {
-	ctx, cancel := context.WithCancelCause(jobCtx)
-	defer cancel(nil)
-	plan := d.job.Plan
-	d.sched = NewSchedulerConfig(plan, d.schedulerConfig())
-	d.attempts = map[attemptRef]*attemptRun{}
-	clock := d.clock()
-	tickEvery := d.cfg.TickInterval
-	if tickEvery == 0 {
-		tickEvery = DefaultTickInterval
+// run runs the job's tasks through a driver loop (loop.go).
+func (d *driver) run(ctx context.Context) error {
+	l, err := NewLoop(LoopConfig{Job: d.job.ID, Graph: PlanGraph(d.job.Plan), Plan: DescribePlan(d.job.Plan),
+		Backend: d.cfg.Backend, BackendName: d.cfg.BackendName, Concurrency: d.cfg.Concurrency, MaxAttempts: d.cfg.MaxAttempts,
+		TaskTimeout: d.cfg.TaskTimeout, Speculation: d.cfg.Speculation, Clock: d.cfg.Clock, TickInterval: d.cfg.TickInterval,
+		Report: d.report, Events: d.events, Progress: d.cfg.Progress,
+		StageReady: d.stageReady, Payload: d.spec, Result: d.result, Won: d.indexShuffles})
+	if err != nil {
+		return err
 	}
-	ticks, stopTicks := clock.NewTicker(tickEvery)
-	defer stopTicks()
-	results := make(chan Event)
-	var wg sync.WaitGroup
-	inflight := 0
-	// Every invocation goroutine is owned by this loop: it runs until all
-	// of them have reported, even after a failure, so none outlives Run.
-	defer wg.Wait()
-	if d.events != nil {
-		d.events.JobStart(DescribePlan(plan), d.cfg.BackendName, d.cfg.Concurrency, d.cfg.MaxAttempts)
-	}
-	var jobErr error
-	var last Event // the event that produced actions
-	d.sched.Step(Tick{Now: clock.Now()})
-	actions := d.sched.Start()
-	// The job's context ending is final, unlike an attempt's failure or
-	// deadline: the scheduler hears nothing more (so it retries nothing,
-	// launches no backup and starts no stage), the attempts in flight are
-	// cancelled, and their outcomes are recorded as interrupted, not as
-	// failures. The check runs before every step of the loop: an outcome
-	// caused by the cancellation arrives after it, so the scheduler never
-	// sees it.
-	jobDone := jobCtx.Done()
-	checkInterrupted := func() {
-		if jobDone == nil || jobCtx.Err() == nil {
-			return
-		}
-		jobDone = nil
-		if jobErr == nil && d.interrupt(jobCtx, inflight) {
-			jobErr = d.interruption
-			actions = nil
-		}
-		cancel(jobErr)
-	}
-	for {
-		checkInterrupted()
-		for _, a := range actions {
-			switch a := a.(type) {
-			case Invoke:
-				spec, err := d.spec(ctx, a)
-				if err != nil {
-					jobErr = err
-					cancel(err)
-					continue
-				}
-				inflight++
-				wg.Add(1)
-				d.report.taskStarted(a.TaskRef)
-				d.events.TaskStart(a)
-				actx := d.attemptStarted(ctx, a)
-				go func() {
-					defer wg.Done()
-					results <- d.invoke(actx, a, spec)
-				}()
-			case Cancel:
-				d.cancelAttempt(a)
-				if a.TimedOut {
-					last = TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("%w: %s", ErrTaskTimeout, a.Reason)}
-				}
-			case StageDone:
-				d.report.stageDone(a.Stage, d.sched)
-				d.events.StageEnd(a.Stage)
-			case JobDone:
-			case JobFailed:
-				if jobErr == nil {
-					jobErr = timeoutHint(a.Err)
-					if f, ok := last.(TaskFailed); ok {
-						d.failed = &f
-					}
-				}
-				cancel(a.Err)
-			}
-		}
-		if d.cfg.Progress != nil {
-			d.cfg.Progress.Update(d.report)
-		}
-		if inflight == 0 {
-			break
-		}
-		var ev Event
-		select {
-		case ev = <-results:
-		case <-jobDone:
-			actions = nil
-			continue
-		case <-ticks:
-			actions = nil
-			checkInterrupted()
-			if jobErr == nil {
-				last = nil
-				actions = d.sched.Step(Tick{Now: clock.Now()})
-			}
-			continue
-		}
-		checkInterrupted()
-		inflight--
-		if d.interruption != nil && jobErr == d.interruption {
-			d.interruptedAttemptEnded(ev)
-			continue
-		}
-		abandoned := d.attemptEnded(ev)
-		switch e := ev.(type) {
-		case TaskSucceeded:
-			if abandoned {
-				break
-			}
-			if err := d.checkShuffles(e); err != nil {
-				ev = TaskFailed{TaskRef: e.TaskRef, Attempt: e.Attempt, Err: err}
-				d.report.taskFailed(ev.(TaskFailed))
-				d.events.TaskFailed(ev.(TaskFailed), false)
-				break
-			}
-			d.report.taskSucceeded(e)
-			d.events.TaskEnd(e)
-		case TaskFailed:
-			if abandoned {
-				break
-			}
-			d.report.taskFailed(e)
-			d.events.TaskFailed(e, ctx.Err() != nil)
-		}
-		if n, total := d.throttles.check(); n > 0 {
-			d.event(map[string]any{"event": "throttled", "count": n, "total": total})
-		}
-		if jobErr != nil {
-			actions = nil
-			continue
-		}
-		last = nil
-		actions = d.sched.Step(Tick{Now: clock.Now()})
-		if d.sched.failed {
-			continue
-		}
-		last = ev
-		actions = append(actions, d.sched.Step(ev)...)
-		if e, ok := ev.(TaskSucceeded); ok && d.sched.Winner(e.TaskRef) == e.Result {
-			d.indexShuffles(e)
-		}
-	}
-	if jobErr == nil && ctx.Err() != nil {
-		jobErr = context.Cause(ctx)
-	}
-	if jobErr == nil && d.sched.stagesLeft > 0 {
-		jobErr = errors.New("engine: scheduler stopped with stages left")
-	}
-	return jobErr
+	d.loop, d.sched = l, l.Scheduler()
+	return l.Run(ctx)
 }
 
-func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
-	id := fmt.Sprintf("%s/stage-%d/task-%d/attempt-%d", d.job.ID, a.Stage, a.Task, a.Attempt)
-	start := time.Now()
-	task := backends.Task{ID: id, Payload: spec}
-	if st := d.job.Plan.Stages[a.Stage]; st.Input == planner.FromShuffle && d.job.Plan.Shuffles[st.Shuffle].Iterate {
-		task.Gang = st.Tasks
-	}
-	res, err := d.cfg.Backend.Invoke(ctx, task)
-	if err == nil || !errors.Is(err, backends.ErrNotStarted) {
-		d.report.invoked(time.Since(start).Seconds())
-	}
-	if err != nil {
-		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: err, NotStarted: errors.Is(err, backends.ErrNotStarted)}
-	}
+// result reads a stage task's answer.
+func (d *driver) result(_ context.Context, a Invoke, id string, res backends.Result) (*TaskResult, error) {
 	var r TaskResult
 	if err := json.Unmarshal(res.Payload, &r); err != nil {
-		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("engine: task %s returned a malformed result: %w", id, err)}
+		return nil, fmt.Errorf("engine: task %s returned a malformed result: %w", id, err)
 	}
 	if r.Version != SpecVersion {
-		return TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("engine: task %s returned result version %d, want %d", id, r.Version, SpecVersion)}
+		return nil, fmt.Errorf("engine: task %s returned result version %d, want %d", id, r.Version, SpecVersion)
 	}
 	if res.Invocation.Instance != "" {
 		// The platform's view of its instances wins over the worker's: an
@@ -652,11 +471,14 @@ func (d *driver) invoke(ctx context.Context, a Invoke, spec []byte) Event {
 		// started cold.
 		r.Instance, r.Cold = res.Invocation.Instance, res.Invocation.Cold
 	}
-	return TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: &r}
+	if err := d.checkShuffles(TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: &r}); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // spec builds the descriptor of one attempt.
-func (d *driver) spec(ctx context.Context, a Invoke) ([]byte, error) {
+func (d *driver) spec(a Invoke) ([]byte, error) {
 	plan := d.job.Plan
 	st := plan.Stages[a.Stage]
 	s := TaskSpec{Kind: StageTaskKind, Version: SpecVersion, Job: d.job.ID, Stage: a.Stage, Task: a.Task,
@@ -686,10 +508,7 @@ func (d *driver) spec(ctx context.Context, a Invoke) ([]byte, error) {
 			o.Partitions = sh.Partitions
 			if sh.Range {
 				o.Range = true
-				sp, err := d.sortSplits(ctx, sh)
-				if err != nil {
-					return nil, err
-				}
+				sp := d.splits[sh.ID] // stageReady computed them
 				o.Splits, o.SplitsKey = sp.inline, sp.key
 			}
 			o.Glider = sh.Glider
@@ -720,11 +539,6 @@ func (d *driver) spec(ctx context.Context, a Invoke) ([]byte, error) {
 		sh := plan.Shuffles[st.Shuffle]
 		s.Input = InputSpec{Kind: InputShuffle, Kernel: sh.Kernel, Combined: sh.Combined, Range: sh.Range,
 			Glider: sh.Glider, Shuffle: sh.ID}
-		if a.Task == 0 && a.Attempt == 1 {
-			if err := d.measureStored(sh); err != nil {
-				return nil, err
-			}
-		}
 		if sh.GliderOutput {
 			o := d.glider.sortOutputs[sh.ID][a.Task]
 			s.Input.SortOutput = &o
@@ -789,19 +603,60 @@ func (d *driver) shuffleIndex(sh planner.Shuffle) *shuffleIndex {
 	return x
 }
 
-// measureStored records what a shuffle holds once its producers are done.
-func (d *driver) measureStored(sh planner.Shuffle) error {
-	var n int64
-	if sh.Glider {
-		var err error
-		if n, err = d.gliderStored(context.Background()); err != nil {
-			return fmt.Errorf("engine: measuring Glider's stored bytes: %w", err)
+// stageReady prepares, on the driver loop, what a stage's descriptors
+// need once the stages it reads are done: the split points of the sort
+// shuffles it writes (splits.go) and the measure of the shuffle it reads.
+// What takes I/O (storing large split points, asking Glider what its
+// actions hold) it returns as a function the loop runs on a goroutine of
+// its own before the stage's attempts start.
+func (d *driver) stageReady(stage int) func(ctx context.Context) error {
+	plan := d.job.Plan
+	st := plan.Stages[stage]
+	var work []func(ctx context.Context) error
+	for _, op := range st.Ops {
+		if op.Kind == planner.OpShuffleWrite && plan.Shuffles[op.Shuffle].Range {
+			if sp := d.sortSplits(plan.Shuffles[op.Shuffle]); sp.key != "" {
+				work = append(work, d.storeSplits(op.Shuffle))
+			}
 		}
-	} else {
-		n = d.shuffleIndex(sh).stored
 	}
-	d.report.stored(sh.ID, n)
-	d.event(map[string]any{"event": "shuffle_stored", "shuffle": sh.ID, "bytes": n})
+	if st.Input == planner.FromShuffle {
+		if f := d.measureStored(plan.Shuffles[st.Shuffle]); f != nil {
+			work = append(work, f)
+		}
+	}
+	if len(work) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		for _, f := range work {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// measureStored records what a shuffle holds once its producers are done.
+// A glider shuffle's measure is a request to Glider, returned as a
+// function to run off the driver loop.
+func (d *driver) measureStored(sh planner.Shuffle) func(ctx context.Context) error {
+	record := func(n int64) {
+		d.report.stored(sh.ID, n)
+		d.event(map[string]any{"event": "shuffle_stored", "shuffle": sh.ID, "bytes": n})
+	}
+	if sh.Glider {
+		return func(ctx context.Context) error {
+			n, err := d.gliderStored(ctx)
+			if err != nil {
+				return fmt.Errorf("engine: measuring Glider's stored bytes: %w", err)
+			}
+			record(n)
+			return nil
+		}
+	}
+	record(d.shuffleIndex(sh).stored)
 	return nil
 }
 
@@ -1020,11 +875,7 @@ func (d *driver) step(name string) error {
 }
 
 // warn adds a warning to the report.
-func (d *driver) warn(msg string) {
-	d.report.mu.Lock()
-	d.report.Warnings = append(d.report.Warnings, msg)
-	d.report.mu.Unlock()
-}
+func (d *driver) warn(msg string) { d.report.Warn(msg) }
 
 // startHeartbeat refreshes the job's records every HeartbeatInterval
 // until the returned function is called; the function waits for the

@@ -208,8 +208,27 @@ type TaskReport struct {
 	Metrics  Metrics       `json:"metrics"`
 }
 
+// NewReport returns the empty report of a job that runs the stages of g
+// (stage i is g.Stages[i], named by its label), starting now, for a
+// driver loop to fill (LoopConfig.Report).
+func NewReport(jobID, backend string, g TaskGraph) *Report {
+	r := &Report{JobID: jobID, Backend: backend, Start: time.Now(), Collected: map[int][]string{}}
+	for i, st := range g.Stages {
+		r.Stages = append(r.Stages, StageReport{ID: i, Name: st.Label, Tasks: st.Tasks, TaskRows: make([]TaskReport, st.Tasks)})
+	}
+	return r
+}
+
+// Warn adds a warning (a problem that did not fail the job) to the
+// report. It is safe for concurrent use.
+func (r *Report) Warn(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Warnings = append(r.Warnings, msg)
+}
+
 func newReport(job *Job, backend string) *Report {
-	r := &Report{JobID: job.ID, Backend: backend, Start: time.Now(), Collected: map[int][]string{}}
+	r := NewReport(job.ID, backend, PlanGraph(job.Plan))
 	for _, sh := range job.Plan.Shuffles {
 		r.Shuffles = append(r.Shuffles, ShuffleReport{ID: sh.ID, Strategy: sh.Strategy(), Partitions: sh.Partitions})
 	}
@@ -222,10 +241,6 @@ func newReport(job *Job, backend string) *Report {
 		if sh.PartitionsWhy != "" {
 			r.Sizing = append(r.Sizing, fmt.Sprintf("shuffle %d: %d partition(s): %s", sh.ID, sh.Partitions, sh.PartitionsWhy))
 		}
-	}
-	for _, st := range job.Plan.Stages {
-		r.Stages = append(r.Stages, StageReport{ID: st.ID, Name: stageLabel(job.Plan, st), Tasks: st.Tasks,
-			TaskRows: make([]TaskReport, st.Tasks)})
 	}
 	return r
 }

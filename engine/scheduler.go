@@ -150,6 +150,12 @@ type Speculation struct {
 	TimeoutMultiplier float64
 	// MinTimeout is the least the adaptive deadline allows. Default 1m.
 	MinTimeout time.Duration
+	// IgnoreEmpty leaves out of a stage's median the tasks that read no
+	// records (Metrics.RecordsIn is 0), whose durations say nothing about
+	// the others'. Front ends whose partitions are often empty set it
+	// (the Beam runner: a redistribution of one file's restriction gives
+	// one task all the work and the others none).
+	IgnoreEmpty bool
 }
 
 // DefaultSpeculation returns the default settings, spelled out.
@@ -224,7 +230,7 @@ type SpeculationStats struct {
 // of the event sequence. The driver performs the actions and feeds back
 // their outcomes.
 type Scheduler struct {
-	plan        *planner.Plan
+	graph       TaskGraph
 	cfg         SchedulerConfig
 	now         time.Time
 	running     int
@@ -235,7 +241,6 @@ type Scheduler struct {
 	stages      []*stageState
 	stats       SpeculationStats
 	stageStats  []SpeculationStats
-	gang        []bool // per stage: its tasks wait for each other
 	startedOnce bool
 	scratch     []int // tick's copy of a stage's running tasks
 }
@@ -287,20 +292,25 @@ func NewScheduler(plan *planner.Plan, concurrency, maxAttempts int) *Scheduler {
 		Speculation: Speculation{Off: true, TimeoutMultiplier: -1}})
 }
 
-// NewSchedulerConfig returns a scheduler for plan configured by cfg;
-// zero fields of cfg.Speculation take their defaults. cfg must be valid
-// (SchedulerConfig.Speculation.Validate).
+// NewSchedulerConfig returns a scheduler for plan configured by cfg:
+// NewGraphScheduler(PlanGraph(plan), cfg).
 func NewSchedulerConfig(plan *planner.Plan, cfg SchedulerConfig) *Scheduler {
+	return NewGraphScheduler(PlanGraph(plan), cfg)
+}
+
+// NewGraphScheduler returns a scheduler for the task graph g configured
+// by cfg; zero fields of cfg.Speculation take their defaults. cfg must be
+// valid (SchedulerConfig.Speculation.Validate).
+func NewGraphScheduler(g TaskGraph, cfg SchedulerConfig) *Scheduler {
 	cfg.Concurrency, cfg.MaxAttempts = max(cfg.Concurrency, 1), max(cfg.MaxAttempts, 1)
 	cfg.Speculation = cfg.Speculation.withDefaults()
-	s := &Scheduler{plan: plan, cfg: cfg, stagesLeft: len(plan.Stages), inflight: map[attemptRef]bool{},
-		abandoned: map[attemptRef]bool{}, stageStats: make([]SpeculationStats, len(plan.Stages))}
-	for _, st := range plan.Stages {
+	s := &Scheduler{graph: g, cfg: cfg, stagesLeft: len(g.Stages), inflight: map[attemptRef]bool{},
+		abandoned: map[attemptRef]bool{}, stageStats: make([]SpeculationStats, len(g.Stages))}
+	for _, st := range g.Stages {
 		n := st.Tasks
 		s.stages = append(s.stages, &stageState{attempts: make([]int, n), failures: make([]int, n),
 			live: make([][]liveAttempt, n), backedUp: make([]bool, n), winners: make([]*TaskResult, n),
 			winnerA: make([]int, n), left: n})
-		s.gang = append(s.gang, st.Input == planner.FromShuffle && plan.Shuffles[st.Shuffle].Iterate)
 	}
 	return s
 }
@@ -324,6 +334,13 @@ func (s *Scheduler) Retries(stage int) int { return s.stages[stage].retries }
 
 // Stats returns the job's backup and timeout counts so far.
 func (s *Scheduler) Stats() SpeculationStats { return s.stats }
+
+// Failed reports whether the scheduler has failed the job (it returned
+// JobFailed).
+func (s *Scheduler) Failed() bool { return s.failed }
+
+// StagesLeft returns how many stages are not done yet.
+func (s *Scheduler) StagesLeft() int { return s.stagesLeft }
 
 // StageStats returns one stage's backup and timeout counts so far.
 func (s *Scheduler) StageStats(stage int) SpeculationStats { return s.stageStats[stage] }
@@ -366,9 +383,11 @@ func (s *Scheduler) Step(ev Event) []Action {
 			break
 		}
 		st.winners[e.Task], st.winnerA[e.Task] = e.Result, e.Attempt
-		d := s.now.Sub(start)
-		i := sort.Search(len(st.durations), func(i int) bool { return st.durations[i] >= d })
-		st.durations = slices.Insert(st.durations, i, d)
+		if !s.cfg.Speculation.IgnoreEmpty || e.Result == nil || e.Result.Metrics.RecordsIn > 0 {
+			d := s.now.Sub(start)
+			i := sort.Search(len(st.durations), func(i int) bool { return st.durations[i] >= d })
+			st.durations = slices.Insert(st.durations, i, d)
+		}
 		if backup {
 			s.stats.BackupsWon++
 			s.stageStats[e.Stage].BackupsWon++
@@ -416,9 +435,8 @@ func (s *Scheduler) attemptFailed(r TaskRef, err error) Action {
 	}
 	if st.failures[r.Task] >= s.cfg.MaxAttempts {
 		s.failed = true
-		stage := s.plan.Stages[r.Stage]
 		return JobFailed{Err: fmt.Errorf("stage %d (%s) task %d failed after %d attempt(s): %w",
-			r.Stage, stageLabel(s.plan, stage), r.Task, st.attempts[r.Task], err)}
+			r.Stage, s.graph.Stages[r.Stage].Label, r.Task, st.attempts[r.Task], err)}
 	}
 	st.retries++
 	st.queue = append([]pending{{task: r.Task, attempt: st.attempts[r.Task] + 1}}, st.queue...)
@@ -454,7 +472,7 @@ func (st *stageState) track(task int) {
 // (ok), or only enough for an early backup (Speculation.EarlyQuantile).
 func (s *Scheduler) median(stage int) (med time.Duration, ok, early bool) {
 	st := s.stages[stage]
-	n := s.plan.Stages[stage].Tasks
+	n := s.graph.Stages[stage].Tasks
 	sp := s.cfg.Speculation
 	if len(st.durations) == 0 {
 		return 0, false, false
@@ -482,11 +500,11 @@ func (s *Scheduler) tick(now time.Time) []Action {
 			continue
 		}
 		med, ok, early := s.median(si)
-		if s.gang[si] {
+		if s.graph.Stages[si].Gang {
 			ok, early = false, false
 		}
 		limit := s.cfg.TaskTimeout
-		if s.gang[si] {
+		if s.graph.Stages[si].Gang {
 			limit = s.cfg.GangTimeout
 		}
 		if ok && sp.TimeoutMultiplier > 0 {
@@ -576,7 +594,7 @@ func (s *Scheduler) schedule(out []Action) []Action {
 }
 
 func (s *Scheduler) depsDone(stage int) bool {
-	for _, d := range s.plan.Stages[stage].Deps {
+	for _, d := range s.graph.Stages[stage].Deps {
 		if !s.stages[d].done {
 			return false
 		}

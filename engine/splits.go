@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/galeproject/gale/planner"
 	"github.com/galeproject/gale/shuffle"
@@ -16,15 +17,21 @@ import (
 type sortSplits struct {
 	inline *shuffle.Splits
 	key    string
+	data   []byte // what goes to key
+
+	once sync.Once
+	done chan struct{} // closed once the object is written (or failed)
+	err  error         // written before done closes
 }
 
 // sortSplits returns the split points of a sort shuffle, the quantiles of
-// every sampled key, computed once when its sampling stages are done.
-// Split points larger than inlineLimit go to the temporary store once, so
-// descriptors stay small however many tasks read them.
-func (d *driver) sortSplits(ctx context.Context, sh planner.Shuffle) (*sortSplits, error) {
+// every sampled key, computed once when its sampling stages are done. It
+// runs on the driver loop; split points larger than inlineLimit go to the
+// temporary store once, through stored, so descriptors stay small however
+// many tasks read them.
+func (d *driver) sortSplits(sh planner.Shuffle) *sortSplits {
 	if sp, ok := d.splits[sh.ID]; ok {
-		return sp, nil
+		return sp
 	}
 	var keys [][]byte
 	for _, smp := range sh.Samplers {
@@ -35,22 +42,40 @@ func (d *driver) sortSplits(ctx context.Context, sh planner.Shuffle) (*sortSplit
 		}
 	}
 	s := shuffle.SplitPoints(keys, sh.Partitions)
-	sp := &sortSplits{inline: &s}
+	sp := &sortSplits{inline: &s, done: make(chan struct{})}
 	if s.Size() > inlineLimit {
 		b, err := json.Marshal(s)
-		if err != nil {
-			return nil, err
-		}
-		sp = &sortSplits{key: fmt.Sprintf("splits/shuffle-%d", sh.ID)}
-		if err := d.temp.Put(ctx, sp.key, bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("engine: storing the split points of shuffle %d: %w", sh.ID, err)
-		}
+		sp = &sortSplits{key: fmt.Sprintf("splits/shuffle-%d", sh.ID), data: b, err: err, done: make(chan struct{})}
 	}
 	if d.splits == nil {
 		d.splits = map[int]*sortSplits{}
 	}
 	d.splits[sh.ID] = sp
-	return sp, nil
+	return sp
+}
+
+// storeSplits writes the split points' object, once whichever stage asks
+// first; the others wait for it. It does the I/O off the driver loop
+// (stageReady).
+func (d *driver) storeSplits(sh int) func(ctx context.Context) error {
+	sp := d.splits[sh]
+	return func(ctx context.Context) error {
+		sp.once.Do(func() {
+			defer close(sp.done)
+			if sp.key == "" || sp.err != nil {
+				return
+			}
+			if err := d.temp.Put(ctx, sp.key, bytes.NewReader(sp.data)); err != nil {
+				sp.err = fmt.Errorf("engine: storing the split points of shuffle %d: %w", sh, err)
+			}
+		})
+		select {
+		case <-sp.done:
+			return sp.err
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 }
 
 // splits returns the split points of a range shuffle write, reading them
