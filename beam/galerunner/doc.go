@@ -21,8 +21,8 @@
 // windows, unbounded sources that are not splittable DoFns or a
 // TestStream, cross-language transforms),
 // compiles it into stages of fused transforms (package
-// beam/internal/stages) and runs them with Gale's scheduler on a Gale
-// backend: each task runs its stage's ProcessBundleDescriptor through the
+// beam/internal/stages) and runs them through the engine's driver loop
+// (engine.Loop, the one gale run uses) on a Gale backend: each task runs its stage's ProcessBundleDescriptor through the
 // Beam SDK's exec package inside the worker (package beam/internal/worker)
 // and moves data between stages through Gale's temporary store.
 //
@@ -41,17 +41,24 @@
 // grouped by spilling to the worker's disk), --gale_report, --gale_events
 // (the job's events as JSON lines, as gale run --events writes them) and
 // --gale_ui[=HOST:PORT] (the job dashboard of package ui, on loopback)
-// with --gale_ui_wait.
+// with --gale_ui_wait, --gale_speculation=off (no backup attempts for
+// straggling tasks), --gale_task_timeout and --gale_progress.
 //
-// Goroutines: Run's driver loop owns one goroutine per task attempt in
-// flight and waits for all of them before it returns; the backends own
-// theirs (see package backends).
+// Because the engine's loop runs the tasks, a Beam job gets what a Gale
+// job gets: retries, backup attempts for stragglers, per-task deadlines,
+// interruption (engine.ErrInterrupted), events, the progress display and
+// the same report.
+//
+// Goroutines: the engine's driver loop (engine.Loop) owns one goroutine
+// per task attempt in flight and waits for all of them before Run returns;
+// the backends own theirs (see package backends).
 //
 // OpenBackend's local stand-ins (the gcp local functions, the azure local
 // host) own their worker processes until the OpenedBackend is closed.
 //
-// This package imports the Beam Go SDK and Gale's root package, engine,
-// planner (for the scheduler's plan type), ui (the dashboard), backends, backends/local,
+// This package imports the Beam Go SDK and Gale's root package, engine
+// (the driver loop, its task graph and report), ui (the dashboard),
+// backends, backends/local,
 // backends/objstore and backends/config, which reads Gale's config file
 // and builds the other backends the way `gale run --backend` does.
 package galerunner

@@ -6,13 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
@@ -23,7 +21,6 @@ import (
 	"github.com/galeproject/gale/beam/internal/stages"
 	"github.com/galeproject/gale/beam/internal/worker"
 	"github.com/galeproject/gale/engine"
-	"github.com/galeproject/gale/planner"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -73,17 +70,25 @@ func Run(ctx context.Context, pipeline *pipepb.Pipeline, cfg Config) (*Result, e
 	if err := d.prepare(); err != nil {
 		return nil, err
 	}
+	graph := d.graph()
+	d.report = engine.NewReport(cfg.JobID, cfg.BackendName, graph)
 	d.events = engine.NewEventLog(cfg.JobID, cfg.Events, cfg.Monitor, func(err error) {
-		d.mu.Lock()
-		d.report.Warnings = append(d.report.Warnings, "writing job events failed, the event log is incomplete: "+err.Error())
-		d.mu.Unlock()
+		d.report.Warn("writing job events failed, the event log is incomplete: " + err.Error())
 	})
-	if d.events != nil {
-		d.events.JobStart(planInfo(plan), cfg.BackendName, cfg.Workers, cfg.MaxAttempts)
+	// The engine's driver loop runs the tasks: retries, backups of
+	// stragglers, deadlines, interruption, events, progress and the
+	// report's bookkeeping are the engine's.
+	loop, err := engine.NewLoop(engine.LoopConfig{Job: cfg.JobID, Graph: graph, Plan: planInfo(plan),
+		Backend: backend, BackendName: cfg.BackendName, Concurrency: cfg.Workers, MaxAttempts: cfg.MaxAttempts,
+		TaskTimeout: cfg.TaskTimeout, Speculation: cfg.Speculation, Clock: cfg.Clock, Report: d.report,
+		Events: d.events, Progress: cfg.Progress, Payload: d.task, Result: d.result,
+		TimeoutFix: "raise the task timeout (galerunner.Config.TaskTimeout, --gale_task_timeout)"})
+	if err != nil {
+		return nil, fmt.Errorf("galerunner: %w", err)
 	}
-	err = d.run(ctx)
-	d.report.End = time.Now()
-	d.events.JobEnd(d.report, err, d.failed)
+	d.sched = loop.Scheduler()
+	err = loop.Run(ctx)
+	loop.Finish(err)
 	res := &Result{Report: d.report, metrics: d.userMetrics()}
 	for _, st := range plan.Stages {
 		res.Stages = append(res.Stages, st.Name)
@@ -107,163 +112,42 @@ type driver struct {
 	logSeverity int // Task.LogSeverity
 	sched       *engine.Scheduler
 	report      *engine.Report
-	events      *engine.EventLog   // nil when nothing watches the job's events
-	failed      *engine.TaskFailed // the attempt whose failure failed the job
+	events      *engine.EventLog // nil when nothing watches the job's events
 
-	mu      sync.Mutex // guards winners (written by invocation goroutines) and the report's invocation counts
+	mu      sync.Mutex // guards winners, written by attempts' goroutines
 	winners map[*engine.TaskResult]*worker.Result
 }
 
 func (d *driver) prepare() error {
-	d.report = &engine.Report{JobID: d.cfg.JobID, Backend: d.cfg.BackendName, Start: time.Now()}
 	d.logSeverity = worker.MinSeverity(context.Background())
-	logical := planner.Logical{}
-	sp := &planner.Plan{}
 	for _, st := range d.plan.Stages {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(st.Descriptor)
 		if err != nil {
 			return fmt.Errorf("galerunner: encoding stage %d: %w", st.ID, err)
 		}
 		d.descriptors = append(d.descriptors, b)
-		logical.Nodes = append(logical.Nodes, planner.Node{ID: st.ID, Label: st.Name})
-		sp.Stages = append(sp.Stages, planner.Stage{ID: st.ID, Input: planner.FromSource, Source: st.ID, Tasks: st.Tasks, Deps: st.Deps})
-		d.report.Stages = append(d.report.Stages, engine.StageReport{ID: st.ID, Name: st.Name, Tasks: st.Tasks})
 	}
-	sp.Logical = logical
-	d.sched = engine.NewScheduler(sp, d.cfg.Workers, d.cfg.MaxAttempts)
 	return nil
 }
 
-type outcome struct{ ev engine.Event }
-
-// run is the driver loop: it performs the scheduler's actions and feeds
-// back their outcomes. Every invocation goroutine is owned by the loop,
-// which waits for all of them, even after a failure, before returning.
-func (d *driver) run(jobCtx context.Context) error {
-	ctx, cancel := context.WithCancelCause(jobCtx)
-	defer cancel(nil)
-	results := make(chan outcome)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	inflight := 0
-	var jobErr error
-	var last engine.Event // the outcome that produced actions
-	// The job's context ending is final (engine.ErrInterrupted), unlike a
-	// task's failure: checked before every step, so the scheduler never
-	// sees an outcome the cancellation caused and retries nothing.
-	interrupted := false
-	checkInterrupted := func() {
-		if interrupted || jobCtx.Err() == nil {
-			return
-		}
-		interrupted = true
-		if jobErr == nil {
-			jobErr = fmt.Errorf("galerunner: job %s: %w: %w", d.cfg.JobID, engine.ErrInterrupted, context.Cause(jobCtx))
-		}
-		d.events.JobInterrupted(context.Cause(jobCtx), inflight)
-		cancel(jobErr)
+// graph returns the plan's stages as the engine's scheduler sees them.
+func (d *driver) graph() engine.TaskGraph {
+	var g engine.TaskGraph
+	for _, st := range d.plan.Stages {
+		g.Stages = append(g.Stages, engine.GraphStage{Tasks: st.Tasks, Deps: st.Deps, Label: st.Name})
 	}
-	actions := d.sched.Start()
-	for {
-		checkInterrupted()
-		if interrupted {
-			actions = nil
-		}
-		for _, a := range actions {
-			switch a := a.(type) {
-			case engine.Invoke:
-				payload, err := d.task(a)
-				if err != nil {
-					jobErr = err
-					cancel(err)
-					continue
-				}
-				inflight++
-				wg.Add(1)
-				d.report.Stages[a.Stage].Running++
-				if d.report.Stages[a.Stage].Start.IsZero() {
-					d.report.Stages[a.Stage].Start = time.Now()
-				}
-				d.events.TaskStart(a)
-				go func() {
-					defer wg.Done()
-					results <- outcome{d.invoke(ctx, a, payload)}
-				}()
-			case engine.StageDone:
-				sr := &d.report.Stages[a.Stage]
-				sr.End = time.Now()
-				sr.Wall = sr.End.Sub(sr.Start)
-				sr.Retries = d.sched.Retries(a.Stage)
-				d.events.StageEnd(a.Stage)
-			case engine.JobFailed:
-				if jobErr == nil {
-					jobErr = a.Err
-					if f, ok := last.(engine.TaskFailed); ok {
-						d.failed = &f
-					}
-				}
-				cancel(a.Err)
-			}
-		}
-		if inflight == 0 {
-			break
-		}
-		o := <-results
-		inflight--
-		checkInterrupted()
-		switch e := o.ev.(type) {
-		case engine.TaskSucceeded:
-			d.report.Stages[e.Stage].Running--
-			d.events.TaskEnd(e)
-		case engine.TaskFailed:
-			d.report.Stages[e.Stage].Running--
-			if interrupted {
-				d.events.TaskInterrupted(e.TaskRef, e.Attempt, false, e.Err, 0)
-				break
-			}
-			d.report.Stages[e.Stage].Failed++
-			d.events.TaskFailed(e, ctx.Err() != nil)
-		}
-		if jobErr != nil {
-			actions = nil
-			continue
-		}
-		last = o.ev
-		actions = d.sched.Step(o.ev)
-		if e, ok := o.ev.(engine.TaskSucceeded); ok && d.sched.Winner(e.TaskRef) == e.Result {
-			sr := &d.report.Stages[e.Stage]
-			sr.Done++
-			sr.Metrics.Add(e.Result.Metrics)
-			sr.TaskRows = append(sr.TaskRows, engine.TaskReport{Task: e.Task, Attempts: e.Attempt,
-				Instance: e.Result.Instance, Cold: e.Result.Cold, Wall: e.Result.End.Sub(e.Result.Start), Metrics: e.Result.Metrics})
-		}
-	}
-	if jobErr == nil && ctx.Err() != nil {
-		jobErr = context.Cause(ctx)
-	}
-	return jobErr
+	return g
 }
 
-func (d *driver) invoke(ctx context.Context, a engine.Invoke, payload []byte) engine.Event {
-	id := fmt.Sprintf("%s/stage-%d/task-%d/attempt-%d", d.cfg.JobID, a.Stage, a.Task, a.Attempt)
-	start := time.Now()
-	res, err := d.backend.Invoke(ctx, backends.Task{ID: id, Payload: payload})
-	if err == nil || !errors.Is(err, backends.ErrNotStarted) {
-		d.mu.Lock()
-		d.report.Invocations++
-		d.report.BilledSeconds += time.Since(start).Seconds()
-		d.mu.Unlock()
-	}
-	if err != nil {
-		return engine.TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: err, NotStarted: errors.Is(err, backends.ErrNotStarted)}
-	}
+// result reads a Beam stage task's answer; the engine keeps what it needs
+// (times, instance, metrics), the driver the rest (outputs, Beam metrics).
+func (d *driver) result(ctx context.Context, a engine.Invoke, id string, res backends.Result) (*engine.TaskResult, error) {
 	var r worker.Result
 	if err := json.Unmarshal(res.Payload, &r); err != nil {
-		return engine.TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt, Err: fmt.Errorf("galerunner: task %s returned a malformed result: %w", id, err)}
+		return nil, fmt.Errorf("galerunner: task %s returned a malformed result: %w", id, err)
 	}
 	if r.Version != worker.Version {
-		return engine.TaskFailed{TaskRef: a.TaskRef, Attempt: a.Attempt,
-			Err: fmt.Errorf("galerunner: task %s returned result version %d, want %d", id, r.Version, worker.Version)}
+		return nil, fmt.Errorf("galerunner: task %s returned result version %d, want %d", id, r.Version, worker.Version)
 	}
 	if r.Instance == "" {
 		r.Instance = res.Invocation.Instance
@@ -273,7 +157,7 @@ func (d *driver) invoke(ctx context.Context, a engine.Invoke, payload []byte) en
 	d.mu.Lock()
 	d.winners[er] = &r
 	d.mu.Unlock()
-	return engine.TaskSucceeded{TaskRef: a.TaskRef, Attempt: a.Attempt, Result: er}
+	return er, nil
 }
 
 // printLogs writes what an attempt's code logged to the driver's Beam
@@ -335,7 +219,8 @@ func (d *driver) segments(e *stages.Edge, part int) ([]engine.Segment, error) {
 	return segs, nil
 }
 
-// task builds the descriptor of one attempt.
+// task builds the descriptor of one attempt. It runs on the engine's
+// driver loop (LoopConfig.Payload): it reads winners and does no I/O.
 func (d *driver) task(a engine.Invoke) ([]byte, error) {
 	st := d.plan.Stages[a.Stage]
 	t := worker.Task{Kind: worker.Kind, Version: worker.Version, Job: d.cfg.JobID, Stage: a.Stage, Task: a.Task, Attempt: a.Attempt,

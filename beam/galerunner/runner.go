@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
@@ -46,6 +47,9 @@ var (
 	flagUI         = &uiFlag{}
 	flagUIWait     = flag.Bool("gale_ui_wait", false, "with --gale_ui, keep the dashboard up after the job ends until the program is interrupted (Ctrl-C)")
 	flagEvents     = flag.String("gale_events", "", "write the job's events to this file as JSON lines (gale ui FILE shows them afterwards)")
+	flagSpec       = flag.String("gale_speculation", "on", "backup attempts for straggling Gale tasks: on or off (as gale run --speculation)")
+	flagTimeout    = flag.Duration("gale_task_timeout", 0, "abandon and retry a Gale task's attempt running this long (default: the backend's function timeout, else 15m; negative: none; as gale run --task-timeout)")
+	flagProgress   = flag.Bool("gale_progress", true, "print the job's progress on Gale (stages started and done, and every 5s while they run) to standard error")
 	flagMemory     = flag.String("gale_worker_memory", "", "memory budget of each Gale task (e.g. 512MiB, 2GiB); a GroupByKey partition whose records exceed half of it is grouped by an external sort that spills to the worker's local disk (default: the backend's configured function memory, else 512MiB)")
 )
 
@@ -108,6 +112,17 @@ func Execute(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error)
 	if *flagReport {
 		f.report = os.Stderr
 	}
+	switch *flagSpec {
+	case "on":
+	case "off":
+		f.speculationOff = true
+	default:
+		return nil, fmt.Errorf("galerunner: --gale_speculation=%q: want on or off", *flagSpec)
+	}
+	f.taskTimeout = *flagTimeout
+	if *flagProgress {
+		f.progress = &engine.LineProgress{W: os.Stderr}
+	}
 	res, err := execute(ctx, p, f)
 	if res == nil {
 		return nil, err // not a typed nil in the interface
@@ -135,6 +150,9 @@ type runnerFlags struct {
 	report                io.Writer
 	ui, events            string // "" for none
 	uiWait                bool
+	speculationOff        bool
+	taskTimeout           time.Duration
+	progress              engine.Progress // nil for none
 }
 
 func execute(ctx context.Context, p *beam.Pipeline, f runnerFlags) (*Result, error) {
@@ -156,7 +174,8 @@ func execute(ctx context.Context, p *beam.Pipeline, f runnerFlags) (*Result, err
 			ErrNotConfigured, ob.Name)
 	}
 	cfg := Config{Backend: ob.Backend, BackendName: ob.Name, Workers: f.workers, Partitions: f.partitions,
-		Temp: f.temp, StoreOptions: ob.StoreOptions, WorkerMemory: f.memory, Report: f.report}
+		Temp: f.temp, StoreOptions: ob.StoreOptions, WorkerMemory: f.memory, Report: f.report,
+		TaskTimeout: f.taskTimeout, Speculation: engine.Speculation{Off: f.speculationOff}, Progress: f.progress}
 	// The event file and the dashboard are opened before any task runs, so
 	// a path or address that does not work fails the job before it starts.
 	if f.events != "" {
@@ -218,6 +237,26 @@ type Config struct {
 	WorkerMemory int64
 	// MaxAttempts bounds the attempts per task. Default 3.
 	MaxAttempts int
+	// TaskTimeout abandons an attempt that runs this long and retries the
+	// task, as engine.Config.TaskTimeout: zero for the backend's function
+	// timeout (plus a tenth and a second), else engine.DefaultTaskTimeout;
+	// negative for no fixed limit.
+	TaskTimeout time.Duration
+	// Speculation configures backup attempts for straggling tasks, as
+	// engine.Config.Speculation (Off: true disables them). Two defaults
+	// differ from the engine's, because a Beam element is not a unit of
+	// work (one element can be a whole file's restriction, and a
+	// redistribution of a few elements leaves partitions empty): tasks
+	// that read nothing do not count toward a stage's median
+	// (IgnoreEmpty is always set), and the adaptive deadline derived from
+	// that median is off unless TimeoutMultiplier is set (positive).
+	Speculation engine.Speculation
+	// Clock is the driver's time source (deadlines and backups); nil for
+	// the system clock. Tests pass a fake one.
+	Clock engine.Clock
+	// Progress, when set, receives the job's progress as it runs, as gale
+	// run shows it (engine.LineProgress writes log lines).
+	Progress engine.Progress
 	// Temp is the temporary store's URL (a directory or object-store
 	// prefix). Default: a new directory under the system's temporary
 	// directory, removed when the job ends.
@@ -257,6 +296,9 @@ func (c Config) Validate() error {
 	if c.WorkerMemory < 0 {
 		errs = append(errs, fmt.Errorf("galerunner: Config.WorkerMemory must not be negative, got %d", c.WorkerMemory))
 	}
+	if err := c.Speculation.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("galerunner: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -282,6 +324,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 3
+	}
+	c.Speculation.IgnoreEmpty = true
+	if c.Speculation.TimeoutMultiplier == 0 {
+		c.Speculation.TimeoutMultiplier = -1
 	}
 	if c.BackendName == "" {
 		c.BackendName = "local"

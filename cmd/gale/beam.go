@@ -39,6 +39,8 @@ var beamFlagMap = map[string]string{
 	"--partitions":    "--gale_partitions",
 	"--worker-memory": "--gale_worker_memory",
 	"--events":        "--gale_events",
+	"--speculation":   "--gale_speculation",
+	"--task-timeout":  "--gale_task_timeout",
 }
 
 // beamUIFlags map gale run's dashboard flags, whose value is optional, to
@@ -63,7 +65,8 @@ no-op when the sources have not changed); on PATH.
 gale's own flags map onto the runner's: --backend to --gale_backend,
 --workers to --gale_workers, --partitions to --gale_partitions,
 --worker-memory to --gale_worker_memory, --events to --gale_events,
---ui[=ADDR] to --gale_ui[=ADDR] (the dashboard stays up after the job
+--speculation to --gale_speculation, --task-timeout to
+--gale_task_timeout, --ui[=ADDR] to --gale_ui[=ADDR] (the dashboard stays up after the job
 until Ctrl-C, as with gale run, unless --ui-wait=false). Every other
 flag (--input, --output, --size, --top, --runner, --gale_temp,
 --gale_report, ...) goes to beam-wordcount unchanged; so does everything

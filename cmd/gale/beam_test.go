@@ -151,6 +151,7 @@ func TestBeamArgs(t *testing.T) {
 		{args: []string{"--ui", "--events", "ev.jsonl", "--input", "a.txt"},
 			pass: []string{"--gale_ui", "--gale_events=ev.jsonl", "--input", "a.txt", "--gale_ui_wait"}},
 		{args: []string{"--ui=127.0.0.1:8080", "--ui-wait=false"}, pass: []string{"--gale_ui=127.0.0.1:8080", "--gale_ui_wait=false"}},
+		{args: []string{"--speculation", "off", "--task-timeout=2m"}, pass: []string{"--gale_speculation=off", "--gale_task_timeout=2m"}},
 	} {
 		binary, pass, help := beamArgs(tc.args)
 		if binary != tc.binary || !slices.Equal(pass, tc.pass) || help != tc.help {

@@ -87,7 +87,7 @@ var rules = map[string][]string{
 	"internal/browsertest": {"internal/standin", "github.com/chromedp/"},
 
 	// The Beam runner's module (beam/go.mod).
-	"beam/galerunner": {"", "backends", "backends/config", "backends/local", "backends/objstore", "engine", "planner", "ui",
+	"beam/galerunner": {"", "backends", "backends/config", "backends/local", "backends/objstore", "engine", "ui",
 		"beam/internal/stages", "beam/internal/worker", "github.com/apache/beam/sdks/v2/",
 		"github.com/dustin/go-humanize", "google.golang.org/protobuf/"},
 	"beam/internal/stages": {"github.com/apache/beam/sdks/v2/", "google.golang.org/protobuf/"},
