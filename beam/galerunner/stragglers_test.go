@@ -182,8 +182,11 @@ func stragglerRun(t *testing.T, stage, task int, cfg galerunner.Config,
 		err error
 	}
 	done := make(chan result, 1)
+	// A step that fails the test ends the job (before the backends close).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
-		r, err := galerunner.Run(context.Background(), pp, cfg)
+		r, err := galerunner.Run(ctx, pp, cfg)
 		done <- result{r, err}
 	}()
 	step(w, clock, hung, dw.reached)
