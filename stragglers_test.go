@@ -154,15 +154,25 @@ func TestHungTaskTimesOutAndIsRetried(t *testing.T) {
 // wins, the original is cancelled, and the output counts once.
 func TestStragglerGetsBackupThatWins(t *testing.T) {
 	var tasks int
+	others := &othersDone{reached: make(chan struct{})}
 	r := stragglerRun(t, 48<<10, "stage-0/task-1", func(w *eventWatch, clock *enginetest.FakeClock, hung <-chan struct{}) {
 		<-hung
 		w.waitFor(t, "the job start", 1, func(ev map[string]any) bool { return ev["event"] == "job_start" })
 		tasks = stageTasks(t, w)
 		w.waitFor(t, "every other task of stage 0 finished", tasks-1, isEvent("task_end", 0))
+		// A task_end event is written before the driver loop hands the
+		// success to the scheduler; a clock moved in between would make
+		// the last of them a straggler too. The progress display is
+		// updated after.
+		select {
+		case <-others.reached:
+		case <-time.After(time.Minute):
+			t.Fatal("the scheduler never counted the other tasks of stage 0")
+		}
 		clock.Advance(50 * time.Millisecond) // under Speculation.MinRuntime: no backup yet
 		clock.Advance(time.Second)
 		w.waitFor(t, "the backup's cancel of the original", 1, isEvent("task_cancel", 0))
-	})
+	}, gale.WithProgress(others))
 	if tasks < 4 {
 		t.Fatalf("stage 0 has %d tasks; the test needs at least 4", tasks)
 	}
@@ -192,6 +202,21 @@ func TestHungTaskWithoutSpeculationHitsAdaptiveDeadline(t *testing.T) {
 		t.Errorf("report: %d backups, %d timed out; want 0 and 1", r.Backups, r.TimedOut)
 	}
 }
+
+// othersDone is a progress display that tells when all but one task of
+// stage 0 are done, as the scheduler has counted them.
+type othersDone struct {
+	once    sync.Once
+	reached chan struct{}
+}
+
+func (p *othersDone) Update(r *engine.Report) {
+	if st := r.Snapshot(); len(st) > 0 && st[0].Tasks > 1 && st[0].Done >= st[0].Tasks-1 {
+		p.once.Do(func() { close(p.reached) })
+	}
+}
+
+func (p *othersDone) Finish(*engine.Report, error) {}
 
 // stageTasks reads stage 0's task count from the job_start event.
 func stageTasks(t *testing.T, w *eventWatch) int {
