@@ -6,17 +6,15 @@ import (
 	"slices"
 	"unsafe"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/internal/kernel"
 	"github.com/galeproject/gale/internal/strtab"
+	"github.com/galeproject/gale/shuffle"
 )
 
-// A shuffle record is the length-prefixed encoding of the key followed by
-// the length-prefixed encoding of the value (or of the partial aggregate):
-// the record format of Glider's merge and sort actions, so one partition's
-// bytes can be streamed into an action unchanged.
+// A keyed shuffle's record is shuffle.AppendRecord of the encoded key and
+// the encoded value (or partial aggregate), filed by shuffle.HashPartition
+// of the encoded key: package shuffle owns both.
 
 // partitions accumulates encoded records per partition.
 type partitions struct {
@@ -27,11 +25,8 @@ func newPartitions(n int) *partitions { return &partitions{parts: make([][]byte,
 
 // add appends the record (k, v) to the partition of its encoded key k.
 func (p *partitions) add(k, v []byte) {
-	i := 0
-	if len(p.parts) > 1 {
-		i = int(xxhash.Sum64(k) % uint64(len(p.parts)))
-	}
-	p.parts[i] = coder.AppendBytes(coder.AppendBytes(p.parts[i], k), v)
+	i := shuffle.HashPartition(k, len(p.parts))
+	p.parts[i] = shuffle.AppendRecord(p.parts[i], k, v)
 }
 
 // maxCombineEntries bounds the map-side aggregation table; beyond it the
@@ -347,12 +342,9 @@ func forRecords(ctx context.Context, segments [][]byte, fn func(key, val []byte)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for off := 0; off < len(seg); {
-			key, n, err := coder.ReadBytes(seg[off:])
-			if err != nil {
-				return fmt.Errorf("gale: shuffle segment %d at byte %d: %w", si, off, err)
-			}
-			val, m, err := coder.ReadBytes(seg[off+n:])
+		for rest := seg; len(rest) > 0; {
+			off := len(seg) - len(rest)
+			key, val, next, err := shuffle.ReadRecord(rest)
 			if err != nil {
 				return fmt.Errorf("gale: shuffle segment %d at byte %d: %w", si, off, err)
 			}
@@ -363,7 +355,7 @@ func forRecords(ctx context.Context, segments [][]byte, fn func(key, val []byte)
 			if err != nil {
 				return fmt.Errorf("gale: shuffle segment %d at byte %d: %w", si, off, err)
 			}
-			off += n + m
+			rest = next
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/galeproject/gale/internal/coder"
 	"github.com/galeproject/gale/internal/kernel"
 	"github.com/galeproject/gale/planner"
+	"github.com/galeproject/gale/shuffle"
 	"github.com/galeproject/gale/shuffle/extsort"
 )
 
@@ -430,7 +431,7 @@ func (w *rangeWriter[T]) Emit() any {
 			w.n++
 			b := k.raw(v)
 			i := w.part(prefixOf(b, k.prefix))
-			w.parts[i] = coder.AppendBytes(append(w.parts[i], 0), b)
+			w.parts[i] = shuffle.AppendRecord(w.parts[i], nil, b)
 			if w.flush != nil && len(w.parts[i]) >= w.size {
 				w.spill(i)
 			}
@@ -442,7 +443,7 @@ func (w *rangeWriter[T]) Emit() any {
 			w.kbuf = k.keyOf(w.kbuf[:0], v)
 			i := w.part(w.kbuf)
 			w.pbuf = k.payload(w.pbuf[:0], w.kbuf, v)
-			w.parts[i] = coder.AppendBytes(coder.AppendBytes(w.parts[i], w.kbuf), w.pbuf)
+			w.parts[i] = shuffle.AppendRecord(w.parts[i], w.kbuf, w.pbuf)
 			if w.flush != nil && len(w.parts[i]) >= w.size {
 				w.spill(i)
 			}
@@ -454,7 +455,7 @@ func (w *rangeWriter[T]) Emit() any {
 			b := k.raw(v)
 			i := w.part(prefixOf(b, k.prefix))
 			w.room(i, len(b)+binary.MaxVarintLen64)
-			w.parts[i] = coder.AppendBytes(w.parts[i], b)
+			w.parts[i] = shuffle.AppendField(w.parts[i], b)
 		}
 	}
 	return func(v T) {
@@ -463,7 +464,7 @@ func (w *rangeWriter[T]) Emit() any {
 		w.pbuf = k.payload(w.pbuf[:0], w.kbuf, v)
 		i := w.part(w.kbuf)
 		w.room(i, len(w.pbuf)+binary.MaxVarintLen64)
-		w.parts[i] = coder.AppendBytes(w.parts[i], w.pbuf)
+		w.parts[i] = shuffle.AppendField(w.parts[i], w.pbuf)
 	}
 }
 

@@ -50,6 +50,8 @@
 // before the task returns. Progress implementations may own a renderer.
 //
 // The engine may import backends/, backends/objstore, planner/, shuffle/
-// (split points), glider (the
-// client of the glider strategy) and internal packages; never cloud SDKs.
+// (the shuffle's record framing, split points and object layout),
+// shuffle/objects (the object-store shuffle's writer and reader), glider
+// (the client of the glider strategy) and internal packages; never cloud
+// SDKs.
 package engine

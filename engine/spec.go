@@ -176,13 +176,9 @@ type InputSpec struct {
 	Expect *ObjectStamp `json:"expect,omitempty"`
 }
 
-// Segment is a byte range of an object in the temporary store.
-type Segment struct {
-	Key     string `json:"key"`
-	Off     int64  `json:"off"`
-	Len     int64  `json:"len"`
-	Records int64  `json:"records"`
-}
+// Segment is a byte range of a shuffle object in the temporary store
+// (shuffle.Segment).
+type Segment = shuffle.Segment
 
 // TaskResult is what a task attempt returns.
 type TaskResult struct {
@@ -326,12 +322,8 @@ func (o *ShuffleOutput) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Range is one partition's bytes within a shuffle object.
-type Range struct {
-	Off     int64 `json:"off"`
-	Len     int64 `json:"len"`
-	Records int64 `json:"records"`
-}
+// Range is one partition's bytes within a shuffle object (shuffle.Range).
+type Range = shuffle.Range
 
 // SinkOutput locates one attempt's sink output.
 type SinkOutput struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/galeproject/gale/internal/kernel"
 	"github.com/galeproject/gale/planner"
 	"github.com/galeproject/gale/shuffle"
+	"github.com/galeproject/gale/shuffle/objects"
 )
 
 // StoreOpener opens the object store at url with the given client options.
@@ -532,13 +532,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 			if s.Len == 0 {
 				continue
 			}
-			b, err := readAll(ctx, st, s.Key, s.Off, s.Len)
+			b, err := objects.Read(ctx, st, s)
 			if err != nil {
 				return err
-			}
-			if int64(len(b)) != s.Len {
-				return fmt.Errorf("engine: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
-					st, s.Key, len(b), s.Len, s.Off)
 			}
 			m.shuffleGet(1)
 			m.ShuffleBytesRead += s.Len
@@ -645,11 +641,14 @@ func (t *task) readSorted(ctx context.Context, st objstore.Store, emit any) erro
 		if s.Len == 0 {
 			continue
 		}
-		readers = append(readers, &lazySegment{ctx: ctx, st: st, seg: s, m: m})
+		r := objects.NewSegmentReader(ctx, st, s)
+		r.Opened = func() { m.shuffleGet(1) }
+		r.Bytes = func(n int64) { m.ShuffleBytesRead += n }
+		readers = append(readers, r)
 	}
 	defer func() {
 		for _, r := range readers {
-			r.(*lazySegment).Close()
+			r.(*objects.SegmentReader).Close()
 		}
 	}()
 	cfg := kernel.SortConfig{MemoryBytes: t.memory(), TempDir: t.spec.SpillDir,
@@ -671,42 +670,6 @@ func (t *task) memory() int64 {
 	return DefaultWorkerMemory
 }
 
-// lazySegment opens a shuffle segment on its first read and checks that
-// the whole segment arrived.
-type lazySegment struct {
-	ctx  context.Context
-	st   objstore.Store
-	seg  Segment
-	m    *Metrics
-	rc   io.ReadCloser
-	read int64
-}
-
-func (l *lazySegment) Read(p []byte) (int, error) {
-	if l.rc == nil {
-		rc, err := l.st.Get(l.ctx, l.seg.Key, l.seg.Off, l.seg.Len)
-		if err != nil {
-			return 0, fmt.Errorf("engine: reading %s/%s: %w", l.st, l.seg.Key, err)
-		}
-		l.rc = rc
-		l.m.shuffleGet(1)
-	}
-	n, err := l.rc.Read(p)
-	l.read += int64(n)
-	l.m.ShuffleBytesRead += int64(n)
-	if err == io.EOF && l.read != l.seg.Len {
-		return n, fmt.Errorf("engine: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
-			l.st, l.seg.Key, l.read, l.seg.Len, l.seg.Off)
-	}
-	return n, err
-}
-
-func (l *lazySegment) Close() {
-	if l.rc != nil {
-		l.rc.Close()
-	}
-}
-
 func readAll(ctx context.Context, st objstore.Store, key string, off, n int64) ([]byte, error) {
 	rc, err := st.Get(ctx, key, off, n)
 	if err != nil {
@@ -722,13 +685,6 @@ func readAll(ctx context.Context, st objstore.Store, key string, off, n int64) (
 	}
 	return buf.Bytes(), nil
 }
-
-// Shuffle object layout: the partitions back to back, then a footer of
-// one uvarint length per partition, the footer's length as 8 bytes
-// little-endian and the magic "GALESHF1". Readers normally take the
-// partition ranges from the task result and never parse the footer; it
-// makes objects self-describing for tools and recovery.
-const shuffleMagic = "GALESHF1"
 
 func (t *task) finish(ctx context.Context) error {
 	m := &t.res.Metrics
@@ -748,29 +704,18 @@ func (t *task) finish(ctx context.Context) error {
 			t.res.Shuffles = append(t.res.Shuffles, ShuffleOutput{Op: s.op, Shuffle: s.shuffle})
 			continue
 		}
-		var footer []byte
-		out := ShuffleOutput{Op: s.op, Shuffle: s.shuffle, Parts: make([]Range, len(parts))}
-		var off int64
-		readers := make([]io.Reader, 0, len(parts)+1)
-		for i, p := range parts {
-			out.Parts[i] = Range{Off: off, Len: int64(len(p))}
-			off += int64(len(p))
-			footer = binary.AppendUvarint(footer, uint64(len(p)))
-			readers = append(readers, bytes.NewReader(p))
-		}
-		footer = binary.LittleEndian.AppendUint64(footer, uint64(len(footer)))
-		footer = append(footer, shuffleMagic...)
-		readers = append(readers, bytes.NewReader(footer))
 		st, err := t.w.store(ctx, t.spec.Temp, t.spec.StoreOptions)
 		if err != nil {
 			return err
 		}
-		out.Key = fmt.Sprintf("shuffle-%d/s%d-t%d-a%d-o%d-%s", s.shuffle, t.spec.Stage, t.spec.Task, t.spec.Attempt, s.op, randomID(4))
-		if err := st.Put(ctx, out.Key, io.MultiReader(readers...)); err != nil {
-			return fmt.Errorf("engine: writing shuffle object %s/%s: %w", st, out.Key, err)
+		key := fmt.Sprintf("shuffle-%d/s%d-t%d-a%d-o%d-%s", s.shuffle, t.spec.Stage, t.spec.Task, t.spec.Attempt, s.op, randomID(4))
+		obj, err := objects.Write(ctx, st, key, parts)
+		if err != nil {
+			return err
 		}
 		m.shufflePut(1)
-		m.ShuffleBytesWritten += off + int64(len(footer))
+		m.ShuffleBytesWritten += obj.Size()
+		out := ShuffleOutput{Op: s.op, Shuffle: s.shuffle, Key: key, Parts: obj.Ranges}
 		m.RecordsOut += s.w.Records()
 		t.res.Shuffles = append(t.res.Shuffles, out)
 	}

@@ -42,7 +42,8 @@
 // describes the protocol, the concurrency and failure models and the
 // accounting.
 //
-// Imports: the standard library and glider/internal/wire.
+// Imports: the standard library, glider/internal/wire and shuffle (the
+// record framing merge and sort actions read and write).
 //
 // Goroutines: each server's Serve runs its accept loop on the caller's
 // goroutine; every accepted connection has one reader goroutine, and the

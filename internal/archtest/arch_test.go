@@ -26,8 +26,7 @@ var rules = map[string][]string{
 	// The user API and its wiring (doc.go of package gale).
 	"": {"backends", "backends/aws", "backends/azure", "backends/gcp", "backends/ibm", "backends/local",
 		"backends/objstore", "backends/process", "engine", "glider", "glider/gliderstore", "internal/coder",
-		"internal/kernel", "internal/strtab", "planner", "probe", "shuffle/extsort", "state", "ui",
-		"github.com/cespare/xxhash/v2"},
+		"internal/kernel", "internal/strtab", "planner", "probe", "shuffle", "shuffle/extsort", "state", "ui"},
 
 	"backends":                       {},
 	"backends/objstore":              {},
@@ -49,16 +48,19 @@ var rules = map[string][]string{
 	"backends/config": {"", "backends", "backends/aws", "backends/azure", "backends/azure/host",
 		"backends/gcp", "backends/ibm", "backends/process", "backends/sim", "engine", "gopkg.in/yaml.v3"},
 
-	"planner":         {},
-	"shuffle":         {},
+	"planner": {},
+	// The shuffle's formats and partitioners (shuffle/doc.go); its
+	// object-store writer and reader (shuffle/objects).
+	"shuffle":         {"github.com/cespare/xxhash/v2"},
+	"shuffle/objects": {"shuffle", "backends/objstore"},
 	"shuffle/extsort": {},
-	"engine": {"backends", "backends/objstore", "planner", "shuffle", "glider", "internal/kernel",
+	"engine": {"backends", "backends/objstore", "planner", "shuffle", "shuffle/objects", "glider", "internal/kernel",
 		"github.com/klauspost/compress/", "golang.org/x/sys/unix"},
 	"engine/enginetest": {},
 	// The fault-injection suite holds tests only (chaos/doc.go).
 	"chaos": {},
 
-	"glider":               {"glider/internal/wire"},
+	"glider":               {"glider/internal/wire", "shuffle"},
 	"glider/internal/wire": {"internal/frame"},
 	"glider/gliderstore":   {"backends/objstore", "glider"},
 
@@ -91,8 +93,8 @@ var rules = map[string][]string{
 		"beam/internal/stages", "beam/internal/worker", "github.com/apache/beam/sdks/v2/",
 		"github.com/dustin/go-humanize", "google.golang.org/protobuf/"},
 	"beam/internal/stages": {"github.com/apache/beam/sdks/v2/", "google.golang.org/protobuf/"},
-	"beam/internal/worker": {"backends/objstore", "engine", "shuffle/extsort", "github.com/apache/beam/sdks/v2/",
-		"github.com/cespare/xxhash/v2", "google.golang.org/protobuf/"},
+	"beam/internal/worker": {"backends/objstore", "engine", "shuffle", "shuffle/objects", "shuffle/extsort",
+		"github.com/apache/beam/sdks/v2/", "google.golang.org/protobuf/"},
 	"beam/conformance":      {"beam/conformance/hook"},
 	"beam/conformance/hook": {"beam/galerunner", "github.com/apache/beam/sdks/v2/"},
 }
@@ -246,6 +248,11 @@ func TestRulesCatchAForbiddenImport(t *testing.T) {
 		{"backends/config", module, true},
 		{"probe/plot", "gonum.org/v1/plot/vg", true},
 		{"probe/plot", "gonum.org/v1/plotter", false},
+		{"shuffle", module + "/backends/objstore", false},
+		{"shuffle", module + "/engine", false},
+		{"shuffle/objects", module + "/engine", false},
+		{"beam/internal/worker", "github.com/cespare/xxhash/v2", false},
+		{"shuffle/objects", module + "/backends/objstore", true},
 	} {
 		if got := allowed(rules[c.pkg], c.imp); got != c.ok {
 			t.Errorf("rule of %q admits %s: %v, want %v", c.pkg, c.imp, got, c.ok)

@@ -94,8 +94,9 @@ func For[T any]() Coder[T] {
 	return reflectCoder[T]{c: coderOf(t)}
 }
 
-// AppendUvarint and friends are small helpers shared by the hand-written
-// coders and by the shuffle's record framing.
+// AppendBytes and ReadBytes are the length-prefixed byte strings of the
+// hand-written coders (the same bytes as a shuffle record's field,
+// shuffle.AppendField, which frames records; these encode values).
 
 // AppendBytes appends a length-prefixed byte string.
 func AppendBytes(buf, b []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -17,6 +18,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/beam/internal/stages"
+	"github.com/galeproject/gale/shuffle"
+	"github.com/galeproject/gale/shuffle/objects"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -95,6 +98,15 @@ func runCountMapStage(t *testing.T, keys, repeat, flushBytes int) ([]map[string]
 		t.Fatal(err)
 	}
 	out := res.Outputs[0]
+	// The object has the engine's shuffle layout: its footer describes
+	// the partitions the result reports.
+	ranges, err := objects.Ranges(ctx, store, out.Key)
+	if err != nil {
+		t.Fatalf("the Beam worker's shuffle object: %v", err)
+	}
+	if !slices.Equal(ranges, out.Parts) {
+		t.Fatalf("footer ranges %+v, result's %+v", ranges, out.Parts)
+	}
 	parts := make([]map[string][]int64, len(out.Parts))
 	for i, r := range out.Parts {
 		parts[i] = map[string][]int64{}
@@ -112,9 +124,9 @@ func runCountMapStage(t *testing.T, keys, repeat, flushBytes int) ([]map[string]
 		}
 		for len(seg) > 0 {
 			var key, win, acc []byte
-			if key, seg, err = readField(seg); err == nil {
-				if win, seg, err = readField(seg); err == nil {
-					acc, seg, err = readField(seg)
+			if key, seg, err = shuffle.ReadField(seg); err == nil {
+				if win, seg, err = shuffle.ReadField(seg); err == nil {
+					acc, seg, err = shuffle.ReadField(seg)
 				}
 			}
 			if err != nil {
@@ -128,6 +140,9 @@ func runCountMapStage(t *testing.T, keys, repeat, flushBytes int) ([]map[string]
 			a, err := accDec.Decode(bytes.NewReader(acc))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if p := shuffle.HashPartition(key, len(out.Parts)); p != i {
+				t.Fatalf("key %q in partition %d, the shuffle's hash partitioner says %d", key, i, p)
 			}
 			word := k.Elm.(string)
 			parts[i][word] = append(parts[i][word], reflect.ValueOf(a.Elm).Int())

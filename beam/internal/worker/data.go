@@ -16,28 +16,15 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
-	"github.com/cespare/xxhash/v2"
+	"github.com/galeproject/gale/shuffle"
 )
 
-// Shuffle records are length-prefixed fields: a group edge's record is
-// the encoded key, one encoded window and the encoded value; a keyed
-// edge's record is the encoded key, an empty window and the whole
-// windowed element; a redistribute or side edge's record is one whole
-// windowed element.
-
-func appendField(b, f []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(f)))
-	return append(b, f...)
-}
-
-// readField returns the next field of b and the rest.
-func readField(b []byte) (field, rest []byte, err error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || uint64(len(b)-k) < n {
-		return nil, nil, errors.New("worker: truncated shuffle record")
-	}
-	return b[k : k+int(n)], b[k+int(n):], nil
-}
+// Shuffle records are fields framed by package shuffle (AppendField): a
+// group edge's record is the encoded key, one encoded window and the
+// encoded value; a keyed edge's record is the encoded key, an empty window
+// and the whole windowed element; a redistribute or side edge's record is
+// one whole windowed element. Group and keyed edges partition by
+// shuffle.HashPartition of the encoded key, as Gale's own keyed shuffles.
 
 // groupRecord is one record of a group edge, split into its fields: id
 // is the encoded key and window together, the group the record files into.
@@ -48,14 +35,14 @@ type groupRecord struct {
 // readGroupRecord splits the group edge record at the start of b and
 // returns it and the bytes after it.
 func readGroupRecord(b []byte) (r groupRecord, rest []byte, err error) {
-	if r.key, rest, err = readField(b); err != nil {
+	if r.key, rest, err = shuffle.ReadField(b); err != nil {
 		return r, nil, err
 	}
-	if r.win, rest, err = readField(rest); err != nil {
+	if r.win, rest, err = shuffle.ReadField(rest); err != nil {
 		return r, nil, err
 	}
 	r.id = b[:len(b)-len(rest)]
-	r.val, rest, err = readField(rest)
+	r.val, rest, err = shuffle.ReadField(rest)
 	return r, rest, err
 }
 
@@ -186,7 +173,7 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 			}
 			p := next % len(s.parts)
 			next++
-			s.parts[p] = appendField(s.parts[p], cr.buf)
+			s.parts[p] = shuffle.AppendField(s.parts[p], cr.buf)
 			continue
 		}
 		header := len(cr.buf)
@@ -198,11 +185,11 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 			return fmt.Errorf("worker: decoding value in output of %s: %w", s.out.Transform, err)
 		}
 		key, val := cr.buf[header:keyEnd], cr.buf[keyEnd:]
-		p := int(xxhash.Sum64(key) % uint64(len(s.parts)))
+		p := shuffle.HashPartition(key, len(s.parts))
 		if s.out.Kind == EdgeKeyed {
 			// The key, no window, the whole element (see keyed.go).
 			s.records++
-			s.parts[p] = appendField(appendField(appendField(s.parts[p], key), nil), cr.buf)
+			s.parts[p] = shuffle.AppendField(shuffle.AppendField(shuffle.AppendField(s.parts[p], key), nil), cr.buf)
 			continue
 		}
 		for _, w := range ws {
@@ -210,18 +197,18 @@ func (s *sinkWriter) decode(pr io.Reader, winDec exec.WindowDecoder, winEnc exec
 			if err != nil {
 				return err
 			}
-			rec = appendField(rec[:0], key)
+			rec = shuffle.AppendField(rec[:0], key)
 			if !s.layout.plain() {
 				// The value carries its window or timestamp (windows.go).
 				packed = s.layout.packValue(packed[:0], wb, ts, val)
 				if s.layout.merging {
 					wb = nil
 				}
-				rec = appendField(rec, wb)
-				rec = appendField(rec, packed)
+				rec = shuffle.AppendField(rec, wb)
+				rec = shuffle.AppendField(rec, packed)
 			} else {
-				rec = appendField(rec, wb)
-				rec = appendField(rec, val)
+				rec = shuffle.AppendField(rec, wb)
+				rec = shuffle.AppendField(rec, val)
 			}
 			if s.comb != nil {
 				s.pending = append(s.pending, rec...)
@@ -605,7 +592,7 @@ func feedElements(ctx context.Context, segs [][]byte, ck *chunker) (int64, error
 		for len(seg) > 0 {
 			var elem []byte
 			var err error
-			if elem, seg, err = readField(seg); err != nil {
+			if elem, seg, err = shuffle.ReadField(seg); err != nil {
 				return n, err
 			}
 			if err := ck.add(ctx, elem); err != nil {

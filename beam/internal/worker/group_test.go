@@ -19,6 +19,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
+	"github.com/galeproject/gale/shuffle"
 )
 
 // TestGrouperGroupsByKeyAndWindow files records with random keys, windows
@@ -40,9 +41,9 @@ func TestGrouperGroupsByKeyAndWindow(t *testing.T) {
 				r.key = r.key + "\x01"
 			}
 			all = append(all, r)
-			seg = appendField(seg, []byte(r.key))
-			seg = appendField(seg, []byte(r.win))
-			seg = appendField(seg, []byte(r.val))
+			seg = shuffle.AppendField(seg, []byte(r.key))
+			seg = shuffle.AppendField(seg, []byte(r.win))
+			seg = shuffle.AppendField(seg, []byte(r.val))
 		}
 		segs = append(segs, seg)
 	}
@@ -95,9 +96,9 @@ func TestGrouperGroupsByKeyAndWindow(t *testing.T) {
 }
 
 func TestGrouperRejectsTruncatedRecords(t *testing.T) {
-	seg := appendField(nil, []byte("key"))
-	seg = appendField(seg, []byte("w"))
-	seg = appendField(seg, []byte("value"))
+	seg := shuffle.AppendField(nil, []byte("key"))
+	seg = shuffle.AppendField(seg, []byte("w"))
+	seg = shuffle.AppendField(seg, []byte("value"))
 	for cut := 1; cut < len(seg); cut++ {
 		if err := newGrouper().addSegment(seg[:cut]); err == nil {
 			t.Fatalf("a record cut to %d of %d bytes was accepted", cut, len(seg))
@@ -150,9 +151,9 @@ func newGroupCase(t *testing.T, seed uint64, segs, perSeg, keys int) *groupCase 
 				t.Fatal(err)
 			}
 			val++
-			seg = appendField(seg, enc(keyEnc, key))
-			seg = appendField(seg, wb)
-			seg = appendField(seg, enc(valEnc, val))
+			seg = shuffle.AppendField(seg, enc(keyEnc, key))
+			seg = shuffle.AppendField(seg, wb)
+			seg = shuffle.AppendField(seg, enc(valEnc, val))
 			id := [2]string{key, fmt.Sprint(start)}
 			gc.want[id] = append(gc.want[id], val)
 			gc.n++
@@ -491,9 +492,9 @@ func genSegments(n, per, keys int) func() ([]byte, error) {
 			for j := 1; j < len(val); j++ {
 				val[j] = byte(rng.Uint32())
 			}
-			seg = appendField(seg, key)
-			seg = appendField(seg, win)
-			seg = appendField(seg, val)
+			seg = shuffle.AppendField(seg, key)
+			seg = shuffle.AppendField(seg, win)
+			seg = shuffle.AppendField(seg, val)
 		}
 		return seg, nil
 	}

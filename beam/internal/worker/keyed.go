@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx"
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/galeproject/gale/shuffle"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -247,10 +248,10 @@ func (q *timerQueue) apply(transform, family string, data []byte) error {
 			return err
 		}
 		var id []byte
-		id = appendField(id, []byte(famKey(transform, family)))
-		id = appendField(id, []byte(tm.KeyString))
-		id = appendField(id, win)
-		id = appendField(id, []byte(tm.Tag))
+		id = shuffle.AppendField(id, []byte(famKey(transform, family)))
+		id = shuffle.AppendField(id, []byte(tm.KeyString))
+		id = shuffle.AppendField(id, win)
+		id = shuffle.AppendField(id, []byte(tm.Tag))
 		if tm.Clear {
 			delete(q.pending, string(id))
 			continue

@@ -1,14 +1,12 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,7 @@ import (
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/galeproject/gale/backends/objstore"
 	"github.com/galeproject/gale/engine"
+	"github.com/galeproject/gale/shuffle/objects"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -127,7 +126,7 @@ func (w *Worker) Run(ctx context.Context, t *Task) (res *Result, err error) {
 	m := &res.Metrics
 	var readMu sync.Mutex // the feeder and lazily loaded side inputs count reads
 	readSeg := func(s engine.Segment) ([]byte, error) {
-		b, err := readRange(ctx, temp, s)
+		b, err := objects.Read(ctx, temp, s)
 		if err != nil {
 			return nil, err
 		}
@@ -378,20 +377,14 @@ func (w *Worker) writeOutputs(ctx context.Context, t *Task, dm *dataManager, tem
 		if err := s.Close(); err != nil {
 			return err
 		}
-		out := OutputResult{Transform: o.Transform, Edge: o.Edge, Parts: make([]engine.Range, len(s.parts))}
-		var off int64
-		readers := make([]io.Reader, 0, len(s.parts))
-		for i, p := range s.parts {
-			out.Parts[i] = engine.Range{Off: off, Len: int64(len(p))}
-			off += int64(len(p))
-			readers = append(readers, bytes.NewReader(p))
-		}
-		out.Key = fmt.Sprintf("beam-e%d/s%d-t%d-a%d-%s", o.Edge, t.Stage, t.Task, t.Attempt, randomID(4))
-		if err := temp.Put(ctx, out.Key, io.MultiReader(readers...)); err != nil {
-			return fmt.Errorf("worker: writing shuffle object %s/%s: %w", temp, out.Key, err)
+		key := fmt.Sprintf("beam-e%d/s%d-t%d-a%d-%s", o.Edge, t.Stage, t.Task, t.Attempt, randomID(4))
+		obj, err := objects.Write(ctx, temp, key, s.parts)
+		if err != nil {
+			return err
 		}
 		m.Requests++
-		m.ShuffleBytesWritten += off
+		m.ShuffleBytesWritten += obj.Size()
+		out := OutputResult{Transform: o.Transform, Edge: o.Edge, Key: key, Parts: obj.Ranges}
 		m.RecordsOut += s.records
 		res.Outputs = append(res.Outputs, out)
 	}
@@ -483,24 +476,6 @@ func sourceCoder(desc *fnpb.ProcessBundleDescriptor, coders *graphx.CoderUnmarsh
 		return nil, fmt.Errorf("worker: data source %s has unwindowed coder %v", id, c)
 	}
 	return c, nil
-}
-
-func readRange(ctx context.Context, st objstore.Store, s engine.Segment) ([]byte, error) {
-	rc, err := st.Get(ctx, s.Key, s.Off, s.Len)
-	if err != nil {
-		return nil, fmt.Errorf("worker: reading %s/%s: %w", st, s.Key, err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	buf.Grow(int(s.Len))
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return nil, fmt.Errorf("worker: reading %s/%s: %w", st, s.Key, err)
-	}
-	if int64(buf.Len()) != s.Len {
-		return nil, fmt.Errorf("worker: shuffle object %s/%s is truncated: read %d of %d bytes at offset %d",
-			st, s.Key, buf.Len(), s.Len, s.Off)
-	}
-	return buf.Bytes(), nil
 }
 
 // userMetrics returns the counters and distributions of the bundle.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/coder"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
+	"github.com/galeproject/gale/shuffle"
 )
 
 // sideData is one side input, indexed by encoded window (and key).
@@ -61,7 +62,7 @@ func newSideData(read func() ([][]byte, error), c *coder.Coder, multimap bool) *
 		for _, seg := range segs {
 			for len(seg) > 0 {
 				var rec []byte
-				if rec, seg, err = readField(seg); err != nil {
+				if rec, seg, err = shuffle.ReadField(seg); err != nil {
 					return err
 				}
 				r := bytes.NewReader(rec)

@@ -23,9 +23,11 @@
 // them, with the pipeline's own CombineFn run through a second small plan
 // (see combiner.go), so a task writes about one accumulator per key.
 //
-// This package imports the Beam Go SDK, Gale's engine (for its metrics,
-// segment and range types), objstore, shuffle/extsort and the standard
-// library. Goroutines:
+// This package imports the Beam Go SDK, Gale's engine (for its metrics
+// and store cache), objstore, shuffle (record framing, the hash
+// partitioner, segment and range types), shuffle/objects (the shuffle
+// object layout's writer and reader: the engine's own), shuffle/extsort
+// and the standard library. Goroutines:
 // per task, one feeder of the DataSource's element channel at a time (one
 // per bundle) and one decoder per DataSink; a merging sink's decoder runs
 // the merge plan, with its own feeder and one decoder for the merged

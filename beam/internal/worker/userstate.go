@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
+	"github.com/galeproject/gale/shuffle"
 )
 
 // User state. A stateful ParDo's stage reads a keyed edge: each task owns
@@ -92,10 +93,10 @@ func (u *userState) clearAll() {
 // stateKey names one cell of state: transform, state ID, key and window.
 func stateKey(id exec.StreamID, userStateID string, key, w []byte) string {
 	var b []byte
-	b = appendField(b, []byte(id.PtransformID))
-	b = appendField(b, []byte(userStateID))
-	b = appendField(b, key)
-	b = appendField(b, w)
+	b = shuffle.AppendField(b, []byte(id.PtransformID))
+	b = shuffle.AppendField(b, []byte(userStateID))
+	b = shuffle.AppendField(b, key)
+	b = shuffle.AppendField(b, w)
 	return string(b)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/galeproject/gale/shuffle"
 )
 
 // Windowing in a GroupByKey beyond "group by key and window, stamp at the
@@ -50,7 +51,7 @@ func (l valueLayout) plain() bool { return !l.merging && !l.timestamps && !l.epo
 // packValue prefixes val with its window (merging) and timestamp.
 func (l valueLayout) packValue(dst, win []byte, ts typex.EventTime, val []byte) []byte {
 	if l.merging {
-		dst = appendField(dst, win)
+		dst = shuffle.AppendField(dst, win)
 	}
 	if l.timestamps {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(mtime.Time(ts).Milliseconds()-mtimeMinMillis))
@@ -73,7 +74,7 @@ func (l valueLayout) unpackValue(v []byte) (win []byte, ts mtime.Time, val []byt
 // unpack splits a packed value, its epoch included.
 func (l valueLayout) unpack(v []byte) (win []byte, ts mtime.Time, epoch uint64, val []byte, err error) {
 	if l.merging {
-		if win, v, err = readField(v); err != nil {
+		if win, v, err = shuffle.ReadField(v); err != nil {
 			return nil, 0, 0, nil, err
 		}
 	}
