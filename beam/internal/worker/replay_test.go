@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/galeproject/gale/beam/internal/stages"
+	"github.com/galeproject/gale/shuffle"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -47,9 +48,9 @@ func replaySegment(t *testing.T, elems []replayElem) []byte {
 			t.Fatal(err)
 		}
 		lay := valueLayout{timestamps: true, epochs: true, epoch: e.epoch}
-		seg = appendField(seg, enc(keyEnc, e.key))
-		seg = appendField(seg, wb)
-		seg = appendField(seg, lay.packValue(nil, wb, typex.EventTime(e.ts), enc(valEnc, e.val)))
+		seg = shuffle.AppendField(seg, enc(keyEnc, e.key))
+		seg = shuffle.AppendField(seg, wb)
+		seg = shuffle.AppendField(seg, lay.packValue(nil, wb, typex.EventTime(e.ts), enc(valEnc, e.val)))
 	}
 	return seg
 }
