@@ -94,7 +94,7 @@ var rules = map[string][]string{
 		"github.com/dustin/go-humanize", "google.golang.org/protobuf/"},
 	"beam/internal/stages": {"github.com/apache/beam/sdks/v2/", "google.golang.org/protobuf/"},
 	"beam/internal/worker": {"backends/objstore", "engine", "shuffle", "shuffle/objects", "shuffle/extsort", "beam/internal/stages",
-		"github.com/apache/beam/sdks/v2/", "google.golang.org/protobuf/"},
+		"github.com/apache/beam/sdks/v2/", "github.com/dustin/go-humanize", "google.golang.org/protobuf/"},
 	"beam/conformance":      {"beam/conformance/hook"},
 	"beam/conformance/hook": {"beam/galerunner", "github.com/apache/beam/sdks/v2/"},
 }

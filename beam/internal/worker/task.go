@@ -27,8 +27,8 @@
 // and store cache), objstore, shuffle (record framing, the hash
 // partitioner, segment and range types), shuffle/objects (the shuffle
 // object layout's writer and reader: the engine's own), shuffle/extsort,
-// beam/internal/stages (a TestStream's replay description) and the
-// standard library. Goroutines:
+// beam/internal/stages (a TestStream's replay description), go-humanize
+// (sizes in error messages) and the standard library. Goroutines:
 // per task, one feeder of the DataSource's element channel at a time (one
 // per bundle) and one decoder per DataSink; a merging sink's decoder runs
 // the merge plan, with its own feeder and one decoder for the merged
