@@ -84,10 +84,10 @@ func TestShuffleIndexSegmentsInProducerOrder(t *testing.T) {
 // ranges), empty and absent (a glider output), and decodes them back.
 func TestShuffleOutputJSONRoundTrip(t *testing.T) {
 	outs := []ShuffleOutput{
-		{Op: 1, Shuffle: 2, Key: "k", Parts: []Range{{0, 5, 0}, {5, 0, 0}, {5, 300, 0}, {305, 1 << 40, 0}}},
-		{Op: 1, Shuffle: 2, Key: "gap", Parts: []Range{{0, 5, 0}, {6, 1, 0}}},
-		{Op: 1, Shuffle: 2, Key: "counted", Parts: []Range{{0, 5, 2}}},
-		{Op: 1, Shuffle: 2, Key: "empty", Parts: []Range{{0, 0, 0}, {0, 0, 0}}},
+		{Op: 1, Shuffle: 2, Key: "k", Parts: []Range{{Off: 0, Len: 5, Records: 0}, {Off: 5, Len: 0, Records: 0}, {Off: 5, Len: 300, Records: 0}, {Off: 305, Len: 1 << 40, Records: 0}}},
+		{Op: 1, Shuffle: 2, Key: "gap", Parts: []Range{{Off: 0, Len: 5, Records: 0}, {Off: 6, Len: 1, Records: 0}}},
+		{Op: 1, Shuffle: 2, Key: "counted", Parts: []Range{{Off: 0, Len: 5, Records: 2}}},
+		{Op: 1, Shuffle: 2, Key: "empty", Parts: []Range{{Off: 0, Len: 0, Records: 0}, {Off: 0, Len: 0, Records: 0}}},
 		{Op: 3, Shuffle: 0},
 	}
 	for _, o := range outs {
