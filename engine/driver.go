@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/galeproject/gale/backends"
@@ -298,6 +299,10 @@ type staging struct {
 	// out for an object-store output.
 	record    string
 	committed bool // the output was switched to this job's
+	// attemptsPrefix is the sink key prefix of the tasks' outputs in
+	// store, where url is the attempts directory itself (local outputs);
+	// empty where the tasks' keys carry it (object stores).
+	attemptsPrefix string
 }
 
 func (d *driver) prepare(ctx context.Context) error {
@@ -389,10 +394,13 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 			}
 		}
 		dir := localStagingDir(abs, d.job.ID)
-		// Tasks open the staging area as an existing directory: a task
-		// that runs after the job committed (a platform's duplicate
-		// delivery) fails instead of re-creating it.
-		st := &staging{url: objstore.ExistingDirURL(dir), final: abs, local: abs, dir: dir, record: dir + localRecordSuffix}
+		// Tasks write into the staging area's attempts directory, opened
+		// as an existing directory: once the commit has removed it, a
+		// task still running (a platform's duplicate delivery, late or
+		// during the commit) fails instead of re-creating it, so nothing
+		// it writes can reach the output.
+		st := &staging{url: objstore.ExistingDirURL(filepath.Join(dir, attemptsDir)), final: abs, local: abs, dir: dir,
+			record: dir + localRecordSuffix, attemptsPrefix: attemptsDir + "/"}
 		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 			return nil, fmt.Errorf("%s: creating the output's parent directory: %w", label, err)
 		}
@@ -403,6 +411,11 @@ func (d *driver) newStaging(ctx context.Context, node int, s Sink) (*staging, er
 			return nil, fmt.Errorf("%s: writing the job record beside output %s: %w", label, abs, err)
 		}
 		st.store, err = d.cfg.OpenStore(ctx, dir, d.job.StoreOptions)
+		if err == nil {
+			if err = os.Mkdir(filepath.Join(dir, attemptsDir), 0o755); err != nil {
+				err = fmt.Errorf("%s: creating the staging directory %s: %w", label, dir, err)
+			}
+		}
 		return st, err
 	}
 	out, err := d.cfg.OpenStore(ctx, s.URL, d.job.StoreOptions)
@@ -518,7 +531,11 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 				return nil, fmt.Errorf("engine: sink node %d has no destination", op.Node)
 			}
 			if sink.published() {
-				o.Sink = &SinkSpec{Format: sink.Format, URL: d.staging[op.Node].url, Prefix: "attempts/"}
+				st := d.staging[op.Node]
+				o.Sink = &SinkSpec{Format: sink.Format, URL: st.url, Prefix: attemptsDir + "/"}
+				if st.attemptsPrefix != "" {
+					o.Sink.Prefix = ""
+				}
 			} else {
 				o.Sink = &SinkSpec{Format: "records", URL: d.job.Temp, Prefix: fmt.Sprintf("collect-%d/", op.Node)}
 			}
@@ -783,10 +800,27 @@ func (d *driver) placeParts(ctx context.Context, node int, st *staging, dst objs
 	return m, nil
 }
 
+// attemptsDir is the staging area's directory (key prefix) of the tasks'
+// outputs.
+const attemptsDir = "attempts"
+
+// removeAllRetry is os.RemoveAll, tried again while a task still running
+// creates a file in the directory as it is removed (its write then fails:
+// the directory is opened by the tasks as one that must exist).
+func removeAllRetry(dir string) error {
+	var err error
+	for range 10 {
+		if err = os.RemoveAll(dir); err == nil || !errors.Is(err, syscall.ENOTEMPTY) {
+			return err
+		}
+	}
+	return err
+}
+
 // commitLocal completes the staging directory (parts and manifest) and
 // swaps it with the output directory.
 func (d *driver) commitLocal(ctx context.Context, node int, st *staging, outs []SinkOutput, overwrite bool) error {
-	m, err := d.placeParts(ctx, node, st, st.store, outs, func(k string) string { return k }, "")
+	m, err := d.placeParts(ctx, node, st, st.store, outs, func(k string) string { return st.attemptsPrefix + k }, "")
 	if err != nil {
 		return err
 	}
@@ -796,7 +830,7 @@ func (d *driver) commitLocal(ctx context.Context, node int, st *staging, outs []
 	if err := d.step("remove losing attempts"); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(st.dir, "attempts")); err != nil {
+	if err := removeAllRetry(filepath.Join(st.dir, attemptsDir)); err != nil {
 		return fmt.Errorf("engine: removing losing attempts' output from %s: %w", st.dir, err)
 	}
 	if err := st.store.Put(ctx, objstore.SuccessKey, bytes.NewReader(m.Encode())); err != nil {
