@@ -1,5 +1,12 @@
 package gale
 
+import (
+	"fmt"
+
+	"github.com/galeproject/gale/internal/coder"
+	"github.com/galeproject/gale/planner"
+)
+
 // CoGrouped holds the values two collections have for one key.
 type CoGrouped[A, B any] struct {
 	Left  []A
@@ -22,6 +29,46 @@ type sided[A, B any] struct {
 	Right bool
 	A     A
 	B     B
+}
+
+// The encoding of a sided value: a tag byte, then the one value it holds.
+// The right side's tag is the smaller, so within a key a join's sorted
+// reduce sees every right value before the first left value.
+const (
+	sideRightTag = 0
+	sideLeftTag  = 1
+)
+
+// GaleCoder returns the coder of sided[A, B] (coder.Provider): the tag
+// and the side's value only, not the other side's zero value.
+func (sided[A, B]) GaleCoder() any { return sidedCoder[A, B]{coder.For[A](), coder.For[B]()} }
+
+type sidedCoder[A, B any] struct {
+	a coder.Coder[A]
+	b coder.Coder[B]
+}
+
+func (c sidedCoder[A, B]) Append(buf []byte, v sided[A, B]) []byte {
+	if v.Right {
+		return c.b.Append(append(buf, sideRightTag), v.B)
+	}
+	return c.a.Append(append(buf, sideLeftTag), v.A)
+}
+
+func (c sidedCoder[A, B]) Decode(b []byte) (sided[A, B], int, error) {
+	var v sided[A, B]
+	if len(b) == 0 || b[0] > sideLeftTag {
+		return v, 0, fmt.Errorf("%w: bad join side tag", coder.ErrCorrupt)
+	}
+	var n int
+	var err error
+	if b[0] == sideRightTag {
+		v.Right = true
+		v.B, n, err = c.b.Decode(b[1:])
+	} else {
+		v.A, n, err = c.a.Decode(b[1:])
+	}
+	return v, n + 1, err
 }
 
 func tagLeft[K, A, B any](kv KV[K, A]) KV[K, sided[A, B]] {
@@ -73,43 +120,34 @@ func coGroup[K comparable, A, B any](a Collection[KV[K, A]], b Collection[KV[K, 
 // joinKind says which unmatched values a join keeps.
 type joinKind struct{ keepLeft, keepRight bool }
 
-func pairs[K comparable, A, B any](jk joinKind) func(KV[K, CoGrouped[A, B]], func(KV[K, Joined[A, B]])) {
-	return func(kv KV[K, CoGrouped[A, B]], emit func(KV[K, Joined[A, B]])) {
-		g := kv.Value
-		switch {
-		case len(g.Left) > 0 && len(g.Right) > 0:
-			for _, l := range g.Left {
-				for _, r := range g.Right {
-					emit(KV[K, Joined[A, B]]{kv.Key, Joined[A, B]{Left: l, Right: r, HasLeft: true, HasRight: true}})
-				}
-			}
-		case len(g.Left) > 0 && jk.keepLeft:
-			for _, l := range g.Left {
-				emit(KV[K, Joined[A, B]]{kv.Key, Joined[A, B]{Left: l, HasLeft: true}})
-			}
-		case len(g.Right) > 0 && jk.keepRight:
-			for _, r := range g.Right {
-				emit(KV[K, Joined[A, B]]{kv.Key, Joined[A, B]{Right: r, HasRight: true}})
-			}
-		}
-	}
-}
-
 func join[K comparable, A, B any](a Collection[KV[K, A]], b Collection[KV[K, B]], label string, jk joinKind, loc string) Collection[KV[K, Joined[A, B]]] {
-	g := coGroup(a, b, loc)
-	name := "gale.innerJoin"
-	switch {
-	case jk.keepLeft && jk.keepRight:
-		name = "gale.outerJoin"
-	case jk.keepLeft:
-		name = "gale.leftJoin"
+	if a.p == nil || b.p == nil {
+		panic("gale: " + label + " of a zero Collection")
 	}
-	return narrowNamed[KV[K, CoGrouped[A, B]], KV[K, Joined[A, B]]](g, label, name,
-		flatMapKernel[KV[K, CoGrouped[A, B]], KV[K, Joined[A, B]]]{pairs[K, A, B](jk)}, loc)
+	p := a.p
+	if b.p != p {
+		p.fail(loc, "%s: the collections belong to different pipelines", label)
+	}
+	checkCoder[K](p, loc, label+" key")
+	checkCoder[A](p, loc, label+" left value")
+	checkCoder[B](p, loc, label+" right value")
+	left := narrowNamed[KV[K, A], KV[K, sided[A, B]]](a, label+".Left", "gale.tagLeft", mapKernel[KV[K, A], KV[K, sided[A, B]]]{tagLeft[K, A, B]}, loc)
+	right := narrowNamed[KV[K, B], KV[K, sided[A, B]]](b, label+".Right", "gale.tagRight", mapKernel[KV[K, B], KV[K, sided[A, B]]]{tagRight[K, A, B]}, loc)
+	both := Flatten(left, right)
+	p.nodes[both.id].Loc = loc
+	// One shuffle whose reduce pairs the values as it streams through
+	// the key's records (joinKernel, groups.go): no key's group is built.
+	kname := fmt.Sprintf("join:left=%v:right=%v:%s:%s:%s", jk.keepLeft, jk.keepRight,
+		coder.TypeName[K](), coder.TypeName[A](), coder.TypeName[B]())
+	p.reg.Put(kname, joinKernel[K, A, B]{jk: jk})
+	return shuffleNode[KV[K, sided[A, B]], KV[K, Joined[A, B]]](both, planner.GroupByKey, label, kname, false, loc)
 }
 
 // Join is the inner join of a and b: for every key, every pair of a value
-// of a and a value of b (both HasLeft and HasRight set).
+// of a and a value of b (both HasLeft and HasRight set). Its reduce holds
+// only one key's values of b at a time (spilling them past a quarter of
+// the task's memory budget) and streams a's past them: put the larger
+// side, the one with hot keys, first.
 func Join[K comparable, A, B any](a Collection[KV[K, A]], b Collection[KV[K, B]]) Collection[KV[K, Joined[A, B]]] {
 	return join(a, b, "Join", joinKind{}, callerLoc(1))
 }

@@ -75,14 +75,15 @@ type runConfig struct {
 }
 
 // WorkerMemory sets each task's memory budget in bytes (default 512 MiB,
-// like a small function): a sort partition larger than about half of it is
-// sorted in runs spilled to local disk and merged, and a text line longer
+// like a small function): a sort, group or join partition larger than about
+// half of it is sorted in runs spilled to local disk and merged, a join
+// key's right values past a quarter of it spill too, and a text line longer
 // than the budget fails the task. The budget must be at least 8 KiB (a
 // smaller one is most likely a unit mistake).
 func WorkerMemory(bytes int64) RunOption { return func(c *runConfig) { c.workerMemory = bytes } }
 
-// SpillDir sets where tasks spill sorted runs (default: the worker's
-// temporary directory).
+// SpillDir sets where tasks spill sorted runs and join values (default:
+// the worker's temporary directory).
 func SpillDir(dir string) RunOption { return func(c *runConfig) { c.spillDir = dir } }
 
 // WithBackend runs the tasks on b instead of the embedded local backend.

@@ -527,6 +527,9 @@ func (t *task) read(ctx context.Context, emit any) error {
 		if err != nil {
 			return err
 		}
+		if sr, ok := kk.(kernel.StreamReducer); ok && !in.Combined {
+			return t.readStream(ctx, st, sr, emit)
+		}
 		segs := make([][]byte, 0, len(in.Segments))
 		for _, s := range in.Segments {
 			if s.Len == 0 {
@@ -630,12 +633,29 @@ func (t *task) readFile(ctx context.Context, emit any) error {
 // readSorted streams a sort partition's segments into the sort kernel, so
 // the partition never has to fit in memory.
 func (t *task) readSorted(ctx context.Context, st objstore.Store, emit any) error {
-	in := t.spec.Input
-	m := &t.res.Metrics
-	rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, in.Kernel)
+	rk, err := kernel.Lookup[kernel.Ranged](t.w.reg, t.spec.Input.Kernel)
 	if err != nil {
 		return err
 	}
+	return t.withSegments(ctx, st, func(readers []io.Reader, cfg kernel.SortConfig) (int64, error) {
+		return rk.Sort(ctx, readers, cfg, emit)
+	})
+}
+
+// readStream reduces a hash-partitioned shuffle input whose kernel groups
+// under the task's memory budget (GroupByKey, the joins), reading the
+// segments as it goes instead of all at once.
+func (t *task) readStream(ctx context.Context, st objstore.Store, sr kernel.StreamReducer, emit any) error {
+	return t.withSegments(ctx, st, func(readers []io.Reader, cfg kernel.SortConfig) (int64, error) {
+		return sr.ReduceStream(ctx, readers, cfg, emit)
+	})
+}
+
+// withSegments calls reduce with lazy readers of the task's shuffle
+// segments and the task's sort budget, and records what it read.
+func (t *task) withSegments(ctx context.Context, st objstore.Store, reduce func([]io.Reader, kernel.SortConfig) (int64, error)) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
 	readers := make([]io.Reader, 0, len(in.Segments))
 	for _, s := range in.Segments {
 		if s.Len == 0 {
@@ -653,7 +673,7 @@ func (t *task) readSorted(ctx context.Context, st objstore.Store, emit any) erro
 	}()
 	cfg := kernel.SortConfig{MemoryBytes: t.memory(), TempDir: t.spec.SpillDir,
 		Stats: func(runs int, bytes int64) { m.SpillRuns, m.SpillBytes = int64(runs), bytes }}
-	n, err := rk.Sort(ctx, readers, cfg, emit)
+	n, err := reduce(readers, cfg)
 	m.RecordsIn += n
 	return err
 }

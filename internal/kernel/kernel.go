@@ -147,6 +147,17 @@ type Keyed interface {
 	Reduce(ctx context.Context, segments [][]byte, combined bool, next any) (int64, error)
 }
 
+// StreamReducer is implemented by keyed kernels that reduce a partition
+// under a memory budget (GroupByKey, the joins): the engine hands them the
+// partition's segments as readers instead of reading them into memory, and
+// they sort the records by key in runs spilled to cfg.TempDir beyond
+// cfg.MemoryBytes, so only one key's values (a join: only one side's) are
+// held at a time. The engine calls it for records that are not partial
+// aggregates; Reduce remains the fallback for in-memory segments.
+type StreamReducer interface {
+	ReduceStream(ctx context.Context, segments []io.Reader, cfg SortConfig, next any) (int64, error)
+}
+
 // Merger is implemented by keyed kernels whose partial aggregates can be
 // merged in their encoded form, so an ephemeral store (Glider's merge
 // actions) can combine them as they stream in.
