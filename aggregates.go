@@ -260,6 +260,9 @@ func (t topCombiner[T]) better(a, b T) int {
 }
 
 func (t topCombiner[T]) Add(acc []T, v T) []T {
+	if len(acc) == t.N && t.better(v, acc[len(acc)-1]) >= 0 {
+		return acc // not better than the worst kept: the common case
+	}
 	i, _ := slices.BinarySearchFunc(acc, v, t.better)
 	if i >= t.N {
 		return acc

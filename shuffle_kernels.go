@@ -56,9 +56,13 @@ type combineWriter[K comparable, V, A, O any] struct {
 	ac      coder.Coder[A]
 	combine bool
 	table   map[K]A
-	kbuf    []byte
-	vbuf    []byte
-	n       int64
+	// ckey's accumulator cacc is cached outside table while cached.
+	cached bool
+	ckey   K
+	cacc   A
+	kbuf   []byte
+	vbuf   []byte
+	n      int64
 }
 
 func (w *combineWriter[K, V, A, O]) Emit() any {
@@ -72,6 +76,16 @@ func (w *combineWriter[K, V, A, O]) Emit() any {
 	}
 	return func(kv KV[K, V]) {
 		w.n++
+		// The last key's accumulator stays out of the table while its key
+		// repeats: a global aggregate's one key, a hot key's run, input
+		// sorted by key cost no table access per element.
+		if w.cached && kv.Key == w.ckey {
+			w.cacc = w.c.Add(w.cacc, kv.Value)
+			return
+		}
+		if w.cached {
+			w.table[w.ckey] = w.cacc
+		}
 		acc, ok := w.table[kv.Key]
 		if !ok {
 			if len(w.table) >= maxCombineEntries {
@@ -79,11 +93,16 @@ func (w *combineWriter[K, V, A, O]) Emit() any {
 			}
 			acc = w.c.Create()
 		}
-		w.table[kv.Key] = w.c.Add(acc, kv.Value)
+		w.ckey, w.cacc, w.cached = kv.Key, w.c.Add(acc, kv.Value), true
 	}
 }
 
 func (w *combineWriter[K, V, A, O]) flush() {
+	if w.cached {
+		w.table[w.ckey] = w.cacc
+		var zero A
+		w.cacc, w.cached = zero, false
+	}
 	for key, acc := range w.table {
 		w.kbuf = w.kc.Append(w.kbuf[:0], key)
 		w.vbuf = w.ac.Append(w.vbuf[:0], acc)
