@@ -13,9 +13,11 @@
 // hand, by the same functions in the loop, so neither side reads files.
 // Rounds are interleaved; the median is reported, every Gale result is
 // checked against the hand-written one, and the process's peak resident
-// memory (all variants share the process) is printed at the end.
+// memory (all variants share the process) is printed at the end. Each
+// variant's CPU seconds (user+system of the process) are reported beside
+// its wall time: on a shared machine the load stretches wall time alone.
 //
-//	go run ./bench/join [-orders 10000000] [-customers 1000000] [-workers 2] [-rounds 3] [-out bench/results/join.json]
+//	go run ./bench/join [-orders 10000000] [-customers 1000000] [-workers 2] [-rounds 3] [-out bench/results/join.json] [-cpuprofile FILE]
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"syscall"
 	"time"
@@ -82,6 +85,19 @@ type result struct {
 	Name    string    `json:"name"`
 	Seconds []float64 `json:"seconds"`
 	Median  float64   `json:"median_s"`
+	// CPU is the process's user+system CPU seconds each round took (the
+	// load on a shared machine stretches wall time, not CPU time).
+	CPU       []float64 `json:"cpu_seconds"`
+	MedianCPU float64   `json:"median_cpu_s"`
+}
+
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func run() error {
@@ -90,7 +106,19 @@ func run() error {
 	workers := flag.Int("workers", 2, "Gale workers")
 	rounds := flag.Int("rounds", 3, "rounds (median reported)")
 	out := flag.String("out", "bench/results/join.json", "results file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (the hand-written jobs are run.func1 and run.func2)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// Workers are goroutines of this process (the local backend), so
 	// they see the flags' values; a worker-process backend would need
 	// them as parameters.
@@ -137,8 +165,7 @@ func run() error {
 			pairs = gale.Map(gale.Join(os, cs), countryAmount)
 		}
 		got := gale.Collect(gale.SumPerKey(pairs))
-		// Join's reduce holds a partition's groups in memory: a partition
-		// per worker and a few more keep each small.
+		// A few partitions per worker spread the reduce work.
 		if _, err := gale.Run(ctx, p, gale.Workers(*workers), gale.Partitions(4**workers)); err != nil {
 			return nil, err
 		}
@@ -178,27 +205,30 @@ func run() error {
 	res := make([]result, len(names))
 	for r := range *rounds {
 		for i, v := range variants {
-			start := time.Now()
+			start, cpu := time.Now(), cpuSeconds()
 			if err := v(); err != nil {
 				return fmt.Errorf("%s: %w", names[i], err)
 			}
 			res[i].Name = names[i]
 			res[i].Seconds = append(res[i].Seconds, time.Since(start).Seconds())
-			fmt.Printf("round %d: %-42s %7.2f s\n", r+1, names[i], res[i].Seconds[r])
+			res[i].CPU = append(res[i].CPU, cpuSeconds()-cpu)
+			fmt.Printf("round %d: %-42s %7.2f s  %7.2f CPU s\n", r+1, names[i], res[i].Seconds[r], res[i].CPU[r])
 		}
 	}
 	for i := range res {
 		s := slices.Sorted(slices.Values(res[i].Seconds))
 		res[i].Median = s[len(s)/2]
+		c := slices.Sorted(slices.Values(res[i].CPU))
+		res[i].MedianCPU = c[len(c)/2]
 	}
 	fmt.Println()
-	fmt.Printf("%-42s %9s %s\n", "variant", "median", "by hand / variant")
+	fmt.Printf("%-42s %9s %s %9s %s\n", "variant", "median", "by hand / variant", "CPU", "by hand CPU / variant CPU")
 	for i, r := range res {
-		base := res[0].Median
+		base, baseCPU := res[0].Median, res[0].MedianCPU
 		if i >= 3 {
-			base = res[3].Median
+			base, baseCPU = res[3].Median, res[3].MedianCPU
 		}
-		fmt.Printf("%-42s %8.2fs %6.2fx\n", r.Name, r.Median, base/r.Median)
+		fmt.Printf("%-42s %8.2fs %6.2fx %14.2fs %6.2fx\n", r.Name, r.Median, base/r.Median, r.MedianCPU, baseCPU/r.MedianCPU)
 	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
