@@ -68,25 +68,35 @@ func namedTextSplits(files []inputFile, chunk int64) []engine.InputSpec {
 	return ins
 }
 
-// fileSplits makes one whole-file task per file, read by the FileReader
-// kernel k.
-func fileSplits(files []inputFile, k string) []engine.InputSpec {
+// fileSplits makes the tasks of files read by the FileReader kernel k:
+// one whole-file task per file, or, when k parses single lines
+// (kernel.LineParser, lines), a task per byte-range chunk of an
+// uncompressed file, cut at line boundaries as text is.
+func fileSplits(files []inputFile, k string, chunk int64, lines bool) []engine.InputSpec {
 	ins := make([]engine.InputSpec, 0, len(files))
 	for _, f := range files {
-		ins = append(ins, engine.InputSpec{Kind: engine.InputFile, URL: f.url, Key: f.key, Len: f.size,
-			Compression: f.codec, File: f.name, Kernel: k, Expect: f.stamp()})
+		if !lines || f.codec != "" || f.size <= chunk {
+			ins = append(ins, engine.InputSpec{Kind: engine.InputFile, URL: f.url, Key: f.key, Len: f.size,
+				Compression: f.codec, File: f.name, Kernel: k, Expect: f.stamp()})
+			continue
+		}
+		for off := int64(0); off < f.size; off += chunk {
+			ins = append(ins, engine.InputSpec{Kind: engine.InputFile, URL: f.url, Key: f.key, Off: off, Len: min(chunk, f.size-off),
+				File: f.name, Kernel: k, Expect: f.stamp()})
+		}
 	}
 	return ins
 }
 
-// fileSource adds a source of whole files parsed by the FileReader k.
+// fileSource adds a source of files parsed by the FileReader k.
 func fileSource[T any](p *Pipeline, kind, kname string, k kernel.FileReader, paths []string, loc string) Collection[T] {
 	if len(paths) == 0 {
 		p.fail(loc, "%s needs at least one path", kind)
 	}
 	p.reg.Put(kname, k)
+	_, lines := k.(kernel.LineParser)
 	return addNode[T](p, &node{Node: planner.Node{Kind: planner.Source, Label: kind + "(" + summarize(paths) + ")", Loc: loc, Splits: 1},
-		text: &textSource{patterns: append([]string(nil), paths...), fileKernel: kname}})
+		text: &textSource{patterns: append([]string(nil), paths...), fileKernel: kname, lines: lines}})
 }
 
 // CSV.
@@ -380,9 +390,10 @@ func (k csvFormatKernel[T]) Build(next any) (any, error) {
 // T's fields must be exported to be read: a struct with an unexported
 // field that holds state is refused when the pipeline is built.
 //
-// Paths are resolved as ReadText's (compressed files included); each file
-// is read whole by one task, so errors can name its line: split a large
-// input into several files to read it in parallel.
+// Paths are resolved as ReadText's (compressed files included). Files are
+// split into chunks at line boundaries as ReadText's are (ChunkSize), one
+// task each, except compressed files, which are read whole; errors name
+// the file and the line's number in it.
 func ReadJSONLines[T any](p *Pipeline, paths ...string) Collection[T] {
 	loc := callerLoc(1)
 	if err := checkJSONLines(reflect.TypeFor[T]()); err != nil {
@@ -485,6 +496,27 @@ func (jsonLinesReader[T]) ReadFile(ctx context.Context, file string, r io.Reader
 	}
 }
 
+// ParseLines parses one JSON value per line (kernel.LineParser); blank
+// lines are skipped.
+func (jsonLinesReader[T]) ParseLines(next any) (func(string) error, error) {
+	emit, ok := next.(func(T))
+	if !ok {
+		return nil, fmt.Errorf("gale: JSON lines of %s feed %T", coder.TypeName[T](), next)
+	}
+	return func(line string) error {
+		t := strings.TrimSpace(line)
+		if t == "" {
+			return nil
+		}
+		var v T
+		if err := json.Unmarshal([]byte(t), &v); err != nil {
+			return err
+		}
+		emit(v)
+		return nil
+	}, nil
+}
+
 // jsonFormatKernel formats elements as JSON lines.
 type jsonFormatKernel[T any] struct{}
 
@@ -505,5 +537,6 @@ func (jsonFormatKernel[T]) Build(next any) (any, error) {
 var (
 	_ kernel.FileReader = csvReader[struct{ A int }]{}
 	_ kernel.FileReader = jsonLinesReader[int]{}
+	_ kernel.LineParser = jsonLinesReader[int]{}
 	_ kernel.FileLiner  = elemKernel[FileLine]{}
 )

@@ -15,6 +15,7 @@ type textSource struct {
 	recordSize int
 	named      bool   // ReadTextWithFilename: lines carry their file's name
 	fileKernel string // whole files parsed by this FileReader (ReadCSV, ReadJSONLines)
+	lines      bool   // fileKernel parses single lines: files split into chunks (ReadJSONLines)
 }
 
 // sliceSource is a FromSlice source: its elements already encoded.

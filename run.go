@@ -374,8 +374,10 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 					errs = append(errs, &InputError{Transform: n.Label, Loc: n.Loc, Err: err})
 				}
 			} else if n.text.fileKernel != "" {
-				ins = fileSplits(files, n.text.fileKernel) // fileio.go
-				why = "one task per file"
+				ins = fileSplits(files, n.text.fileKernel, chunk, n.text.lines) // fileio.go
+				if !n.text.lines {
+					why = "one task per file"
+				}
 			} else if n.text.named {
 				ins = namedTextSplits(files, chunk)
 			} else {

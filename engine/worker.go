@@ -420,32 +420,7 @@ func (t *task) read(ctx context.Context, emit any) error {
 				return readLinesMax(ctx, r, 0, math.MaxInt64, t.memory(), f)
 			})
 		}
-		start := in.Off
-		if start > 0 {
-			start-- // read the byte before the range to find the first line start
-		}
-		// Read the range itself, then, only if the last line runs past it,
-		// the rest of that line in small pieces: the bytes read stay close
-		// to the range's size.
-		end := in.Off + in.Len
-		rc, err := st.Get(ctx, in.Key, start, end-start)
-		if err != nil {
-			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
-		}
-		m.objectGet(1)
-		tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
-			m.objectGet(1)
-			return st.Get(ctx, in.Key, end, -1)
-		}}
-		defer tail.Close()
-		cr := &countingReader{r: tail}
-		n, err := readLinesOpt(ctx, cr, in.Off, in.Len, t.memory(), in.File == "" && t.borrowsLines(), f)
-		m.ObjectBytesRead += cr.n
-		m.RecordsIn += n
-		if err != nil {
-			return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
-		}
-		return nil
+		return t.readLineRange(ctx, st, in.File == "" && t.borrowsLines(), f)
 	case InputFile:
 		return t.readFile(ctx, emit)
 	case InputFixed:
@@ -602,6 +577,98 @@ func (t *task) readCompressed(ctx context.Context, st objstore.Store, read func(
 }
 
 // readFile parses one whole object with the input's FileReader kernel.
+// readLineRange reads the lines that start in the input's byte range
+// [Off, Off+Len) of its object and calls f with each (lent from the read
+// buffer when borrow is set: see readLinesOpt).
+func (t *task) readLineRange(ctx context.Context, st objstore.Store, borrow bool, f func(string)) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	start := in.Off
+	if start > 0 {
+		start-- // read the byte before the range to find the first line start
+	}
+	// Read the range itself, then, only if the last line runs past it,
+	// the rest of that line in small pieces: the bytes read stay close
+	// to the range's size.
+	end := in.Off + in.Len
+	rc, err := st.Get(ctx, in.Key, start, end-start)
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+	}
+	m.objectGet(1)
+	tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
+		m.objectGet(1)
+		return st.Get(ctx, in.Key, end, -1)
+	}}
+	defer tail.Close()
+	cr := &countingReader{r: tail}
+	n, err := readLinesOpt(ctx, cr, in.Off, in.Len, t.memory(), borrow, f)
+	m.ObjectBytesRead += cr.n
+	m.RecordsIn += n
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+	}
+	return nil
+}
+
+// readParsedLines reads a chunk of a file of one record per line through
+// the kernel's line parser; a parse error stops the task and names the
+// file and the line's number in the whole file.
+func (t *task) readParsedLines(ctx context.Context, st objstore.Store, lp kernel.LineParser, emit any) error {
+	in := t.spec.Input
+	parse, err := lp.ParseLines(emit)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var idx, bad int64
+	var perr error
+	err = t.readLineRange(ctx, st, false, func(line string) {
+		if perr != nil {
+			return
+		}
+		idx++
+		if err := parse(line); err != nil {
+			perr, bad = err, idx
+			cancel() // stop reading the chunk
+		}
+	})
+	if perr == nil {
+		return err
+	}
+	// The error path alone counts the lines before the chunk.
+	before, cerr := linesBefore(context.WithoutCancel(ctx), st, in.Key, in.Off)
+	if cerr != nil {
+		return fmt.Errorf("%s: line %d of the chunk at byte %d: %v", in.File, bad, in.Off, perr)
+	}
+	return fmt.Errorf("%s:%d: %v", in.File, before+bad, perr)
+}
+
+// linesBefore counts the lines of object key that start before byte off.
+func linesBefore(ctx context.Context, st objstore.Store, key string, off int64) (int64, error) {
+	if off == 0 {
+		return 0, nil
+	}
+	rc, err := st.Get(ctx, key, 0, off-1)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n := int64(1) // the line at byte 0
+	buf := make([]byte, 256<<10)
+	for {
+		k, err := rc.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
 func (t *task) readFile(ctx context.Context, emit any) error {
 	in := t.spec.Input
 	m := &t.res.Metrics
@@ -612,6 +679,9 @@ func (t *task) readFile(ctx context.Context, emit any) error {
 	st, err := t.inputStore(ctx)
 	if err != nil {
 		return err
+	}
+	if lp, ok := fr.(kernel.LineParser); ok && in.Compression == "" {
+		return t.readParsedLines(ctx, st, lp, emit)
 	}
 	if in.Compression != "" {
 		return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) { return fr.ReadFile(ctx, in.File, r, emit) })

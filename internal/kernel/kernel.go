@@ -77,6 +77,16 @@ type FileReader interface {
 	ReadFile(ctx context.Context, file string, r io.Reader, next any) (int64, error)
 }
 
+// LineParser is implemented by FileReader kernels whose records are single
+// lines (JSON lines): their files are split into byte-range chunks at line
+// boundaries, as text is, one task each, and the engine numbers the lines
+// of an error. ParseLines returns a function that parses one line (without
+// its terminator) and feeds the record to next, the source's func(T); its
+// error names neither file nor line, which the engine adds.
+type LineParser interface {
+	ParseLines(next any) (func(line string) error, error)
+}
+
 // TaskInfo describes the running task to kernels that need it (iterate
 // workers); the worker runtime puts it in the task's context.
 type TaskInfo struct {
