@@ -95,6 +95,9 @@ func fileSource[T any](p *Pipeline, kind, kname string, k kernel.FileReader, pat
 	}
 	p.reg.Put(kname, k)
 	_, lines := k.(kernel.LineParser)
+	if _, ok := k.(kernel.RangeReader); ok {
+		lines = true
+	}
 	return addNode[T](p, &node{Node: planner.Node{Kind: planner.Source, Label: kind + "(" + summarize(paths) + ")", Loc: loc, Splits: 1},
 		text: &textSource{patterns: append([]string(nil), paths...), fileKernel: kname, lines: lines}})
 }
@@ -112,9 +115,12 @@ func fileSource[T any](p *Pipeline, kind, kname string, k kernel.FileReader, pat
 // floats or types with an UnmarshalText method (time.Time reads RFC 3339);
 // other field types are refused when the pipeline is built.
 //
-// Paths are resolved as ReadText's (compressed files included). Each file
-// is read whole by one task, since a quoted field may span lines: split
-// a large CSV input into several files to read it in parallel.
+// Paths are resolved as ReadText's (compressed files included). An
+// uncompressed file is split into chunks at line boundaries (ChunkSize),
+// one task each, reading the header from the file's start; a quoted field
+// holding a line break across a chunk boundary fails the job naming the
+// boundary (read such a file whole with a larger ChunkSize). Compressed
+// files are read whole by one task.
 func ReadCSV[T any](p *Pipeline, paths ...string) Collection[T] {
 	loc := callerLoc(1)
 	cols, err := csvColumns(reflect.TypeFor[T]())
@@ -282,8 +288,35 @@ func (k csvReader[T]) ReadFile(ctx context.Context, file string, r io.Reader, ne
 		return 0, nil // an empty file holds no records
 	}
 	if err != nil {
-		return 0, csvError(file, err)
+		return 0, csvError(file, 0, err)
 	}
+	idx, err := k.columnsOf(file, header)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, csvError(file, 0, err)
+		}
+		v, ferr := k.record(rec, idx, cr)
+		if ferr != nil {
+			return n, fmt.Errorf("%s:%d:%d: %v", file, ferr.line, ferr.col, ferr.err)
+		}
+		emit(v)
+		n++
+	}
+}
+
+// columnsOf maps k's columns to their indices in header.
+func (k csvReader[T]) columnsOf(file string, header []string) ([]int, error) {
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff") // a byte order mark
 	}
@@ -297,43 +330,190 @@ func (k csvReader[T]) ReadFile(ctx context.Context, file string, r io.Reader, ne
 	for i, c := range k.cols {
 		j, ok := at[strings.ToLower(c.Name)]
 		if !ok {
-			return 0, fmt.Errorf("%s:1: the header has no column %q for field %s of %s (columns: %s); "+
+			return nil, fmt.Errorf("%s:1: the header has no column %q for field %s of %s (columns: %s); "+
 				"name the column with a `csv:\"...\"` tag, or skip the field with `csv:\"-\"`",
 				file, c.Name, fieldName(reflect.TypeFor[T](), c.Field), coder.TypeName[T](), strings.Join(header, ", "))
 		}
 		idx[i] = j
 	}
-	var n int64
+	return idx, nil
+}
+
+// csvFieldError is a field that does not parse, at a line and column of
+// the reader's input.
+type csvFieldError struct {
+	line int64
+	col  int
+	err  error
+}
+
+// record parses the fields of rec, read by cr, into a T.
+func (k csvReader[T]) record(rec []string, idx []int, cr *csv.Reader) (T, *csvFieldError) {
+	var v T
+	rv := reflect.ValueOf(&v).Elem()
+	for i, c := range k.cols {
+		if err := parseCSVField(rv.FieldByIndex(c.Field), rec[idx[i]]); err != nil {
+			line, col := cr.FieldPos(idx[i])
+			return v, &csvFieldError{int64(line), col, fmt.Errorf("column %q (field %s): %v", c.Name,
+				fieldName(reflect.TypeFor[T](), c.Field), err)}
+		}
+	}
+	return v, nil
+}
+
+// ReadRange parses the CSV records that start in the byte range
+// [off, off+n) of the file (kernel.RangeReader): a chunk after the first
+// reads the header from the file's start (head), skips to its first line
+// start, and stops at the first record starting past its range. Chunks
+// are cut at line boundaries, which a quoted field holding a line break
+// may straddle: the chunk before such a boundary sees it (the record it
+// is reading runs past the line start where the next chunk begins) and
+// fails the job naming it, so no chunk silently parses from inside a
+// field.
+func (k csvReader[T]) ReadRange(ctx context.Context, file string, r io.Reader, off, n int64,
+	head func() (io.ReadCloser, error), linesBefore func() (int64, error), next any) (int64, error) {
+	emit, ok := next.(func(T))
+	if !ok {
+		return 0, fmt.Errorf("gale: CSV records of %s feed %T", coder.TypeName[T](), next)
+	}
+	end := off + n
+	br := bufio.NewReaderSize(r, 64<<10)
+	pos := off // the first line start at or after off
+	if off > 0 {
+		prev, err := br.ReadByte()
+		if err == io.EOF {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		for prev != '\n' {
+			if prev, err = br.ReadByte(); err == io.EOF {
+				return 0, nil
+			} else if err != nil {
+				return 0, err
+			}
+			pos++
+		}
+	}
+	if pos >= end {
+		return 0, nil // no line starts in the range
+	}
+	// tr finds the first line start at or after end: where the next
+	// chunk begins.
+	tr := &boundaryReader{r: br, pos: pos, watch: end - 1, next: -1}
+	cr := csv.NewReader(tr)
+	cr.ReuseRecord = true
+	base := int64(0) // lines before the reader's first line
+	lineBase := func() int64 {
+		if off == 0 {
+			return 0
+		}
+		if b, err := linesBefore(); err == nil {
+			return b
+		}
+		return -1
+	}
+	var header []string
+	if off == 0 {
+		h, err := cr.Read()
+		if err == io.EOF {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, csvError(file, 0, err)
+		}
+		header = append([]string(nil), h...)
+	} else {
+		hr, err := head()
+		if err != nil {
+			return 0, fmt.Errorf("%s: reading the header: %w", file, err)
+		}
+		h, err := csv.NewReader(hr).Read()
+		hr.Close()
+		if err != nil {
+			return 0, csvError(file, 0, err)
+		}
+		header = h
+		cr.FieldsPerRecord = len(header)
+	}
+	idx, err := k.columnsOf(file, header)
+	if err != nil {
+		return 0, err
+	}
+	var count int64
+	first := true
 	for {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return n, ctx.Err()
+		if count&1023 == 0 && ctx.Err() != nil {
+			return count, ctx.Err()
+		}
+		start := pos + cr.InputOffset()
+		if start >= end {
+			break
 		}
 		rec, err := cr.Read()
 		if err == io.EOF {
-			return n, nil
+			break
 		}
 		if err != nil {
-			return n, csvError(file, err)
-		}
-		var v T
-		rv := reflect.ValueOf(&v).Elem()
-		for i, c := range k.cols {
-			if err := parseCSVField(rv.FieldByIndex(c.Field), rec[idx[i]]); err != nil {
-				line, col := cr.FieldPos(idx[i])
-				return n, fmt.Errorf("%s:%d:%d: column %q (field %s): %v", file, line, col, c.Name,
-					fieldName(reflect.TypeFor[T](), c.Field), err)
+			if base = lineBase(); base < 0 {
+				return count, fmt.Errorf("%s: in the chunk at byte %d: %w", file, off, csvError(file, 0, err))
 			}
+			err = csvError(file, base, err)
+			if first && off > 0 {
+				err = fmt.Errorf("%w (the chunk at byte %d starts here; if a quoted field with a line break spans the chunk boundary, "+
+					"read the file whole: a ChunkSize larger than the file, or split it into files at record boundaries)", err, off)
+			}
+			return count, err
+		}
+		first = false
+		v, ferr := k.record(rec, idx, cr)
+		if ferr != nil {
+			if base = lineBase(); base < 0 {
+				return count, fmt.Errorf("%s: line %d of the chunk at byte %d: %v", file, ferr.line, off, ferr.err)
+			}
+			return count, fmt.Errorf("%s:%d:%d: %v", file, base+ferr.line, ferr.col, ferr.err)
 		}
 		emit(v)
-		n++
+		count++
 	}
+	if s := pos + cr.InputOffset(); tr.next >= 0 && tr.next < s {
+		return count, fmt.Errorf("%s: a quoted field holding a line break spans the chunk boundary at byte %d "+
+			"(the record there runs from before byte %d to byte %d): ReadCSV cuts files at line boundaries, so it "+
+			"cannot read this file in chunks; read it whole with a ChunkSize larger than the file, or split it into files at record boundaries",
+			file, end, end, s)
+	}
+	return count, nil
 }
 
-// csvError names the file and line of a CSV syntax error.
-func csvError(file string, err error) error {
+// boundaryReader passes r through, counting bytes from pos, and records in
+// next the position just after the first line break at or after watch
+// (-1 until seen).
+type boundaryReader struct {
+	r     io.Reader
+	pos   int64
+	watch int64
+	next  int64
+}
+
+func (b *boundaryReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.next < 0 && b.pos+int64(n) > b.watch {
+		from := max(b.watch-b.pos, 0)
+		if i := bytes.IndexByte(p[from:n], '\n'); i >= 0 {
+			b.next = b.pos + from + int64(i) + 1
+		}
+	}
+	b.pos += int64(n)
+	return n, err
+}
+
+// csvError names the file and line of a CSV syntax error; base is the
+// number of lines before the reader's input.
+func csvError(file string, base int64, err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s:%d:%d: %v", file, pe.Line, pe.Column, pe.Err)
+		return fmt.Errorf("%s:%d:%d: %v", file, base+int64(pe.Line), pe.Column, pe.Err)
 	}
 	return fmt.Errorf("%s: %w", file, err)
 }
@@ -535,8 +715,9 @@ func (jsonFormatKernel[T]) Build(next any) (any, error) {
 }
 
 var (
-	_ kernel.FileReader = csvReader[struct{ A int }]{}
-	_ kernel.FileReader = jsonLinesReader[int]{}
-	_ kernel.LineParser = jsonLinesReader[int]{}
-	_ kernel.FileLiner  = elemKernel[FileLine]{}
+	_ kernel.FileReader  = csvReader[struct{ A int }]{}
+	_ kernel.RangeReader = csvReader[struct{ A int }]{}
+	_ kernel.FileReader  = jsonLinesReader[int]{}
+	_ kernel.LineParser  = jsonLinesReader[int]{}
+	_ kernel.FileLiner   = elemKernel[FileLine]{}
 )

@@ -645,6 +645,39 @@ func (t *task) readParsedLines(ctx context.Context, st objstore.Store, lp kernel
 	return fmt.Errorf("%s:%d: %v", in.File, before+bad, perr)
 }
 
+// readFileRange reads the input's byte range of its object through the
+// kernel's range reader: the range and, if its last record runs past it,
+// the rest of the object in small pieces.
+func (t *task) readFileRange(ctx context.Context, st objstore.Store, rr kernel.RangeReader, emit any) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	start := in.Off
+	if start > 0 {
+		start-- // the byte before the range tells whether a line starts at Off
+	}
+	end := in.Off + in.Len
+	rc, err := st.Get(ctx, in.Key, start, end-start)
+	if err != nil {
+		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+	}
+	m.Requests++
+	tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
+		m.Requests++
+		return st.Get(ctx, in.Key, end, -1)
+	}}
+	defer tail.Close()
+	cr := &countingReader{r: tail}
+	head := func() (io.ReadCloser, error) {
+		m.Requests++
+		return st.Get(ctx, in.Key, 0, -1)
+	}
+	before := func() (int64, error) { return linesBefore(ctx, st, in.Key, in.Off) }
+	n, err := rr.ReadRange(ctx, in.File, cr, in.Off, in.Len, head, before, emit)
+	m.ObjectBytesRead += cr.n
+	m.RecordsIn += n
+	return err // the kernel's errors name the file and line
+}
+
 // linesBefore counts the lines of object key that start before byte off.
 func linesBefore(ctx context.Context, st objstore.Store, key string, off int64) (int64, error) {
 	if off == 0 {
@@ -682,6 +715,9 @@ func (t *task) readFile(ctx context.Context, emit any) error {
 	}
 	if lp, ok := fr.(kernel.LineParser); ok && in.Compression == "" {
 		return t.readParsedLines(ctx, st, lp, emit)
+	}
+	if rr, ok := fr.(kernel.RangeReader); ok && in.Compression == "" {
+		return t.readFileRange(ctx, st, rr, emit)
 	}
 	if in.Compression != "" {
 		return t.readCompressed(ctx, st, func(r io.Reader) (int64, error) { return fr.ReadFile(ctx, in.File, r, emit) })

@@ -87,6 +87,19 @@ type LineParser interface {
 	ParseLines(next any) (func(line string) error, error)
 }
 
+// RangeReader is implemented by FileReader kernels that parse a byte range
+// of an uncompressed file (CSV): their files are split into chunks at line
+// boundaries, one task each. ReadRange parses the records that start in
+// [off, off+n) of file, read by r from byte off-1 (from 0 when off is 0)
+// to the end of the object; head opens the file from its start (a chunk's
+// header), and linesBefore counts the lines that start before off, for an
+// error's line number. It returns how many records it emitted to next,
+// the source's func(T); errors name the file and line.
+type RangeReader interface {
+	ReadRange(ctx context.Context, file string, r io.Reader, off, n int64,
+		head func() (io.ReadCloser, error), linesBefore func() (int64, error), next any) (int64, error)
+}
+
 // TaskInfo describes the running task to kernels that need it (iterate
 // workers); the worker runtime puts it in the task's context.
 type TaskInfo struct {
