@@ -660,15 +660,15 @@ func (t *task) readFileRange(ctx context.Context, st objstore.Store, rr kernel.R
 	if err != nil {
 		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 	}
-	m.Requests++
+	m.objectGet(1)
 	tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
-		m.Requests++
+		m.objectGet(1)
 		return st.Get(ctx, in.Key, end, -1)
 	}}
 	defer tail.Close()
 	cr := &countingReader{r: tail}
 	head := func() (io.ReadCloser, error) {
-		m.Requests++
+		m.objectGet(1)
 		return st.Get(ctx, in.Key, 0, -1)
 	}
 	before := func() (int64, error) { return linesBefore(ctx, st, in.Key, in.Off) }
