@@ -1,3 +1,5 @@
+//go:build !gale_slim || gale_aws
+
 package gale
 
 import (
