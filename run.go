@@ -41,10 +41,12 @@ type runConfig struct {
 	backendName string
 	workers     int
 	partitions  int
-	chunk       int64
-	maxAttempts int
-	temp        string
-	overwrite   bool
+	// maxShuffleReads is MaxShuffleReads; 0: the planner's default.
+	maxShuffleReads int64
+	chunk           int64
+	maxAttempts     int
+	temp            string
+	overwrite       bool
 	// readUncommitted reads inputs that look like uncommitted outputs
 	// (ReadUncommitted, committed.go).
 	readUncommitted bool
@@ -99,6 +101,15 @@ func Workers(n int) RunOption { return func(c *runConfig) { c.workers = n } }
 
 // Partitions fixes the partition count of every shuffle.
 func Partitions(n int) RunOption { return func(c *runConfig) { c.partitions = n } }
+
+// MaxShuffleReads bounds the ranged reads of each data-shipping shuffle:
+// M map tasks' outputs read by N reduce tasks cost M×N requests to the
+// temporary store. Above the bound, each reduce task reads a run of
+// contiguous partitions of every map output with one request, and the
+// output has one part per reduce task (`gale plan` and the report say
+// so). Default 100,000; negative: no bound. A sort whose SortPartitions
+// fixes its parts is never coalesced.
+func MaxShuffleReads(n int64) RunOption { return func(c *runConfig) { c.maxShuffleReads = n } }
 
 // ChunkSize sets the size of the byte-range chunks ReadText splits files
 // into; each chunk is one task. By default Gale picks a size between 4 MiB
@@ -427,7 +438,7 @@ func prepare(ctx context.Context, p *Pipeline, cfg runConfig) (*engine.Job, erro
 	// A sort partition is what one task's sorter holds in memory: half the
 	// budget, and never less than the sorter's own floor, so a small budget
 	// does not multiply the tasks.
-	popts := planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions,
+	popts := planner.Options{Parallelism: cfg.workers, Partitions: cfg.partitions, MaxShuffleReads: cfg.maxShuffleReads,
 		NoLift: cfg.noLift, SortPartitionBytes: max(mem/2, minSortPartition), Glider: cfg.shuffle == GliderShuffle}
 	if cfg.shuffle == AutoShuffle {
 		popts.GliderAuto = true

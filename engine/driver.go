@@ -564,8 +564,15 @@ func (d *driver) spec(a Invoke) ([]byte, error) {
 			break
 		}
 		// Only the segments that hold data: a reduce task's descriptor
-		// grows with the map outputs that have records for it.
-		s.Input.Segments = d.shuffleIndex(sh).segments(a.Task)
+		// grows with the map outputs that have records for it, one
+		// segment per output covering the task's run of partitions.
+		run := max(sh.ReadRun, 1)
+		lo := a.Task * run
+		hi := min(lo+run, sh.Partitions)
+		if lo >= hi {
+			return nil, fmt.Errorf("engine: shuffle %d: reduce task %d reads partitions [%d, %d) of %d", sh.ID, a.Task, lo, lo+run, sh.Partitions)
+		}
+		s.Input.Segments = d.shuffleIndex(sh).segments(lo, hi)
 	}
 	return json.Marshal(s)
 }

@@ -185,6 +185,10 @@ type ShuffleReport struct {
 	ID         int    `json:"id"`
 	Strategy   string `json:"strategy"`
 	Partitions int    `json:"partitions"`
+	// ReadRun is how many contiguous partitions of each map output one
+	// reduce task read with one request (planner.Shuffle.ReadRun); 0 or 1
+	// when reads were not coalesced.
+	ReadRun int `json:"read_run,omitempty"`
 	// BytesStored is what the shuffle kept in storage between its stages:
 	// the map outputs' partitions (data shipping), or the state of its
 	// Glider actions when the reduce stage started (glider).
@@ -230,7 +234,7 @@ func (r *Report) Warn(msg string) {
 func newReport(job *Job, backend string) *Report {
 	r := NewReport(job.ID, backend, PlanGraph(job.Plan))
 	for _, sh := range job.Plan.Shuffles {
-		r.Shuffles = append(r.Shuffles, ShuffleReport{ID: sh.ID, Strategy: sh.Strategy(), Partitions: sh.Partitions})
+		r.Shuffles = append(r.Shuffles, ShuffleReport{ID: sh.ID, Strategy: sh.Strategy(), Partitions: sh.Partitions, ReadRun: sh.ReadRun})
 	}
 	for _, st := range job.Plan.Stages {
 		if n := job.Plan.Logical.Nodes[st.Source]; st.Input == planner.FromSource && n.SplitsWhy != "" && st.Role != planner.Sampling {
@@ -393,6 +397,9 @@ func (r *Report) Print(w io.Writer) {
 	for _, sh := range r.Shuffles {
 		fmt.Fprintf(w, "  shuffle %d: %s, %d partition(s), %s stored between stages\n", sh.ID, sh.Strategy, sh.Partitions,
 			planner.FormatBytes(sh.BytesStored))
+		if sh.ReadRun > 1 {
+			fmt.Fprintf(w, "    reduce tasks read %d contiguous partitions of each map output per request\n", sh.ReadRun)
+		}
 		if sh.BytesWrittenByActions > 0 {
 			fmt.Fprintf(w, "    its sort actions wrote %s of output straight to storage (%s copied out of Glider at commit)\n",
 				planner.FormatBytes(sh.BytesWrittenByActions), planner.FormatBytes(sh.BytesCopiedAtCommit))

@@ -55,26 +55,44 @@ func (x *shuffleIndex) add(rank int64, out ShuffleOutput) {
 	}
 }
 
-// segments returns partition p's non-empty segments in producer order.
-func (x *shuffleIndex) segments(p int) []Segment {
-	b := x.segs[p]
-	type seg struct {
-		order int64
-		s     Segment
+// segments returns the non-empty segments of partitions [lo, hi) in
+// producer order. A map output's partitions lie contiguously in partition
+// order, so one range from the first of them with data to the end of the
+// last covers the whole run (coalesced reads, planner.Shuffle.ReadRun)
+// and costs one request; partitions of an output that are not adjacent
+// stay separate segments.
+func (x *shuffleIndex) segments(lo, hi int) []Segment {
+	type span struct {
+		idx      uint64
+		off, end int64
 	}
-	var ss []seg
-	for len(b) > 0 {
-		var v [3]uint64
-		for i := range v {
-			n, k := binary.Uvarint(b)
-			v[i], b = n, b[k:]
+	var spans []span
+	last := map[uint64]int{} // output index -> its latest span in spans
+	for p := lo; p < hi; p++ {
+		b := x.segs[p]
+		for len(b) > 0 {
+			var v [3]uint64
+			for i := range v {
+				n, k := binary.Uvarint(b)
+				v[i], b = n, b[k:]
+			}
+			off, end := int64(v[1]), int64(v[1]+v[2])
+			if i, ok := last[v[0]]; ok && spans[i].end == off {
+				spans[i].end = end
+				continue
+			}
+			last[v[0]] = len(spans)
+			spans = append(spans, span{v[0], off, end})
 		}
-		ss = append(ss, seg{x.order[v[0]], Segment{Key: x.keys[v[0]], Off: int64(v[1]), Len: int64(v[2])}})
 	}
-	slices.SortStableFunc(ss, func(a, b seg) int { return cmp.Compare(a.order, b.order) })
-	out := make([]Segment, len(ss))
-	for i := range ss {
-		out[i] = ss[i].s
+	// Producer order; one task's outputs in the order they were added,
+	// one output's spans in partition order.
+	slices.SortStableFunc(spans, func(a, b span) int {
+		return cmp.Or(cmp.Compare(x.order[a.idx], x.order[b.idx]), cmp.Compare(a.idx, b.idx))
+	})
+	out := make([]Segment, len(spans))
+	for i, s := range spans {
+		out[i] = Segment{Key: x.keys[s.idx], Off: s.off, Len: s.end - s.off}
 	}
 	return out
 }

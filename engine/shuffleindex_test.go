@@ -65,7 +65,7 @@ func TestShuffleIndexSegmentsInProducerOrder(t *testing.T) {
 			}
 		}
 		for p := range parts {
-			got := x.segments(p)
+			got := x.segments(p, p+1)
 			if len(got) == 0 && len(want[p]) == 0 {
 				continue
 			}
@@ -73,9 +73,56 @@ func TestShuffleIndexSegmentsInProducerOrder(t *testing.T) {
 				t.Fatalf("seed %d: partition %d: segments\n%v\nwant\n%v", seed, p, got, want[p])
 			}
 		}
+		// Coalesced reads: a run of partitions gives, per output with
+		// data in it, one segment from its first non-empty partition of
+		// the run to the end of its last.
+		for _, run := range []int{2, 3, 7, parts} {
+			for lo := 0; lo < parts; lo += run {
+				hi := min(lo+run, parts)
+				var want []Segment
+				for _, tk := range tasks {
+					for _, out := range tk.outs {
+						first, last := -1, -1
+						for p := lo; p < hi; p++ {
+							if out.Parts[p].Len > 0 {
+								if first < 0 {
+									first = p
+								}
+								last = p
+							}
+						}
+						if first >= 0 {
+							end := out.Parts[last].Off + out.Parts[last].Len
+							want = append(want, Segment{Key: out.Key, Off: out.Parts[first].Off, Len: end - out.Parts[first].Off})
+						}
+					}
+				}
+				got := x.segments(lo, hi)
+				if len(got) == 0 && len(want) == 0 {
+					continue
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("seed %d: partitions [%d, %d): segments\n%v\nwant\n%v", seed, lo, hi, got, want)
+				}
+			}
+		}
 		if x.stored != stored {
 			t.Fatalf("seed %d: stored %d bytes, want %d", seed, x.stored, stored)
 		}
+	}
+}
+
+// TestShuffleIndexRunKeepsGaps reads a run of partitions from an output
+// whose partitions are not adjacent: the bytes between them are not the
+// shuffle's, so the run's segments stay apart rather than cover the gap.
+func TestShuffleIndexRunKeepsGaps(t *testing.T) {
+	x := newShuffleIndex(4)
+	x.add(1, ShuffleOutput{Key: "b", Parts: []Range{{Off: 0, Len: 5}, {Off: 5, Len: 0}, {Off: 5, Len: 3}, {Off: 9, Len: 2}}})
+	x.add(0, ShuffleOutput{Key: "a", Parts: []Range{{Off: 0, Len: 1}, {Off: 1, Len: 2}, {Off: 3, Len: 0}, {Off: 3, Len: 4}}})
+	got := x.segments(0, 4)
+	want := []Segment{{Key: "a", Off: 0, Len: 7}, {Key: "b", Off: 0, Len: 8}, {Key: "b", Off: 9, Len: 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("segments\n%v\nwant\n%v", got, want)
 	}
 }
 

@@ -19,6 +19,15 @@ type Options struct {
 	PartitionBytes int64
 	// MaxPartitions caps chosen partition counts. Default 10,000.
 	MaxPartitions int
+	// MaxShuffleReads bounds the ranged reads of one data-shipping
+	// shuffle: M map outputs read by N reduce tasks cost M×N requests.
+	// Above it, each reduce task reads a run of contiguous partitions of
+	// every map output with one request (Shuffle.ReadRun), so the
+	// shuffle costs at most this many reads (at least M). Shuffles whose
+	// node fixes its partition count (a sort's SortPartitions) and
+	// Iterate shuffles are never coalesced. Default 100,000 (a tenth of a
+	// 1000 × 1000 shuffle); negative: no bound.
+	MaxShuffleReads int64
 	// CombinedPartitionBytes is the target number of input bytes behind
 	// one partition of a lifted combine: the partial aggregates crossing
 	// the shuffle are at most its input, so a small input gets few
@@ -77,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPartitions <= 0 {
 		o.MaxPartitions = 10000
+	}
+	if o.MaxShuffleReads == 0 {
+		o.MaxShuffleReads = 100_000
 	}
 	if o.SortPartitionBytes <= 0 {
 		o.SortPartitionBytes = 256 << 20
@@ -190,10 +202,17 @@ type Shuffle struct {
 	Node int
 	// Kernel is the node's keyed kernel.
 	Kernel string
-	// Partitions is the number of partitions (reduce tasks), and
+	// Partitions is the number of partitions map tasks write, and
 	// PartitionsWhy how it was chosen (Explain prints it).
 	Partitions    int
 	PartitionsWhy string
+	// ReadRun is how many contiguous partitions one reduce task reads
+	// from each map output, with one request per map output: 1, or more
+	// when the shuffle's M×N reads exceed Options.MaxShuffleReads. The
+	// consumer stage has ceil(Partitions/ReadRun) tasks, task t reading
+	// partitions [t×ReadRun, (t+1)×ReadRun); its output has that many
+	// parts, in partition order.
+	ReadRun int
 	// Combined reports that map tasks write partial aggregates.
 	Combined bool
 	// EstimatedBytes is the source volume behind the shuffle.
@@ -296,7 +315,8 @@ func Compile(l Logical, opt Options) (*Plan, error) {
 	}
 	for i := range c.plan.Shuffles {
 		s := &c.plan.Shuffles[i]
-		st := c.addStage(FromShuffle, s.Node, s.ID, s.Partitions, s.Producers)
+		s.ReadRun = c.readRun(l.Nodes[s.Node], s)
+		st := c.addStage(FromShuffle, s.Node, s.ID, (s.Partitions+s.ReadRun-1)/s.ReadRun, s.Producers)
 		s.Consumer = st
 	}
 	// A glider sort consumed only by a sink whose part file is the sorted
@@ -385,6 +405,34 @@ func (c *compiler) partitions(n Node, s *Shuffle) (int, string) {
 		why += fmt.Sprintf(", capped at %d", c.opt.MaxPartitions)
 	}
 	return p, why
+}
+
+// readRun chooses how many contiguous partitions of each map output a
+// reduce task of s reads with one request: the fewest that keep the
+// shuffle's reads, M map outputs times the reduce tasks, within
+// MaxShuffleReads.
+func (c *compiler) readRun(n Node, s *Shuffle) int {
+	if s.Glider || s.Iterate || n.Partitions > 0 || c.opt.MaxShuffleReads < 0 {
+		return 1
+	}
+	m := int64(0)
+	for _, p := range s.Producers {
+		m += int64(c.plan.Stages[p].Tasks)
+	}
+	return ReadRun(m, s.Partitions, c.opt.MaxShuffleReads)
+}
+
+// ReadRun returns the partitions per reduce task that keep a shuffle of m
+// map outputs into parts partitions within maxReads ranged reads
+// (m × ceil(parts/run) <= maxReads, or one reduce task when even that is
+// over): 1 when m × parts is within the bound.
+func ReadRun(m int64, parts int, maxReads int64) int {
+	if m <= 0 || parts <= 1 || m*int64(parts) <= maxReads {
+		return 1
+	}
+	tasks := max(maxReads/m, 1) // reduce tasks the bound allows
+	run := (int64(parts) + tasks - 1) / tasks
+	return int(min(run, int64(parts)))
 }
 
 func (c *compiler) addStage(in InputKind, node, shuffle, tasks int, deps []int) int {
@@ -662,6 +710,9 @@ func (p *Plan) Explain() string {
 			}
 			fmt.Fprintf(&b, "stage %d: %d task(s) reading shuffle %d (%s) after stage(s) %s",
 				st.ID, st.Tasks, s.ID, how, joinInts(st.Deps))
+			if s.ReadRun > 1 {
+				fmt.Fprintf(&b, "; each task reads %d contiguous partitions of every map output in one request (M×N reads over MaxShuffleReads)", s.ReadRun)
+			}
 		}
 		b.WriteString("\n")
 		for _, r := range st.Roots {
