@@ -577,31 +577,42 @@ func (t *task) readCompressed(ctx context.Context, st objstore.Store, read func(
 }
 
 // readFile parses one whole object with the input's FileReader kernel.
-// readLineRange reads the lines that start in the input's byte range
-// [Off, Off+Len) of its object and calls f with each (lent from the read
-// buffer when borrow is set: see readLinesOpt).
-func (t *task) readLineRange(ctx context.Context, st objstore.Store, borrow bool, f func(string)) error {
+// openRange opens the input's byte range [Off, Off+Len) of its object,
+// from the byte before it (which tells whether a line or record starts at
+// Off): the range itself, then, only if its last line or record runs past
+// it, the rest in small pieces, so the bytes read stay close to the
+// range's size. It counts the GETs in the task's metrics.
+func (t *task) openRange(ctx context.Context, st objstore.Store) (*countingReader, func() error, error) {
 	in := t.spec.Input
 	m := &t.res.Metrics
 	start := in.Off
 	if start > 0 {
-		start-- // read the byte before the range to find the first line start
+		start--
 	}
-	// Read the range itself, then, only if the last line runs past it,
-	// the rest of that line in small pieces: the bytes read stay close
-	// to the range's size.
 	end := in.Off + in.Len
 	rc, err := st.Get(ctx, in.Key, start, end-start)
 	if err != nil {
-		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+		return nil, nil, fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
 	}
 	m.objectGet(1)
 	tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
 		m.objectGet(1)
 		return st.Get(ctx, in.Key, end, -1)
 	}}
-	defer tail.Close()
-	cr := &countingReader{r: tail}
+	return &countingReader{r: tail}, tail.Close, nil
+}
+
+// readLineRange reads the lines that start in the input's byte range
+// [Off, Off+Len) of its object and calls f with each (lent from the read
+// buffer when borrow is set: see readLinesOpt).
+func (t *task) readLineRange(ctx context.Context, st objstore.Store, borrow bool, f func(string)) error {
+	in := t.spec.Input
+	m := &t.res.Metrics
+	cr, closeRange, err := t.openRange(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer closeRange()
 	n, err := readLinesOpt(ctx, cr, in.Off, in.Len, t.memory(), borrow, f)
 	m.ObjectBytesRead += cr.n
 	m.RecordsIn += n
@@ -651,22 +662,11 @@ func (t *task) readParsedLines(ctx context.Context, st objstore.Store, lp kernel
 func (t *task) readFileRange(ctx context.Context, st objstore.Store, rr kernel.RangeReader, emit any) error {
 	in := t.spec.Input
 	m := &t.res.Metrics
-	start := in.Off
-	if start > 0 {
-		start-- // the byte before the range tells whether a line starts at Off
-	}
-	end := in.Off + in.Len
-	rc, err := st.Get(ctx, in.Key, start, end-start)
+	cr, closeRange, err := t.openRange(ctx, st)
 	if err != nil {
-		return fmt.Errorf("engine: reading %s/%s: %w", st, in.Key, err)
+		return err
 	}
-	m.objectGet(1)
-	tail := &tailReader{head: rc, open: func() (io.ReadCloser, error) {
-		m.objectGet(1)
-		return st.Get(ctx, in.Key, end, -1)
-	}}
-	defer tail.Close()
-	cr := &countingReader{r: tail}
+	defer closeRange()
 	head := func() (io.ReadCloser, error) {
 		m.objectGet(1)
 		return st.Get(ctx, in.Key, 0, -1)
